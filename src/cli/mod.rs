@@ -1,0 +1,17 @@
+//! The command line: one subcommand per verb; each verb's arguments and handler live in its module.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "sectune", version, about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {}
+}

@@ -1,0 +1,9 @@
+use clap::Parser;
+
+fn main() {
+    let cli = sectune::cli::Cli::parse();
+    if let Err(err) = sectune::cli::run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
