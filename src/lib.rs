@@ -5,3 +5,6 @@ pub mod backend;
 pub mod cli;
 pub mod error;
 pub mod tensor;
+pub mod model;
+pub mod peft;
+pub mod util;

@@ -1,5 +1,7 @@
 //! The command line: one subcommand per verb; each verb's arguments and handler live in its module.
 
+pub mod model;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -10,8 +12,22 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Write a random-init checkpoint in the Hugging Face layout (tests, demo).
+    InitModel(model::InitModelArgs),
+    /// Print the causal-LM loss of a text under a model (and adapter).
+    Score(model::ScoreArgs),
+    /// Print a model's architecture, parameter counts and a memory estimate.
+    Inspect(model::InspectArgs),
+    /// Fold an adapter into the base weights and write the merged checkpoint.
+    Merge(model::MergeArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::InitModel(a) => model::init_model(a),
+        Command::Score(a) => model::score(a),
+        Command::Inspect(a) => model::inspect(a),
+        Command::Merge(a) => model::merge_cmd(a),
+    }
 }
