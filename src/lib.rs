@@ -4,7 +4,7 @@
 pub mod backend;
 pub mod cli;
 pub mod error;
-pub mod tensor;
 pub mod model;
 pub mod peft;
+pub mod tensor;
 pub mod util;

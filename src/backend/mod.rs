@@ -22,16 +22,25 @@ pub enum AdapterOp<'a> {
         dropout: Option<dropout::Dropout>,
     },
     /// Feed-forward IA3: y = (x⊙l)·Wᵀ + bias with l [K].
-    Ia3Input { l: &'a Tensor },
+    Ia3Input {
+        l: &'a Tensor,
+    },
     /// IA3 on the output: y = (x·Wᵀ + bias)⊙l with l [N].
-    Ia3Output { l: &'a Tensor },
+    Ia3Output {
+        l: &'a Tensor,
+    },
 }
 
 /// Gradient buffers of the adapter of one linear layer (accumulated).
 pub enum AdapterGrad<'a> {
     None,
-    Lora { da: &'a mut Tensor, db: &'a mut Tensor },
-    Ia3 { dl: &'a mut Tensor },
+    Lora {
+        da: &'a mut Tensor,
+        db: &'a mut Tensor,
+    },
+    Ia3 {
+        dl: &'a mut Tensor,
+    },
 }
 
 /// What `linear_fwd` keeps for `linear_bwd`.
@@ -136,7 +145,13 @@ pub trait Backend: Send + Sync {
         dw: Option<&mut Tensor>,
     ) -> Result<Tensor>;
     /// y = (x − mean)·rstd·w + b; x (M, C), w and b (C).
-    fn layernorm_fwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)>;
+    fn layernorm_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, NormSaved)>;
     fn layernorm_bwd(
         &self,
         dy: &Tensor,
@@ -173,7 +188,13 @@ pub trait Backend: Send + Sync {
 
     /// Causal attention: q (B, T, H, D); k, v (B, S, Hkv, D) with S ≥ T, query i sitting at
     /// position S−T+i; H % Hkv == 0 (GQA). Returns out (B, T, H, D) and lse (B, H, T).
-    fn attention_fwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, scale: f32) -> Result<(Tensor, Tensor)>;
+    fn attention_fwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)>;
     /// Recomputes the probabilities from lse; returns (dq, dk, dv).
     #[allow(clippy::too_many_arguments)]
     fn attention_bwd(
@@ -198,7 +219,13 @@ pub trait Backend: Send + Sync {
     /// logits (M, V), labels (M) with IGNORE_INDEX rows skipped.
     fn cross_entropy_fwd(&self, logits: &Tensor, labels: &[i32]) -> Result<CrossEntropyOut>;
     /// dlogits = (softmax − onehot)·grad_scale on valid rows, 0 on ignored rows.
-    fn cross_entropy_bwd(&self, logits: &Tensor, labels: &[i32], lse: &Tensor, grad_scale: f32) -> Result<Tensor>;
+    fn cross_entropy_bwd(
+        &self,
+        logits: &Tensor,
+        labels: &[i32],
+        lse: &Tensor,
+        grad_scale: f32,
+    ) -> Result<Tensor>;
 
     /// One AdamW step (step counts from 1) over all slots.
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()>;
@@ -211,7 +238,10 @@ pub mod check {
 
     pub fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
         if a.shape() != b.shape() {
-            return Err(Error::shape(op, format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape())));
+            return Err(Error::shape(
+                op,
+                format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()),
+            ));
         }
         Ok(())
     }
@@ -220,7 +250,11 @@ pub mod check {
         if t.numel() != want {
             return Err(Error::shape(
                 op,
-                format!("{what} has shape {:?} ({} values), expected {want} values", t.shape(), t.numel()),
+                format!(
+                    "{what} has shape {:?} ({} values), expected {want} values",
+                    t.shape(),
+                    t.numel()
+                ),
             ));
         }
         Ok(())
@@ -230,7 +264,10 @@ pub mod check {
     pub fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<(usize, usize, usize, usize)> {
         match *t.shape() {
             [b, s, h, d] => Ok((b, s, h, d)),
-            _ => Err(Error::shape(op, format!("{what} must be (B, T, H, D), got {:?}", t.shape()))),
+            _ => Err(Error::shape(
+                op,
+                format!("{what} must be (B, T, H, D), got {:?}", t.shape()),
+            )),
         }
     }
 }

@@ -5,7 +5,11 @@ pub mod model;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sectune", version, about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation")]
+#[command(
+    name = "sectune",
+    version,
+    about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,6 +23,8 @@ pub enum Command {
     Score(model::ScoreArgs),
     /// Print a model's architecture, parameter counts and a memory estimate.
     Inspect(model::InspectArgs),
+    /// Create a PEFT-initialized LoRA or IA3 adapter for a model.
+    InitAdapter(model::InitAdapterArgs),
     /// Fold an adapter into the base weights and write the merged checkpoint.
     Merge(model::MergeArgs),
 }
@@ -28,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InitModel(a) => model::init_model(a),
         Command::Score(a) => model::score(a),
         Command::Inspect(a) => model::inspect(a),
+        Command::InitAdapter(a) => model::init_adapter(a),
         Command::Merge(a) => model::merge_cmd(a),
     }
 }

@@ -85,7 +85,9 @@ impl Codegen {
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let p = format!("transformer.h.{l}");
-            let lin = |name: &str, out: usize, inp: usize, bias: bool| Linear::load(f, be, &format!("{p}.{name}"), out, inp, bias);
+            let lin = |name: &str, out: usize, inp: usize, bias: bool| {
+                Linear::load(f, be, &format!("{p}.{name}"), out, inp, bias)
+            };
             layers.push(Layer {
                 ln_w: vec(&format!("{p}.ln_1.weight"), c)?,
                 ln_b: vec(&format!("{p}.ln_1.bias"), c)?,
@@ -112,7 +114,11 @@ impl Codegen {
     }
 
     pub fn linears(&self) -> Vec<&Linear> {
-        let mut v: Vec<&Linear> = self.layers.iter().flat_map(|l| [&l.qkv, &l.out, &l.fc_in, &l.fc_out]).collect();
+        let mut v: Vec<&Linear> = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.out, &l.fc_in, &l.fc_out])
+            .collect();
         v.push(&self.lm_head);
         v
     }
@@ -145,7 +151,14 @@ impl Codegen {
         m
     }
 
-    pub fn forward(&self, ctx: &Ctx, ids: &[u32], batch: usize, seq: usize, keep: bool) -> Result<(Tensor, Option<Tape>)> {
+    pub fn forward(
+        &self,
+        ctx: &Ctx,
+        ids: &[u32],
+        batch: usize,
+        seq: usize,
+        keep: bool,
+    ) -> Result<(Tensor, Option<Tape>)> {
         let be = ctx.be;
         let cfg = &self.cfg;
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
@@ -167,17 +180,46 @@ impl Codegen {
             let mut y = be.add(&ao, &f2)?;
             be.add_assign(&mut y, &x)?;
             if keep {
-                tapes.push(LayerTape { x, h, n, sqkv, q, k, v, att, lse, so, f1, s1, a, s2 });
+                tapes.push(LayerTape {
+                    x,
+                    h,
+                    n,
+                    sqkv,
+                    q,
+                    k,
+                    v,
+                    att,
+                    lse,
+                    so,
+                    f1,
+                    s1,
+                    a,
+                    s2,
+                });
             }
             x = y;
         }
         let (hf, nf) = be.layernorm_fwd(&x, &self.ln_f_w, &self.ln_f_b, cfg.norm_eps)?;
         let (logits, sl) = ctx.lin(&self.lm_head, &hf)?;
-        let tape = keep.then_some(Tape { layers: tapes, xf: x, nf, hf, sl, batch, seq });
+        let tape = keep.then_some(Tape {
+            layers: tapes,
+            xf: x,
+            nf,
+            hf,
+            sl,
+            batch,
+            seq,
+        });
         Ok((logits, tape))
     }
 
-    pub fn backward(&self, ctx: &Ctx, tape: Tape, dlogits: &Tensor, grads: &mut AdapterSet) -> Result<()> {
+    pub fn backward(
+        &self,
+        ctx: &Ctx,
+        tape: Tape,
+        dlogits: &Tensor,
+        grads: &mut AdapterSet,
+    ) -> Result<()> {
         let be = ctx.be;
         let cfg = &self.cfg;
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
@@ -195,11 +237,25 @@ impl Codegen {
             let (dq, dk, dv) = be.attention_bwd(&datt, &t.q, &t.k, &t.v, &out, &t.lse, scale)?;
             let mut dqkv = Tensor::zeros(&[dh.rows(), 3 * cfg.hidden]);
             dqkv = be.upload(dqkv)?;
-            be.scatter_cols_add(&mut dqkv, &Ctx::flat(be.rope_bwd(&dq, cfg.rope, 0)?)?, &self.q_idx)?;
-            be.scatter_cols_add(&mut dqkv, &Ctx::flat(be.rope_bwd(&dk, cfg.rope, 0)?)?, &self.k_idx)?;
+            be.scatter_cols_add(
+                &mut dqkv,
+                &Ctx::flat(be.rope_bwd(&dq, cfg.rope, 0)?)?,
+                &self.q_idx,
+            )?;
+            be.scatter_cols_add(
+                &mut dqkv,
+                &Ctx::flat(be.rope_bwd(&dk, cfg.rope, 0)?)?,
+                &self.k_idx,
+            )?;
             be.scatter_cols_add(&mut dqkv, &Ctx::flat(dv)?, &self.v_idx)?;
-            be.add_assign(&mut dh, &ctx.lin_bwd(&layer.qkv, &dqkv, &t.h, &t.sqkv, grads)?)?;
-            be.add_assign(&mut dx, &be.layernorm_bwd(&dh, &t.x, &layer.ln_w, &t.n, None, None)?)?;
+            be.add_assign(
+                &mut dh,
+                &ctx.lin_bwd(&layer.qkv, &dqkv, &t.h, &t.sqkv, grads)?,
+            )?;
+            be.add_assign(
+                &mut dx,
+                &be.layernorm_bwd(&dh, &t.x, &layer.ln_w, &t.n, None, None)?,
+            )?;
         }
         Ok(())
     }

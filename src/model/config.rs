@@ -62,7 +62,10 @@ impl Fields<'_> {
     }
     fn usize(&self, field: &str) -> Result<usize> {
         match self.opt(field) {
-            None => Err(self.err(field, "missing; a Hugging Face config.json of this architecture always has it")),
+            None => Err(self.err(
+                field,
+                "missing; a Hugging Face config.json of this architecture always has it",
+            )),
             Some(v) => v
                 .as_u64()
                 .filter(|&n| n > 0)
@@ -89,13 +92,17 @@ impl Fields<'_> {
     fn bool_or(&self, field: &str, default: bool) -> Result<bool> {
         match self.opt(field) {
             None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| self.err(field, format!("expected true or false, found {v}"))),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.err(field, format!("expected true or false, found {v}"))),
         }
     }
     fn str_or<'s>(&'s self, field: &str, default: &'s str) -> Result<&'s str> {
         match self.opt(field) {
             None => Ok(default),
-            Some(v) => v.as_str().ok_or_else(|| self.err(field, format!("expected a string, found {v}"))),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.err(field, format!("expected a string, found {v}"))),
         }
     }
 }
@@ -104,7 +111,11 @@ impl ModelConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| {
-            Error::file(path, format!("not valid JSON ({e})"), "restore the model's original config.json")
+            Error::file(
+                path,
+                format!("not valid JSON ({e})"),
+                "restore the model's original config.json",
+            )
         })?;
         Self::from_json(path, &v)
     }
@@ -128,12 +139,18 @@ impl ModelConfig {
         let n_heads = f.usize("num_attention_heads")?;
         let n_kv_heads = f.usize_or("num_key_value_heads", n_heads)?;
         if n_heads % n_kv_heads != 0 {
-            return Err(f.err("num_key_value_heads", format!("{n_kv_heads} does not divide num_attention_heads {n_heads}")));
+            return Err(f.err(
+                "num_key_value_heads",
+                format!("{n_kv_heads} does not divide num_attention_heads {n_heads}"),
+            ));
         }
         let head_dim = f.usize_or("head_dim", hidden / n_heads)?;
         let act = f.str_or("hidden_act", "silu")?;
         if act != "silu" {
-            return Err(f.err("hidden_act", format!("\"{act}\" is not supported; Llama models use \"silu\"")));
+            return Err(f.err(
+                "hidden_act",
+                format!("\"{act}\" is not supported; Llama models use \"silu\""),
+            ));
         }
         // Newer transformers nest rope_theta inside rope_parameters.
         let theta = match f.opt("rope_parameters") {
@@ -141,14 +158,20 @@ impl ModelConfig {
                 let nested = Fields { path: f.path, v: p };
                 let kind = nested.str_or("rope_type", "default")?;
                 if kind != "default" {
-                    return Err(f.err("rope_parameters.rope_type", format!("\"{kind}\" rope scaling is not supported")));
+                    return Err(f.err(
+                        "rope_parameters.rope_type",
+                        format!("\"{kind}\" rope scaling is not supported"),
+                    ));
                 }
                 nested.f32_or("rope_theta", 10000.0)?
             }
             None => f.f32_or("rope_theta", 10000.0)?,
         };
         if let Some(s) = f.opt("rope_scaling") {
-            return Err(f.err("rope_scaling", format!("rope scaling {s} is not supported (CodeLlama uses none)")));
+            return Err(f.err(
+                "rope_scaling",
+                format!("rope scaling {s} is not supported (CodeLlama uses none)"),
+            ));
         }
         Ok(ModelConfig {
             arch: Arch::Llama,
@@ -177,11 +200,17 @@ impl ModelConfig {
         let head_dim = hidden / n_heads;
         let rotary_dim = f.usize_or("rotary_dim", head_dim)?;
         if rotary_dim > head_dim || rotary_dim % 2 != 0 {
-            return Err(f.err("rotary_dim", format!("{rotary_dim} must be even and at most the head dim {head_dim}")));
+            return Err(f.err(
+                "rotary_dim",
+                format!("{rotary_dim} must be even and at most the head dim {head_dim}"),
+            ));
         }
         let act = f.str_or("activation_function", "gelu_new")?;
         if act != "gelu_new" {
-            return Err(f.err("activation_function", format!("\"{act}\" is not supported; CodeGen uses \"gelu_new\"")));
+            return Err(f.err(
+                "activation_function",
+                format!("\"{act}\" is not supported; CodeGen uses \"gelu_new\""),
+            ));
         }
         Ok(ModelConfig {
             arch: Arch::Codegen,
@@ -193,7 +222,10 @@ impl ModelConfig {
             head_dim,
             intermediate: f.usize_or("n_inner", 4 * hidden)?,
             norm_eps: f.f32_or("layer_norm_epsilon", 1e-5)?,
-            rope: RopeStyle::Interleaved { rotary_dim, theta: 10000.0 },
+            rope: RopeStyle::Interleaved {
+                rotary_dim,
+                theta: 10000.0,
+            },
             max_positions: f.usize("n_positions")?,
             tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
             attention_bias: false,

@@ -43,7 +43,10 @@ pub fn preset_config(arch: Arch, preset: Preset) -> ModelConfig {
         norm_eps: 1e-5,
         rope: match arch {
             Arch::Llama => RopeStyle::RotateHalf { theta: 1e6 },
-            Arch::Codegen => RopeStyle::Interleaved { rotary_dim: head_dim / 2, theta: 10000.0 },
+            Arch::Codegen => RopeStyle::Interleaved {
+                rotary_dim: head_dim / 2,
+                theta: 10000.0,
+            },
         },
         max_positions: 1024,
         tie_word_embeddings: false,
@@ -123,13 +126,20 @@ pub fn random_weights(cfg: &ModelConfig, seed: u64) -> Result<BTreeMap<String, T
 pub fn write_random_model(dir: &Path, cfg: &ModelConfig, seed: u64, force: bool) -> Result<()> {
     crate::util::fsx::ensure_fresh_output(dir, "model.safetensors", force)?;
     let weights = random_weights(cfg, seed)?;
-    let meta = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("sectune_seed".to_string(), seed.to_string()),
-    ]);
-    write_atomic(&dir.join("model.safetensors"), &to_bytes(&weights, SaveDtype::F32, Some(meta))?)?;
-    let json = |v: &serde_json::Value| serde_json::to_string_pretty(v).map_err(|e| Error::Unsupported(e.to_string()));
-    write_atomic(&ModelConfig::config_path(dir), json(&cfg.to_hf_json())?.as_bytes())?;
+    // One metadata key only: safetensors writes its metadata map in hash order, so more
+    // keys would make the bytes differ between runs of the same seed.
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    write_atomic(
+        &dir.join("model.safetensors"),
+        &to_bytes(&weights, SaveDtype::F32, Some(meta))?,
+    )?;
+    let json = |v: &serde_json::Value| {
+        serde_json::to_string_pretty(v).map_err(|e| Error::Unsupported(e.to_string()))
+    };
+    write_atomic(
+        &ModelConfig::config_path(dir),
+        json(&cfg.to_hf_json())?.as_bytes(),
+    )?;
     let tok = super::tokenizer::byte_level_tokenizer_json();
     write_atomic(&dir.join("tokenizer.json"), json(&tok)?.as_bytes())
 }

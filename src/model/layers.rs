@@ -31,11 +31,20 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn lin(&self, l: &Linear, x: &Tensor) -> Result<(Tensor, LinearSaved)> {
-        self.be.linear_fwd(x, &l.weight, l.bias.as_ref(), self.op(l))
+        self.be
+            .linear_fwd(x, &l.weight, l.bias.as_ref(), self.op(l))
     }
 
-    pub fn lin_bwd(&self, l: &Linear, dy: &Tensor, x: &Tensor, saved: &LinearSaved, grads: &mut AdapterSet) -> Result<Tensor> {
-        self.be.linear_bwd(dy, x, &l.weight, self.op(l), saved, grads.grad(&l.name))
+    pub fn lin_bwd(
+        &self,
+        l: &Linear,
+        dy: &Tensor,
+        x: &Tensor,
+        saved: &LinearSaved,
+        grads: &mut AdapterSet,
+    ) -> Result<Tensor> {
+        self.be
+            .linear_bwd(dy, x, &l.weight, self.op(l), saved, grads.grad(&l.name))
     }
 
     /// Splits (B·T, H·D) into (B, T, H, D) views for attention.

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::backend::Backend;
 use crate::backend::{LinearSaved, NormSaved};
 use crate::error::Result;
 use crate::model::safetensors_io::TensorFiles;
 use crate::model::{Ctx, Linear, ModelConfig};
 use crate::peft::AdapterSet;
 use crate::tensor::Tensor;
-use crate::backend::Backend;
 
 pub struct Layer {
     ln1: Tensor,
@@ -74,7 +74,9 @@ impl Llama {
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let p = format!("model.layers.{l}");
-            let lin = |name: &str, out: usize, inp: usize, bias: bool| Linear::load(f, be, &format!("{p}.{name}"), out, inp, bias);
+            let lin = |name: &str, out: usize, inp: usize, bias: bool| {
+                Linear::load(f, be, &format!("{p}.{name}"), out, inp, bias)
+            };
             let (ab, mb) = (cfg.attention_bias, cfg.mlp_bias);
             layers.push(Layer {
                 ln1: vec(&format!("{p}.input_layernorm.weight"), c)?,
@@ -121,7 +123,17 @@ impl Llama {
         let mut v: Vec<&mut Linear> = self
             .layers
             .iter_mut()
-            .flat_map(|l| [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.gate, &mut l.up, &mut l.down])
+            .flat_map(|l| {
+                [
+                    &mut l.q,
+                    &mut l.k,
+                    &mut l.v,
+                    &mut l.o,
+                    &mut l.gate,
+                    &mut l.up,
+                    &mut l.down,
+                ]
+            })
             .collect();
         v.push(&mut self.lm_head);
         v
@@ -133,7 +145,10 @@ impl Llama {
         m.insert("model.norm.weight".to_string(), &self.norm);
         for (i, l) in self.layers.iter().enumerate() {
             m.insert(format!("model.layers.{i}.input_layernorm.weight"), &l.ln1);
-            m.insert(format!("model.layers.{i}.post_attention_layernorm.weight"), &l.ln2);
+            m.insert(
+                format!("model.layers.{i}.post_attention_layernorm.weight"),
+                &l.ln2,
+            );
         }
         let tied = self.cfg.tie_word_embeddings;
         for lin in self.linears() {
@@ -148,7 +163,14 @@ impl Llama {
         m
     }
 
-    pub fn forward(&self, ctx: &Ctx, ids: &[u32], batch: usize, seq: usize, keep: bool) -> Result<(Tensor, Option<Tape>)> {
+    pub fn forward(
+        &self,
+        ctx: &Ctx,
+        ids: &[u32],
+        batch: usize,
+        seq: usize,
+        keep: bool,
+    ) -> Result<(Tensor, Option<Tape>)> {
         let be = ctx.be;
         let cfg = &self.cfg;
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
@@ -173,17 +195,53 @@ impl Llama {
             let (d, sd) = ctx.lin(&layer.down, &a)?;
             let x3 = be.add(&x2, &d)?;
             if keep {
-                tapes.push(LayerTape { x, h1, n1, sq, sk, sv, q, k, v, att, lse, so, x2, h2, n2, sg, su, g, u, a, sd });
+                tapes.push(LayerTape {
+                    x,
+                    h1,
+                    n1,
+                    sq,
+                    sk,
+                    sv,
+                    q,
+                    k,
+                    v,
+                    att,
+                    lse,
+                    so,
+                    x2,
+                    h2,
+                    n2,
+                    sg,
+                    su,
+                    g,
+                    u,
+                    a,
+                    sd,
+                });
             }
             x = x3;
         }
         let (hf, nf) = be.rmsnorm_fwd(&x, &self.norm, cfg.norm_eps)?;
         let (logits, sl) = ctx.lin(&self.lm_head, &hf)?;
-        let tape = keep.then_some(Tape { layers: tapes, xf: x, nf, hf, sl, batch, seq });
+        let tape = keep.then_some(Tape {
+            layers: tapes,
+            xf: x,
+            nf,
+            hf,
+            sl,
+            batch,
+            seq,
+        });
         Ok((logits, tape))
     }
 
-    pub fn backward(&self, ctx: &Ctx, tape: Tape, dlogits: &Tensor, grads: &mut AdapterSet) -> Result<()> {
+    pub fn backward(
+        &self,
+        ctx: &Ctx,
+        tape: Tape,
+        dlogits: &Tensor,
+        grads: &mut AdapterSet,
+    ) -> Result<()> {
         let be = ctx.be;
         let cfg = &self.cfg;
         let scale = 1.0 / (cfg.head_dim as f32).sqrt();
@@ -196,7 +254,10 @@ impl Llama {
             let (dg, du) = be.swiglu_bwd(&da, &t.g, &t.u)?;
             let mut dh2 = ctx.lin_bwd(&layer.gate, &dg, &t.h2, &t.sg, grads)?;
             be.add_assign(&mut dh2, &ctx.lin_bwd(&layer.up, &du, &t.h2, &t.su, grads)?)?;
-            be.add_assign(&mut dx, &be.rmsnorm_bwd(&dh2, &t.x2, &layer.ln2, &t.n2, None)?)?;
+            be.add_assign(
+                &mut dx,
+                &be.rmsnorm_bwd(&dh2, &t.x2, &layer.ln2, &t.n2, None)?,
+            )?;
             // Attention branch: x2 = x + o(attn(rope(q(h1)), rope(k(h1)), v(h1)))
             let datt = ctx.lin_bwd(&layer.o, &dx, &t.att, &t.so, grads)?;
             let datt = Ctx::heads(datt, batch, seq, cfg.n_heads)?;
@@ -208,7 +269,10 @@ impl Llama {
             let mut dh1 = ctx.lin_bwd(&layer.q, &dq, &t.h1, &t.sq, grads)?;
             be.add_assign(&mut dh1, &ctx.lin_bwd(&layer.k, &dk, &t.h1, &t.sk, grads)?)?;
             be.add_assign(&mut dh1, &ctx.lin_bwd(&layer.v, &dv, &t.h1, &t.sv, grads)?)?;
-            be.add_assign(&mut dx, &be.rmsnorm_bwd(&dh1, &t.x, &layer.ln1, &t.n1, None)?)?;
+            be.add_assign(
+                &mut dx,
+                &be.rmsnorm_bwd(&dh1, &t.x, &layer.ln1, &t.n1, None)?,
+            )?;
         }
         Ok(())
     }

@@ -10,7 +10,10 @@ use crate::tensor::Tensor;
 /// Shifted labels (B·T): row b, position t gets labels[b, t+1]; the last position gets −100.
 pub fn shift_labels(labels: &[i64], batch: usize, seq: usize) -> Result<Vec<i32>> {
     if labels.len() != batch * seq {
-        return Err(Error::shape("shift_labels", format!("{} labels for batch {batch} × seq {seq}", labels.len())));
+        return Err(Error::shape(
+            "shift_labels",
+            format!("{} labels for batch {batch} × seq {seq}", labels.len()),
+        ));
     }
     let mut out = vec![IGNORE_INDEX; batch * seq];
     for b in 0..batch {
@@ -28,14 +31,24 @@ pub struct LossOut {
     pub logits: Tensor,
 }
 
-fn run(model: &Model, ctx: &Ctx, ids: &[u32], labels: &[i64], batch: usize, seq: usize, grads: Option<&mut AdapterSet>) -> Result<LossOut> {
+fn run(
+    model: &Model,
+    ctx: &Ctx,
+    ids: &[u32],
+    labels: &[i64],
+    batch: usize,
+    seq: usize,
+    grads: Option<&mut AdapterSet>,
+) -> Result<LossOut> {
     let shifted = shift_labels(labels, batch, seq)?;
     let (logits, tape) = model.forward(ctx, ids, batch, seq, grads.is_some())?;
     let ce = ctx.be.cross_entropy_fwd(&logits, &shifted)?;
     let loss = ce.loss_sum / ce.n_valid as f64;
     if let (Some(grads), Some(tape)) = (grads, tape) {
         if ce.n_valid > 0 {
-            let dlogits = ctx.be.cross_entropy_bwd(&logits, &shifted, &ce.lse, 1.0 / ce.n_valid as f32)?;
+            let dlogits =
+                ctx.be
+                    .cross_entropy_bwd(&logits, &shifted, &ce.lse, 1.0 / ce.n_valid as f32)?;
             model.backward(ctx, tape, &dlogits, grads)?;
         }
     }
@@ -47,7 +60,14 @@ fn run(model: &Model, ctx: &Ctx, ids: &[u32], labels: &[i64], batch: usize, seq:
 }
 
 /// Loss only (no tape kept).
-pub fn loss(model: &Model, ctx: &Ctx, ids: &[u32], labels: &[i64], batch: usize, seq: usize) -> Result<LossOut> {
+pub fn loss(
+    model: &Model,
+    ctx: &Ctx,
+    ids: &[u32],
+    labels: &[i64],
+    batch: usize,
+    seq: usize,
+) -> Result<LossOut> {
     run(model, ctx, ids, labels, batch, seq, None)
 }
 

@@ -47,7 +47,14 @@ impl Linear {
         }
     }
 
-    fn load(files: &TensorFiles, be: &dyn Backend, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
+    fn load(
+        files: &TensorFiles,
+        be: &dyn Backend,
+        name: &str,
+        out: usize,
+        inp: usize,
+        bias: bool,
+    ) -> Result<Self> {
         let weight = be.upload(files.f32_shaped(&format!("{name}.weight"), &[out, inp])?)?;
         let bias = if bias {
             Some(be.upload(files.f32_shaped(&format!("{name}.bias"), &[out])?)?)
@@ -126,19 +133,38 @@ impl Model {
     }
 
     /// logits (B·T, V) for ids (B·T); the tape when the caller will run `backward`.
-    pub fn forward(&self, ctx: &Ctx, ids: &[u32], batch: usize, seq: usize, keep_tape: bool) -> Result<(Tensor, Option<Tape>)> {
+    pub fn forward(
+        &self,
+        ctx: &Ctx,
+        ids: &[u32],
+        batch: usize,
+        seq: usize,
+        keep_tape: bool,
+    ) -> Result<(Tensor, Option<Tape>)> {
         match self {
-            Model::Llama(m) => m.forward(ctx, ids, batch, seq, keep_tape).map(|(l, t)| (l, t.map(Tape::Llama))),
-            Model::Codegen(m) => m.forward(ctx, ids, batch, seq, keep_tape).map(|(l, t)| (l, t.map(Tape::Codegen))),
+            Model::Llama(m) => m
+                .forward(ctx, ids, batch, seq, keep_tape)
+                .map(|(l, t)| (l, t.map(Tape::Llama))),
+            Model::Codegen(m) => m
+                .forward(ctx, ids, batch, seq, keep_tape)
+                .map(|(l, t)| (l, t.map(Tape::Codegen))),
         }
     }
 
     /// Back-propagates dlogits (B·T, V); adapter gradients accumulate into `grads`.
-    pub fn backward(&self, ctx: &Ctx, tape: Tape, dlogits: &Tensor, grads: &mut AdapterSet) -> Result<()> {
+    pub fn backward(
+        &self,
+        ctx: &Ctx,
+        tape: Tape,
+        dlogits: &Tensor,
+        grads: &mut AdapterSet,
+    ) -> Result<()> {
         match (self, tape) {
             (Model::Llama(m), Tape::Llama(t)) => m.backward(ctx, t, dlogits, grads),
             (Model::Codegen(m), Tape::Codegen(t)) => m.backward(ctx, t, dlogits, grads),
-            _ => Err(crate::error::Error::Unsupported("tape from another model".into())),
+            _ => Err(crate::error::Error::Unsupported(
+                "tape from another model".into(),
+            )),
         }
     }
 
@@ -152,7 +178,8 @@ impl Model {
         let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
         let bytes = safetensors_io::to_bytes(&tensors, dtype, Some(meta))?;
         crate::util::fsx::write_atomic(&dir.join("model.safetensors"), &bytes)?;
-        let cfg = serde_json::to_string_pretty(&self.config().to_hf_json()).map_err(|e| crate::error::Error::Unsupported(e.to_string()))?;
+        let cfg = serde_json::to_string_pretty(&self.config().to_hf_json())
+            .map_err(|e| crate::error::Error::Unsupported(e.to_string()))?;
         crate::util::fsx::write_atomic(&ModelConfig::config_path(dir), cfg.as_bytes())
     }
 }

@@ -58,11 +58,14 @@ impl TensorFiles {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::file(&index, format!("not valid JSON ({e})"), REFETCH))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::Config {
-            path: index.clone(),
-            field: "weight_map".into(),
-            msg: "missing or not an object of tensor name → shard file".into(),
-        })?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| Error::Config {
+                path: index.clone(),
+                field: "weight_map".into(),
+                msg: "missing or not an object of tensor name → shard file".into(),
+            })?;
         let mut shards: Vec<&str> = map.values().filter_map(|f| f.as_str()).collect();
         shards.sort_unstable();
         shards.dedup();
@@ -73,13 +76,21 @@ impl TensorFiles {
         };
         for shard in shards {
             if shard.contains('/') || shard.contains("..") {
-                return Err(Error::file(&index, format!("shard name {shard:?} points outside the folder"), REFETCH));
+                return Err(Error::file(
+                    &index,
+                    format!("shard name {shard:?} points outside the folder"),
+                    REFETCH,
+                ));
             }
             tf.add_file(&dir.join(shard))?;
         }
         for name in map.keys() {
             if !tf.entries.contains_key(name) {
-                return Err(Error::file(&index, format!("lists tensor {name} but no shard holds it"), REFETCH));
+                return Err(Error::file(
+                    &index,
+                    format!("lists tensor {name} but no shard holds it"),
+                    REFETCH,
+                ));
             }
         }
         Ok(tf)
@@ -90,8 +101,13 @@ impl TensorFiles {
         // SAFETY: the map is read-only; a file changed underneath while we run is the one hazard
         // of every mmap-based loader (transformers and candle accept it too).
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let (n, meta) = SafeTensors::read_metadata(&mmap)
-            .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e}), {} bytes", mmap.len()), REFETCH))?;
+        let (n, meta) = SafeTensors::read_metadata(&mmap).map_err(|e| {
+            Error::file(
+                path,
+                format!("not a valid safetensors file ({e}), {} bytes", mmap.len()),
+                REFETCH,
+            )
+        })?;
         let idx = self.files.len();
         for (name, info) in meta.tensors() {
             let (s, e) = info.data_offsets;
@@ -136,7 +152,10 @@ impl TensorFiles {
     /// The file that holds `name`, or the first file, for error messages.
     pub fn path_of(&self, name: &str) -> &Path {
         let i = self.entries.get(name).map(|e| e.file).unwrap_or(0);
-        self.files.get(i).map(|(p, _)| p.as_path()).unwrap_or(Path::new("<none>"))
+        self.files
+            .get(i)
+            .map(|(p, _)| p.as_path())
+            .unwrap_or(Path::new("<none>"))
     }
 
     fn raw(&self, name: &str) -> Result<(&Entry, &[u8])> {
@@ -155,16 +174,25 @@ impl TensorFiles {
     pub fn f32(&self, name: &str) -> Result<Tensor> {
         let (e, b) = self.raw(name)?;
         let data: Vec<f32> = match e.dtype {
-            Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F16 => b.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::BF16 => b.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            other => {
-                return Err(Error::file(
-                    self.path_of(name),
-                    format!("tensor {name} has dtype {other:?}; sectune reads f32, f16 and bf16 weights"),
-                    "convert the checkpoint to a float dtype",
-                ))
-            }
+            Dtype::F32 => b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => b
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => b
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => return Err(Error::file(
+                self.path_of(name),
+                format!(
+                    "tensor {name} has dtype {other:?}; sectune reads f32, f16 and bf16 weights"
+                ),
+                "convert the checkpoint to a float dtype",
+            )),
         };
         Tensor::from_vec(data, &e.shape)
     }
@@ -186,10 +214,20 @@ impl TensorFiles {
     pub fn i64(&self, name: &str) -> Result<(Vec<i64>, Vec<usize>)> {
         let (e, b) = self.raw(name)?;
         let data = match e.dtype {
-            Dtype::I64 => b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect(),
-            Dtype::I32 => b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect(),
+            Dtype::I64 => b
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+            Dtype::I32 => b
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                .collect(),
             other => {
-                return Err(Error::file(self.path_of(name), format!("tensor {name} has dtype {other:?}, expected integers"), REFETCH))
+                return Err(Error::file(
+                    self.path_of(name),
+                    format!("tensor {name} has dtype {other:?}, expected integers"),
+                    REFETCH,
+                ))
             }
         };
         Ok((data, e.shape.clone()))
@@ -215,14 +253,28 @@ impl SaveDtype {
 }
 
 /// Serializes named f32 tensors (converted to `dtype`) into safetensors bytes.
-pub fn to_bytes(tensors: &BTreeMap<String, Tensor>, dtype: SaveDtype, metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
+pub fn to_bytes(
+    tensors: &BTreeMap<String, Tensor>,
+    dtype: SaveDtype,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         let h = t.host()?;
         let (d, bytes): (Dtype, Vec<u8>) = match dtype {
             SaveDtype::F32 => (Dtype::F32, bytemuck::cast_slice(h).to_vec()),
-            SaveDtype::F16 => (Dtype::F16, h.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()),
-            SaveDtype::BF16 => (Dtype::BF16, h.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect()),
+            SaveDtype::F16 => (
+                Dtype::F16,
+                h.iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            ),
+            SaveDtype::BF16 => (
+                Dtype::BF16,
+                h.iter()
+                    .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            ),
         };
         encoded.push((name.clone(), d, t.shape().to_vec(), bytes));
     }
@@ -231,5 +283,6 @@ pub fn to_bytes(tensors: &BTreeMap<String, Tensor>, dtype: SaveDtype, metadata: 
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::Unsupported(format!("cannot encode tensors as safetensors: {e}")))?;
-    safetensors::serialize(views, metadata).map_err(|e| Error::Unsupported(format!("cannot encode tensors as safetensors: {e}")))
+    safetensors::serialize(views, metadata)
+        .map_err(|e| Error::Unsupported(format!("cannot encode tensors as safetensors: {e}")))
 }

@@ -24,8 +24,13 @@ impl Tokenizer {
                 "copy tokenizer.json from the model's original repository into the folder (older repos: save it with transformers' AutoTokenizer.save_pretrained)",
             ));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| Error::file(&path, format!("cannot be read as a tokenizer ({e})"), "restore the model's original tokenizer.json"))?;
+        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| {
+            Error::file(
+                &path,
+                format!("cannot be read as a tokenizer ({e})"),
+                "restore the model's original tokenizer.json",
+            )
+        })?;
         let find = |names: &[&str]| names.iter().find_map(|n| inner.token_to_id(n));
         Ok(Tokenizer {
             eos_id: find(&EOS_NAMES),
@@ -56,7 +61,10 @@ impl Tokenizer {
 
 /// GPT-2's byte → printable-char map used by byte-level BPE vocabularies.
 fn byte_chars() -> Vec<char> {
-    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32)
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut chars: Vec<u32> = printable.clone();
     let mut n = 0;
     for b in 0..256u32 {
@@ -76,8 +84,11 @@ fn byte_chars() -> Vec<char> {
 /// A byte-level BPE tokenizer with no merges (ids 0..256 are bytes) and `<s>`, `</s>`,
 /// `<unk>` at 256, 257, 258: every text round-trips, and the vocabulary is tiny.
 pub fn byte_level_tokenizer_json() -> serde_json::Value {
-    let vocab: serde_json::Map<String, serde_json::Value> =
-        byte_chars().into_iter().enumerate().map(|(i, c)| (c.to_string(), serde_json::json!(i))).collect();
+    let vocab: serde_json::Map<String, serde_json::Value> = byte_chars()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (c.to_string(), serde_json::json!(i)))
+        .collect();
     let special = |id: u32, content: &str| {
         serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false,
             "rstrip": false, "normalized": false, "special": true})

@@ -28,17 +28,29 @@ pub struct AdapterSet {
 
 /// The linear modules a config selects; an entry of the target list that selects nothing
 /// is an error, as in PEFT.
-pub fn select_modules<'m>(targets: &Targets, linears: &'m [LinearInfo]) -> Result<Vec<&'m LinearInfo>> {
-    let chosen: Vec<&LinearInfo> = linears.iter().filter(|l| targets.matches(&l.name)).collect();
+pub fn select_modules<'m>(
+    targets: &Targets,
+    linears: &'m [LinearInfo],
+) -> Result<Vec<&'m LinearInfo>> {
+    let chosen: Vec<&LinearInfo> = linears
+        .iter()
+        .filter(|l| targets.matches(&l.name))
+        .collect();
     let suffixes = || {
-        let mut s: Vec<&str> = linears.iter().map(|l| l.name.rsplit('.').next().unwrap_or(&l.name)).collect();
+        let mut s: Vec<&str> = linears
+            .iter()
+            .map(|l| l.name.rsplit('.').next().unwrap_or(&l.name))
+            .collect();
         s.sort_unstable();
         s.dedup();
         s.join(", ")
     };
     if let Targets::List(list) = targets {
         for t in list {
-            if !linears.iter().any(|l| Targets::List(vec![t.clone()]).matches(&l.name)) {
+            if !linears
+                .iter()
+                .any(|l| Targets::List(vec![t.clone()]).matches(&l.name))
+            {
                 return Err(Error::Unsupported(format!(
                     "target module \"{t}\" matches no linear layer of this model; its linear layers are: {}",
                     suffixes()
@@ -64,7 +76,9 @@ impl AdapterSet {
             let m = match &config {
                 PeftConfig::Lora(c) => {
                     let bound = 1.0 / (info.in_features as f32).sqrt();
-                    let a = (0..c.r * info.in_features).map(|_| rng.uniform_range(-bound, bound)).collect();
+                    let a = (0..c.r * info.in_features)
+                        .map(|_| rng.uniform_range(-bound, bound))
+                        .collect();
                     ModuleAdapter::Lora {
                         a: Tensor::from_vec(a, &[c.r, info.in_features])?,
                         b: Tensor::zeros(&[info.out_features, c.r]),
@@ -72,7 +86,11 @@ impl AdapterSet {
                 }
                 PeftConfig::Ia3(c) => {
                     let feedforward = c.feedforward_modules.matches(&info.name);
-                    let n = if feedforward { info.in_features } else { info.out_features };
+                    let n = if feedforward {
+                        info.in_features
+                    } else {
+                        info.out_features
+                    };
                     ModuleAdapter::Ia3 {
                         l: Tensor::full(&[n], 1.0),
                         feedforward,
@@ -91,14 +109,28 @@ impl AdapterSet {
                 a,
                 b,
                 scale: c.scaling(),
-                dropout: dropout_seed.filter(|_| c.lora_dropout > 0.0).map(|seed| Dropout {
-                    p: c.lora_dropout,
-                    // One independent mask stream per module.
-                    seed: mix64(seed ^ name_hash(module)),
-                }),
+                dropout: dropout_seed
+                    .filter(|_| c.lora_dropout > 0.0)
+                    .map(|seed| Dropout {
+                        p: c.lora_dropout,
+                        // One independent mask stream per module.
+                        seed: mix64(seed ^ name_hash(module)),
+                    }),
             },
-            (Some(ModuleAdapter::Ia3 { l, feedforward: true }), _) => AdapterOp::Ia3Input { l },
-            (Some(ModuleAdapter::Ia3 { l, feedforward: false }), _) => AdapterOp::Ia3Output { l },
+            (
+                Some(ModuleAdapter::Ia3 {
+                    l,
+                    feedforward: true,
+                }),
+                _,
+            ) => AdapterOp::Ia3Input { l },
+            (
+                Some(ModuleAdapter::Ia3 {
+                    l,
+                    feedforward: false,
+                }),
+                _,
+            ) => AdapterOp::Ia3Output { l },
             _ => AdapterOp::None,
         }
     }
@@ -146,7 +178,9 @@ impl AdapterSet {
                     out.push((format!("base_model.model.{name}.lora_A.weight"), a));
                     out.push((format!("base_model.model.{name}.lora_B.weight"), b));
                 }
-                ModuleAdapter::Ia3 { l, .. } => out.push((format!("base_model.model.{name}.ia3_l"), l)),
+                ModuleAdapter::Ia3 { l, .. } => {
+                    out.push((format!("base_model.model.{name}.ia3_l"), l))
+                }
             }
         }
         out
@@ -160,7 +194,9 @@ impl AdapterSet {
                     out.push((format!("base_model.model.{name}.lora_A.weight"), a));
                     out.push((format!("base_model.model.{name}.lora_B.weight"), b));
                 }
-                ModuleAdapter::Ia3 { l, .. } => out.push((format!("base_model.model.{name}.ia3_l"), l)),
+                ModuleAdapter::Ia3 { l, .. } => {
+                    out.push((format!("base_model.model.{name}.ia3_l"), l))
+                }
             }
         }
         out
@@ -172,5 +208,7 @@ impl AdapterSet {
 }
 
 fn name_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }

@@ -20,8 +20,12 @@ impl Targets {
     /// a full-match regex.
     pub fn matches(&self, name: &str) -> bool {
         match self {
-            Targets::List(list) => list.iter().any(|t| name == t || name.ends_with(&format!(".{t}"))),
-            Targets::Regex(re) => regex::Regex::new(&format!("^(?:{re})$")).map(|r| r.is_match(name)).unwrap_or(false),
+            Targets::List(list) => list
+                .iter()
+                .any(|t| name == t || name.ends_with(&format!(".{t}"))),
+            Targets::Regex(re) => regex::Regex::new(&format!("^(?:{re})$"))
+                .map(|r| r.is_match(name))
+                .unwrap_or(false),
         }
     }
 
@@ -46,7 +50,11 @@ impl Targets {
             }
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|x| x.as_str().map(String::from).ok_or_else(|| bad("every entry must be a module name string")))
+                .map(|x| {
+                    x.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| bad("every entry must be a module name string"))
+                })
                 .collect::<Result<Vec<_>>>()
                 .map(|l| Some(Targets::List(l))),
             Some(_) => Err(bad("expected a list of module names or a regex string")),
@@ -102,7 +110,17 @@ impl Ia3Config {
     /// The study's IA3 targets, with the down projection as the feed-forward module.
     pub fn study_default(arch: Arch) -> Self {
         let (t, ff): (&[&str], &[&str]) = match arch {
-            Arch::Llama => (&["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "down_proj"], &["down_proj"]),
+            Arch::Llama => (
+                &[
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                ],
+                &["down_proj"],
+            ),
             Arch::Codegen => (&["qkv_proj", "fc_in", "fc_out"], &["fc_out"]),
         };
         let list = |x: &[&str]| Targets::List(x.iter().map(|s| s.to_string()).collect());
@@ -138,7 +156,11 @@ impl PeftConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| {
-            Error::file(path, format!("not valid JSON ({e})"), "write it again with peft's save_pretrained or sectune")
+            Error::file(
+                path,
+                format!("not valid JSON ({e})"),
+                "write it again with peft's save_pretrained or sectune",
+            )
         })?;
         Self::from_json(path, &v)
     }
@@ -151,12 +173,17 @@ impl PeftConfig {
         };
         let num = |field: &str, default: Option<f64>| -> Result<f64> {
             match v.get(field).filter(|x| !x.is_null()) {
-                Some(x) => x.as_f64().ok_or_else(|| err(field, format!("expected a number, found {x}"))),
+                Some(x) => x
+                    .as_f64()
+                    .ok_or_else(|| err(field, format!("expected a number, found {x}"))),
                 None => default.ok_or_else(|| err(field, "missing".into())),
             }
         };
         let flag = |field: &str| v.get(field).and_then(|x| x.as_bool()).unwrap_or(false);
-        let base = v.get("base_model_name_or_path").and_then(|x| x.as_str()).map(String::from);
+        let base = v
+            .get("base_model_name_or_path")
+            .and_then(|x| x.as_str())
+            .map(String::from);
         // Options sectune does not implement are refused rather than silently ignored.
         for (field, unsupported) in [
             ("use_dora", flag("use_dora")),
@@ -168,22 +195,42 @@ impl PeftConfig {
             }
         }
         for field in ["modules_to_save", "layers_to_transform"] {
-            if v.get(field).is_some_and(|x| !x.is_null() && x != &json!([])) {
-                return Err(err(field, "is set; sectune supports adapters without it".into()));
+            if v.get(field)
+                .is_some_and(|x| !x.is_null() && x != &json!([]))
+            {
+                return Err(err(
+                    field,
+                    "is set; sectune supports adapters without it".into(),
+                ));
             }
         }
         for field in ["rank_pattern", "alpha_pattern"] {
-            if v.get(field).is_some_and(|x| x.as_object().is_some_and(|o| !o.is_empty())) {
-                return Err(err(field, "per-module ranks/alphas are not supported by sectune".into()));
+            if v.get(field)
+                .is_some_and(|x| x.as_object().is_some_and(|o| !o.is_empty()))
+            {
+                return Err(err(
+                    field,
+                    "per-module ranks/alphas are not supported by sectune".into(),
+                ));
             }
         }
         let targets = |field: &str| -> Result<Targets> {
-            Targets::from_json(path, field, v.get(field))?.ok_or_else(|| err(field, "missing; list the modules the adapter wraps".into()))
+            Targets::from_json(path, field, v.get(field))?
+                .ok_or_else(|| err(field, "missing; list the modules the adapter wraps".into()))
         };
         match v.get("peft_type").and_then(|x| x.as_str()) {
             Some("LORA") => {
-                if let Some(b) = v.get("bias").and_then(|x| x.as_str()).filter(|b| *b != "none") {
-                    return Err(err("bias", format!("\"{b}\" is not supported; sectune trains no biases (use \"none\")")));
+                if let Some(b) = v
+                    .get("bias")
+                    .and_then(|x| x.as_str())
+                    .filter(|b| *b != "none")
+                {
+                    return Err(err(
+                        "bias",
+                        format!(
+                            "\"{b}\" is not supported; sectune trains no biases (use \"none\")"
+                        ),
+                    ));
                 }
                 let r = num("r", Some(8.0))?;
                 if r < 1.0 || r.fract() != 0.0 {
@@ -204,12 +251,22 @@ impl PeftConfig {
             }
             Some("IA3") => Ok(PeftConfig::Ia3(Ia3Config {
                 target_modules: targets("target_modules")?,
-                feedforward_modules: Targets::from_json(path, "feedforward_modules", v.get("feedforward_modules"))?
-                    .unwrap_or(Targets::List(Vec::new())),
+                feedforward_modules: Targets::from_json(
+                    path,
+                    "feedforward_modules",
+                    v.get("feedforward_modules"),
+                )?
+                .unwrap_or(Targets::List(Vec::new())),
                 base_model_name_or_path: base,
             })),
-            Some(other) => Err(err("peft_type", format!("\"{other}\" is not supported; sectune reads LORA and IA3 adapters"))),
-            None => Err(err("peft_type", "missing; PEFT requires it (LORA or IA3)".into())),
+            Some(other) => Err(err(
+                "peft_type",
+                format!("\"{other}\" is not supported; sectune reads LORA and IA3 adapters"),
+            )),
+            None => Err(err(
+                "peft_type",
+                "missing; PEFT requires it (LORA or IA3)".into(),
+            )),
         }
     }
 

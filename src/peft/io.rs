@@ -25,13 +25,24 @@ pub fn save(adapter: &AdapterSet, dir: &Path) -> Result<()> {
     }
     for (name, m) in &adapter.modules {
         if let ModuleAdapter::Ia3 { l, feedforward } = m {
-            let shape = if *feedforward { [1, l.numel()] } else { [l.numel(), 1] };
-            tensors.insert(format!("base_model.model.{name}.ia3_l"), l.clone().reshape(&shape)?);
+            let shape = if *feedforward {
+                [1, l.numel()]
+            } else {
+                [l.numel(), 1]
+            };
+            tensors.insert(
+                format!("base_model.model.{name}.ia3_l"),
+                l.clone().reshape(&shape)?,
+            );
         }
     }
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-    write_atomic(&dir.join(WEIGHTS_NAME), &to_bytes(&tensors, SaveDtype::F32, Some(meta))?)?;
-    let json = serde_json::to_string_pretty(&adapter.config.to_json()).map_err(|e| Error::Unsupported(e.to_string()))?;
+    write_atomic(
+        &dir.join(WEIGHTS_NAME),
+        &to_bytes(&tensors, SaveDtype::F32, Some(meta))?,
+    )?;
+    let json = serde_json::to_string_pretty(&adapter.config.to_json())
+        .map_err(|e| Error::Unsupported(e.to_string()))?;
     write_atomic(&dir.join(CONFIG_NAME), json.as_bytes())
 }
 
@@ -40,7 +51,11 @@ pub fn save(adapter: &AdapterSet, dir: &Path) -> Result<()> {
 pub fn load(dir: &Path, linears: &[LinearInfo]) -> Result<AdapterSet> {
     let cfg_path = dir.join(CONFIG_NAME);
     if !cfg_path.exists() {
-        return Err(Error::file(dir, format!("has no {CONFIG_NAME}"), "point --adapter at a folder written by peft's save_pretrained or sectune"));
+        return Err(Error::file(
+            dir,
+            format!("has no {CONFIG_NAME}"),
+            "point --adapter at a folder written by peft's save_pretrained or sectune",
+        ));
     }
     let config = PeftConfig::load(&cfg_path)?;
     let w_path = dir.join(WEIGHTS_NAME);
@@ -59,7 +74,9 @@ pub fn load(dir: &Path, linears: &[LinearInfo]) -> Result<AdapterSet> {
         let key = |suffix: &str| format!("base_model.model.{}.{suffix}", info.name);
         let get = |k: &str, want: &[usize]| -> Result<Tensor> {
             if !files.contains(k) {
-                return Err(adapter_err(format!("has no tensor {k}, which its config's target_modules require")));
+                return Err(adapter_err(format!(
+                    "has no tensor {k}, which its config's target_modules require"
+                )));
             }
             let t = files.f32(k)?;
             if t.shape() != want {
@@ -82,7 +99,11 @@ pub fn load(dir: &Path, linears: &[LinearInfo]) -> Result<AdapterSet> {
             PeftConfig::Ia3(c) => {
                 used += 1;
                 let feedforward = c.feedforward_modules.matches(&info.name);
-                let shape = if feedforward { [1, info.in_features] } else { [info.out_features, 1] };
+                let shape = if feedforward {
+                    [1, info.in_features]
+                } else {
+                    [info.out_features, 1]
+                };
                 let l = get(&key("ia3_l"), &shape)?;
                 let n = l.numel();
                 ModuleAdapter::Ia3 {
@@ -97,7 +118,11 @@ pub fn load(dir: &Path, linears: &[LinearInfo]) -> Result<AdapterSet> {
     if used != total {
         let mut extra: Vec<&str> = files
             .names()
-            .filter(|n| !modules.keys().any(|m| n.starts_with(&format!("base_model.model.{m}."))))
+            .filter(|n| {
+                !modules
+                    .keys()
+                    .any(|m| n.starts_with(&format!("base_model.model.{m}.")))
+            })
             .collect();
         extra.sort_unstable();
         return Err(adapter_err(format!(

@@ -13,7 +13,9 @@ pub fn merge_into(model: &mut Model, adapter: &AdapterSet) -> Result<()> {
     };
     let mut merged = 0;
     for lin in model.linears_mut() {
-        let Some(m) = adapter.modules.get(&lin.name) else { continue };
+        let Some(m) = adapter.modules.get(&lin.name) else {
+            continue;
+        };
         merged += 1;
         let (n, k) = (lin.weight.rows(), lin.weight.last_dim());
         let w = lin.weight.host_mut()?;
@@ -37,7 +39,10 @@ pub fn merge_into(model: &mut Model, adapter: &AdapterSet) -> Result<()> {
                     *w += d;
                 }
             }
-            ModuleAdapter::Ia3 { l, feedforward: true } => {
+            ModuleAdapter::Ia3 {
+                l,
+                feedforward: true,
+            } => {
                 let ls = l.host()?;
                 for row in w.chunks_mut(k) {
                     for (w, l) in row.iter_mut().zip(ls) {
@@ -45,7 +50,10 @@ pub fn merge_into(model: &mut Model, adapter: &AdapterSet) -> Result<()> {
                     }
                 }
             }
-            ModuleAdapter::Ia3 { l, feedforward: false } => {
+            ModuleAdapter::Ia3 {
+                l,
+                feedforward: false,
+            } => {
                 let ls = l.host()?.to_vec();
                 for (row, l) in w.chunks_mut(k).zip(&ls) {
                     row.iter_mut().for_each(|w| *w *= l);
@@ -66,4 +74,3 @@ pub fn merge_into(model: &mut Model, adapter: &AdapterSet) -> Result<()> {
     }
     Ok(())
 }
-

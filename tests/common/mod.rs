@@ -6,7 +6,13 @@ use std::path::PathBuf;
 /// Asserts |got − want| ≤ atol + rtol·|want| elementwise; prints max abs/rel error, the worst
 /// index and the share of the allowed error used.
 pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{name}: length {} vs {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{name}: length {} vs {}",
+        got.len(),
+        want.len()
+    );
     let (mut max_abs, mut max_rel, mut worst, mut worst_frac) = (0f32, 0f32, 0usize, 0f32);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         assert!(g.is_finite(), "{name}[{i}] is {g}");
@@ -26,7 +32,10 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         want.get(worst).copied().unwrap_or(0.0),
         100.0 * worst_frac
     );
-    assert!(worst_frac <= 1.0, "{name}: error exceeds atol {atol} + rtol {rtol}·|ref| at index {worst}");
+    assert!(
+        worst_frac <= 1.0,
+        "{name}: error exceeds atol {atol} + rtol {rtol}·|ref| at index {worst}"
+    );
 }
 
 pub fn fixtures() -> PathBuf {

@@ -11,7 +11,10 @@ mod linear;
 mod norm;
 pub mod rope;
 
-use super::{AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved, NormSaved, RopeStyle};
+use super::{
+    AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved,
+    NormSaved, RopeStyle,
+};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -49,10 +52,23 @@ impl Backend for CpuBackend {
     fn rmsnorm_fwd(&self, x: &Tensor, w: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)> {
         norm::rmsnorm_fwd(x, w, eps)
     }
-    fn rmsnorm_bwd(&self, dy: &Tensor, x: &Tensor, w: &Tensor, saved: &NormSaved, dw: Option<&mut Tensor>) -> Result<Tensor> {
+    fn rmsnorm_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
+        saved: &NormSaved,
+        dw: Option<&mut Tensor>,
+    ) -> Result<Tensor> {
         norm::rmsnorm_bwd(dy, x, w, saved, dw)
     }
-    fn layernorm_fwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)> {
+    fn layernorm_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, NormSaved)> {
         norm::layernorm_fwd(x, w, b, eps)
     }
     fn layernorm_bwd(
@@ -66,7 +82,13 @@ impl Backend for CpuBackend {
     ) -> Result<Tensor> {
         norm::layernorm_bwd(dy, x, w, saved, dw, db)
     }
-    fn linear_fwd(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, adapter: AdapterOp<'_>) -> Result<(Tensor, LinearSaved)> {
+    fn linear_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        adapter: AdapterOp<'_>,
+    ) -> Result<(Tensor, LinearSaved)> {
         linear::linear_fwd(x, w, bias, adapter)
     }
     fn linear_bwd(
@@ -86,7 +108,13 @@ impl Backend for CpuBackend {
     fn rope_bwd(&self, dy: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor> {
         rope::rope_bwd(dy, style, pos_offset)
     }
-    fn attention_fwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, scale: f32) -> Result<(Tensor, Tensor)> {
+    fn attention_fwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)> {
         attention::attention_fwd(q, k, v, scale)
     }
     fn attention_bwd(
@@ -116,7 +144,13 @@ impl Backend for CpuBackend {
     fn cross_entropy_fwd(&self, logits: &Tensor, labels: &[i32]) -> Result<CrossEntropyOut> {
         cross_entropy::cross_entropy_fwd(logits, labels)
     }
-    fn cross_entropy_bwd(&self, logits: &Tensor, labels: &[i32], lse: &Tensor, grad_scale: f32) -> Result<Tensor> {
+    fn cross_entropy_bwd(
+        &self,
+        logits: &Tensor,
+        labels: &[i32],
+        lse: &Tensor,
+        grad_scale: f32,
+    ) -> Result<Tensor> {
         cross_entropy::cross_entropy_bwd(logits, labels, lse, grad_scale)
     }
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()> {
