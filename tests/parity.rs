@@ -169,7 +169,7 @@ fn sharded_bf16_llama_matches_transformers() {
     let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
     let ctx = Ctx::eval(&be, None);
     let (logits, _) = model
-        .forward(&ctx, &ids, shape[0], shape[1], false)
+        .forward(&ctx, &ids, shape[0], shape[1], sectune::model::Keep::None)
         .unwrap();
     let want = fx.f32("logits").unwrap();
     assert_close(

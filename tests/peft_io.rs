@@ -20,7 +20,9 @@ fn ids() -> Vec<u32> {
 fn logits(model: &Model, adapter: Option<&AdapterSet>) -> Vec<f32> {
     let ctx = Ctx::eval(&CpuBackend, adapter);
     let ids = ids();
-    let (l, _) = model.forward(&ctx, &ids, 2, 12, false).unwrap();
+    let (l, _) = model
+        .forward(&ctx, &ids, 2, 12, sectune::model::Keep::None)
+        .unwrap();
     l.into_host().unwrap()
 }
 

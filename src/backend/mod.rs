@@ -125,6 +125,8 @@ pub trait Backend: Send + Sync {
     fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
     /// acc += x (same shapes).
     fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()>;
+    /// Concatenates (B, S1, H, D) and (B, S2, H, D) along S (the KV cache).
+    fn cat_seq(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
     /// out[m, j] = x[m, idx[j]]; x (M, K) -> out (M, idx.len()).
     fn gather_cols(&self, x: &Tensor, idx: &[u32]) -> Result<Tensor>;
     /// dx[m, idx[j]] += dout[m, j]; the backward of `gather_cols`.

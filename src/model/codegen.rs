@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::backend::{Backend, LinearSaved, NormSaved};
 use crate::error::Result;
 use crate::model::safetensors_io::TensorFiles;
-use crate::model::{Ctx, Linear, ModelConfig};
+use crate::model::{Ctx, Geom, Keep, KvCache, KvLayer, Linear, ModelConfig, Saved};
 use crate::peft::AdapterSet;
 use crate::tensor::Tensor;
 
@@ -53,13 +53,12 @@ pub struct LayerTape {
 }
 
 pub struct Tape {
-    layers: Vec<LayerTape>,
+    layers: Vec<Saved<LayerTape>>,
     xf: Tensor,
     nf: NormSaved,
     hf: Tensor,
     sl: LinearSaved,
-    batch: usize,
-    seq: usize,
+    g: Geom,
 }
 
 /// Column indices of q, k, v inside qkv_proj's output. Each of the 4 shards holds
@@ -151,64 +150,133 @@ impl Codegen {
         m
     }
 
+    fn layer_fwd(
+        &self,
+        ctx: &Ctx,
+        layer: &Layer,
+        x: Tensor,
+        g: Geom,
+        kv: Option<&mut KvLayer>,
+    ) -> Result<(Tensor, LayerTape)> {
+        let be = ctx.be;
+        let cfg = &self.cfg;
+        let heads = |t: Tensor| Ctx::heads(t, g.batch, g.seq, cfg.n_heads);
+        let (h, n) = be.layernorm_fwd(&x, &layer.ln_w, &layer.ln_b, cfg.norm_eps)?;
+        let (qkv, sqkv) = ctx.lin(&layer.qkv, &h)?;
+        let q = be.rope_fwd(&heads(be.gather_cols(&qkv, &self.q_idx)?)?, cfg.rope, g.pos)?;
+        let k = be.rope_fwd(&heads(be.gather_cols(&qkv, &self.k_idx)?)?, cfg.rope, g.pos)?;
+        let v = heads(be.gather_cols(&qkv, &self.v_idx)?)?;
+        let (k, v) = match kv {
+            Some(cache) => cache.append(be, k, v)?,
+            None => (k, v),
+        };
+        let (att, lse) = be.attention_fwd(&q, &k, &v, g.scale)?;
+        let att = Ctx::flat(att)?;
+        let (ao, so) = ctx.lin(&layer.out, &att)?;
+        let (f1, s1) = ctx.lin(&layer.fc_in, &h)?;
+        let a = be.gelu_new_fwd(&f1)?;
+        let (f2, s2) = ctx.lin(&layer.fc_out, &a)?;
+        let mut y = be.add(&ao, &f2)?;
+        be.add_assign(&mut y, &x)?;
+        Ok((
+            y,
+            LayerTape {
+                x,
+                h,
+                n,
+                sqkv,
+                q,
+                k,
+                v,
+                att,
+                lse,
+                so,
+                f1,
+                s1,
+                a,
+                s2,
+            },
+        ))
+    }
+
+    fn layer_bwd(
+        &self,
+        ctx: &Ctx,
+        layer: &Layer,
+        t: LayerTape,
+        mut dx: Tensor,
+        g: Geom,
+        grads: &mut AdapterSet,
+    ) -> Result<Tensor> {
+        let be = ctx.be;
+        let cfg = &self.cfg;
+        let heads = |t: Tensor| Ctx::heads(t, g.batch, g.seq, cfg.n_heads);
+        // y = x + out(attn(h)) + fc_out(gelu(fc_in(h))), h = ln_1(x)
+        let da = ctx.lin_bwd(&layer.fc_out, &dx, &t.a, &t.s2, grads)?;
+        let df1 = be.gelu_new_bwd(&da, &t.f1)?;
+        let mut dh = ctx.lin_bwd(&layer.fc_in, &df1, &t.h, &t.s1, grads)?;
+        let datt = heads(ctx.lin_bwd(&layer.out, &dx, &t.att, &t.so, grads)?)?;
+        let out = heads(t.att)?;
+        let (dq, dk, dv) = be.attention_bwd(&datt, &t.q, &t.k, &t.v, &out, &t.lse, g.scale)?;
+        let mut dqkv = be.upload(Tensor::zeros(&[dh.rows(), 3 * cfg.hidden]))?;
+        be.scatter_cols_add(
+            &mut dqkv,
+            &Ctx::flat(be.rope_bwd(&dq, cfg.rope, g.pos)?)?,
+            &self.q_idx,
+        )?;
+        be.scatter_cols_add(
+            &mut dqkv,
+            &Ctx::flat(be.rope_bwd(&dk, cfg.rope, g.pos)?)?,
+            &self.k_idx,
+        )?;
+        be.scatter_cols_add(&mut dqkv, &Ctx::flat(dv)?, &self.v_idx)?;
+        be.add_assign(
+            &mut dh,
+            &ctx.lin_bwd(&layer.qkv, &dqkv, &t.h, &t.sqkv, grads)?,
+        )?;
+        be.add_assign(
+            &mut dx,
+            &be.layernorm_bwd(&dh, &t.x, &layer.ln_w, &t.n, None, None)?,
+        )?;
+        Ok(dx)
+    }
+
     pub fn forward(
         &self,
         ctx: &Ctx,
         ids: &[u32],
-        batch: usize,
-        seq: usize,
-        keep: bool,
+        g: Geom,
+        keep: Keep,
+        mut cache: Option<&mut KvCache>,
     ) -> Result<(Tensor, Option<Tape>)> {
         let be = ctx.be;
-        let cfg = &self.cfg;
-        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
-        let heads = |t: Tensor| Ctx::heads(t, batch, seq, cfg.n_heads);
         let mut x = be.embedding_fwd(&self.wte, ids)?;
-        let mut tapes = Vec::new();
-        for layer in &self.layers {
-            let (h, n) = be.layernorm_fwd(&x, &layer.ln_w, &layer.ln_b, cfg.norm_eps)?;
-            let (qkv, sqkv) = ctx.lin(&layer.qkv, &h)?;
-            let q = be.rope_fwd(&heads(be.gather_cols(&qkv, &self.q_idx)?)?, cfg.rope, 0)?;
-            let k = be.rope_fwd(&heads(be.gather_cols(&qkv, &self.k_idx)?)?, cfg.rope, 0)?;
-            let v = heads(be.gather_cols(&qkv, &self.v_idx)?)?;
-            let (att, lse) = be.attention_fwd(&q, &k, &v, scale)?;
-            let att = Ctx::flat(att)?;
-            let (ao, so) = ctx.lin(&layer.out, &att)?;
-            let (f1, s1) = ctx.lin(&layer.fc_in, &h)?;
-            let a = be.gelu_new_fwd(&f1)?;
-            let (f2, s2) = ctx.lin(&layer.fc_out, &a)?;
-            let mut y = be.add(&ao, &f2)?;
-            be.add_assign(&mut y, &x)?;
-            if keep {
-                tapes.push(LayerTape {
-                    x,
-                    h,
-                    n,
-                    sqkv,
-                    q,
-                    k,
-                    v,
-                    att,
-                    lse,
-                    so,
-                    f1,
-                    s1,
-                    a,
-                    s2,
-                });
+        let mut saved = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let input = (keep == Keep::Checkpoint).then(|| x.clone());
+            let kv = cache.as_deref_mut().map(|c| c.layer(i));
+            let (y, t) = self.layer_fwd(ctx, layer, x, g, kv)?;
+            match keep {
+                Keep::None => {}
+                Keep::Full => saved.push(Saved::Full(t)),
+                Keep::Checkpoint => {
+                    saved.push(Saved::Input(input.unwrap_or_else(|| Tensor::zeros(&[0]))))
+                }
             }
             x = y;
         }
-        let (hf, nf) = be.layernorm_fwd(&x, &self.ln_f_w, &self.ln_f_b, cfg.norm_eps)?;
+        if let Some(c) = cache {
+            c.advance(g.seq);
+        }
+        let (hf, nf) = be.layernorm_fwd(&x, &self.ln_f_w, &self.ln_f_b, self.cfg.norm_eps)?;
         let (logits, sl) = ctx.lin(&self.lm_head, &hf)?;
-        let tape = keep.then_some(Tape {
-            layers: tapes,
+        let tape = (keep != Keep::None).then_some(Tape {
+            layers: saved,
             xf: x,
             nf,
             hf,
             sl,
-            batch,
-            seq,
+            g,
         });
         Ok((logits, tape))
     }
@@ -221,41 +289,15 @@ impl Codegen {
         grads: &mut AdapterSet,
     ) -> Result<()> {
         let be = ctx.be;
-        let cfg = &self.cfg;
-        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
-        let (batch, seq) = (tape.batch, tape.seq);
-        let heads = |t: Tensor| Ctx::heads(t, batch, seq, cfg.n_heads);
+        let g = tape.g;
         let dhf = ctx.lin_bwd(&self.lm_head, dlogits, &tape.hf, &tape.sl, grads)?;
         let mut dx = be.layernorm_bwd(&dhf, &tape.xf, &self.ln_f_w, &tape.nf, None, None)?;
-        for (layer, t) in self.layers.iter().zip(tape.layers).rev() {
-            // y = x + out(attn(h)) + fc_out(gelu(fc_in(h))), h = ln_1(x)
-            let da = ctx.lin_bwd(&layer.fc_out, &dx, &t.a, &t.s2, grads)?;
-            let df1 = be.gelu_new_bwd(&da, &t.f1)?;
-            let mut dh = ctx.lin_bwd(&layer.fc_in, &df1, &t.h, &t.s1, grads)?;
-            let datt = heads(ctx.lin_bwd(&layer.out, &dx, &t.att, &t.so, grads)?)?;
-            let out = heads(t.att)?;
-            let (dq, dk, dv) = be.attention_bwd(&datt, &t.q, &t.k, &t.v, &out, &t.lse, scale)?;
-            let mut dqkv = Tensor::zeros(&[dh.rows(), 3 * cfg.hidden]);
-            dqkv = be.upload(dqkv)?;
-            be.scatter_cols_add(
-                &mut dqkv,
-                &Ctx::flat(be.rope_bwd(&dq, cfg.rope, 0)?)?,
-                &self.q_idx,
-            )?;
-            be.scatter_cols_add(
-                &mut dqkv,
-                &Ctx::flat(be.rope_bwd(&dk, cfg.rope, 0)?)?,
-                &self.k_idx,
-            )?;
-            be.scatter_cols_add(&mut dqkv, &Ctx::flat(dv)?, &self.v_idx)?;
-            be.add_assign(
-                &mut dh,
-                &ctx.lin_bwd(&layer.qkv, &dqkv, &t.h, &t.sqkv, grads)?,
-            )?;
-            be.add_assign(
-                &mut dx,
-                &be.layernorm_bwd(&dh, &t.x, &layer.ln_w, &t.n, None, None)?,
-            )?;
+        for (layer, saved) in self.layers.iter().zip(tape.layers).rev() {
+            let t = match saved {
+                Saved::Full(t) => t,
+                Saved::Input(x) => self.layer_fwd(ctx, layer, x, g, None)?.1,
+            };
+            dx = self.layer_bwd(ctx, layer, t, dx, g, grads)?;
         }
         Ok(())
     }

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::Backend;
-use crate::backend::{LinearSaved, NormSaved};
+use crate::backend::{Backend, LinearSaved, NormSaved};
 use crate::error::Result;
 use crate::model::safetensors_io::TensorFiles;
-use crate::model::{Ctx, Linear, ModelConfig};
+use crate::model::{Ctx, Geom, Keep, KvCache, KvLayer, Linear, ModelConfig, Saved};
 use crate::peft::AdapterSet;
 use crate::tensor::Tensor;
 
@@ -28,7 +27,7 @@ pub struct Llama {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    /// None when tied to the embedding.
+    /// A copy of the embedding matrix when the config ties them.
     lm_head: Linear,
 }
 
@@ -57,13 +56,12 @@ pub struct LayerTape {
 }
 
 pub struct Tape {
-    layers: Vec<LayerTape>,
+    layers: Vec<Saved<LayerTape>>,
     xf: Tensor,
     nf: NormSaved,
     hf: Tensor,
     sl: LinearSaved,
-    batch: usize,
-    seq: usize,
+    g: Geom,
 }
 
 impl Llama {
@@ -163,74 +161,147 @@ impl Llama {
         m
     }
 
+    /// One decoder block; `kv` appends this call's keys/values to the cache and attends over
+    /// all of it (generation), positions starting at `pos`.
+    fn layer_fwd(
+        &self,
+        ctx: &Ctx,
+        layer: &Layer,
+        x: Tensor,
+        g: Geom,
+        kv: Option<&mut KvLayer>,
+    ) -> Result<(Tensor, LayerTape)> {
+        let be = ctx.be;
+        let cfg = &self.cfg;
+        let (h1, n1) = be.rmsnorm_fwd(&x, &layer.ln1, cfg.norm_eps)?;
+        let (q, sq) = ctx.lin(&layer.q, &h1)?;
+        let (k, sk) = ctx.lin(&layer.k, &h1)?;
+        let (v, sv) = ctx.lin(&layer.v, &h1)?;
+        let q = be.rope_fwd(
+            &Ctx::heads(q, g.batch, g.seq, cfg.n_heads)?,
+            cfg.rope,
+            g.pos,
+        )?;
+        let k = be.rope_fwd(
+            &Ctx::heads(k, g.batch, g.seq, cfg.n_kv_heads)?,
+            cfg.rope,
+            g.pos,
+        )?;
+        let v = Ctx::heads(v, g.batch, g.seq, cfg.n_kv_heads)?;
+        let (k, v) = match kv {
+            Some(cache) => cache.append(be, k, v)?,
+            None => (k, v),
+        };
+        let (att, lse) = be.attention_fwd(&q, &k, &v, g.scale)?;
+        let att = Ctx::flat(att)?;
+        let (o, so) = ctx.lin(&layer.o, &att)?;
+        let x2 = be.add(&x, &o)?;
+        let (h2, n2) = be.rmsnorm_fwd(&x2, &layer.ln2, cfg.norm_eps)?;
+        let (gt, sg) = ctx.lin(&layer.gate, &h2)?;
+        let (u, su) = ctx.lin(&layer.up, &h2)?;
+        let a = be.swiglu_fwd(&gt, &u)?;
+        let (d, sd) = ctx.lin(&layer.down, &a)?;
+        let x3 = be.add(&x2, &d)?;
+        let t = LayerTape {
+            x,
+            h1,
+            n1,
+            sq,
+            sk,
+            sv,
+            q,
+            k,
+            v,
+            att,
+            lse,
+            so,
+            x2,
+            h2,
+            n2,
+            sg,
+            su,
+            g: gt,
+            u,
+            a,
+            sd,
+        };
+        Ok((x3, t))
+    }
+
+    fn layer_bwd(
+        &self,
+        ctx: &Ctx,
+        layer: &Layer,
+        t: LayerTape,
+        mut dx: Tensor,
+        g: Geom,
+        grads: &mut AdapterSet,
+    ) -> Result<Tensor> {
+        let be = ctx.be;
+        let cfg = &self.cfg;
+        // MLP branch: x3 = x2 + down(swiglu(gate(h2), up(h2)))
+        let da = ctx.lin_bwd(&layer.down, &dx, &t.a, &t.sd, grads)?;
+        let (dg, du) = be.swiglu_bwd(&da, &t.g, &t.u)?;
+        let mut dh2 = ctx.lin_bwd(&layer.gate, &dg, &t.h2, &t.sg, grads)?;
+        be.add_assign(&mut dh2, &ctx.lin_bwd(&layer.up, &du, &t.h2, &t.su, grads)?)?;
+        be.add_assign(
+            &mut dx,
+            &be.rmsnorm_bwd(&dh2, &t.x2, &layer.ln2, &t.n2, None)?,
+        )?;
+        // Attention branch: x2 = x + o(attn(rope(q(h1)), rope(k(h1)), v(h1)))
+        let datt = ctx.lin_bwd(&layer.o, &dx, &t.att, &t.so, grads)?;
+        let datt = Ctx::heads(datt, g.batch, g.seq, cfg.n_heads)?;
+        let out = Ctx::heads(t.att, g.batch, g.seq, cfg.n_heads)?;
+        let (dq, dk, dv) = be.attention_bwd(&datt, &t.q, &t.k, &t.v, &out, &t.lse, g.scale)?;
+        let dq = Ctx::flat(be.rope_bwd(&dq, cfg.rope, g.pos)?)?;
+        let dk = Ctx::flat(be.rope_bwd(&dk, cfg.rope, g.pos)?)?;
+        let dv = Ctx::flat(dv)?;
+        let mut dh1 = ctx.lin_bwd(&layer.q, &dq, &t.h1, &t.sq, grads)?;
+        be.add_assign(&mut dh1, &ctx.lin_bwd(&layer.k, &dk, &t.h1, &t.sk, grads)?)?;
+        be.add_assign(&mut dh1, &ctx.lin_bwd(&layer.v, &dv, &t.h1, &t.sv, grads)?)?;
+        be.add_assign(
+            &mut dx,
+            &be.rmsnorm_bwd(&dh1, &t.x, &layer.ln1, &t.n1, None)?,
+        )?;
+        Ok(dx)
+    }
+
     pub fn forward(
         &self,
         ctx: &Ctx,
         ids: &[u32],
-        batch: usize,
-        seq: usize,
-        keep: bool,
+        g: Geom,
+        keep: Keep,
+        mut cache: Option<&mut KvCache>,
     ) -> Result<(Tensor, Option<Tape>)> {
         let be = ctx.be;
-        let cfg = &self.cfg;
-        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
         let mut x = be.embedding_fwd(&self.embed, ids)?;
-        let mut tapes = Vec::new();
-        for layer in &self.layers {
-            let (h1, n1) = be.rmsnorm_fwd(&x, &layer.ln1, cfg.norm_eps)?;
-            let (q, sq) = ctx.lin(&layer.q, &h1)?;
-            let (k, sk) = ctx.lin(&layer.k, &h1)?;
-            let (v, sv) = ctx.lin(&layer.v, &h1)?;
-            let q = be.rope_fwd(&Ctx::heads(q, batch, seq, cfg.n_heads)?, cfg.rope, 0)?;
-            let k = be.rope_fwd(&Ctx::heads(k, batch, seq, cfg.n_kv_heads)?, cfg.rope, 0)?;
-            let v = Ctx::heads(v, batch, seq, cfg.n_kv_heads)?;
-            let (att, lse) = be.attention_fwd(&q, &k, &v, scale)?;
-            let att = Ctx::flat(att)?;
-            let (o, so) = ctx.lin(&layer.o, &att)?;
-            let x2 = be.add(&x, &o)?;
-            let (h2, n2) = be.rmsnorm_fwd(&x2, &layer.ln2, cfg.norm_eps)?;
-            let (g, sg) = ctx.lin(&layer.gate, &h2)?;
-            let (u, su) = ctx.lin(&layer.up, &h2)?;
-            let a = be.swiglu_fwd(&g, &u)?;
-            let (d, sd) = ctx.lin(&layer.down, &a)?;
-            let x3 = be.add(&x2, &d)?;
-            if keep {
-                tapes.push(LayerTape {
-                    x,
-                    h1,
-                    n1,
-                    sq,
-                    sk,
-                    sv,
-                    q,
-                    k,
-                    v,
-                    att,
-                    lse,
-                    so,
-                    x2,
-                    h2,
-                    n2,
-                    sg,
-                    su,
-                    g,
-                    u,
-                    a,
-                    sd,
-                });
+        let mut saved = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let input = (keep == Keep::Checkpoint).then(|| x.clone());
+            let kv = cache.as_deref_mut().map(|c| c.layer(i));
+            let (y, t) = self.layer_fwd(ctx, layer, x, g, kv)?;
+            match keep {
+                Keep::None => {}
+                Keep::Full => saved.push(Saved::Full(t)),
+                Keep::Checkpoint => {
+                    saved.push(Saved::Input(input.unwrap_or_else(|| Tensor::zeros(&[0]))))
+                }
             }
-            x = x3;
+            x = y;
         }
-        let (hf, nf) = be.rmsnorm_fwd(&x, &self.norm, cfg.norm_eps)?;
+        if let Some(c) = cache {
+            c.advance(g.seq);
+        }
+        let (hf, nf) = be.rmsnorm_fwd(&x, &self.norm, self.cfg.norm_eps)?;
         let (logits, sl) = ctx.lin(&self.lm_head, &hf)?;
-        let tape = keep.then_some(Tape {
-            layers: tapes,
+        let tape = (keep != Keep::None).then_some(Tape {
+            layers: saved,
             xf: x,
             nf,
             hf,
             sl,
-            batch,
-            seq,
+            g,
         });
         Ok((logits, tape))
     }
@@ -243,36 +314,16 @@ impl Llama {
         grads: &mut AdapterSet,
     ) -> Result<()> {
         let be = ctx.be;
-        let cfg = &self.cfg;
-        let scale = 1.0 / (cfg.head_dim as f32).sqrt();
-        let (batch, seq) = (tape.batch, tape.seq);
+        let g = tape.g;
         let dhf = ctx.lin_bwd(&self.lm_head, dlogits, &tape.hf, &tape.sl, grads)?;
         let mut dx = be.rmsnorm_bwd(&dhf, &tape.xf, &self.norm, &tape.nf, None)?;
-        for (layer, t) in self.layers.iter().zip(tape.layers).rev() {
-            // MLP branch: x3 = x2 + down(swiglu(gate(h2), up(h2)))
-            let da = ctx.lin_bwd(&layer.down, &dx, &t.a, &t.sd, grads)?;
-            let (dg, du) = be.swiglu_bwd(&da, &t.g, &t.u)?;
-            let mut dh2 = ctx.lin_bwd(&layer.gate, &dg, &t.h2, &t.sg, grads)?;
-            be.add_assign(&mut dh2, &ctx.lin_bwd(&layer.up, &du, &t.h2, &t.su, grads)?)?;
-            be.add_assign(
-                &mut dx,
-                &be.rmsnorm_bwd(&dh2, &t.x2, &layer.ln2, &t.n2, None)?,
-            )?;
-            // Attention branch: x2 = x + o(attn(rope(q(h1)), rope(k(h1)), v(h1)))
-            let datt = ctx.lin_bwd(&layer.o, &dx, &t.att, &t.so, grads)?;
-            let datt = Ctx::heads(datt, batch, seq, cfg.n_heads)?;
-            let out = Ctx::heads(t.att, batch, seq, cfg.n_heads)?;
-            let (dq, dk, dv) = be.attention_bwd(&datt, &t.q, &t.k, &t.v, &out, &t.lse, scale)?;
-            let dq = Ctx::flat(be.rope_bwd(&dq, cfg.rope, 0)?)?;
-            let dk = Ctx::flat(be.rope_bwd(&dk, cfg.rope, 0)?)?;
-            let dv = Ctx::flat(dv)?;
-            let mut dh1 = ctx.lin_bwd(&layer.q, &dq, &t.h1, &t.sq, grads)?;
-            be.add_assign(&mut dh1, &ctx.lin_bwd(&layer.k, &dk, &t.h1, &t.sk, grads)?)?;
-            be.add_assign(&mut dh1, &ctx.lin_bwd(&layer.v, &dv, &t.h1, &t.sv, grads)?)?;
-            be.add_assign(
-                &mut dx,
-                &be.rmsnorm_bwd(&dh1, &t.x, &layer.ln1, &t.n1, None)?,
-            )?;
+        for (layer, saved) in self.layers.iter().zip(tape.layers).rev() {
+            let t = match saved {
+                Saved::Full(t) => t,
+                // Recompute the block from its input; the dropout masks regenerate identically.
+                Saved::Input(x) => self.layer_fwd(ctx, layer, x, g, None)?.1,
+            };
+            dx = self.layer_bwd(ctx, layer, t, dx, g, grads)?;
         }
         Ok(())
     }

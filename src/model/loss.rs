@@ -3,7 +3,7 @@
 
 use crate::backend::IGNORE_INDEX;
 use crate::error::{Error, Result};
-use crate::model::{Ctx, Model};
+use crate::model::{Ctx, Keep, Model};
 use crate::peft::AdapterSet;
 use crate::tensor::Tensor;
 
@@ -38,13 +38,14 @@ fn run(
     labels: &[i64],
     batch: usize,
     seq: usize,
-    grads: Option<&mut AdapterSet>,
+    grads: Option<(&mut AdapterSet, Keep)>,
 ) -> Result<LossOut> {
     let shifted = shift_labels(labels, batch, seq)?;
-    let (logits, tape) = model.forward(ctx, ids, batch, seq, grads.is_some())?;
+    let keep = grads.as_ref().map(|g| g.1).unwrap_or(Keep::None);
+    let (logits, tape) = model.forward(ctx, ids, batch, seq, keep)?;
     let ce = ctx.be.cross_entropy_fwd(&logits, &shifted)?;
     let loss = ce.loss_sum / ce.n_valid as f64;
-    if let (Some(grads), Some(tape)) = (grads, tape) {
+    if let (Some((grads, _)), Some(tape)) = (grads, tape) {
         if ce.n_valid > 0 {
             let dlogits =
                 ctx.be
@@ -81,5 +82,33 @@ pub fn loss_and_grads(
     seq: usize,
     grads: &mut AdapterSet,
 ) -> Result<LossOut> {
-    run(model, ctx, ids, labels, batch, seq, Some(grads))
+    run(
+        model,
+        ctx,
+        ids,
+        labels,
+        batch,
+        seq,
+        Some((grads, Keep::Full)),
+    )
+}
+
+/// As `loss_and_grads`, with per-block gradient checkpointing when `checkpoint` is set.
+#[allow(clippy::too_many_arguments)]
+pub fn loss_and_grads_with(
+    model: &Model,
+    ctx: &Ctx,
+    ids: &[u32],
+    labels: &[i64],
+    batch: usize,
+    seq: usize,
+    grads: &mut AdapterSet,
+    checkpoint: bool,
+) -> Result<LossOut> {
+    let keep = if checkpoint {
+        Keep::Checkpoint
+    } else {
+        Keep::Full
+    };
+    run(model, ctx, ids, labels, batch, seq, Some((grads, keep)))
 }

@@ -74,6 +74,76 @@ pub enum Model {
     Codegen(codegen::Codegen),
 }
 
+/// Batch geometry of one forward: B sequences of T new tokens at positions pos..pos+T.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Geom {
+    pub batch: usize,
+    pub seq: usize,
+    pub pos: usize,
+    /// Attention softmax scale, 1/sqrt(head_dim).
+    pub scale: f32,
+}
+
+/// What a forward keeps for the backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing (evaluation, generation).
+    None,
+    /// Every block's activations.
+    Full,
+    /// Only each block's input; the backward recomputes the block (gradient checkpointing).
+    Checkpoint,
+}
+
+/// A block's saved state: its activations, or only its input under checkpointing.
+pub enum Saved<T> {
+    Full(T),
+    Input(Tensor),
+}
+
+/// Keys and values (B, S, Hkv, D) after RoPE, per layer, for incremental decoding.
+#[derive(Default)]
+pub struct KvCache {
+    layers: Vec<KvLayer>,
+    /// Positions already cached.
+    pub len: usize,
+}
+
+#[derive(Default)]
+pub struct KvLayer {
+    kv: Option<(Tensor, Tensor)>,
+}
+
+impl KvLayer {
+    /// Appends this step's k, v and returns the whole cached k, v.
+    pub fn append(&mut self, be: &dyn Backend, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        let (k, v) = match self.kv.take() {
+            Some((ck, cv)) => (be.cat_seq(&ck, &k)?, be.cat_seq(&cv, &v)?),
+            None => (k, v),
+        };
+        self.kv = Some((k.clone(), v.clone()));
+        Ok((k, v))
+    }
+}
+
+impl KvCache {
+    pub fn new(n_layers: usize) -> Self {
+        KvCache {
+            layers: (0..n_layers).map(|_| KvLayer::default()).collect(),
+            len: 0,
+        }
+    }
+    fn layer(&mut self, i: usize) -> &mut KvLayer {
+        if self.layers.len() <= i {
+            self.layers.resize_with(i + 1, KvLayer::default);
+        }
+        &mut self.layers[i]
+    }
+    fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
+}
+
 /// Activations a forward keeps for the backward.
 pub enum Tape {
     Llama(llama::Tape),
@@ -132,21 +202,61 @@ impl Model {
         self.named_weights().values().map(|t| t.numel()).sum()
     }
 
-    /// logits (B·T, V) for ids (B·T); the tape when the caller will run `backward`.
+    pub fn geom(&self, batch: usize, seq: usize, pos: usize) -> Geom {
+        Geom {
+            batch,
+            seq,
+            pos,
+            scale: 1.0 / (self.config().head_dim as f32).sqrt(),
+        }
+    }
+
+    /// logits (B·T, V) for ids (B·T) at positions 0..T; the tape when `keep` asks for one.
     pub fn forward(
         &self,
         ctx: &Ctx,
         ids: &[u32],
         batch: usize,
         seq: usize,
-        keep_tape: bool,
+        keep: Keep,
     ) -> Result<(Tensor, Option<Tape>)> {
+        self.forward_at(ctx, ids, self.geom(batch, seq, 0), keep, None)
+    }
+
+    /// Incremental forward: ids (B·T) at positions cache.len.., appending to the KV cache.
+    pub fn forward_cached(
+        &self,
+        ctx: &Ctx,
+        ids: &[u32],
+        batch: usize,
+        seq: usize,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let g = self.geom(batch, seq, cache.len);
+        Ok(self.forward_at(ctx, ids, g, Keep::None, Some(cache))?.0)
+    }
+
+    fn forward_at(
+        &self,
+        ctx: &Ctx,
+        ids: &[u32],
+        g: Geom,
+        keep: Keep,
+        cache: Option<&mut KvCache>,
+    ) -> Result<(Tensor, Option<Tape>)> {
+        if g.pos + g.seq > self.config().max_positions {
+            return Err(crate::error::Error::Unsupported(format!(
+                "{} positions requested; the model supports {}",
+                g.pos + g.seq,
+                self.config().max_positions
+            )));
+        }
         match self {
             Model::Llama(m) => m
-                .forward(ctx, ids, batch, seq, keep_tape)
+                .forward(ctx, ids, g, keep, cache)
                 .map(|(l, t)| (l, t.map(Tape::Llama))),
             Model::Codegen(m) => m
-                .forward(ctx, ids, batch, seq, keep_tape)
+                .forward(ctx, ids, g, keep, cache)
                 .map(|(l, t)| (l, t.map(Tape::Codegen))),
         }
     }

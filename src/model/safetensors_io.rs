@@ -186,13 +186,15 @@ impl TensorFiles {
                 .chunks_exact(2)
                 .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
                 .collect(),
-            other => return Err(Error::file(
-                self.path_of(name),
-                format!(
+            other => {
+                return Err(Error::file(
+                    self.path_of(name),
+                    format!(
                     "tensor {name} has dtype {other:?}; sectune reads f32, f16 and bf16 weights"
                 ),
-                "convert the checkpoint to a float dtype",
-            )),
+                    "convert the checkpoint to a float dtype",
+                ))
+            }
         };
         Tensor::from_vec(data, &e.shape)
     }

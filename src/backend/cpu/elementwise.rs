@@ -77,3 +77,26 @@ pub fn scatter_cols_add(dx: &mut Tensor, dout: &Tensor, idx: &[u32]) -> Result<(
     }
     Ok(())
 }
+
+// a: (B, S1, H, D), b: (B, S2, H, D), out: (B, S1+S2, H, D)
+pub fn cat_seq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (ba, sa, ha, da) = check::rank4("cat_seq", "a", a)?;
+    let (bb, sb, hb, db) = check::rank4("cat_seq", "b", b)?;
+    if (ba, ha, da) != (bb, hb, db) {
+        return Err(Error::shape(
+            "cat_seq",
+            format!(
+                "{:?} and {:?} differ outside the sequence axis",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let (row, xa, xb) = (ha * da, a.host()?, b.host()?);
+    let mut out = Vec::with_capacity(xa.len() + xb.len());
+    for i in 0..ba {
+        out.extend_from_slice(&xa[i * sa * row..(i + 1) * sa * row]);
+        out.extend_from_slice(&xb[i * sb * row..(i + 1) * sb * row]);
+    }
+    Tensor::from_vec(out, &[ba, sa + sb, ha, da])
+}

@@ -37,6 +37,9 @@ impl Backend for CpuBackend {
     fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()> {
         elementwise::add_assign(acc, x)
     }
+    fn cat_seq(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        elementwise::cat_seq(a, b)
+    }
     fn gather_cols(&self, x: &Tensor, idx: &[u32]) -> Result<Tensor> {
         elementwise::gather_cols(x, idx)
     }
