@@ -7,4 +7,5 @@ pub mod error;
 pub mod model;
 pub mod peft;
 pub mod tensor;
+pub mod train;
 pub mod util;

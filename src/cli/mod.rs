@@ -25,6 +25,8 @@ pub enum Command {
     Inspect(model::InspectArgs),
     /// Create a PEFT-initialized LoRA or IA3 adapter for a model.
     InitAdapter(model::InitAdapterArgs),
+    /// Fine-tune a LoRA or IA3 adapter on JSONL text records.
+    Train(Box<crate::train::cli::TrainArgs>),
     /// Fold an adapter into the base weights and write the merged checkpoint.
     Merge(model::MergeArgs),
 }
@@ -35,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(a) => model::score(a),
         Command::Inspect(a) => model::inspect(a),
         Command::InitAdapter(a) => model::init_adapter(a),
+        Command::Train(a) => crate::train::cli::run(*a),
         Command::Merge(a) => model::merge_cmd(a),
     }
 }
