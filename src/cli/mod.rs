@@ -10,8 +10,13 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Build, subsample, describe and check the fine-tuning data sets.
+    Dataset(crate::data::cli::DatasetArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Dataset(args) => crate::data::cli::run(args),
+    }
 }
