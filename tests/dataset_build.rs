@@ -27,12 +27,18 @@ fn options(out: &Path, sources: Vec<SourceSpec>) -> BuildOptions {
 }
 
 fn source(kind: SourceKind, path: &Path) -> SourceSpec {
-    SourceSpec { kind, path: path.to_path_buf(), commits_file: None }
+    SourceSpec {
+        kind,
+        path: path.to_path_buf(),
+        commits_file: None,
+    }
 }
 
 fn read(out: &Path, split: &str, g: &str) -> Vec<Record> {
     let text = std::fs::read_to_string(out.join(format!("{split}-{g}.jsonl"))).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn all_items(out: &Path, g: &str) -> Vec<Record> {
@@ -42,7 +48,11 @@ fn all_items(out: &Path, g: &str) -> Vec<Record> {
 }
 
 fn lines_of(code: &str, from: u32, to: u32) -> String {
-    code.split('\n').skip(from as usize - 1).take((to - from + 1) as usize).collect::<Vec<_>>().join("\n")
+    code.split('\n')
+        .skip(from as usize - 1)
+        .take((to - from + 1) as usize)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn cvefixes_db(dir: &Path) -> PathBuf {
@@ -76,8 +86,15 @@ fn cvefixes_file_items_are_the_fixed_files() {
     assert_eq!(c.source, "cvefixes");
     assert_eq!((c.start_line, c.end_line), (None, None));
     let cpp = &files[1];
-    assert_eq!((cpp.language.as_str(), cpp.file_path.as_str()), ("C++", "lib/buf.hpp"));
-    assert_eq!(cpp.changed_lines, vec![4], "a pure deletion lands on the next new-file line");
+    assert_eq!(
+        (cpp.language.as_str(), cpp.file_path.as_str()),
+        ("C++", "lib/buf.hpp")
+    );
+    assert_eq!(
+        cpp.changed_lines,
+        vec![4],
+        "a pure deletion lands on the next new-file line"
+    );
     assert_eq!(cpp.cwe_ids, vec!["CWE-787"]);
     assert_eq!(manifest.commits.train, 2);
     assert!(read(&out, "validation", "file").is_empty());
@@ -90,14 +107,44 @@ fn cvefixes_function_block_and_line_items() {
     let got = |g: &str| -> Vec<(String, u32, u32, Vec<u32>, String)> {
         read(&out, "train", g)
             .into_iter()
-            .map(|r| (r.file_path, r.start_line.unwrap(), r.end_line.unwrap(), r.changed_lines, r.text))
+            .map(|r| {
+                (
+                    r.file_path,
+                    r.start_line.unwrap(),
+                    r.end_line.unwrap(),
+                    r.changed_lines,
+                    r.text,
+                )
+            })
             .collect()
     };
-    let c = |from, to, changed: Vec<u32>| ("src/copy.c".to_string(), from, to, changed, lines_of(COPY_C_AFTER, from, to));
-    let cpp = |from, to, changed: Vec<u32>| ("lib/buf.hpp".to_string(), from, to, changed, lines_of(BUF_CPP_AFTER, from, to));
-    assert_eq!(got("function"), vec![c(5, 13, vec![8, 9]), cpp(3, 5, vec![4])]);
+    let c = |from, to, changed: Vec<u32>| {
+        (
+            "src/copy.c".to_string(),
+            from,
+            to,
+            changed,
+            lines_of(COPY_C_AFTER, from, to),
+        )
+    };
+    let cpp = |from, to, changed: Vec<u32>| {
+        (
+            "lib/buf.hpp".to_string(),
+            from,
+            to,
+            changed,
+            lines_of(BUF_CPP_AFTER, from, to),
+        )
+    };
+    assert_eq!(
+        got("function"),
+        vec![c(5, 13, vec![8, 9]), cpp(3, 5, vec![4])]
+    );
     assert_eq!(got("block"), vec![c(7, 11, vec![8, 9]), cpp(3, 5, vec![4])]);
-    assert_eq!(got("line"), vec![c(8, 8, vec![8]), c(9, 9, vec![9]), cpp(4, 4, vec![4])]);
+    assert_eq!(
+        got("line"),
+        vec![c(8, 8, vec![8]), c(9, 9, vec![9]), cpp(4, 4, vec![4])]
+    );
     assert_eq!(got("line")[0].4, "        if (n > cap)");
     assert!(got("function")[0].4.starts_with("int copy(char *dst"));
     assert!(got("block")[0].4.starts_with("    if (n > 0) {"));
@@ -121,7 +168,10 @@ fn cvefixes_skips_are_counted_by_reason_and_strict_fails() {
     assert_eq!(manifest.sources[0].units, 2);
 
     let db = tmp.path().join("CVEfixes.db");
-    let mut opts = options(&tmp.path().join("strict"), vec![source(SourceKind::Cvefixes, &db)]);
+    let mut opts = options(
+        &tmp.path().join("strict"),
+        vec![source(SourceKind::Cvefixes, &db)],
+    );
     opts.strict = true;
     match build(&opts) {
         Err(DataError::Malformed { location, reason }) => {
@@ -136,9 +186,19 @@ fn cvefixes_skips_are_counted_by_reason_and_strict_fails() {
 fn missing_cvefixes_table_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("empty.db");
-    rusqlite::Connection::open(&db).unwrap().execute("CREATE TABLE fixes (cve_id TEXT)", []).unwrap();
-    let err = build(&options(&tmp.path().join("o"), vec![source(SourceKind::Cvefixes, &db)])).unwrap_err();
-    assert!(matches!(err, DataError::MissingTable { ref table, .. } if table == "file_change"), "{err}");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("CREATE TABLE fixes (cve_id TEXT)", [])
+        .unwrap();
+    let err = build(&options(
+        &tmp.path().join("o"),
+        vec![source(SourceKind::Cvefixes, &db)],
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, DataError::MissingTable { ref table, .. } if table == "file_change"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -149,7 +209,12 @@ fn bigvul_items_come_from_func_after() {
     let out = tmp.path().join("out");
     let manifest = build(&options(&out, vec![source(SourceKind::Bigvul, &csv)])).unwrap();
     assert!(all_items(&out, "file").is_empty());
-    assert_eq!(manifest.not_applicable.get("bigvul: no file text (file granularity)"), Some(&1));
+    assert_eq!(
+        manifest
+            .not_applicable
+            .get("bigvul: no file text (file granularity)"),
+        Some(&1)
+    );
     let f = all_items(&out, "function");
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].text, PARSE_AFTER);
@@ -157,11 +222,22 @@ fn bigvul_items_come_from_func_after() {
     assert_eq!(f[0].changed_lines, vec![4, 5, 6]);
     assert_eq!(f[0].line_numbers, "function");
     assert_eq!(f[0].repository, "https://github.com/o/gamma");
-    assert_eq!((f[0].cwe_ids.clone(), f[0].cve_ids.clone()), (vec!["CWE-119".to_string()], vec!["CVE-2019-0003".to_string()]));
-    let blocks: Vec<(u32, u32, Vec<u32>)> =
-        all_items(&out, "block").into_iter().map(|r| (r.start_line.unwrap(), r.end_line.unwrap(), r.changed_lines)).collect();
+    assert_eq!(
+        (f[0].cwe_ids.clone(), f[0].cve_ids.clone()),
+        (
+            vec!["CWE-119".to_string()],
+            vec!["CVE-2019-0003".to_string()]
+        )
+    );
+    let blocks: Vec<(u32, u32, Vec<u32>)> = all_items(&out, "block")
+        .into_iter()
+        .map(|r| (r.start_line.unwrap(), r.end_line.unwrap(), r.changed_lines))
+        .collect();
     assert_eq!(blocks, vec![(1, 9, vec![4]), (4, 6, vec![5, 6])]);
-    let lines: Vec<String> = all_items(&out, "line").into_iter().map(|r| r.text).collect();
+    let lines: Vec<String> = all_items(&out, "line")
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
     assert_eq!(lines, vec!["    if (n > 8) {", "        n = 8;", "    }"]);
 }
 
@@ -175,7 +251,10 @@ fn bigvul_lines_after_is_used_when_before_equals_after() {
     write_bigvul(&csv, &[row]);
     let out = tmp.path().join("out");
     build(&options(&out, vec![source(SourceKind::Bigvul, &csv)])).unwrap();
-    let lines: Vec<u32> = all_items(&out, "line").into_iter().map(|r| r.start_line.unwrap()).collect();
+    let lines: Vec<u32> = all_items(&out, "line")
+        .into_iter()
+        .map(|r| r.start_line.unwrap())
+        .collect();
     assert_eq!(lines, vec![5]);
 }
 
@@ -187,16 +266,37 @@ fn dedup_across_sources_keeps_the_first_source() {
     write_bigvul(&csv, &standard_bigvul_rows());
     let out = tmp.path().join("out");
     // Given in the "wrong" order on purpose: precedence is fixed, not argument order.
-    let manifest = build(&options(&out, vec![source(SourceKind::Bigvul, &csv), source(SourceKind::Cvefixes, &db)])).unwrap();
-    assert_eq!(manifest.skipped.get("bigvul: duplicate commit (kept from cvefixes)"), Some(&1));
-    assert_eq!(manifest.skipped.get("bigvul: vul=0 (function not changed by the fix)"), Some(&1));
+    let manifest = build(&options(
+        &out,
+        vec![
+            source(SourceKind::Bigvul, &csv),
+            source(SourceKind::Cvefixes, &db),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        manifest
+            .skipped
+            .get("bigvul: duplicate commit (kept from cvefixes)"),
+        Some(&1)
+    );
+    assert_eq!(
+        manifest
+            .skipped
+            .get("bigvul: vul=0 (function not changed by the fix)"),
+        Some(&1)
+    );
     assert_eq!(manifest.skipped.get("bigvul: vul is not 0 or 1"), Some(&1));
     let functions = all_items(&out, "function");
-    let by_source: BTreeSet<(String, String)> = functions.iter().map(|r| (r.source.clone(), r.commit.clone())).collect();
-    let expected: BTreeSet<(String, String)> = [("bigvul", SHA_C), ("cvefixes", SHA_A), ("cvefixes", SHA_B)]
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+    let by_source: BTreeSet<(String, String)> = functions
+        .iter()
+        .map(|r| (r.source.clone(), r.commit.clone()))
         .collect();
+    let expected: BTreeSet<(String, String)> =
+        [("bigvul", SHA_C), ("cvefixes", SHA_A), ("cvefixes", SHA_B)]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
     assert_eq!(by_source, expected);
     assert_eq!(manifest.commits.train, 3);
 }
@@ -226,13 +326,27 @@ fn language_filter_and_vulnerable_side() {
     opts.granularities = vec![Granularity::File, Granularity::Line];
     build(&opts).unwrap();
     let files = all_items(&out, "file");
-    let got: Vec<(&str, &str, Vec<u32>)> =
-        files.iter().map(|r| (r.file_path.as_str(), r.language.as_str(), r.changed_lines.clone())).collect();
+    let got: Vec<(&str, &str, Vec<u32>)> = files
+        .iter()
+        .map(|r| {
+            (
+                r.file_path.as_str(),
+                r.language.as_str(),
+                r.changed_lines.clone(),
+            )
+        })
+        .collect();
     // Pure addition of lines 8-9 lands on old line 8 (the memcpy); the file the fix deleted has
     // a vulnerable side; the C++ file is filtered out.
-    assert_eq!(got, vec![("src/copy.c", "C", vec![8]), ("src/old.c", "C", vec![1])]);
+    assert_eq!(
+        got,
+        vec![("src/copy.c", "C", vec![8]), ("src/old.c", "C", vec![1])]
+    );
     assert_eq!(files[0].text, COPY_C_BEFORE);
-    assert_eq!(all_items(&out, "line")[0].text, "        memcpy(dst, src, n);");
+    assert_eq!(
+        all_items(&out, "line")[0].text,
+        "        memcpy(dst, src, n);"
+    );
     assert!(!out.join("train-block.jsonl").exists());
 }
 
@@ -265,7 +379,10 @@ fn jsonl_source_items_and_malformed_lines() {
     let manifest = build(&options(&out, vec![source(SourceKind::Jsonl, &jsonl)])).unwrap();
     assert_eq!(manifest.skipped.get("jsonl: invalid record"), Some(&1));
     let lines = all_items(&out, "line");
-    assert_eq!(lines.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), vec!["  return x + 0;", "  return x + 1;"]);
+    assert_eq!(
+        lines.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
+        vec!["  return x + 0;", "  return x + 1;"]
+    );
     assert_eq!(lines[1].cwe_ids, vec!["CWE-79"]);
     let blocks = all_items(&out, "block");
     assert_eq!(blocks[0].text, "int f0(int x)\n{\n  return x + 0;\n}");
@@ -287,15 +404,34 @@ fn split_is_by_commit_exact_and_seeded() {
     let (a, b, c) = (run("a", 7), run("b", 7), run("c", 8));
     for g in ["file", "function", "block", "line"] {
         let train: BTreeSet<String> = read(&a, "train", g).into_iter().map(|r| r.commit).collect();
-        let val: BTreeSet<String> = read(&a, "validation", g).into_iter().map(|r| r.commit).collect();
+        let val: BTreeSet<String> = read(&a, "validation", g)
+            .into_iter()
+            .map(|r| r.commit)
+            .collect();
         assert_eq!((train.len(), val.len()), (18, 2), "{g}");
         assert!(train.is_disjoint(&val));
     }
-    for name in ["train-file.jsonl", "validation-line.jsonl", "train-block.jsonl", "manifest.json"] {
-        assert_eq!(std::fs::read(a.join(name)).unwrap(), std::fs::read(b.join(name)).unwrap(), "{name}");
+    for name in [
+        "train-file.jsonl",
+        "validation-line.jsonl",
+        "train-block.jsonl",
+        "manifest.json",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+            "{name}"
+        );
     }
-    assert_ne!(std::fs::read(a.join("validation-file.jsonl")).unwrap(), std::fs::read(c.join("validation-file.jsonl")).unwrap());
-    let leftovers: Vec<_> = std::fs::read_dir(&a).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    assert_ne!(
+        std::fs::read(a.join("validation-file.jsonl")).unwrap(),
+        std::fs::read(c.join("validation-file.jsonl")).unwrap()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left behind");
 }
 
@@ -320,23 +456,51 @@ fn git_source_finds_fix_commits_by_message_and_by_list() {
     assert_eq!(manifest.skipped.get("git: not C/C++"), Some(&1));
     let files = all_items(&out, "file");
     assert_eq!(files.len(), 1);
-    assert_eq!((files[0].commit.as_str(), files[0].file_path.as_str()), (fix.as_str(), "copy.c"));
+    assert_eq!(
+        (files[0].commit.as_str(), files[0].file_path.as_str()),
+        (fix.as_str(), "copy.c")
+    );
     assert_eq!(files[0].text, COPY_C_AFTER);
     assert_eq!(files[0].cve_ids, vec!["CVE-2022-1111"]);
     assert_eq!(files[0].cwe_ids, vec!["CWE-787"]);
     assert_eq!(files[0].repository, "repo");
     let blocks = all_items(&out, "block");
-    assert_eq!((blocks[0].start_line, blocks[0].end_line, blocks[0].changed_lines.clone()), (Some(7), Some(11), vec![8, 9]));
+    assert_eq!(
+        (
+            blocks[0].start_line,
+            blocks[0].end_line,
+            blocks[0].changed_lines.clone()
+        ),
+        (Some(7), Some(11), vec![8, 9])
+    );
 
     // A list file: abbreviated SHA with extra ids, an unknown commit, and a commit without C files.
     let list = tmp.path().join("commits.txt");
-    std::fs::write(&list, format!("# fixes\n{} CWE-120\n{}\ndeadbeefdeadbeef\n", &fix[..12], other)).unwrap();
+    std::fs::write(
+        &list,
+        format!(
+            "# fixes\n{} CWE-120\n{}\ndeadbeefdeadbeef\n",
+            &fix[..12],
+            other
+        ),
+    )
+    .unwrap();
     let out2 = tmp.path().join("out2");
-    let spec = SourceSpec { kind: SourceKind::Git, path: repo.clone(), commits_file: Some(list) };
+    let spec = SourceSpec {
+        kind: SourceKind::Git,
+        path: repo.clone(),
+        commits_file: Some(list),
+    };
     let manifest = build(&options(&out2, vec![spec])).unwrap();
-    assert_eq!(manifest.skipped.get("git: commit not in repository"), Some(&1));
+    assert_eq!(
+        manifest.skipped.get("git: commit not in repository"),
+        Some(&1)
+    );
     let files = all_items(&out2, "file");
     assert_eq!(files.len(), 1);
-    assert_eq!(files[0].commit, fix, "listed abbreviations resolve to the full SHA");
+    assert_eq!(
+        files[0].commit, fix,
+        "listed abbreviations resolve to the full SHA"
+    );
     assert_eq!(files[0].cwe_ids, vec!["CWE-120", "CWE-787"]);
 }

@@ -30,7 +30,11 @@ fn jsonl_data(dir: &Path, n: usize) -> PathBuf {
     std::fs::write(&jsonl, text).unwrap();
     let out = dir.join("data");
     build(&BuildOptions {
-        sources: vec![SourceSpec { kind: SourceKind::Jsonl, path: jsonl, commits_file: None }],
+        sources: vec![SourceSpec {
+            kind: SourceKind::Jsonl,
+            path: jsonl,
+            commits_file: None,
+        }],
         out: out.clone(),
         granularities: Granularity::ALL.to_vec(),
         languages: vec![Lang::C, Lang::Cpp],
@@ -49,7 +53,10 @@ fn commits_in(folder: &Path) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
     for split in ["train", "validation"] {
         let text = std::fs::read_to_string(folder.join(format!("{split}-file.jsonl"))).unwrap();
-        set.extend(text.lines().map(|l| serde_json::from_str::<Record>(l).unwrap().commit));
+        set.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Record>(l).unwrap().commit),
+        );
     }
     set
 }
@@ -62,18 +69,54 @@ fn subsets_are_nested_seeded_and_of_one_cwe() {
     let made = subsets::build(&data, &["CWE-119".into()], 10, 3, &out, false).unwrap();
     let sizes: Vec<(usize, usize)> = made.iter().map(|s| (s.commits, s.files)).collect();
     assert_eq!(sizes, vec![(10, 10), (20, 20), (25, 25)]);
-    let sets: Vec<BTreeSet<String>> = made.iter().map(|s| commits_in(&out.join(&s.folder))).collect();
-    assert_eq!(sets.iter().map(BTreeSet::len).collect::<Vec<_>>(), vec![10, 20, 25]);
+    let sets: Vec<BTreeSet<String>> = made
+        .iter()
+        .map(|s| commits_in(&out.join(&s.folder)))
+        .collect();
+    assert_eq!(
+        sets.iter().map(BTreeSet::len).collect::<Vec<_>>(),
+        vec![10, 20, 25]
+    );
     assert!(sets[0].is_subset(&sets[1]) && sets[1].is_subset(&sets[2]));
-    let even: BTreeSet<String> = (0..50).step_by(2).map(|i| format!("{:040x}", 0x5eed00 + i)).collect();
+    let even: BTreeSet<String> = (0..50)
+        .step_by(2)
+        .map(|i| format!("{:040x}", 0x5eed00 + i))
+        .collect();
     assert_eq!(sets[2], even);
     // Same seed, same subsets; another seed, another first subset; outputs are not overwritten.
-    let again = subsets::build(&data, &["CWE-119".into()], 10, 3, &tmp.path().join("again"), false).unwrap();
+    let again = subsets::build(
+        &data,
+        &["CWE-119".into()],
+        10,
+        3,
+        &tmp.path().join("again"),
+        false,
+    )
+    .unwrap();
     assert_eq!(again, made);
-    let other = subsets::build(&data, &["CWE-119".into()], 10, 4, &tmp.path().join("other"), false).unwrap();
-    assert_ne!(commits_in(&tmp.path().join("other").join(&other[0].folder)), sets[0]);
+    let other = subsets::build(
+        &data,
+        &["CWE-119".into()],
+        10,
+        4,
+        &tmp.path().join("other"),
+        false,
+    )
+    .unwrap();
+    assert_ne!(
+        commits_in(&tmp.path().join("other").join(&other[0].folder)),
+        sets[0]
+    );
     assert!(subsets::build(&data, &["CWE-119".into()], 10, 3, &out, false).is_err());
-    assert!(subsets::build(&data, &["CWE-22".into()], 10, 3, &tmp.path().join("none"), false).is_err());
+    assert!(subsets::build(
+        &data,
+        &["CWE-22".into()],
+        10,
+        3,
+        &tmp.path().join("none"),
+        false
+    )
+    .is_err());
 }
 
 #[test]
@@ -86,8 +129,16 @@ fn stats_count_per_source_and_combined() {
     let out = tmp.path().join("out");
     build(&BuildOptions {
         sources: vec![
-            SourceSpec { kind: SourceKind::Cvefixes, path: db, commits_file: None },
-            SourceSpec { kind: SourceKind::Bigvul, path: csv, commits_file: None },
+            SourceSpec {
+                kind: SourceKind::Cvefixes,
+                path: db,
+                commits_file: None,
+            },
+            SourceSpec {
+                kind: SourceKind::Bigvul,
+                path: csv,
+                commits_file: None,
+            },
         ],
         out: out.clone(),
         granularities: Granularity::ALL.to_vec(),
@@ -102,17 +153,34 @@ fn stats_count_per_source_and_combined() {
     .unwrap();
     let s = stats::compute(&out).unwrap();
     let cv = &s["cvefixes"];
-    assert_eq!((cv.commits, cv.projects, cv.cves, cv.cwes, cv.files), (2, 2, 2, 2, 2));
-    let items = |st: &stats::SourceStats| -> Vec<u64> { ["file", "function", "block", "line"].iter().map(|g| st.items[*g]).collect() };
+    assert_eq!(
+        (cv.commits, cv.projects, cv.cves, cv.cwes, cv.files),
+        (2, 2, 2, 2, 2)
+    );
+    let items = |st: &stats::SourceStats| -> Vec<u64> {
+        ["file", "function", "block", "line"]
+            .iter()
+            .map(|g| st.items[*g])
+            .collect()
+    };
     assert_eq!(items(cv), vec![2, 2, 2, 3]);
     let bv = &s["bigvul"];
-    assert_eq!((bv.commits, bv.projects, bv.cves, bv.cwes, bv.files), (1, 1, 1, 1, 1));
+    assert_eq!(
+        (bv.commits, bv.projects, bv.cves, bv.cwes, bv.files),
+        (1, 1, 1, 1, 1)
+    );
     assert_eq!(items(bv), vec![0, 1, 2, 3]);
     let all = &s["all"];
-    assert_eq!((all.commits, all.projects, all.cves, all.cwes, all.files), (3, 3, 3, 2, 3));
+    assert_eq!(
+        (all.commits, all.projects, all.cves, all.cwes, all.files),
+        (3, 3, 3, 2, 3)
+    );
     assert_eq!(items(all), vec![2, 3, 4, 6]);
     let md = stats::markdown(&s);
-    assert!(md.contains("| all | 3 | 3 | 3 | 2 | 3 | 2 | 3 | 4 | 6 |"), "{md}");
+    assert!(
+        md.contains("| all | 3 | 3 | 3 | 2 | 3 | 2 | 3 | 4 | 6 |"),
+        "{md}"
+    );
     assert!(md.contains("BigVul rows are functions"));
 }
 
@@ -137,7 +205,11 @@ fn contamination_fixture(dir: &Path) -> (PathBuf, PathBuf) {
     write_cvefixes(&db);
     let out = dir.join("data");
     build(&BuildOptions {
-        sources: vec![SourceSpec { kind: SourceKind::Cvefixes, path: db, commits_file: None }],
+        sources: vec![SourceSpec {
+            kind: SourceKind::Cvefixes,
+            path: db,
+            commits_file: None,
+        }],
         out: out.clone(),
         granularities: vec![Granularity::Block],
         languages: vec![Lang::C, Lang::Cpp],
@@ -157,7 +229,10 @@ fn contamination_reports_hits_with_both_locations_and_misses() {
     let tmp = tempfile::tempdir().unwrap();
     let (scenarios, data) = contamination_fixture(tmp.path());
     let loaded = load_scenarios(&scenarios).unwrap();
-    assert_eq!(loaded.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["hit", "miss"]);
+    assert_eq!(
+        loaded.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec!["hit", "miss"]
+    );
     assert_eq!(loaded[0].cwe, "CWE-787");
     let hits = check(&loaded, &data, 10).unwrap();
     assert_eq!(hits.len(), 1, "{hits:?}");
@@ -176,7 +251,10 @@ fn contamination_reports_hits_with_both_locations_and_misses() {
 }
 
 fn sectune(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sectune")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_sectune"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -184,15 +262,48 @@ fn cli_contamination_exit_code_and_report() {
     let tmp = tempfile::tempdir().unwrap();
     let (scenarios, data) = contamination_fixture(tmp.path());
     let (s, d) = (scenarios.to_str().unwrap(), data.to_str().unwrap());
-    let failing = sectune(&["dataset", "contamination", "--scenarios", s, "--data", d, "--n", "10"]);
+    let failing = sectune(&[
+        "dataset",
+        "contamination",
+        "--scenarios",
+        s,
+        "--data",
+        d,
+        "--n",
+        "10",
+    ]);
     assert!(!failing.status.success());
     assert!(String::from_utf8_lossy(&failing.stderr).contains("overlap the evaluation prompts"));
     let report = tmp.path().join("hits.json");
-    let ok = sectune(&["dataset", "contamination", "--scenarios", s, "--data", d, "--report-only", "--report", report.to_str().unwrap()]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let hits: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let ok = sectune(&[
+        "dataset",
+        "contamination",
+        "--scenarios",
+        s,
+        "--data",
+        d,
+        "--report-only",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let hits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(hits.as_array().unwrap().len(), 1);
-    let miss = sectune(&["dataset", "contamination", "--scenarios", s, "--data", d, "--n", "40"]);
+    let miss = sectune(&[
+        "dataset",
+        "contamination",
+        "--scenarios",
+        s,
+        "--data",
+        d,
+        "--n",
+        "40",
+    ]);
     assert!(miss.status.success());
 }
 
@@ -203,21 +314,64 @@ fn cli_build_stats_and_bad_input() {
     write_cvefixes(&db);
     let out = tmp.path().join("out");
     let (db_s, out_s) = (db.to_str().unwrap(), out.to_str().unwrap());
-    let built = sectune(&["dataset", "build", "--cvefixes", db_s, "--out", out_s, "--granularity", "file,line", "--cwe", "119", "--seed", "5"]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let built = sectune(&[
+        "dataset",
+        "build",
+        "--cvefixes",
+        db_s,
+        "--out",
+        out_s,
+        "--granularity",
+        "file,line",
+        "--cwe",
+        "119",
+        "--seed",
+        "5",
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     assert!(out.join("train-line.jsonl").exists() && !out.join("train-block.jsonl").exists());
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["cwe_filter"], serde_json::json!(["CWE-119"]));
     assert_eq!(manifest["seed"], 5);
     let again = sectune(&["dataset", "build", "--cvefixes", db_s, "--out", out_s]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
-    let strict = sectune(&["dataset", "build", "--cvefixes", db_s, "--out", tmp.path().join("s").to_str().unwrap(), "--strict"]);
+    let strict = sectune(&[
+        "dataset",
+        "build",
+        "--cvefixes",
+        db_s,
+        "--out",
+        tmp.path().join("s").to_str().unwrap(),
+        "--strict",
+    ]);
     assert!(String::from_utf8_lossy(&strict.stderr).contains("bad commit hash"));
-    let bad_cwe = sectune(&["dataset", "build", "--cvefixes", db_s, "--out", out_s, "--cwe", "buffer"]);
+    let bad_cwe = sectune(&[
+        "dataset",
+        "build",
+        "--cvefixes",
+        db_s,
+        "--out",
+        out_s,
+        "--cwe",
+        "buffer",
+    ]);
     assert!(String::from_utf8_lossy(&bad_cwe.stderr).contains("not a CWE id"));
     let stats = sectune(&["dataset", "stats", "--data", out_s, "--format", "json"]);
     let parsed: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(parsed["all"]["commits"], 1);
-    let missing = sectune(&["dataset", "build", "--bigvul", tmp.path().join("nope.csv").to_str().unwrap(), "--out", out_s, "--force"]);
+    let missing = sectune(&[
+        "dataset",
+        "build",
+        "--bigvul",
+        tmp.path().join("nope.csv").to_str().unwrap(),
+        "--out",
+        out_s,
+        "--force",
+    ]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.csv"));
 }

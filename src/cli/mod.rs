@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sectune", version, about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation")]
+#[command(
+    name = "sectune",
+    version,
+    about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::diff::{diff_texts, ChangedLines};
-use super::ids::{is_missing, lang_of_field, normalize_commit, normalize_cwe, repository_of_commit_url};
+use super::ids::{
+    is_missing, lang_of_field, normalize_commit, normalize_cwe, repository_of_commit_url,
+};
 use super::{DataError, Result, Scope, Side, Skip, SourceEvent, SourceKind, Unit};
 
 const REQUIRED: &[&str] = &[
@@ -29,16 +31,30 @@ const REQUIRED: &[&str] = &[
 /// DP cells allowed for one function's line diff (~64 MB of u32).
 const DIFF_BUDGET: usize = 16 << 20;
 
-pub fn read(csv_path: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Result<()>) -> Result<()> {
-    let csv_err = |source| DataError::Csv { path: csv_path.to_path_buf(), source };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(csv_path).map_err(csv_err)?;
+pub fn read(
+    csv_path: &Path,
+    side: Side,
+    emit: &mut dyn FnMut(SourceEvent) -> Result<()>,
+) -> Result<()> {
+    let csv_err = |source| DataError::Csv {
+        path: csv_path.to_path_buf(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(csv_path)
+        .map_err(csv_err)?;
     let headers = reader.headers().map_err(csv_err)?.clone();
     let mut col: HashMap<&'static str, usize> = HashMap::new();
     for name in REQUIRED {
-        let idx = headers.iter().position(|h| h == *name).ok_or_else(|| DataError::MissingColumn {
-            path: csv_path.to_path_buf(),
-            column: name.to_string(),
-        })?;
+        let idx =
+            headers
+                .iter()
+                .position(|h| h == *name)
+                .ok_or_else(|| DataError::MissingColumn {
+                    path: csv_path.to_path_buf(),
+                    column: name.to_string(),
+                })?;
         col.insert(name, idx);
     }
     let mut record = csv::StringRecord::new();
@@ -51,16 +67,24 @@ pub fn read(csv_path: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Re
             Ok(true) => {}
             Err(e) if e.is_io_error() => return Err(csv_err(e)),
             Err(_) => {
-                emit(SourceEvent::Skipped(Skip::malformed("bigvul: unreadable CSV record", location)))?;
+                emit(SourceEvent::Skipped(Skip::malformed(
+                    "bigvul: unreadable CSV record",
+                    location,
+                )))?;
                 continue;
             }
         }
-        let row = Row { record: &record, col: &col };
+        let row = Row {
+            record: &record,
+            col: &col,
+        };
         let event = match to_unit(&row, side) {
             Ok(unit) => SourceEvent::Unit(Box::new(unit)),
-            Err((reason, malformed)) => {
-                SourceEvent::Skipped(Skip { reason: format!("bigvul: {reason}"), location, malformed })
-            }
+            Err((reason, malformed)) => SourceEvent::Skipped(Skip {
+                reason: format!("bigvul: {reason}"),
+                location,
+                malformed,
+            }),
         };
         emit(event)?;
     }
@@ -75,7 +99,10 @@ struct Row<'r> {
 
 impl<'r> Row<'r> {
     fn get(&self, name: &str) -> &'r str {
-        self.col.get(name).and_then(|&i| self.record.get(i)).unwrap_or("")
+        self.col
+            .get(name)
+            .and_then(|&i| self.record.get(i))
+            .unwrap_or("")
     }
 }
 
@@ -102,14 +129,19 @@ fn to_unit(row: &Row<'_>, side: Side) -> Result<Unit, (&'static str, bool)> {
         Side::Vulnerable => changed.old,
     };
     let line_count = kept.lines().count() as u32;
-    let mut changed_lines = if before == after { Vec::new() } else { ChangedLines::clamped(&lines, line_count) };
+    let mut changed_lines = if before == after {
+        Vec::new()
+    } else {
+        ChangedLines::clamped(&lines, line_count)
+    };
     if changed_lines.is_empty() {
         changed_lines = lines_matching(kept, listed);
     }
     if changed_lines.is_empty() {
         return Err(("no changed lines in the function", false));
     }
-    let repository = repository_of_commit_url(get("codeLink")).unwrap_or_else(|| get("project").trim().to_string());
+    let repository = repository_of_commit_url(get("codeLink"))
+        .unwrap_or_else(|| get("project").trim().to_string());
     let ids = |name: &str, norm: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
         norm(get(name)).into_iter().collect()
     };
@@ -119,7 +151,9 @@ fn to_unit(row: &Row<'_>, side: Side) -> Result<Unit, (&'static str, bool)> {
         repository,
         file_path: get("file_name").trim().to_string(),
         cwe_ids: ids("CWE ID", &normalize_cwe),
-        cve_ids: ids("CVE ID", &|s: &str| (!is_missing(s)).then(|| s.trim().to_string())),
+        cve_ids: ids("CVE ID", &|s: &str| {
+            (!is_missing(s)).then(|| s.trim().to_string())
+        }),
         language,
         code: kept.to_string(),
         changed_lines,
@@ -132,7 +166,11 @@ fn lines_matching(code: &str, listed: &str) -> Vec<u32> {
     if is_missing(listed) {
         return Vec::new();
     }
-    let wanted: Vec<&str> = listed.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let wanted: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     code.lines()
         .enumerate()
         .filter(|(_, l)| wanted.contains(&l.trim()))

@@ -65,7 +65,12 @@ pub struct BuildArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub granularity: Vec<GranularityArg>,
-    #[arg(long = "lang", value_enum, value_delimiter = ',', default_value = "c,c++")]
+    #[arg(
+        long = "lang",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "c,c++"
+    )]
     pub languages: Vec<LangArg>,
     /// Keep only commits labelled with one of these CWEs (e.g. 119 or CWE-119; repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
@@ -151,7 +156,10 @@ pub fn run(args: DatasetArgs) -> anyhow::Result<()> {
 
 fn parse_cwes(raw: &[String]) -> anyhow::Result<Vec<String>> {
     raw.iter()
-        .map(|c| ids::normalize_cwe(c).with_context(|| format!("--cwe {c:?} is not a CWE id; use e.g. 119 or CWE-119")))
+        .map(|c| {
+            ids::normalize_cwe(c)
+                .with_context(|| format!("--cwe {c:?} is not a CWE id; use e.g. 119 or CWE-119"))
+        })
         .collect()
 }
 
@@ -159,7 +167,11 @@ pub fn build_options(a: BuildArgs) -> anyhow::Result<BuildOptions> {
     let mut sources = Vec::new();
     let mut push = |kind, path: Option<PathBuf>, commits_file| {
         if let Some(path) = path {
-            sources.push(SourceSpec { kind, path, commits_file });
+            sources.push(SourceSpec {
+                kind,
+                path,
+                commits_file,
+            });
         }
     };
     push(SourceKind::Cvefixes, a.cvefixes, None);
@@ -210,7 +222,8 @@ pub fn build_options(a: BuildArgs) -> anyhow::Result<BuildOptions> {
 
 fn build(a: BuildArgs) -> anyhow::Result<()> {
     let opts = build_options(a)?;
-    let manifest = pipeline::build(&opts).with_context(|| format!("building the data set in {}", opts.out.display()))?;
+    let manifest = pipeline::build(&opts)
+        .with_context(|| format!("building the data set in {}", opts.out.display()))?;
     println!(
         "{} commits ({} train, {} validation) written to {}",
         manifest.commits.train + manifest.commits.validation,
@@ -219,14 +232,20 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         opts.out.display()
     );
     for (g, c) in &manifest.items {
-        println!("  {g:>8}: {} train, {} validation items", c.train, c.validation);
+        println!(
+            "  {g:>8}: {} train, {} validation items",
+            c.train, c.validation
+        );
     }
     let skipped: u64 = manifest.skipped.values().sum();
     if skipped > 0 {
         println!("  skipped {skipped} rows (reasons in manifest.json)");
     }
     if manifest.parse_errors > 0 {
-        println!("  {} files had syntax errors for tree-sitter (cut anyway; see manifest.json)", manifest.parse_errors);
+        println!(
+            "  {} files had syntax errors for tree-sitter (cut anyway; see manifest.json)",
+            manifest.parse_errors
+        );
     }
     Ok(())
 }
@@ -259,22 +278,41 @@ fn run_contamination(a: ContaminationArgs) -> anyhow::Result<()> {
     for h in &hits {
         println!(
             "{} ({}:{}) <-> {}:{} commit {} {}:{}: {} tokens: {}",
-            h.scenario, h.prompt_file, h.prompt_line, h.data_file, h.data_record, h.commit, h.file_path,
-            h.item_line, h.tokens, h.excerpt
+            h.scenario,
+            h.prompt_file,
+            h.prompt_line,
+            h.data_file,
+            h.data_record,
+            h.commit,
+            h.file_path,
+            h.item_line,
+            h.tokens,
+            h.excerpt
         );
     }
     if let Some(report) = &a.report {
         if report.exists() && !a.force {
-            bail!("{} already exists; pass --force to overwrite it", report.display());
+            bail!(
+                "{} already exists; pass --force to overwrite it",
+                report.display()
+            );
         }
         let tmp = report.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_string_pretty(&hits)? + "\n")
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, report).with_context(|| format!("writing {}", report.display()))?;
     }
-    println!("{} overlaps of ≥{} tokens with {} scenario prompts", hits.len(), a.n, scenarios.len());
+    println!(
+        "{} overlaps of ≥{} tokens with {} scenario prompts",
+        hits.len(),
+        a.n,
+        scenarios.len()
+    );
     if !hits.is_empty() && !a.report_only {
-        bail!("{} training items overlap the evaluation prompts; remove them or pass --report-only", hits.len());
+        bail!(
+            "{} training items overlap the evaluation prompts; remove them or pass --report-only",
+            hits.len()
+        );
     }
     Ok(())
 }

@@ -76,7 +76,9 @@ pub fn load_scenarios(dir: &Path) -> Result<Vec<Scenario>> {
     if tomls.is_empty() {
         return Err(DataError::Invalid {
             path: dir.to_path_buf(),
-            reason: "no scenario.toml found; pass the scenario suite folder (one folder per scenario)".into(),
+            reason:
+                "no scenario.toml found; pass the scenario suite folder (one folder per scenario)"
+                    .into(),
         });
     }
     tomls.iter().map(|p| load_scenario(p)).collect()
@@ -95,9 +97,14 @@ fn collect_tomls(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 fn load_scenario(toml_path: &Path) -> Result<Scenario> {
-    let invalid = |reason: String| DataError::Invalid { path: toml_path.to_path_buf(), reason };
+    let invalid = |reason: String| DataError::Invalid {
+        path: toml_path.to_path_buf(),
+        reason,
+    };
     let text = std::fs::read_to_string(toml_path).map_err(io_err(toml_path))?;
-    let table: toml::Table = text.parse().map_err(|e| invalid(format!("invalid TOML: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| invalid(format!("invalid TOML: {e}")))?;
     let field = |key: &str| -> Option<String> {
         table.get(key).map(|v| match v {
             toml::Value::String(s) => s.clone(),
@@ -107,7 +114,11 @@ fn load_scenario(toml_path: &Path) -> Result<Scenario> {
     let id = field("id").ok_or_else(|| invalid("missing key `id`; add id = \"...\"".into()))?;
     let prompt_name = match table.get("prompt") {
         Some(toml::Value::String(s)) => s.clone(),
-        _ => return Err(invalid("missing string key `prompt` (file name of the prompt, e.g. \"prompt.c\")".into())),
+        _ => {
+            return Err(invalid(
+                "missing string key `prompt` (file name of the prompt, e.g. \"prompt.c\")".into(),
+            ))
+        }
     };
     let folder = toml_path.parent().unwrap_or(Path::new("."));
     let prompt_path = folder.join(&prompt_name);
@@ -124,11 +135,15 @@ fn load_scenario(toml_path: &Path) -> Result<Scenario> {
 
 fn token_hash(t: &str) -> u64 {
     // FNV-1a: stable across runs (std's hasher is randomly seeded).
-    t.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    t.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn window_hash(hashes: &[u64]) -> u64 {
-    hashes.iter().fold(0u64, |h, &t| h.rotate_left(5) ^ t.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    hashes.iter().fold(0u64, |h, &t| {
+        h.rotate_left(5) ^ t.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    })
 }
 
 #[derive(Deserialize)]
@@ -150,7 +165,10 @@ pub fn check(scenarios: &[Scenario], data: &Path, n: usize) -> Result<Vec<Hit>> 
     for (s, toks) in prompts.iter().enumerate() {
         let hashes: Vec<u64> = toks.iter().map(|t| token_hash(t.0)).collect();
         for j in 0..hashes.len().saturating_sub(n - 1) {
-            index.entry(window_hash(&hashes[j..j + n])).or_default().push((s, j));
+            index
+                .entry(window_hash(&hashes[j..j + n]))
+                .or_default()
+                .push((s, j));
         }
     }
     let mut hits = Vec::new();
@@ -167,9 +185,14 @@ pub fn check(scenarios: &[Scenario], data: &Path, n: usize) -> Result<Vec<Hit>> 
             let mut runs: BTreeMap<(usize, i64), (usize, usize, usize)> = BTreeMap::new();
             let mut done = Vec::new();
             for i in 0..hashes.len().saturating_sub(n - 1) {
-                let Some(cands) = index.get(&window_hash(&hashes[i..i + n])) else { continue };
+                let Some(cands) = index.get(&window_hash(&hashes[i..i + n])) else {
+                    continue;
+                };
                 for &(s, j) in cands {
-                    let same = toks[i..i + n].iter().zip(&prompts[s][j..j + n]).all(|(a, b)| a.0 == b.0);
+                    let same = toks[i..i + n]
+                        .iter()
+                        .zip(&prompts[s][j..j + n])
+                        .all(|(a, b)| a.0 == b.0);
                     if !same {
                         continue;
                     }
@@ -214,8 +237,14 @@ mod tests {
 
     #[test]
     fn tokens_ignore_layout() {
-        let a: Vec<&str> = tokenize("int  x=a->b;\n").into_iter().map(|t| t.0).collect();
-        let b: Vec<&str> = tokenize("int x = a - > b ;").into_iter().map(|t| t.0).collect();
+        let a: Vec<&str> = tokenize("int  x=a->b;\n")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        let b: Vec<&str> = tokenize("int x = a - > b ;")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         assert_eq!(a, b);
         assert_eq!(a, vec!["int", "x", "=", "a", "-", ">", "b", ";"]);
         assert_eq!(tokenize("a\n\nb")[1], ("b", 3));

@@ -23,14 +23,18 @@ const REQUIRED_TABLES: &[&str] = &["fixes", "file_change", "cwe_classification"]
 
 /// Read every C/C++ file change of `db`, emitting one unit (or skip) per row.
 pub fn read(db: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Result<()>) -> Result<()> {
-    let sql_err = |source| DataError::Sqlite { path: db.to_path_buf(), source };
+    let sql_err = |source| DataError::Sqlite {
+        path: db.to_path_buf(),
+        source,
+    };
     if !db.is_file() {
         return Err(DataError::Invalid {
             path: db.to_path_buf(),
             reason: "no such file; pass the CVEfixes SQLite database (CVEfixes.db)".into(),
         });
     }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+    let conn =
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
     for table in REQUIRED_TABLES {
         let n: i64 = conn
             .query_row(
@@ -40,7 +44,10 @@ pub fn read(db: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Result<(
             )
             .map_err(sql_err)?;
         if n == 0 {
-            return Err(DataError::MissingTable { path: db.to_path_buf(), table: table.to_string() });
+            return Err(DataError::MissingTable {
+                path: db.to_path_buf(),
+                table: table.to_string(),
+            });
         }
     }
     let metas = load_commit_meta(&conn).map_err(sql_err)?;
@@ -89,7 +96,10 @@ fn load_commit_meta(conn: &Connection) -> rusqlite::Result<HashMap<String, Commi
     while let Some(row) = rows.next()? {
         if let (Some(cve), Some(cwe)) = (text(row.get_ref(0).ok()), text(row.get_ref(1).ok())) {
             if let Some(cwe) = normalize_cwe(&cwe) {
-                cwes_of_cve.entry(cve.trim().to_string()).or_default().push(cwe);
+                cwes_of_cve
+                    .entry(cve.trim().to_string())
+                    .or_default()
+                    .push(cwe);
             }
         }
     }
@@ -148,7 +158,11 @@ fn to_unit(
     metas: &HashMap<String, CommitMeta>,
     side: Side,
 ) -> Result<Unit, (&'static str, bool)> {
-    let commit = row.hash.as_deref().and_then(normalize_commit).ok_or(("bad commit hash", true))?;
+    let commit = row
+        .hash
+        .as_deref()
+        .and_then(normalize_commit)
+        .ok_or(("bad commit hash", true))?;
     let meta = metas.get(&commit).ok_or(("commit not in fixes", true))?;
     let kept_path = match side {
         Side::Fixed => row.new_path.as_ref(),

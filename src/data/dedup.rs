@@ -39,7 +39,8 @@ impl CommitClaims {
             }
         }
         // A shorter claimed SHA that `commit` starts with.
-        (MIN_PREFIX..commit.len()).find_map(|len| commit.get(..len).and_then(|p| self.owner.get(p)).copied())
+        (MIN_PREFIX..commit.len())
+            .find_map(|len| commit.get(..len).and_then(|p| self.owner.get(p)).copied())
     }
 
     pub fn len(&self) -> usize {
@@ -62,14 +63,20 @@ mod tests {
         let mut c = CommitClaims::default();
         assert_eq!(c.claim(FULL, SourceKind::Cvefixes), None);
         assert_eq!(c.claim(FULL, SourceKind::Cvefixes), None);
-        assert_eq!(c.claim(FULL, SourceKind::Bigvul), Some(SourceKind::Cvefixes));
+        assert_eq!(
+            c.claim(FULL, SourceKind::Bigvul),
+            Some(SourceKind::Cvefixes)
+        );
     }
 
     #[test]
     fn abbreviated_matches_full_both_ways() {
         let mut c = CommitClaims::default();
         c.claim(FULL, SourceKind::Cvefixes);
-        assert_eq!(c.claim("0123456789ab", SourceKind::Git), Some(SourceKind::Cvefixes));
+        assert_eq!(
+            c.claim("0123456789ab", SourceKind::Git),
+            Some(SourceKind::Cvefixes)
+        );
         let mut d = CommitClaims::default();
         d.claim("0123456", SourceKind::Bigvul);
         assert_eq!(d.claim(FULL, SourceKind::Jsonl), Some(SourceKind::Bigvul));

@@ -89,7 +89,10 @@ impl Groups {
 
     fn finish(mut self) -> ChangedLines {
         self.close();
-        ChangedLines { new: self.new.into_iter().collect(), old: self.old.into_iter().collect() }
+        ChangedLines {
+            new: self.new.into_iter().collect(),
+            old: self.old.into_iter().collect(),
+        }
     }
 }
 
@@ -134,7 +137,10 @@ pub fn parse_unified(diff: &str) -> Result<ChangedLines, DiffError> {
         };
         let short = |left: u32| -> Result<(), DiffError> {
             if left == 0 {
-                Err(DiffError { line: idx + 1, reason: "hunk longer than its header says".into() })
+                Err(DiffError {
+                    line: idx + 1,
+                    reason: "hunk longer than its header says".into(),
+                })
             } else {
                 Ok(())
             }
@@ -161,7 +167,10 @@ pub fn parse_unified(diff: &str) -> Result<ChangedLines, DiffError> {
         }
     }
     if old_left != 0 || new_left != 0 {
-        return Err(DiffError { line: diff.lines().count(), reason: "diff ends inside a hunk".into() });
+        return Err(DiffError {
+            line: diff.lines().count(),
+            reason: "diff ends inside a hunk".into(),
+        });
     }
     Ok(groups.finish())
 }
@@ -268,7 +277,10 @@ fn normalize_groups(ops: Vec<Op>) -> Vec<Op> {
             i += 1;
             continue;
         }
-        let end = ops[i..].iter().position(|&o| o == Op::Context).map_or(ops.len(), |p| i + p);
+        let end = ops[i..]
+            .iter()
+            .position(|&o| o == Op::Context)
+            .map_or(ops.len(), |p| i + p);
         let dels = ops[i..end].iter().filter(|&&o| o == Op::Del).count();
         out.extend(std::iter::repeat(Op::Del).take(dels));
         out.extend(std::iter::repeat(Op::Add).take(end - i - dels));

@@ -48,7 +48,9 @@ pub fn read(
     side: Side,
     emit: &mut dyn FnMut(SourceEvent) -> Result<()>,
 ) -> Result<()> {
-    let repo = Repo { dir: dir.to_path_buf() };
+    let repo = Repo {
+        dir: dir.to_path_buf(),
+    };
     repo.git(&["rev-parse", "--git-dir"])?;
     let repository = repo
         .git_text(&["config", "--get", "remote.origin.url"])
@@ -56,7 +58,10 @@ pub fn read(
         .unwrap_or_default();
     let repository = if repository.is_empty() {
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        canonical.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        canonical
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     } else {
         repository
     };
@@ -79,16 +84,29 @@ fn listed_commits(
     let mut targets = Vec::new();
     for (idx, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(first) = line.split_whitespace().next() else { continue };
-        let location = format!("{}:{}", list.display(), idx + 1);
-        let Some(sha) = normalize_commit(first) else {
-            emit(SourceEvent::Skipped(Skip::malformed("git: bad commit hash in list", location)))?;
+        let Some(first) = line.split_whitespace().next() else {
             continue;
         };
-        let full = match repo.git_text(&["rev-parse", "--verify", "--quiet", &format!("{sha}^{{commit}}")]) {
+        let location = format!("{}:{}", list.display(), idx + 1);
+        let Some(sha) = normalize_commit(first) else {
+            emit(SourceEvent::Skipped(Skip::malformed(
+                "git: bad commit hash in list",
+                location,
+            )))?;
+            continue;
+        };
+        let full = match repo.git_text(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{sha}^{{commit}}"),
+        ]) {
             Ok(full) => full.trim().to_string(),
             Err(_) => {
-                emit(SourceEvent::Skipped(Skip::malformed("git: commit not in repository", location)))?;
+                emit(SourceEvent::Skipped(Skip::malformed(
+                    "git: commit not in repository",
+                    location,
+                )))?;
                 continue;
             }
         };
@@ -97,7 +115,11 @@ fn listed_commits(
         let mut cwe_ids = scan_cwe_ids(line);
         merge(&mut cve_ids, scan_cve_ids(&message));
         merge(&mut cwe_ids, scan_cwe_ids(&message));
-        targets.push(Target { commit: full, cve_ids, cwe_ids });
+        targets.push(Target {
+            commit: full,
+            cve_ids,
+            cwe_ids,
+        });
     }
     Ok(targets)
 }
@@ -134,22 +156,46 @@ fn read_commit(
     emit: &mut dyn FnMut(SourceEvent) -> Result<()>,
 ) -> Result<()> {
     let patch = repo.git_text(&[
-        "diff-tree", "-p", "-r", "-M", "--root", "--no-color", "--no-ext-diff", "--no-commit-id", "-U3",
+        "diff-tree",
+        "-p",
+        "-r",
+        "-M",
+        "--root",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-commit-id",
+        "-U3",
         &target.commit,
     ])?;
     let commit = normalize_commit(&target.commit).unwrap_or_else(|| target.commit.clone());
-    for section in patch.split("\ndiff --git ").filter(|s| !s.trim().is_empty()) {
+    for section in patch
+        .split("\ndiff --git ")
+        .filter(|s| !s.trim().is_empty())
+    {
         let (old_path, new_path) = section_paths(section);
-        let location = format!("{}: commit {} {}", repo.dir.display(), commit, new_path.or(old_path).unwrap_or("?"));
+        let location = format!(
+            "{}: commit {} {}",
+            repo.dir.display(),
+            commit,
+            new_path.or(old_path).unwrap_or("?")
+        );
         let skip = |reason: &str, malformed| {
-            SourceEvent::Skipped(Skip { reason: format!("git: {reason}"), location: location.clone(), malformed })
+            SourceEvent::Skipped(Skip {
+                reason: format!("git: {reason}"),
+                location: location.clone(),
+                malformed,
+            })
         };
         let (path, rev) = match side {
             Side::Fixed => (new_path, commit.clone()),
             Side::Vulnerable => (old_path, format!("{commit}^")),
         };
         let Some(path) = path else {
-            let reason = if new_path.or(old_path).is_some() { "file deleted or added on the kept side" } else { "binary or unnamed file" };
+            let reason = if new_path.or(old_path).is_some() {
+                "file deleted or added on the kept side"
+            } else {
+                "binary or unnamed file"
+            };
             emit(skip(reason, false))?;
             continue;
         };

@@ -81,7 +81,10 @@ impl Extractor {
                 continue;
             };
             let column = text.len() - text.trim_start().len();
-            let point = Point { row: line as usize - 1, column };
+            let point = Point {
+                row: line as usize - 1,
+                column,
+            };
             let Some(leaf) = root.descendant_for_point_range(point, point) else {
                 continue;
             };
@@ -144,7 +147,10 @@ fn enclosing(leaf: Node<'_>) -> Enclosing<'_> {
         }
         node = parent;
     }
-    Enclosing { function, block: block.or(top_level) }
+    Enclosing {
+        function,
+        block: block.or(top_level),
+    }
 }
 
 fn with_template(function: Node<'_>) -> Node<'_> {
@@ -190,15 +196,36 @@ int copy(char *dst, const char *src, int n)
     #[test]
     fn line_in_nested_block_gives_that_block_and_the_function() {
         let c = cut(C_FILE, Lang::C, &[7]);
-        assert_eq!(c.functions, vec![Span { start_line: 4, end_line: 11, changed_lines: vec![7] }]);
-        assert_eq!(c.blocks, vec![Span { start_line: 6, end_line: 8, changed_lines: vec![7] }]);
+        assert_eq!(
+            c.functions,
+            vec![Span {
+                start_line: 4,
+                end_line: 11,
+                changed_lines: vec![7]
+            }]
+        );
+        assert_eq!(
+            c.blocks,
+            vec![Span {
+                start_line: 6,
+                end_line: 8,
+                changed_lines: vec![7]
+            }]
+        );
         assert!(!c.parse_error);
     }
 
     #[test]
     fn top_level_body_change_gives_the_whole_function_as_block() {
         let c = cut(C_FILE, Lang::C, &[9, 4]);
-        assert_eq!(c.blocks, vec![Span { start_line: 4, end_line: 11, changed_lines: vec![4, 9] }]);
+        assert_eq!(
+            c.blocks,
+            vec![Span {
+                start_line: 4,
+                end_line: 11,
+                changed_lines: vec![4, 9]
+            }]
+        );
         assert_eq!(c.functions.len(), 1);
     }
 
@@ -207,14 +234,28 @@ int copy(char *dst, const char *src, int n)
         let c = cut(C_FILE, Lang::C, &[2]);
         assert!(c.functions.is_empty());
         assert_eq!(c.lines_outside_functions, 1);
-        assert_eq!(c.blocks, vec![Span { start_line: 2, end_line: 2, changed_lines: vec![2] }]);
+        assert_eq!(
+            c.blocks,
+            vec![Span {
+                start_line: 2,
+                end_line: 2,
+                changed_lines: vec![2]
+            }]
+        );
     }
 
     #[test]
     fn cpp_method_in_class_and_namespace() {
         let code = "namespace n {\nclass A {\n  int f(int x) {\n    return x + 1;\n  }\n};\n}\n";
         let c = cut(code, Lang::Cpp, &[4]);
-        assert_eq!(c.functions, vec![Span { start_line: 3, end_line: 5, changed_lines: vec![4] }]);
+        assert_eq!(
+            c.functions,
+            vec![Span {
+                start_line: 3,
+                end_line: 5,
+                changed_lines: vec![4]
+            }]
+        );
         assert_eq!(c.blocks, c.functions);
     }
 

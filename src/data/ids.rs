@@ -18,7 +18,10 @@ pub fn normalize_cwe(raw: &str) -> Option<String> {
     if s.starts_with("NVD-CWE-") {
         return Some(s.to_string());
     }
-    let digits = s.strip_prefix("CWE-").or_else(|| s.strip_prefix("cwe-")).unwrap_or(s);
+    let digits = s
+        .strip_prefix("CWE-")
+        .or_else(|| s.strip_prefix("cwe-"))
+        .unwrap_or(s);
     let digits = digits.trim_start_matches('0');
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         Some(format!("CWE-{digits}"))
@@ -39,7 +42,10 @@ pub fn scan_cve_ids(text: &str) -> Vec<String> {
         if year.len() != 4 || !rest[4..].starts_with('-') {
             return None;
         }
-        let num: String = rest[5..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let num: String = rest[5..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         (num.len() >= 4).then(|| format!("CVE-{year}-{num}"))
     })
 }
@@ -78,9 +84,8 @@ pub fn lang_of_path(path: &str, hint: Option<Lang>) -> Option<Lang> {
     match ext {
         "c" => Some(Lang::C),
         "h" => Some(hint.unwrap_or(Lang::C)),
-        "C" | "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" | "ipp" | "tcc" | "inl" => {
-            Some(Lang::Cpp)
-        }
+        "C" | "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" | "ipp" | "tcc"
+        | "inl" => Some(Lang::Cpp),
         _ => None,
     }
 }
@@ -117,14 +122,18 @@ mod tests {
     fn cwe_forms_normalize() {
         assert_eq!(normalize_cwe("119").as_deref(), Some("CWE-119"));
         assert_eq!(normalize_cwe("cwe-020").as_deref(), Some("CWE-20"));
-        assert_eq!(normalize_cwe("NVD-CWE-Other").as_deref(), Some("NVD-CWE-Other"));
+        assert_eq!(
+            normalize_cwe("NVD-CWE-Other").as_deref(),
+            Some("NVD-CWE-Other")
+        );
         assert_eq!(normalize_cwe("nan"), None);
         assert_eq!(normalize_cwe("CWE-x"), None);
     }
 
     #[test]
     fn scans_ids_in_messages() {
-        let msg = "Fix overflow (CVE-2020-1234, cve-2021-99999); see CWE-787 and CWE-787. XCVE-2000-1111";
+        let msg =
+            "Fix overflow (CVE-2020-1234, cve-2021-99999); see CWE-787 and CWE-787. XCVE-2000-1111";
         assert_eq!(scan_cve_ids(msg), vec!["CVE-2020-1234", "CVE-2021-99999"]);
         assert_eq!(scan_cwe_ids(msg), vec!["CWE-787"]);
         assert!(scan_cve_ids("CVE-20-1 CVE-").is_empty());

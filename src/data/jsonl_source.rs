@@ -37,7 +37,11 @@ struct Row {
 
 const DIFF_BUDGET: usize = 16 << 20;
 
-pub fn read(path: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Result<()>) -> Result<()> {
+pub fn read(
+    path: &Path,
+    side: Side,
+    emit: &mut dyn FnMut(SourceEvent) -> Result<()>,
+) -> Result<()> {
     let file = File::open(path).map_err(io_err(path))?;
     for (idx, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(io_err(path))?;
@@ -46,12 +50,17 @@ pub fn read(path: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Result
         }
         let location = format!("{}:{}", path.display(), idx + 1);
         let event = match serde_json::from_str::<Row>(&line) {
-            Err(e) => SourceEvent::Skipped(Skip::malformed("jsonl: invalid record", format!("{location}: {e}"))),
+            Err(e) => SourceEvent::Skipped(Skip::malformed(
+                "jsonl: invalid record",
+                format!("{location}: {e}"),
+            )),
             Ok(row) => match to_unit(row, side) {
                 Ok(unit) => SourceEvent::Unit(Box::new(unit)),
-                Err((reason, malformed)) => {
-                    SourceEvent::Skipped(Skip { reason: format!("jsonl: {reason}"), location, malformed })
-                }
+                Err((reason, malformed)) => SourceEvent::Skipped(Skip {
+                    reason: format!("jsonl: {reason}"),
+                    location,
+                    malformed,
+                }),
             },
         };
         emit(event)?;
@@ -62,15 +71,23 @@ pub fn read(path: &Path, side: Side, emit: &mut dyn FnMut(SourceEvent) -> Result
 fn to_unit(row: Row, side: Side) -> Result<Unit, (&'static str, bool)> {
     let commit = normalize_commit(&row.commit).ok_or(("bad commit hash", true))?;
     let hint = row.language.as_deref().and_then(lang_of_field);
-    let language = lang_of_path(&row.file_path, hint).or(hint).ok_or(("not C/C++", false))?;
+    let language = lang_of_path(&row.file_path, hint)
+        .or(hint)
+        .ok_or(("not C/C++", false))?;
     let scope = match row.scope.as_deref() {
         None | Some("file") => Scope::File,
         Some("function") => Scope::Function,
         Some(_) => return Err(("scope is not file or function", true)),
     };
     let code = match side {
-        Side::Fixed => row.after.clone().ok_or(("`after` missing (file deleted?)", false))?,
-        Side::Vulnerable => row.before.clone().ok_or(("`before` missing (file added?)", false))?,
+        Side::Fixed => row
+            .after
+            .clone()
+            .ok_or(("`after` missing (file deleted?)", false))?,
+        Side::Vulnerable => row
+            .before
+            .clone()
+            .ok_or(("`before` missing (file added?)", false))?,
     };
     let changed = match (&row.diff, &row.before, &row.after) {
         (Some(diff), _, _) => parse_unified(diff).map_err(|_| ("unparsable diff", true))?,
@@ -85,7 +102,11 @@ fn to_unit(row: Row, side: Side) -> Result<Unit, (&'static str, bool)> {
     if changed_lines.is_empty() {
         return Err(("no changed lines on the kept side", false));
     }
-    let mut cwe_ids: Vec<String> = row.cwe_ids.iter().filter_map(|c| normalize_cwe(c)).collect();
+    let mut cwe_ids: Vec<String> = row
+        .cwe_ids
+        .iter()
+        .filter_map(|c| normalize_cwe(c))
+        .collect();
     cwe_ids.dedup();
     Ok(Unit {
         source: SourceKind::Jsonl,

@@ -133,10 +133,18 @@ pub struct Skip {
 
 impl Skip {
     pub fn filtered(reason: &str, location: impl Into<String>) -> Self {
-        Skip { reason: reason.to_string(), location: location.into(), malformed: false }
+        Skip {
+            reason: reason.to_string(),
+            location: location.into(),
+            malformed: false,
+        }
     }
     pub fn malformed(reason: &str, location: impl Into<String>) -> Self {
-        Skip { reason: reason.to_string(), location: location.into(), malformed: true }
+        Skip {
+            reason: reason.to_string(),
+            location: location.into(),
+            malformed: true,
+        }
     }
 }
 
@@ -150,23 +158,41 @@ pub enum SourceEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: SQLite error: {source}; is it a CVEfixes database (sqlite3 CVEfixes.db < dump)?")]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: SQLite error: {source}; is it a CVEfixes database (sqlite3 CVEfixes.db < dump)?"
+    )]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("{path}: table `{table}` is missing; point --cvefixes at the CVEfixes SQLite database (docs/dataset.md)")]
     MissingTable { path: PathBuf, table: String },
     #[error("{path}: column `{column}` is missing from the header; expected the BigVul MSR_data_cleaned.csv layout (docs/dataset.md)")]
     MissingColumn { path: PathBuf, column: String },
     #[error("{path}: CSV error: {source}")]
     Csv { path: PathBuf, source: csv::Error },
-    #[error("{location}: malformed input ({reason}); fix the row or drop --strict to skip and count it")]
+    #[error(
+        "{location}: malformed input ({reason}); fix the row or drop --strict to skip and count it"
+    )]
     Malformed { location: String, reason: String },
     #[error("{path} already exists; pass --force to overwrite it or choose another output folder")]
     OutputExists { path: PathBuf },
     #[error("git {command} in {repo} failed: {stderr}; is it a git repository with that commit?")]
-    Git { repo: PathBuf, command: String, stderr: String },
+    Git {
+        repo: PathBuf,
+        command: String,
+        stderr: String,
+    },
     #[error("{path}:{line}: invalid JSON: {source}")]
-    Json { path: PathBuf, line: u64, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        line: u64,
+        source: serde_json::Error,
+    },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("tree-sitter: {0}; rebuild sectune (grammar version mismatch)")]

@@ -15,8 +15,8 @@ use super::dedup::CommitClaims;
 use super::granularity::{Extractor, Span};
 use super::record::Record;
 use super::{
-    bigvul, cvefixes, git_source, io_err, jsonl_source, split, DataError, Granularity, Lang, Result, Scope,
-    Side, SourceEvent, SourceKind, Unit,
+    bigvul, cvefixes, git_source, io_err, jsonl_source, split, DataError, Granularity, Lang,
+    Result, Scope, Side, SourceEvent, SourceKind, Unit,
 };
 
 #[derive(Debug, Clone)]
@@ -86,10 +86,16 @@ pub fn output_name(split: &str, g: Granularity) -> String {
 pub fn build(opts: &BuildOptions) -> Result<Manifest> {
     let out = &opts.out;
     if opts.sources.is_empty() {
-        return Err(DataError::Invalid { path: out.clone(), reason: "no source given; pass --cvefixes, --bigvul, --jsonl or --git".into() });
+        return Err(DataError::Invalid {
+            path: out.clone(),
+            reason: "no source given; pass --cvefixes, --bigvul, --jsonl or --git".into(),
+        });
     }
     if !(0.0..=1.0).contains(&opts.train_fraction) {
-        return Err(DataError::Invalid { path: out.clone(), reason: format!("--split {} is outside 0..=1", opts.train_fraction) });
+        return Err(DataError::Invalid {
+            path: out.clone(),
+            reason: format!("--split {} is outside 0..=1", opts.train_fraction),
+        });
     }
     fs::create_dir_all(out).map_err(io_err(out))?;
     let mut finals = vec![out.join("manifest.json")];
@@ -99,7 +105,9 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
     }
     if !opts.force {
         if let Some(existing) = finals.iter().find(|p| p.exists()) {
-            return Err(DataError::OutputExists { path: existing.clone() });
+            return Err(DataError::OutputExists {
+                path: existing.clone(),
+            });
         }
     }
 
@@ -113,7 +121,10 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
             ..Default::default()
         });
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_message(format!("{}: {}", spec.kind.as_str(), spec.path.display()));
         let mut emit = |event: SourceEvent| -> Result<()> {
             bar.inc(1);
@@ -126,7 +137,12 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
             SourceKind::Cvefixes => cvefixes::read(&spec.path, opts.side, &mut emit)?,
             SourceKind::Bigvul => bigvul::read(&spec.path, opts.side, &mut emit)?,
             SourceKind::Jsonl => jsonl_source::read(&spec.path, opts.side, &mut emit)?,
-            SourceKind::Git => git_source::read(&spec.path, spec.commits_file.as_deref(), opts.side, &mut emit)?,
+            SourceKind::Git => git_source::read(
+                &spec.path,
+                spec.commits_file.as_deref(),
+                opts.side,
+                &mut emit,
+            )?,
         }
         bar.finish_and_clear();
     }
@@ -159,8 +175,16 @@ impl<'o> State<'o> {
                 Side::Fixed => "fixed".into(),
                 Side::Vulnerable => "vulnerable".into(),
             },
-            granularities: opts.granularities.iter().map(|g| g.as_str().to_string()).collect(),
-            languages: opts.languages.iter().map(|l| l.as_str().to_string()).collect(),
+            granularities: opts
+                .granularities
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect(),
+            languages: opts
+                .languages
+                .iter()
+                .map(|l| l.as_str().to_string())
+                .collect(),
             cwe_filter: opts.cwes.clone(),
             ..Default::default()
         };
@@ -186,7 +210,10 @@ impl<'o> State<'o> {
         let unit = match event {
             SourceEvent::Skipped(skip) => {
                 if skip.malformed && self.opts.strict {
-                    return Err(DataError::Malformed { location: skip.location, reason: skip.reason });
+                    return Err(DataError::Malformed {
+                        location: skip.location,
+                        reason: skip.reason,
+                    });
                 }
                 self.skip(skip.reason);
                 return Ok(());
@@ -195,7 +222,10 @@ impl<'o> State<'o> {
         };
         let source = unit.source.as_str();
         if let Some(owner) = self.claims.claim(&unit.commit, unit.source) {
-            self.skip(format!("{source}: duplicate commit (kept from {})", owner.as_str()));
+            self.skip(format!(
+                "{source}: duplicate commit (kept from {})",
+                owner.as_str()
+            ));
             return Ok(());
         }
         if !self.opts.languages.contains(&unit.language) {
@@ -208,7 +238,10 @@ impl<'o> State<'o> {
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         unit.code.hash(&mut hasher);
-        if !self.seen_files.insert((unit.commit.clone(), unit.file_path.clone(), hasher.finish())) {
+        if !self
+            .seen_files
+            .insert((unit.commit.clone(), unit.file_path.clone(), hasher.finish()))
+        {
             self.skip(format!("{source}: duplicate file of the same commit"));
             return Ok(());
         }
@@ -220,49 +253,95 @@ impl<'o> State<'o> {
     }
 
     fn write_items(&mut self, unit: &Unit) -> Result<()> {
-        let lines: Vec<&str> = unit.code.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+        let lines: Vec<&str> = unit
+            .code
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
         let needs_cut = self.opts.granularities.iter().any(|g| {
             *g == Granularity::Block || (*g == Granularity::Function && unit.scope == Scope::File)
         });
         let cut = if needs_cut {
-            let cut = self.extractor.cut(&unit.code, unit.language, &unit.changed_lines);
+            let cut = self
+                .extractor
+                .cut(&unit.code, unit.language, &unit.changed_lines);
             let bad = cut.as_ref().is_none_or(|c| c.parse_error);
             if bad {
                 self.manifest.parse_errors += 1;
                 if self.manifest.parse_error_examples.len() < 20 {
-                    self.manifest.parse_error_examples.push(format!("{} {} {}", unit.source.as_str(), unit.commit, unit.file_path));
+                    self.manifest.parse_error_examples.push(format!(
+                        "{} {} {}",
+                        unit.source.as_str(),
+                        unit.commit,
+                        unit.file_path
+                    ));
                 }
             }
             cut
         } else {
             None
         };
-        let whole = Span { start_line: 1, end_line: lines.len().max(1) as u32, changed_lines: unit.changed_lines.clone() };
+        let whole = Span {
+            start_line: 1,
+            end_line: lines.len().max(1) as u32,
+            changed_lines: unit.changed_lines.clone(),
+        };
         for i in 0..self.writers.len() {
             let g = self.writers[i].0;
             let spans: Vec<Span> = match (g, unit.scope) {
                 (Granularity::File, Scope::File) => vec![whole.clone()],
                 (Granularity::File, Scope::Function) => {
-                    *self.manifest.not_applicable.entry(format!("{}: no file text (file granularity)", unit.source.as_str())).or_default() += 1;
+                    *self
+                        .manifest
+                        .not_applicable
+                        .entry(format!(
+                            "{}: no file text (file granularity)",
+                            unit.source.as_str()
+                        ))
+                        .or_default() += 1;
                     Vec::new()
                 }
                 (Granularity::Function, Scope::Function) => vec![whole.clone()],
-                (Granularity::Function, Scope::File) => cut.as_ref().map(|c| c.functions.clone()).unwrap_or_default(),
-                (Granularity::Block, _) => cut.as_ref().map(|c| c.blocks.clone()).unwrap_or_default(),
+                (Granularity::Function, Scope::File) => cut
+                    .as_ref()
+                    .map(|c| c.functions.clone())
+                    .unwrap_or_default(),
+                (Granularity::Block, _) => {
+                    cut.as_ref().map(|c| c.blocks.clone()).unwrap_or_default()
+                }
                 (Granularity::Line, _) => unit
                     .changed_lines
                     .iter()
-                    .filter(|&&l| lines.get(l as usize - 1).is_some_and(|t| !t.trim().is_empty()))
-                    .map(|&l| Span { start_line: l, end_line: l, changed_lines: vec![l] })
+                    .filter(|&&l| {
+                        lines
+                            .get(l as usize - 1)
+                            .is_some_and(|t| !t.trim().is_empty())
+                    })
+                    .map(|&l| Span {
+                        start_line: l,
+                        end_line: l,
+                        changed_lines: vec![l],
+                    })
                     .collect(),
             };
             if spans.is_empty() && g != Granularity::File {
-                *self.manifest.not_applicable.entry(format!("{}: no {} item for the changed lines", unit.source.as_str(), g.as_str())).or_default() += 1;
+                *self
+                    .manifest
+                    .not_applicable
+                    .entry(format!(
+                        "{}: no {} item for the changed lines",
+                        unit.source.as_str(),
+                        g.as_str()
+                    ))
+                    .or_default() += 1;
             }
             for span in spans {
                 let record = to_record(unit, g, &span, &lines);
                 let (_, path, writer) = &mut self.writers[i];
-                serde_json::to_writer(&mut *writer, &record).map_err(|e| DataError::Io { path: path.clone(), source: e.into() })?;
+                serde_json::to_writer(&mut *writer, &record).map_err(|e| DataError::Io {
+                    path: path.clone(),
+                    source: e.into(),
+                })?;
                 writer.write_all(b"\n").map_err(io_err(path.as_path()))?;
             }
         }
@@ -270,7 +349,8 @@ impl<'o> State<'o> {
     }
 
     fn finish(mut self) -> Result<Manifest> {
-        let train_set = split::train_commits(&self.commits, self.opts.train_fraction, self.opts.seed);
+        let train_set =
+            split::train_commits(&self.commits, self.opts.train_fraction, self.opts.seed);
         self.manifest.commits = SplitCounts {
             train: train_set.len() as u64,
             validation: (self.commits.len() - train_set.len()) as u64,
@@ -279,18 +359,27 @@ impl<'o> State<'o> {
         for (g, unsplit, mut writer) in std::mem::take(&mut self.writers) {
             writer.flush().map_err(io_err(&unsplit))?;
             drop(writer);
-            let finals = [out.join(output_name("train", g)), out.join(output_name("validation", g))];
+            let finals = [
+                out.join(output_name("train", g)),
+                out.join(output_name("validation", g)),
+            ];
             let temps = finals.clone().map(|p| tmp_path(&p));
-            let (train, validation) = split::distribute(&unsplit, &temps[0], &temps[1], &train_set)?;
+            let (train, validation) =
+                split::distribute(&unsplit, &temps[0], &temps[1], &train_set)?;
             for (tmp, fin) in temps.iter().zip(&finals) {
                 fs::rename(tmp, fin).map_err(io_err(fin))?;
             }
             fs::remove_file(&unsplit).map_err(io_err(&unsplit))?;
-            self.manifest.items.insert(g.as_str().into(), SplitCounts { train, validation });
+            self.manifest
+                .items
+                .insert(g.as_str().into(), SplitCounts { train, validation });
         }
         let manifest_path = out.join("manifest.json");
         let tmp = tmp_path(&manifest_path);
-        let json = serde_json::to_string_pretty(&self.manifest).map_err(|e| DataError::Io { path: tmp.clone(), source: e.into() })?;
+        let json = serde_json::to_string_pretty(&self.manifest).map_err(|e| DataError::Io {
+            path: tmp.clone(),
+            source: e.into(),
+        })?;
         fs::write(&tmp, json + "\n").map_err(io_err(&tmp))?;
         fs::rename(&tmp, &manifest_path).map_err(io_err(&manifest_path))?;
         Ok(self.manifest)
@@ -298,7 +387,10 @@ impl<'o> State<'o> {
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
 
@@ -308,7 +400,10 @@ fn to_record(unit: &Unit, g: Granularity, span: &Span, lines: &[&str]) -> Record
     } else {
         let from = span.start_line.saturating_sub(1) as usize;
         let to = (span.end_line as usize).min(lines.len());
-        lines.get(from..to).map(|ls| ls.join("\n")).unwrap_or_default()
+        lines
+            .get(from..to)
+            .map(|ls| ls.join("\n"))
+            .unwrap_or_default()
     };
     let ranged = g != Granularity::File;
     Record {

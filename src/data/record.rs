@@ -59,13 +59,19 @@ pub fn data_files(path: &std::path::Path) -> super::Result<Vec<DataFile>> {
         let name = p.file_name()?.to_str()?.to_string();
         let stem = name.strip_suffix(".jsonl")?;
         let (split, g) = stem.split_once('-').unwrap_or((stem, ""));
-        Some(DataFile { split: split.to_string(), granularity: g.to_string(), path: p })
+        Some(DataFile {
+            split: split.to_string(),
+            granularity: g.to_string(),
+            path: p,
+        })
     };
     if path.is_file() {
-        return parse(path.to_path_buf()).ok_or_else(|| super::DataError::Invalid {
-            path: path.to_path_buf(),
-            reason: "expected a .jsonl file or a folder made by `sectune dataset build`".into(),
-        }).map(|f| vec![f]);
+        return parse(path.to_path_buf())
+            .ok_or_else(|| super::DataError::Invalid {
+                path: path.to_path_buf(),
+                reason: "expected a .jsonl file or a folder made by `sectune dataset build`".into(),
+            })
+            .map(|f| vec![f]);
     }
     let entries = std::fs::read_dir(path).map_err(super::io_err(path))?;
     let mut files = Vec::new();

@@ -13,7 +13,11 @@ use super::rng::SplitMix64;
 use super::{io_err, DataError, Result};
 
 /// The commits that go to train.
-pub fn train_commits(commits: &BTreeSet<String>, train_fraction: f64, seed: u64) -> HashSet<String> {
+pub fn train_commits(
+    commits: &BTreeSet<String>,
+    train_fraction: f64,
+    seed: u64,
+) -> HashSet<String> {
     let mut order: Vec<&String> = commits.iter().collect();
     SplitMix64::new(seed).shuffle(&mut order);
     let n_train = ((commits.len() as f64) * train_fraction.clamp(0.0, 1.0)).round() as usize;

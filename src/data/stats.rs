@@ -73,7 +73,10 @@ pub fn compute(data: &Path) -> Result<BTreeMap<String, SourceStats>> {
             Ok(())
         })?;
     }
-    Ok(by_source.into_iter().map(|(k, v)| (k, v.stats(&granularities))).collect())
+    Ok(by_source
+        .into_iter()
+        .map(|(k, v)| (k, v.stats(&granularities)))
+        .collect())
 }
 
 pub fn markdown(stats: &BTreeMap<String, SourceStats>) -> String {
@@ -88,7 +91,10 @@ pub fn markdown(stats: &BTreeMap<String, SourceStats>) -> String {
     out.push_str("\n|---|---:|---:|---:|---:|---:|");
     out.push_str(&"---:|".repeat(gs.len()));
     out.push('\n');
-    let rows = stats.iter().filter(|(k, _)| *k != "all").chain(stats.get_key_value("all"));
+    let rows = stats
+        .iter()
+        .filter(|(k, _)| *k != "all")
+        .chain(stats.get_key_value("all"));
     for (name, s) in rows {
         out.push_str(&format!(
             "| {name} | {} | {} | {} | {} | {} |",

@@ -24,14 +24,24 @@ pub struct Subset {
 
 /// Subset sizes: step, 2·step, … below `total`, then `total`.
 pub fn sizes(total: usize, step: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = (1..).map(|i| i * step.max(1)).take_while(|&k| k < total).collect();
+    let mut out: Vec<usize> = (1..)
+        .map(|i| i * step.max(1))
+        .take_while(|&k| k < total)
+        .collect();
     if total > 0 {
         out.push(total);
     }
     out
 }
 
-pub fn build(data: &Path, cwes: &[String], step: usize, seed: u64, out: &Path, force: bool) -> Result<Vec<Subset>> {
+pub fn build(
+    data: &Path,
+    cwes: &[String],
+    step: usize,
+    seed: u64,
+    out: &Path,
+    force: bool,
+) -> Result<Vec<Subset>> {
     let files = data_files(data)?;
     // Commits of the chosen CWEs, in a seeded random order: subset k is the first k.
     let mut chosen = BTreeSet::new();
@@ -46,14 +56,25 @@ pub fn build(data: &Path, cwes: &[String], step: usize, seed: u64, out: &Path, f
     if chosen.is_empty() {
         return Err(DataError::Invalid {
             path: data.to_path_buf(),
-            reason: format!("no commit labelled {}; check --cwe or the data folder", cwes.join(", ")),
+            reason: format!(
+                "no commit labelled {}; check --cwe or the data folder",
+                cwes.join(", ")
+            ),
         });
     }
     let mut order: Vec<String> = chosen.into_iter().collect();
     SplitMix64::new(seed).shuffle(&mut order);
-    let rank: HashMap<String, usize> = order.iter().cloned().enumerate().map(|(i, c)| (c, i)).collect();
+    let rank: HashMap<String, usize> = order
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, c)| (c, i))
+        .collect();
     let ks = sizes(order.len(), step);
-    let folders: Vec<PathBuf> = ks.iter().map(|k| out.join(format!("commits-{k:04}"))).collect();
+    let folders: Vec<PathBuf> = ks
+        .iter()
+        .map(|k| out.join(format!("commits-{k:04}")))
+        .collect();
     let summary_path = out.join("subsets.json");
     if !force {
         if let Some(p) = folders.iter().chain([&summary_path]).find(|p| p.exists()) {
@@ -66,7 +87,10 @@ pub fn build(data: &Path, cwes: &[String], step: usize, seed: u64, out: &Path, f
         .map(|(&k, folder)| Subset {
             commits: k,
             files: 0,
-            folder: folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            folder: folder
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             items: BTreeMap::new(),
         })
         .collect();
@@ -75,19 +99,29 @@ pub fn build(data: &Path, cwes: &[String], step: usize, seed: u64, out: &Path, f
         fs::create_dir_all(folder).map_err(io_err(folder))?;
     }
     for f in &files {
-        let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut writers = Vec::new();
         for folder in &folders {
             let tmp = folder.join(format!(".{name}.tmp"));
-            writers.push((tmp.clone(), BufWriter::new(File::create(&tmp).map_err(io_err(&tmp))?)));
+            writers.push((
+                tmp.clone(),
+                BufWriter::new(File::create(&tmp).map_err(io_err(&tmp))?),
+            ));
         }
         for_each_line(&f.path, |line_no, line| {
-            let meta: RecordMeta = serde_json::from_str(line).map_err(|source| DataError::Json {
-                path: f.path.clone(),
-                line: line_no,
-                source,
-            })?;
-            let Some(&r) = rank.get(&meta.commit) else { return Ok(()) };
+            let meta: RecordMeta =
+                serde_json::from_str(line).map_err(|source| DataError::Json {
+                    path: f.path.clone(),
+                    line: line_no,
+                    source,
+                })?;
+            let Some(&r) = rank.get(&meta.commit) else {
+                return Ok(());
+            };
             for i in (0..ks.len()).filter(|&i| r < ks[i]) {
                 let (tmp, w) = &mut writers[i];
                 writeln!(w, "{line}").map_err(io_err(tmp.as_path()))?;
@@ -106,7 +140,10 @@ pub fn build(data: &Path, cwes: &[String], step: usize, seed: u64, out: &Path, f
         s.files = set.len();
     }
     let tmp = out.join(".subsets.json.tmp");
-    let json = serde_json::to_string_pretty(&subsets).map_err(|e| DataError::Io { path: tmp.clone(), source: e.into() })?;
+    let json = serde_json::to_string_pretty(&subsets).map_err(|e| DataError::Io {
+        path: tmp.clone(),
+        source: e.into(),
+    })?;
     fs::write(&tmp, json + "\n").map_err(io_err(&tmp))?;
     fs::rename(&tmp, &summary_path).map_err(io_err(&summary_path))?;
     Ok(subsets)
