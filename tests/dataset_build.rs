@@ -180,6 +180,13 @@ fn cvefixes_skips_are_counted_by_reason_and_strict_fails() {
         }
         other => panic!("expected a malformed-row error, got {other:?}"),
     }
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("strict"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a failed build leaves no temporary files: {left:?}"
+    );
 }
 
 #[test]
@@ -392,7 +399,7 @@ fn jsonl_source_items_and_malformed_lines() {
 fn split_is_by_commit_exact_and_seeded() {
     let tmp = tempfile::tempdir().unwrap();
     let jsonl = tmp.path().join("fixes.jsonl");
-    jsonl_fixture(&jsonl, 20);
+    jsonl_fixture(&jsonl, 150); // more than one parallel batch
     let run = |name: &str, seed: u64| -> PathBuf {
         let out = tmp.path().join(name);
         let mut opts = options(&out, vec![source(SourceKind::Jsonl, &jsonl)]);
@@ -408,7 +415,7 @@ fn split_is_by_commit_exact_and_seeded() {
             .into_iter()
             .map(|r| r.commit)
             .collect();
-        assert_eq!((train.len(), val.len()), (18, 2), "{g}");
+        assert_eq!((train.len(), val.len()), (135, 15), "{g}");
         assert!(train.is_disjoint(&val));
     }
     for name in [

@@ -218,7 +218,7 @@ pub fn diff_texts(before: &str, after: &str, max_cells: usize) -> ChangedLines {
         lcs_ops(am, bm)
     } else {
         let mut ops = vec![Op::Del; am.len()];
-        ops.extend(std::iter::repeat(Op::Add).take(bm.len()));
+        ops.extend(std::iter::repeat_n(Op::Add, bm.len()));
         ops
     };
     let (mut old_line, mut new_line) = (base, base);
@@ -282,8 +282,8 @@ fn normalize_groups(ops: Vec<Op>) -> Vec<Op> {
             .position(|&o| o == Op::Context)
             .map_or(ops.len(), |p| i + p);
         let dels = ops[i..end].iter().filter(|&&o| o == Op::Del).count();
-        out.extend(std::iter::repeat(Op::Del).take(dels));
-        out.extend(std::iter::repeat(Op::Add).take(end - i - dels));
+        out.extend(std::iter::repeat_n(Op::Del, dels));
+        out.extend(std::iter::repeat_n(Op::Add, end - i - dels));
         i = end;
     }
     out

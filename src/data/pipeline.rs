@@ -9,10 +9,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::dedup::CommitClaims;
-use super::granularity::{Extractor, Span};
+use super::granularity::{Cut, Extractor, Span};
 use super::record::Record;
 use super::{
     bigvul, cvefixes, git_source, io_err, jsonl_source, split, DataError, Granularity, Lang,
@@ -78,6 +79,9 @@ pub struct Manifest {
     pub parse_error_examples: Vec<String>,
 }
 
+/// Units cut in parallel at a time: enough to keep the cores busy, small enough for memory.
+const BATCH: usize = 64;
+
 pub fn output_name(split: &str, g: Granularity) -> String {
     format!("{split}-{}.jsonl", g.as_str())
 }
@@ -111,7 +115,20 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
         }
     }
 
-    let mut state = State::new(opts)?;
+    let state = State::new(opts)?;
+    let mut temps: Vec<PathBuf> = state.writers.iter().map(|w| w.1.clone()).collect();
+    temps.extend(finals.iter().map(|p| tmp_path(p)));
+    let result = read_sources(state, opts).and_then(State::finish);
+    if result.is_err() {
+        // Leave no half-written files behind; finished outputs of an earlier run are untouched.
+        for path in &temps {
+            let _ = fs::remove_file(path);
+        }
+    }
+    result
+}
+
+fn read_sources<'o>(mut state: State<'o>, opts: &'o BuildOptions) -> Result<State<'o>> {
     let mut sources = opts.sources.clone();
     sources.sort_by_key(|s| s.kind); // cvefixes, bigvul, jsonl, git: the de-dup precedence
     for spec in &sources {
@@ -128,7 +145,7 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
         bar.set_message(format!("{}: {}", spec.kind.as_str(), spec.path.display()));
         let mut emit = |event: SourceEvent| -> Result<()> {
             bar.inc(1);
-            if bar.position() % 256 == 0 {
+            if bar.position().is_multiple_of(256) {
                 bar.set_message(format!("{}: {} rows", spec.kind.as_str(), bar.position()));
             }
             state.take(event)
@@ -146,7 +163,7 @@ pub fn build(opts: &BuildOptions) -> Result<Manifest> {
         }
         bar.finish_and_clear();
     }
-    state.finish()
+    Ok(state)
 }
 
 struct State<'o> {
@@ -155,12 +172,13 @@ struct State<'o> {
     claims: CommitClaims,
     seen_files: HashSet<(String, String, u64)>,
     commits: BTreeSet<String>,
-    extractor: Extractor,
+    pending: Vec<Unit>,
     writers: Vec<(Granularity, PathBuf, BufWriter<File>)>,
 }
 
 impl<'o> State<'o> {
     fn new(opts: &'o BuildOptions) -> Result<Self> {
+        Extractor::new()?; // fail early on a grammar mismatch, not inside the workers
         let mut writers = Vec::new();
         for &g in &opts.granularities {
             let path = opts.out.join(format!(".unsplit-{}.jsonl.tmp", g.as_str()));
@@ -194,7 +212,7 @@ impl<'o> State<'o> {
             claims: CommitClaims::default(),
             seen_files: HashSet::new(),
             commits: BTreeSet::new(),
-            extractor: Extractor::new()?,
+            pending: Vec::new(),
             writers,
         })
     }
@@ -249,22 +267,49 @@ impl<'o> State<'o> {
             report.units += 1;
         }
         self.commits.insert(unit.commit.clone());
-        self.write_items(&unit)
+        self.pending.push(*unit);
+        if self.pending.len() >= BATCH {
+            self.flush_pending()?;
+        }
+        Ok(())
     }
 
-    fn write_items(&mut self, unit: &Unit) -> Result<()> {
+    /// Cut the pending units in parallel (one parser per worker), then write them in order,
+    /// so the output does not depend on the thread count.
+    fn flush_pending(&mut self) -> Result<()> {
+        let units = std::mem::take(&mut self.pending);
+        let granularities = &self.opts.granularities;
+        let needs_cut = |unit: &Unit| {
+            granularities.iter().any(|g| {
+                *g == Granularity::Block
+                    || (*g == Granularity::Function && unit.scope == Scope::File)
+            })
+        };
+        let cuts: Vec<Option<Option<Cut>>> = units
+            .par_iter()
+            .map_init(Extractor::new, |extractor, unit| {
+                needs_cut(unit).then(|| {
+                    extractor
+                        .as_mut()
+                        .ok()
+                        .and_then(|e| e.cut(&unit.code, unit.language, &unit.changed_lines))
+                })
+            })
+            .collect();
+        for (unit, cut) in units.iter().zip(cuts) {
+            self.write_items(unit, cut)?;
+        }
+        Ok(())
+    }
+
+    /// `cut`: `None` when no granularity needs one; `Some(None)` when tree-sitter gave no tree.
+    fn write_items(&mut self, unit: &Unit, cut: Option<Option<Cut>>) -> Result<()> {
         let lines: Vec<&str> = unit
             .code
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
             .collect();
-        let needs_cut = self.opts.granularities.iter().any(|g| {
-            *g == Granularity::Block || (*g == Granularity::Function && unit.scope == Scope::File)
-        });
-        let cut = if needs_cut {
-            let cut = self
-                .extractor
-                .cut(&unit.code, unit.language, &unit.changed_lines);
+        let cut = if let Some(cut) = cut {
             let bad = cut.as_ref().is_none_or(|c| c.parse_error);
             if bad {
                 self.manifest.parse_errors += 1;
@@ -283,7 +328,7 @@ impl<'o> State<'o> {
         };
         let whole = Span {
             start_line: 1,
-            end_line: lines.len().max(1) as u32,
+            end_line: unit.code.lines().count().max(1) as u32,
             changed_lines: unit.changed_lines.clone(),
         };
         for i in 0..self.writers.len() {
@@ -349,6 +394,7 @@ impl<'o> State<'o> {
     }
 
     fn finish(mut self) -> Result<Manifest> {
+        self.flush_pending()?;
         let train_set =
             split::train_commits(&self.commits, self.opts.train_fraction, self.opts.seed);
         self.manifest.commits = SplitCounts {
