@@ -35,10 +35,10 @@ fn c_file(seed: usize, fixed: bool) -> String {
     s
 }
 
-/// CPU seconds of this thread (Linux /proc; `None` elsewhere). Reported next to wall time because
+/// CPU seconds of this process, all threads (Linux /proc; `None` elsewhere). Reported next to wall time because
 /// a shared machine's wall time understates per-core speed.
-fn thread_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name; 100 ticks/s.
@@ -48,14 +48,11 @@ fn thread_cpu_seconds() -> Option<f64> {
 
 /// Times `f`, returning (wall seconds, CPU seconds when known).
 fn timed(f: impl FnOnce()) -> (f64, Option<f64>) {
-    let cpu0 = thread_cpu_seconds();
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     f();
     let wall = start.elapsed().as_secs_f64();
-    (
-        wall,
-        cpu0.and_then(|c0| thread_cpu_seconds().map(|c1| c1 - c0)),
-    )
+    (wall, cpu0.and_then(|c0| cpu_seconds().map(|c1| c1 - c0)))
 }
 
 fn rate(label: &str, files: usize, (wall, cpu): (f64, Option<f64>)) {
@@ -155,6 +152,6 @@ fn main() {
             .map(|c| c.train + c.validation)
             .sum::<u64>();
     });
-    rate("build", FILES, t);
+    rate("build", FILES, t); // rayon cuts on every core: compare the per-CPU-second figure
     println!("build wrote {n_items} items");
 }

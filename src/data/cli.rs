@@ -63,6 +63,7 @@ pub struct BuildArgs {
     /// Output folder for train-<g>.jsonl, validation-<g>.jsonl and manifest.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Granularities to write (comma list, or all).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub granularity: Vec<GranularityArg>,
     #[arg(
@@ -75,11 +76,13 @@ pub struct BuildArgs {
     /// Keep only commits labelled with one of these CWEs (e.g. 119 or CWE-119; repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
     pub cwe: Vec<String>,
+    /// Which side of each fix to keep.
     #[arg(long, value_enum, default_value = "fixed")]
     pub side: Side,
     /// Fraction of commits that go to train (the rest to validation).
     #[arg(long, default_value_t = 0.9)]
     pub split: f64,
+    /// Seed of the commit shuffle that decides the split.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Stop at the first malformed row instead of skipping and counting it.
@@ -98,8 +101,10 @@ pub struct SubsetsArgs {
     /// CWE whose commits are subsampled (repeat for several).
     #[arg(long, value_delimiter = ',', required = true)]
     pub cwe: Vec<String>,
+    /// Commits added per subset.
     #[arg(long, default_value_t = 100)]
     pub step: usize,
+    /// Seed of the commit shuffle (subset k = the first k commits).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Output folder: one `commits-<k>/` data set per size, plus subsets.json.
