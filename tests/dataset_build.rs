@@ -511,3 +511,36 @@ fn git_source_finds_fix_commits_by_message_and_by_list() {
     );
     assert_eq!(files[0].cwe_ids, vec!["CWE-120", "CWE-787"]);
 }
+
+#[test]
+fn bigvul_broken_records_and_missing_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("MSR_data_cleaned.csv");
+    write_bigvul(&csv, &standard_bigvul_rows()[..1]);
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("1,2,3\n"); // too few fields
+    std::fs::write(&csv, text).unwrap();
+    let manifest = build(&options(
+        &tmp.path().join("out"),
+        vec![source(SourceKind::Bigvul, &csv)],
+    ))
+    .unwrap();
+    assert_eq!(
+        manifest.skipped.get("bigvul: unreadable CSV record"),
+        Some(&1)
+    );
+    assert_eq!(manifest.sources[0].units, 1);
+
+    let renamed = tmp.path().join("renamed.csv");
+    std::fs::write(&renamed, "commit,func_after\nabc1234,x\n").unwrap();
+    let err = build(&options(
+        &tmp.path().join("out2"),
+        vec![source(SourceKind::Bigvul, &renamed)],
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, DataError::MissingColumn { ref column, .. } if column == "CVE ID"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("renamed.csv"));
+}
