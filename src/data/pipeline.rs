@@ -143,6 +143,7 @@ fn read_sources<'o>(mut state: State<'o>, opts: &'o BuildOptions) -> Result<Stat
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.set_message(format!("{}: {}", spec.kind.as_str(), spec.path.display()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
         let mut emit = |event: SourceEvent| -> Result<()> {
             bar.inc(1);
             if bar.position().is_multiple_of(256) {
