@@ -229,6 +229,16 @@ pub trait Backend: Send + Sync {
         grad_scale: f32,
     ) -> Result<Tensor>;
 
+    /// One token per row of logits (S, V): temperature then top-p, inverting the CDF at the
+    /// row's uniform; greedy when temperature is 0.
+    fn sample(
+        &self,
+        logits: &Tensor,
+        temperature: f32,
+        top_p: f32,
+        uniforms: &[f32],
+    ) -> Result<Vec<u32>>;
+
     /// One AdamW step (step counts from 1) over all slots.
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()>;
 }

@@ -27,8 +27,12 @@ pub enum Command {
     InitAdapter(model::InitAdapterArgs),
     /// Fine-tune a LoRA or IA3 adapter on JSONL text records.
     Train(Box<crate::train::cli::TrainArgs>),
+    /// Sample completions for prompts (study settings by default) as JSONL.
+    Generate(crate::generate::cli::GenerateArgs),
     /// Fold an adapter into the base weights and write the merged checkpoint.
     Merge(model::MergeArgs),
+    /// Build, subsample, describe and check the fine-tuning data sets.
+    Dataset(crate::data::cli::DatasetArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,6 +42,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => model::inspect(a),
         Command::InitAdapter(a) => model::init_adapter(a),
         Command::Train(a) => crate::train::cli::run(*a),
+        Command::Generate(a) => crate::generate::cli::run(a),
         Command::Merge(a) => model::merge_cmd(a),
+        Command::Dataset(args) => crate::data::cli::run(args),
     }
 }

@@ -10,6 +10,7 @@ pub mod gemm;
 mod linear;
 mod norm;
 pub mod rope;
+pub mod sampling;
 
 use super::{
     AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved,
@@ -155,6 +156,15 @@ impl Backend for CpuBackend {
         grad_scale: f32,
     ) -> Result<Tensor> {
         cross_entropy::cross_entropy_bwd(logits, labels, lse, grad_scale)
+    }
+    fn sample(
+        &self,
+        logits: &Tensor,
+        temperature: f32,
+        top_p: f32,
+        uniforms: &[f32],
+    ) -> Result<Vec<u32>> {
+        sampling::sample(logits, temperature, top_p, uniforms)
     }
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()> {
         adamw::adamw_step(slots, cfg, step)
