@@ -81,12 +81,10 @@ pub fn generate_prompt(
     };
     let new_tokens = settings.max_new_tokens.min(max_pos - ids.len());
     let mut out = Vec::with_capacity(settings.samples);
-    let vocab = model.config().vocab_size;
     for first in (0..settings.samples).step_by(settings.batch.max(1)) {
         let rows: Vec<usize> =
             (first..(first + settings.batch.max(1)).min(settings.samples)).collect();
-        let b = rows.len();
-        let mut rngs: Vec<Rng> = rows
+        let rngs: Vec<Rng> = rows
             .iter()
             .map(|&s| {
                 Rng::new(mix64(
@@ -94,39 +92,22 @@ pub fn generate_prompt(
                 ))
             })
             .collect();
-        let mut cache = KvCache::new(model.config().n_layers);
-        let prefill: Vec<u32> = rows.iter().flat_map(|_| ids.iter().copied()).collect();
-        let logits = model.forward_cached(ctx, &prefill, b, ids.len(), &mut cache)?;
-        let mut last = last_rows(&logits, b, ids.len(), vocab)?;
-        let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
-        let mut finish: Vec<Option<&str>> = vec![None; b];
-        for _ in 0..new_tokens {
-            let u: Vec<f32> = rngs.iter_mut().map(|r| r.uniform() as f32).collect();
-            let next = ctx
-                .be
-                .sample(&last, settings.temperature, settings.top_p, &u)?;
-            for (r, &t) in next.iter().enumerate() {
-                if finish[r].is_some() {
-                    continue;
-                }
-                if Some(t) == tok.eos_id {
-                    finish[r] = Some("eos");
-                    continue;
-                }
-                generated[r].push(t);
-                if !settings.stop.is_empty()
-                    && stop_at(&tok.decode(&generated[r])?, &settings.stop).is_some()
-                {
-                    finish[r] = Some("stop");
-                }
-            }
-            if finish.iter().all(|f| f.is_some()) {
-                break;
-            }
-            last = model.forward_cached(ctx, &next, b, 1, &mut cache)?;
-        }
-        for (r, &s) in rows.iter().enumerate() {
-            let mut text = tok.decode(&generated[r])?;
+        let stop = |ids: &[u32]| -> Result<bool> {
+            Ok(!settings.stop.is_empty() && stop_at(&tok.decode(ids)?, &settings.stop).is_some())
+        };
+        let decoded = decode(
+            model,
+            ctx,
+            &ids,
+            new_tokens,
+            settings.temperature,
+            settings.top_p,
+            rngs,
+            tok.eos_id,
+            &stop,
+        )?;
+        for (&s, (ids, reason)) in rows.iter().zip(decoded) {
+            let mut text = tok.decode(&ids)?;
             if let Some(cut) = stop_at(&text, &settings.stop) {
                 text.truncate(cut);
             }
@@ -134,12 +115,62 @@ pub fn generate_prompt(
                 prompt_id: prompt.id.clone(),
                 sample: s,
                 completion: text,
-                tokens: generated[r].len(),
-                finish_reason: finish[r].unwrap_or("length").to_string(),
+                tokens: ids.len(),
+                finish_reason: reason.to_string(),
             });
         }
     }
     Ok(out)
+}
+
+/// Decodes one row per rng from the same prompt ids: new token ids and why each row ended
+/// ("eos", "stop" when `stop` says so, or "length").
+#[allow(clippy::too_many_arguments)]
+pub fn decode(
+    model: &Model,
+    ctx: &Ctx,
+    prompt: &[u32],
+    new_tokens: usize,
+    temperature: f32,
+    top_p: f32,
+    mut rngs: Vec<Rng>,
+    eos: Option<u32>,
+    stop: &dyn Fn(&[u32]) -> Result<bool>,
+) -> Result<Vec<(Vec<u32>, &'static str)>> {
+    let b = rngs.len();
+    let vocab = model.config().vocab_size;
+    let mut cache = KvCache::new(model.config().n_layers);
+    let prefill: Vec<u32> = (0..b).flat_map(|_| prompt.iter().copied()).collect();
+    let logits = model.forward_cached(ctx, &prefill, b, prompt.len(), &mut cache)?;
+    let mut last = last_rows(&logits, b, prompt.len(), vocab)?;
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
+    let mut finish: Vec<Option<&'static str>> = vec![None; b];
+    for step in 0..new_tokens {
+        let u: Vec<f32> = rngs.iter_mut().map(|r| r.uniform() as f32).collect();
+        let next = ctx.be.sample(&last, temperature, top_p, &u)?;
+        for (r, &t) in next.iter().enumerate() {
+            if finish[r].is_some() {
+                continue;
+            }
+            if Some(t) == eos {
+                finish[r] = Some("eos");
+                continue;
+            }
+            generated[r].push(t);
+            if stop(&generated[r])? {
+                finish[r] = Some("stop");
+            }
+        }
+        if finish.iter().all(|f| f.is_some()) || step + 1 == new_tokens {
+            break;
+        }
+        last = model.forward_cached(ctx, &next, b, 1, &mut cache)?;
+    }
+    Ok(generated
+        .into_iter()
+        .zip(finish)
+        .map(|(g, f)| (g, f.unwrap_or("length")))
+        .collect())
 }
 
 /// The logits of each row's last position, (B, V).
