@@ -2,3 +2,4 @@
 //! backend and hand-written CUDA kernels, and measure whether they write safer C/C++.
 
 pub mod cli;
+pub mod eval;

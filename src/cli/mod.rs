@@ -3,15 +3,24 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sectune", version, about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation")]
+#[command(
+    name = "sectune",
+    version,
+    about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Evaluate completions: sandbox, validity, HumanEval-X pass@k, scenarios, statistics.
+    Eval(crate::eval::cli::EvalArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Eval(args) => crate::eval::cli::run(args),
+    }
 }

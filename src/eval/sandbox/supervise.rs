@@ -1,0 +1,480 @@
+//! Watches one run: feeds stdin, captures capped output, enforces the wall clock and the total
+//! RSS, then kills everything the run left behind and reaps it.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use super::launch::{self, PassedFds};
+use super::probe::Plan;
+use super::{io_err, ExitKind, Result, RunOutcome, RunSpec, SandboxError, WorkDir};
+
+const POLL_SLICE: Duration = Duration::from_millis(20);
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+const TERM_GRACE: Duration = Duration::from_millis(200);
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// Which processes belong to the run: its uid, or (without one) its process group.
+#[derive(Clone, Copy)]
+enum Owner {
+    Uid(u32),
+    Group(i32),
+}
+
+pub(crate) fn run(
+    plan: &Plan,
+    uid: Option<u32>,
+    dir: &WorkDir,
+    spec: &RunSpec,
+) -> Result<RunOutcome> {
+    if !spec.redirects.is_empty() && plan.bwrap.is_none() {
+        return Err(SandboxError::Unavailable(
+            "path redirects need bubblewrap".into(),
+        ));
+    }
+    for r in &spec.redirects {
+        if !r.inside.is_absolute() {
+            return Err(SandboxError::BadName(r.inside.display().to_string()));
+        }
+        dir.create_dir_all(&r.workdir_folder)?;
+    }
+    if let Some(u) = uid {
+        reap_zombies(u);
+        kill_all(Owner::Uid(u));
+        dir.chown_all(u)?;
+    }
+    let (fds, status_read) = passed_fds(plan)?;
+    let mut cmd = launch::command(plan, uid, dir, spec, &fds);
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(io_err(format!("start {:?}", spec.argv[0])))?;
+    let PassedFds {
+        status_write,
+        seccomp_read,
+    } = fds;
+    drop(status_write);
+    drop(seccomp_read);
+    let owner = match uid {
+        Some(u) => Owner::Uid(u),
+        None => Owner::Group(child.id() as i32),
+    };
+
+    let mut stdin = child.stdin.take().filter(|_| !spec.stdin.is_empty());
+    let mut pipes = [
+        Capture::new(
+            child.stdout.take().map(OwnedFd::from),
+            spec.limits.output_bytes,
+        ),
+        Capture::new(
+            child.stderr.take().map(OwnedFd::from),
+            spec.limits.output_bytes,
+        ),
+    ];
+    if let Some(s) = &stdin {
+        set_nonblocking(s.as_raw_fd());
+    }
+    let deadline = start + spec.limits.wall;
+    let mut verdict: Option<ExitKind> = None;
+    let mut status: Option<ExitStatus> = None;
+    let mut stdin_sent = 0usize;
+    let mut last_watch = start;
+    let mut peak_rss = 0u64;
+
+    while status.is_none() && verdict.is_none() {
+        status = child.try_wait().map_err(io_err("wait for the run"))?;
+        if status.is_some() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            verdict = Some(ExitKind::TimedOut);
+            break;
+        }
+        if now.duration_since(last_watch) >= WATCH_EVERY {
+            last_watch = now;
+            let rss = total_rss(owner);
+            peak_rss = peak_rss.max(rss);
+            if rss > spec.limits.memory_bytes {
+                verdict = Some(ExitKind::MemoryLimit);
+                break;
+            }
+        }
+        let wait = POLL_SLICE.min(deadline - now);
+        let stdin_fd = stdin.as_ref().map(|s| s.as_raw_fd());
+        let ready = poll_fds(stdin_fd, &pipes, wait);
+        if ready.stdin {
+            if let Some(s) = stdin.as_mut() {
+                match s.write(&spec.stdin[stdin_sent..]) {
+                    Ok(n) => stdin_sent += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => stdin_sent = spec.stdin.len(),
+                }
+            }
+            if stdin_sent >= spec.stdin.len() {
+                stdin = None;
+            }
+        }
+        for p in pipes.iter_mut() {
+            p.read_available();
+        }
+        if pipes.iter().any(|p| p.truncated) {
+            verdict = Some(ExitKind::OutputLimit);
+        }
+    }
+    drop(stdin);
+
+    if verdict == Some(ExitKind::TimedOut) {
+        signal_all(owner, libc::SIGTERM);
+        let grace_end = Instant::now() + TERM_GRACE;
+        while Instant::now() < grace_end {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let leftovers_killed = if verdict.is_none() {
+        live_processes(owner)
+    } else {
+        0
+    };
+    kill_all(owner);
+    let final_status = match status {
+        Some(s) => s,
+        None => child.wait().map_err(io_err("wait for the killed run"))?,
+    };
+    kill_all(owner);
+    let drain_end = Instant::now() + DRAIN_GRACE;
+    while pipes.iter().any(|p| p.open()) && Instant::now() < drain_end {
+        poll_fds(None, &pipes, Duration::from_millis(10));
+        for p in pipes.iter_mut() {
+            p.read_available();
+        }
+    }
+    if let Owner::Uid(u) = owner {
+        reap_zombies(u);
+    }
+    let wall = start.elapsed();
+    let [out, err] = pipes;
+
+    let exit = match verdict {
+        Some(v) => v,
+        None => {
+            if let Some(fd) = status_read {
+                if !bwrap_started_child(fd) {
+                    return Err(SandboxError::Setup(err.lossy_trimmed()));
+                }
+            }
+            exit_kind(final_status, plan.bwrap.is_some())
+        }
+    };
+    Ok(RunOutcome {
+        exit,
+        stdout: out.bytes,
+        stderr: err.bytes,
+        stdout_truncated: out.truncated,
+        stderr_truncated: err.truncated,
+        wall,
+        leftovers_killed,
+        peak_rss_bytes: Some(peak_rss),
+    })
+}
+
+/// Runs `cat /proc/net/dev` in a throwaway work folder with `plan`; returns its stdout.
+pub(crate) fn self_test(plan: &Plan) -> Result<String> {
+    let config = super::SandboxConfig::default();
+    let base = super::workdir::BaseDir::create(None)?;
+    let dir = WorkDir::create(&base, &config, plan.mount_tmpfs)?;
+    let spec = RunSpec::new(["cat", "/proc/net/dev"]);
+    let out = run(plan, plan.uids.first().copied(), &dir, &spec)?;
+    if !out.success() {
+        return Err(SandboxError::Setup(format!(
+            "self-test exited {:?}: {}",
+            out.exit,
+            out.stderr_lossy().trim()
+        )));
+    }
+    Ok(out.stdout_lossy())
+}
+
+fn passed_fds(plan: &Plan) -> Result<(PassedFds, Option<OwnedFd>)> {
+    if plan.bwrap.is_none() {
+        let none = PassedFds {
+            status_write: None,
+            seccomp_read: None,
+        };
+        return Ok((none, None));
+    }
+    let (status_read, status_write) = pipe()?;
+    let seccomp_read = if plan.seccomp {
+        let (read, write) = pipe()?;
+        let mut file = std::fs::File::from(write);
+        file.write_all(&launch::seccomp_program())
+            .map_err(io_err("write the seccomp program"))?;
+        Some(read)
+    } else {
+        None
+    };
+    let fds = PassedFds {
+        status_write: Some(status_write),
+        seccomp_read,
+    };
+    Ok((fds, Some(status_read)))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds is a valid array of two descriptors for the kernel to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io_err("pipe")(std::io::Error::last_os_error()));
+    }
+    // SAFETY: both descriptors are fresh and owned by us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// bwrap writes `"child-pid"` to its status fd only once the sandbox is set up.
+fn bwrap_started_child(fd: OwnedFd) -> bool {
+    set_nonblocking(fd.as_raw_fd());
+    let mut text = String::new();
+    let _ = std::fs::File::from(fd).read_to_string(&mut text);
+    text.contains("\"child-pid\"")
+}
+
+fn exit_kind(status: ExitStatus, via_bwrap: bool) -> ExitKind {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        return ExitKind::Signaled(sig);
+    }
+    match status.code() {
+        Some(code) if via_bwrap && (129..=192).contains(&code) => ExitKind::Signaled(code - 128),
+        Some(code) => ExitKind::Exited(code),
+        None => ExitKind::Signaled(0),
+    }
+}
+
+/// One captured output stream, kept up to `cap` bytes.
+struct Capture {
+    fd: Option<OwnedFd>,
+    bytes: Vec<u8>,
+    cap: usize,
+    truncated: bool,
+}
+
+impl Capture {
+    fn new(fd: Option<OwnedFd>, cap: usize) -> Capture {
+        if let Some(f) = &fd {
+            set_nonblocking(f.as_raw_fd());
+        }
+        Capture {
+            fd,
+            bytes: Vec::new(),
+            cap,
+            truncated: false,
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    fn read_available(&mut self) {
+        let Some(fd) = &self.fd else { return };
+        let mut buf = [0u8; 65536];
+        loop {
+            // SAFETY: reading into a stack buffer of the stated length.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                let n = n as usize;
+                let room = self.cap.saturating_sub(self.bytes.len());
+                self.bytes.extend_from_slice(&buf[..n.min(room)]);
+                if n > room {
+                    self.truncated = true;
+                    self.fd = None;
+                    return;
+                }
+            } else if n == 0 {
+                self.fd = None;
+                return;
+            } else {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    if e.kind() != std::io::ErrorKind::WouldBlock {
+                        self.fd = None;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lossy_trimmed(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).trim().to_string()
+    }
+}
+
+struct Ready {
+    stdin: bool,
+}
+
+fn poll_fds(stdin: Option<RawFd>, pipes: &[Capture; 2], wait: Duration) -> Ready {
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+    if let Some(fd) = stdin {
+        fds.push(libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        });
+    }
+    for p in pipes {
+        if let Some(fd) = &p.fd {
+            fds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+    }
+    if fds.is_empty() {
+        std::thread::sleep(wait);
+        return Ready { stdin: false };
+    }
+    let ms = wait.as_millis().clamp(1, 1000) as libc::c_int;
+    // SAFETY: fds is a valid array of pollfd of the given length.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    Ready {
+        stdin: stdin.is_some() && fds[0].revents != 0,
+    }
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// A process as /proc/PID/status shows it.
+struct ProcInfo {
+    pid: i32,
+    ppid: i32,
+    uid: u32,
+    pgid: i32,
+    zombie: bool,
+    rss_kb: u64,
+}
+
+fn processes() -> Vec<ProcInfo> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let mut info = ProcInfo {
+                pid,
+                ppid: 0,
+                uid: u32::MAX,
+                pgid: 0,
+                zombie: false,
+                rss_kb: 0,
+            };
+            for line in text.lines() {
+                let (key, rest) = line.split_once(':')?;
+                let first = rest.split_whitespace().next().unwrap_or("");
+                match key {
+                    "State" => info.zombie = first == "Z" || first == "X",
+                    "PPid" => info.ppid = first.parse().unwrap_or(0),
+                    "Uid" => info.uid = first.parse().unwrap_or(u32::MAX),
+                    "NSpgid" => info.pgid = first.parse().unwrap_or(0),
+                    "VmRSS" => info.rss_kb = first.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            Some(info)
+        })
+        .collect()
+}
+
+fn owned_by(p: &ProcInfo, owner: Owner) -> bool {
+    match owner {
+        Owner::Uid(u) => p.uid == u,
+        Owner::Group(g) => p.pgid == g,
+    }
+}
+
+pub(crate) fn processes_of_uid(uid: u32) -> usize {
+    processes().iter().filter(|p| p.uid == uid).count()
+}
+
+fn live_processes(owner: Owner) -> usize {
+    processes()
+        .iter()
+        .filter(|p| owned_by(p, owner) && !p.zombie)
+        .count()
+}
+
+fn total_rss(owner: Owner) -> u64 {
+    processes()
+        .iter()
+        .filter(|p| owned_by(p, owner))
+        .map(|p| p.rss_kb * 1024)
+        .sum()
+}
+
+/// Sends `sig` to every process of the run: as the run uid, `kill(-1)` reaches all of them at
+/// once (the kernel holds the task list while it does, so a fork bomb cannot outrun it).
+fn signal_all(owner: Owner, sig: libc::c_int) {
+    match owner {
+        Owner::Group(g) => {
+            // SAFETY: signalling a process group we created.
+            unsafe { libc::kill(-g, sig) };
+        }
+        Owner::Uid(uid) => {
+            // SAFETY: the child only makes async-signal-safe syscalls and exits.
+            unsafe {
+                let pid = libc::fork();
+                if pid == 0 {
+                    if libc::setresuid(uid, uid, uid) == 0 {
+                        libc::kill(-1, sig);
+                    }
+                    libc::_exit(0);
+                }
+                if pid > 0 {
+                    let mut st = 0;
+                    libc::waitpid(pid, &mut st, 0);
+                }
+            }
+        }
+    }
+}
+
+/// SIGKILL until no live process of the run is left (bounded: about 2 s).
+fn kill_all(owner: Owner) {
+    for _ in 0..400 {
+        signal_all(owner, libc::SIGKILL);
+        if live_processes(owner) == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reaps zombies of the run uid that were reparented to us (we are a child subreaper).
+fn reap_zombies(uid: u32) {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    for p in processes() {
+        if p.zombie && p.uid == uid && p.ppid == me {
+            let mut st = 0;
+            // SAFETY: waiting on a specific zombie child of ours.
+            unsafe { libc::waitpid(p.pid, &mut st, libc::WNOHANG) };
+        }
+    }
+}
