@@ -19,12 +19,12 @@
 //! ```
 
 mod launch;
+mod lease;
 mod probe;
 mod supervise;
 mod workdir;
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -269,6 +269,9 @@ pub struct RunOutcome {
     pub leftovers_killed: usize,
     /// Highest total RSS the watchdog saw (bytes), when it ran.
     pub peak_rss_bytes: Option<u64>,
+    /// Processes of the run found alive after the final kill, while the run still held its uid
+    /// (0 unless containment failed).
+    pub survivors: usize,
 }
 
 impl RunOutcome {
@@ -291,8 +294,6 @@ pub struct Sandbox {
     config: SandboxConfig,
     layers: Layers,
     plan: probe::Plan,
-    free_uids: Mutex<Vec<Option<u32>>>,
-    uid_returned: Condvar,
     base: workdir::BaseDir,
 }
 
@@ -303,18 +304,11 @@ impl Sandbox {
         if config.require_full_isolation && !layers.missing.is_empty() {
             return Err(SandboxError::Unavailable(layers.missing.join("; ")));
         }
-        let slots: Vec<Option<u32>> = if plan.uids.is_empty() {
-            vec![None; config.workers.max(1)]
-        } else {
-            plan.uids.iter().map(|&u| Some(u)).collect()
-        };
         let base = workdir::BaseDir::create(config.base_dir.as_deref())?;
         Ok(Sandbox {
             config,
             layers,
             plan,
-            free_uids: Mutex::new(slots),
-            uid_returned: Condvar::new(),
             base,
         })
     }
@@ -324,9 +318,18 @@ impl Sandbox {
         &self.layers
     }
 
+    /// The uids runs execute under (empty when runs share our own uid).
+    pub fn run_uids(&self) -> Vec<u32> {
+        self.plan.uids.clone()
+    }
+
     /// Runs that may go at once (the number of run uids, or `workers` without them).
     pub fn parallelism(&self) -> usize {
-        self.free_uids.lock().map(|v| v.len()).unwrap_or(1).max(1)
+        if self.plan.uids.is_empty() {
+            self.config.workers.max(1)
+        } else {
+            self.plan.uids.len()
+        }
     }
 
     /// A fresh, empty work folder (a capped tmpfs when we may mount), removed on drop.
@@ -340,28 +343,10 @@ impl Sandbox {
         if spec.argv.is_empty() {
             return Err(SandboxError::EmptyArgv);
         }
-        let uid = self.take_uid();
-        let result = supervise::run(&self.plan, uid, dir, spec);
-        self.give_uid(uid);
-        result
-    }
-
-    fn take_uid(&self) -> Option<u32> {
-        let mut free = self.free_uids.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(u) = free.pop() {
-                return u;
-            }
-            free = self
-                .uid_returned
-                .wait(free)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn give_uid(&self, uid: Option<u32>) {
-        let mut free = self.free_uids.lock().unwrap_or_else(|e| e.into_inner());
-        free.push(uid);
-        self.uid_returned.notify_one();
+        let lease = match self.plan.uids.is_empty() {
+            true => None,
+            false => Some(lease::lease(&self.plan.uids)?),
+        };
+        supervise::run(&self.plan, lease.as_ref().map(|l| l.uid), dir, spec)
     }
 }

@@ -41,7 +41,9 @@ pub(crate) fn run(
     }
     if let Some(u) = uid {
         reap_zombies(u);
-        kill_all(Owner::Uid(u));
+        if live_processes(Owner::Uid(u)) > 0 {
+            kill_all(Owner::Uid(u));
+        }
         dir.chown_all(u)?;
     }
     let (fds, status_read) = passed_fds(plan)?;
@@ -140,12 +142,16 @@ pub(crate) fn run(
     } else {
         0
     };
-    kill_all(owner);
+    if verdict.is_some() || leftovers_killed > 0 {
+        kill_all(owner);
+    }
     let final_status = match status {
         Some(s) => s,
         None => child.wait().map_err(io_err("wait for the killed run"))?,
     };
-    kill_all(owner);
+    if live_processes(owner) > 0 {
+        kill_all(owner);
+    }
     let drain_end = Instant::now() + DRAIN_GRACE;
     while pipes.iter().any(|p| p.open()) && Instant::now() < drain_end {
         poll_fds(None, &pipes, Duration::from_millis(10));
@@ -156,6 +162,7 @@ pub(crate) fn run(
     if let Owner::Uid(u) = owner {
         reap_zombies(u);
     }
+    let survivors = live_processes(owner);
     let wall = start.elapsed();
     let [out, err] = pipes;
 
@@ -179,6 +186,7 @@ pub(crate) fn run(
         wall,
         leftovers_killed,
         peak_rss_bytes: Some(peak_rss),
+        survivors,
     })
 }
 
@@ -188,7 +196,11 @@ pub(crate) fn self_test(plan: &Plan) -> Result<String> {
     let base = super::workdir::BaseDir::create(None)?;
     let dir = WorkDir::create(&base, &config, plan.mount_tmpfs)?;
     let spec = RunSpec::new(["cat", "/proc/net/dev"]);
-    let out = run(plan, plan.uids.first().copied(), &dir, &spec)?;
+    let lease = match plan.uids.is_empty() {
+        true => None,
+        false => Some(super::lease::lease(&plan.uids)?),
+    };
+    let out = run(plan, lease.as_ref().map(|l| l.uid), &dir, &spec)?;
     if !out.success() {
         return Err(SandboxError::Setup(format!(
             "self-test exited {:?}: {}",
