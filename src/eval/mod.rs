@@ -6,3 +6,4 @@ pub mod cli;
 pub mod judge;
 pub mod sandbox;
 pub mod scenario;
+pub mod program;

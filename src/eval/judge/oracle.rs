@@ -160,6 +160,7 @@ mod tests {
             wall: Duration::ZERO,
             leftovers_killed: 0,
             peak_rss_bytes: None,
+            survivors: 0,
         }
     }
 
