@@ -92,11 +92,9 @@ impl Scanner {
                 }
                 b'\'' if !is_digit_separator(text, i) => self.state = State::Char,
                 b'{' => self.depth += 1,
-                b'}' => {
-                    if self.depth > 0 {
-                        self.depth -= 1;
-                        closed = self.depth == target;
-                    }
+                b'}' if self.depth > 0 => {
+                    self.depth -= 1;
+                    closed = self.depth == target;
                 }
                 _ => {}
             },
