@@ -7,3 +7,5 @@ pub mod judge;
 pub mod sandbox;
 pub mod scenario;
 pub mod program;
+pub mod passk;
+pub mod stats;
