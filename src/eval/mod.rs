@@ -9,3 +9,4 @@ pub mod scenario;
 pub mod program;
 pub mod passk;
 pub mod stats;
+pub mod humaneval;
