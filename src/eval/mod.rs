@@ -10,3 +10,4 @@ pub mod program;
 pub mod passk;
 pub mod stats;
 pub mod humaneval;
+pub mod validity;
