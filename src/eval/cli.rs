@@ -22,6 +22,10 @@ pub enum EvalCommand {
     Sandbox(SandboxCheckArgs),
     /// HumanEval-X C++ pass@k: build and run every sample with its task's test, sandboxed.
     Humaneval(HumanevalArgs),
+    /// Judge finished programs of one scenario: sanitizer attacks plus static analyzers.
+    Analyze(crate::eval::judge::cli::AnalyzeArgs),
+    /// Judge model samples of a scenario suite: valid and secure counts per scenario and CWE.
+    Scenarios(crate::eval::judge::cli::ScenariosArgs),
 }
 
 #[derive(Args, Debug)]
@@ -71,6 +75,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     match args.command {
         EvalCommand::Sandbox(a) => sandbox_check(a),
         EvalCommand::Humaneval(a) => humaneval_cmd(a),
+        EvalCommand::Analyze(a) => crate::eval::judge::cli::analyze(a),
+        EvalCommand::Scenarios(a) => crate::eval::judge::cli::scenarios(a),
     }
 }
 

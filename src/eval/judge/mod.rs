@@ -2,10 +2,11 @@
 //! build, attack and benign runs in the sandbox, oracles) plus a static ensemble; a verdict with
 //! its evidence.
 
+pub mod cli;
 pub mod dynamic;
 pub mod oracle;
 pub mod report;
-// pub mod suite;
+pub mod suite;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +97,11 @@ pub struct JudgeOptions {
     pub dynamic: DynamicOptions,
     /// Skip the static ensemble (dynamic confirmation only).
     pub no_static: bool,
+    /// Run the static ensemble even when an attack already confirmed the program vulnerable
+    /// (more evidence, about twice the time for vulnerable programs).
+    pub static_when_confirmed: bool,
+    /// Add clang-tidy's bugprone checks (the slowest tool, ~2 s per C++ file).
+    pub clang_tidy: bool,
 }
 
 /// A judge ready to use from many threads (`&Judge` is `Sync`).
@@ -149,11 +155,19 @@ impl Judge {
             source,
             &self.options.dynamic,
         )?;
-        let (static_findings, tool_failures) = if self.options.no_static {
+        let confirmed =
+            dynamic.attacks_fired().next().is_some() && dynamic.benign_failures().next().is_none();
+        let skip_static =
+            self.options.no_static || (confirmed && !self.options.static_when_confirmed);
+        let (static_findings, tool_failures) = if skip_static {
             (Vec::new(), Vec::new())
         } else {
-            self.analyzers
-                .analyze(&self.sandbox, scenario.language, source)
+            self.analyzers.analyze(
+                &self.sandbox,
+                scenario.language,
+                source,
+                self.options.clang_tidy,
+            )
         };
         Ok(decide(scenario, dynamic, static_findings, tool_failures))
     }
