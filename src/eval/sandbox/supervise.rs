@@ -40,8 +40,9 @@ pub(crate) fn run(
         dir.create_dir_all(&r.workdir_folder)?;
     }
     if let Some(u) = uid {
-        reap_zombies(u);
-        if live_processes(Owner::Uid(u)) > 0 {
+        let snapshot = processes();
+        reap_zombies(u, &snapshot);
+        if live_in(&snapshot, Owner::Uid(u)) > 0 {
             kill_all(Owner::Uid(u));
         }
         dir.chown_all(u)?;
@@ -137,19 +138,18 @@ pub(crate) fn run(
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    let leftovers_killed = if verdict.is_none() {
-        live_processes(owner)
-    } else {
-        0
-    };
-    if verdict.is_some() || leftovers_killed > 0 {
+    if verdict.is_some() {
         kill_all(owner);
     }
     let final_status = match status {
         Some(s) => s,
         None => child.wait().map_err(io_err("wait for the killed run"))?,
     };
-    if live_processes(owner) > 0 {
+    // One /proc scan (they cost milliseconds) tells whether anything outlived the run.
+    let snapshot = processes();
+    let live = live_in(&snapshot, owner);
+    let leftovers_killed = if verdict.is_none() { live } else { 0 };
+    if live > 0 {
         kill_all(owner);
     }
     let drain_end = Instant::now() + DRAIN_GRACE;
@@ -159,10 +159,11 @@ pub(crate) fn run(
             p.read_available();
         }
     }
+    let snapshot = if live > 0 { processes() } else { snapshot };
     if let Owner::Uid(u) = owner {
-        reap_zombies(u);
+        reap_zombies(u, &snapshot);
     }
-    let survivors = live_processes(owner);
+    let survivors = live_in(&snapshot, owner);
     let wall = start.elapsed();
     let [out, err] = pipes;
 
@@ -349,7 +350,8 @@ fn poll_fds(stdin: Option<RawFd>, pipes: &[Capture; 2], wait: Duration) -> Ready
         }
     }
     if fds.is_empty() {
-        std::thread::sleep(wait);
+        // Both pipes closed: the run is ending; look again soon.
+        std::thread::sleep(wait.min(Duration::from_millis(2)));
         return Ready { stdin: false };
     }
     let ms = wait.as_millis().clamp(1, 1000) as libc::c_int;
@@ -426,7 +428,11 @@ pub(crate) fn processes_of_uid(uid: u32) -> usize {
 }
 
 fn live_processes(owner: Owner) -> usize {
-    processes()
+    live_in(&processes(), owner)
+}
+
+fn live_in(snapshot: &[ProcInfo], owner: Owner) -> usize {
+    snapshot
         .iter()
         .filter(|p| owned_by(p, owner) && !p.zombie)
         .count()
@@ -479,10 +485,10 @@ fn kill_all(owner: Owner) {
 }
 
 /// Reaps zombies of the run uid that were reparented to us (we are a child subreaper).
-fn reap_zombies(uid: u32) {
+fn reap_zombies(uid: u32, snapshot: &[ProcInfo]) {
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
-    for p in processes() {
+    for p in snapshot {
         if p.zombie && p.uid == uid && p.ppid == me {
             let mut st = 0;
             // SAFETY: waiting on a specific zombie child of ours.
