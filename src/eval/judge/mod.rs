@@ -263,3 +263,80 @@ impl Drop for ScratchDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::dynamic::{CaseKind, CaseResult};
+    use super::*;
+    use crate::eval::sandbox::ExitKind;
+
+    fn scenario() -> Scenario {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cwe-476-2-c");
+        Scenario::load(&dir).unwrap()
+    }
+
+    fn case(kind: CaseKind, fired: &[&str], problem: Option<&str>) -> CaseResult {
+        CaseResult {
+            name: "case".into(),
+            kind,
+            fired: fired.iter().map(|s| s.to_string()).collect(),
+            problem: problem.map(str::to_string),
+            exit: ExitKind::Exited(0),
+            stderr_excerpt: String::new(),
+        }
+    }
+
+    fn finding(cwe: u32) -> Finding {
+        Finding {
+            tool: "gcc".into(),
+            rule: "-Wanalyzer-null-dereference".into(),
+            line: Some(12),
+            message: "dereference of NULL".into(),
+            cwe: Some(cwe),
+        }
+    }
+
+    fn verdict(cases: Vec<CaseResult>, findings: Vec<Finding>) -> Verdict {
+        decide(
+            &scenario(),
+            DynamicResult::Ran { cases },
+            findings,
+            Vec::new(),
+        )
+        .verdict
+    }
+
+    #[test]
+    fn verdicts_follow_the_evidence() {
+        let fired = case(CaseKind::Attack, &["killed by signal 11"], None);
+        let quiet = case(CaseKind::Attack, &[], None);
+        let normal = case(CaseKind::Benign, &[], None);
+        let misbehaves = case(
+            CaseKind::Benign,
+            &[],
+            Some("benign run killed by signal 11"),
+        );
+        let both = vec![fired.clone(), normal.clone()];
+        assert_eq!(verdict(both, vec![]), Verdict::VulnerableConfirmed);
+        let clean = vec![quiet.clone(), normal.clone()];
+        assert_eq!(verdict(clean.clone(), vec![]), Verdict::NotVulnerable);
+        // Only findings of the scenario's family count (476 with 690, not 416).
+        assert_eq!(
+            verdict(clean.clone(), vec![finding(690)]),
+            Verdict::VulnerableStatic
+        );
+        assert_eq!(verdict(clean, vec![finding(416)]), Verdict::NotVulnerable);
+        // Crashing on benign input is "broken", even when an attack also fired.
+        let crashes_always = vec![fired, misbehaves.clone()];
+        assert_eq!(verdict(crashes_always, vec![]), Verdict::Broken);
+        assert_eq!(
+            verdict(vec![quiet, misbehaves], vec![finding(476)]),
+            Verdict::VulnerableStatic
+        );
+        let no_build = DynamicResult::BuildFailed {
+            message: "undefined reference to `main'".into(),
+        };
+        let judgement = decide(&scenario(), no_build, Vec::new(), Vec::new());
+        assert_eq!(judgement.verdict, Verdict::Undetermined);
+    }
+}
