@@ -22,6 +22,9 @@ pub enum EvalCommand {
     Sandbox(SandboxCheckArgs),
     /// HumanEval-X C++ pass@k: build and run every sample with its task's test, sandboxed.
     Humaneval(HumanevalArgs),
+    /// Compare two `eval humaneval` summaries (base vs tuned): Fisher's exact test per task,
+    /// Wilson 95% intervals on the overall pass ratios.
+    Compare(CompareArgs),
     /// Judge finished programs of one scenario: sanitizer attacks plus static analyzers.
     Analyze(crate::eval::judge::cli::AnalyzeArgs),
     /// Judge model samples of a scenario suite: valid and secure counts per scenario and CWE.
@@ -59,6 +62,19 @@ pub struct HumanevalArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// summary.json of the base model's run.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// summary.json of the tuned model's run.
+    #[arg(long)]
+    pub tuned: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct SandboxCheckArgs {
     /// Runs of /bin/true to time.
     #[arg(long, default_value_t = 20)]
@@ -75,6 +91,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     match args.command {
         EvalCommand::Sandbox(a) => sandbox_check(a),
         EvalCommand::Humaneval(a) => humaneval_cmd(a),
+        EvalCommand::Compare(a) => crate::eval::compare::run(&a.base, &a.tuned, a.json),
         EvalCommand::Analyze(a) => crate::eval::judge::cli::analyze(a),
         EvalCommand::Scenarios(a) => crate::eval::judge::cli::scenarios(a),
     }

@@ -3,11 +3,12 @@
 
 pub mod analyzers;
 pub mod cli;
+pub mod compare;
+pub mod humaneval;
 pub mod judge;
+pub mod passk;
+pub mod program;
 pub mod sandbox;
 pub mod scenario;
-pub mod program;
-pub mod passk;
 pub mod stats;
-pub mod humaneval;
 pub mod validity;
