@@ -18,6 +18,8 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub(crate) struct PassedFds {
     pub status_write: Option<OwnedFd>,
     pub seccomp_read: Option<OwnedFd>,
+    /// The preload library opened by us, so its host folder need not be open to the run uid.
+    pub preload: Option<OwnedFd>,
 }
 
 pub(crate) fn command(
@@ -59,9 +61,10 @@ pub(crate) fn command(
 
     let limits = rlimits(spec, uid);
     let umask = spec.umask as libc::mode_t;
-    let keep: [RawFd; 2] = [
+    let keep: [RawFd; 3] = [
         fds.status_write.as_ref().map_or(-1, |f| f.as_raw_fd()),
         fds.seccomp_read.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        fds.preload.as_ref().map_or(-1, |f| f.as_raw_fd()),
     ];
     // SAFETY: the closure only makes async-signal-safe syscalls on data prepared before fork.
     unsafe {
@@ -119,8 +122,14 @@ fn bwrap_args(
             r.inside.clone().into_os_string(),
         ]);
     }
-    if let Some(lib) = &spec.preload {
-        a.extend(["--ro-bind".into(), lib.into(), INSIDE_PRELOAD.into()]);
+    if let Some(fd) = &fds.preload {
+        a.extend([
+            "--perms".into(),
+            "0555".into(),
+            "--ro-bind-data".into(),
+            fd.as_raw_fd().to_string().into(),
+            INSIDE_PRELOAD.into(),
+        ]);
         env.push(("LD_PRELOAD".into(), INSIDE_PRELOAD.into()));
     }
     a.extend(
@@ -171,7 +180,7 @@ fn current_uid() -> u32 {
 fn pre_exec(
     limits: &[Rlimit],
     umask: libc::mode_t,
-    keep: [RawFd; 2],
+    keep: [RawFd; 3],
     uid: Option<u32>,
 ) -> std::io::Result<()> {
     let check = |rc: libc::c_int| {

@@ -63,3 +63,21 @@ pub(crate) fn lease(uids: &[u32]) -> Result<UidLease> {
         pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_leases_get_distinct_uids_and_release_on_drop() {
+        // Numbers no real run uses, so this never waits on a live sandbox.
+        let uids = [4_000_000_001, 4_000_000_002];
+        let a = lease(&uids).unwrap();
+        let b = lease(&uids).unwrap();
+        assert_ne!(a.uid, b.uid);
+        let freed = a.uid;
+        drop(a);
+        let c = lease(&uids).unwrap();
+        assert_eq!(c.uid, freed);
+    }
+}

@@ -206,7 +206,8 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     pub limits: Limits,
     pub umask: u32,
-    /// A shared library (host path) mapped read-only into the sandbox and put in LD_PRELOAD.
+    /// A shared library (host path, opened by the harness) copied read-only into the sandbox
+    /// and put in LD_PRELOAD.
     pub preload: Option<PathBuf>,
     pub redirects: Vec<PathRedirect>,
 }

@@ -47,18 +47,13 @@ pub(crate) fn run(
         }
         dir.chown_all(u)?;
     }
-    let (fds, status_read) = passed_fds(plan)?;
+    let (fds, status_read) = passed_fds(plan, spec)?;
     let mut cmd = launch::command(plan, uid, dir, spec, &fds);
     let start = Instant::now();
     let mut child = cmd
         .spawn()
         .map_err(io_err(format!("start {:?}", spec.argv[0])))?;
-    let PassedFds {
-        status_write,
-        seccomp_read,
-    } = fds;
-    drop(status_write);
-    drop(seccomp_read);
+    drop(fds);
     let owner = match uid {
         Some(u) => Owner::Uid(u),
         None => Owner::Group(child.id() as i32),
@@ -212,11 +207,12 @@ pub(crate) fn self_test(plan: &Plan) -> Result<String> {
     Ok(out.stdout_lossy())
 }
 
-fn passed_fds(plan: &Plan) -> Result<(PassedFds, Option<OwnedFd>)> {
+fn passed_fds(plan: &Plan, spec: &RunSpec) -> Result<(PassedFds, Option<OwnedFd>)> {
     if plan.bwrap.is_none() {
         let none = PassedFds {
             status_write: None,
             seccomp_read: None,
+            preload: None,
         };
         return Ok((none, None));
     }
@@ -230,9 +226,17 @@ fn passed_fds(plan: &Plan) -> Result<(PassedFds, Option<OwnedFd>)> {
     } else {
         None
     };
+    let preload = match &spec.preload {
+        Some(lib) => Some(OwnedFd::from(
+            std::fs::File::open(lib)
+                .map_err(io_err(format!("open preload library {}", lib.display())))?,
+        )),
+        None => None,
+    };
     let fds = PassedFds {
         status_write: Some(status_write),
         seccomp_read,
+        preload,
     };
     Ok((fds, Some(status_read)))
 }
