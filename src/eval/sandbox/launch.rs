@@ -165,7 +165,7 @@ fn rlimits(spec: &RunSpec, uid: Option<u32>) -> Vec<Rlimit> {
     // Under our own uid the count includes every process we already have.
     let procs = match uid {
         Some(_) => l.processes,
-        None => super::supervise::processes_of_uid(current_uid()) as u64 + l.processes,
+        None => super::procs::processes_of_uid(current_uid()) as u64 + l.processes,
     };
     v.push((libc::RLIMIT_NPROC, procs, procs));
     v

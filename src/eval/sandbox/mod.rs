@@ -21,6 +21,7 @@
 mod launch;
 mod lease;
 mod probe;
+mod procs;
 mod supervise;
 mod workdir;
 
