@@ -519,3 +519,38 @@ fn umask_reaches_the_program() {
     let out = sandbox().run(&dir, &spec).unwrap();
     assert_eq!(out.stdout_lossy().trim(), "0000");
 }
+
+/// Without bubblewrap the sandbox falls back to uid (when root) + process group + rlimits +
+/// wall clock, and says so.
+#[test]
+fn fallback_without_bwrap_still_bounds_time_output_and_processes() {
+    let config = SandboxConfig {
+        use_bwrap: false,
+        ..SandboxConfig::default()
+    };
+    let sb = Sandbox::new(config).unwrap();
+    assert!(sb.layers().bwrap.is_none() && !sb.layers().net_namespace);
+    assert!(sb.layers().missing.iter().any(|m| m.contains("bubblewrap")));
+    let dir = sb.workdir().unwrap();
+    let out = sb
+        .run(&dir, &RunSpec::new(["cat"]).stdin(b"in".to_vec()))
+        .unwrap();
+    assert_eq!(out.stdout_lossy(), "in");
+    let spec = RunSpec::new(["sleep", "30"]).limits(Limits {
+        wall: Duration::from_millis(300),
+        ..fast_limits()
+    });
+    assert_eq!(sb.run(&dir, &spec).unwrap().exit, ExitKind::TimedOut);
+    let spec = RunSpec::new(["yes"]).limits(fast_limits());
+    let out = sb.run(&dir, &spec).unwrap();
+    assert_eq!(out.exit, ExitKind::OutputLimit);
+    // A double-forked sleeper leaves the process group but not the run uid.
+    let spec =
+        RunSpec::new(["sh", "-c", "(setsid sleep 300 &) ; echo started"]).limits(fast_limits());
+    let out = sb.run(&dir, &spec).unwrap();
+    assert_eq!(out.stdout_lossy(), "started\n");
+    if sb.layers().separate_uid {
+        assert_eq!(out.survivors, 0, "the daemon outlived the run");
+        assert!(out.leftovers_killed >= 1, "the daemon was not seen");
+    }
+}

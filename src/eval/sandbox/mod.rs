@@ -77,6 +77,9 @@ pub struct SandboxConfig {
     pub tmp_bytes: u64,
     /// Where work folders are made; default: the system temp dir.
     pub base_dir: Option<PathBuf>,
+    /// Use bubblewrap when installed; `false` exercises the fallback (tests, debugging) and is
+    /// reported as a missing layer like any other.
+    pub use_bwrap: bool,
 }
 
 impl Default for SandboxConfig {
@@ -91,6 +94,7 @@ impl Default for SandboxConfig {
             workdir_files: 4096,
             tmp_bytes: 64 << 20,
             base_dir: None,
+            use_bwrap: true,
         }
     }
 }

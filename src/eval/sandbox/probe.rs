@@ -67,7 +67,12 @@ pub(crate) fn probe(config: &SandboxConfig) -> Result<(Plan, Layers)> {
         seccomp: false,
     };
 
-    let bwrap_version = match find_bwrap() {
+    let found = if config.use_bwrap { find_bwrap() } else { None };
+    let bwrap_version = match found {
+        None if !config.use_bwrap => {
+            missing.push("bubblewrap turned off by the configuration: no namespaces, no network isolation, host filesystem visible".into());
+            None
+        }
         None => {
             missing.push("bubblewrap not installed: no namespaces, no network isolation, host filesystem visible".into());
             None
