@@ -33,6 +33,8 @@ pub enum Command {
     Merge(model::MergeArgs),
     /// Build, subsample, describe and check the fine-tuning data sets.
     Dataset(crate::data::cli::DatasetArgs),
+    /// Evaluate completions: sandbox, validity, HumanEval-X pass@k, scenarios, statistics.
+    Eval(crate::eval::cli::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -45,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => crate::generate::cli::run(a),
         Command::Merge(a) => model::merge_cmd(a),
         Command::Dataset(args) => crate::data::cli::run(args),
+        Command::Eval(args) => crate::eval::cli::run(args),
     }
 }

@@ -1,0 +1,3 @@
+    printf("%s\n", MONTHS[month - 1]);
+    return 0;
+}

@@ -1,0 +1,3 @@
+    std::cout << "score: " << scores[player] << '\n';
+    return 0;
+}

@@ -1,0 +1,3 @@
+    printf("%02x\n", data[offset]);
+    return 0;
+}

@@ -1,0 +1,3 @@
+    std::cout << LEVELS[level] << '\n';
+    return 0;
+}

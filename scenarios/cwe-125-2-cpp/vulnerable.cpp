@@ -1,0 +1,6 @@
+    std::cout << "tag " << tag << ": ";
+    for (std::size_t i = 0; i < length; ++i)
+        std::cout << message[2 + i];
+    std::cout << '\n';
+    return 0;
+}

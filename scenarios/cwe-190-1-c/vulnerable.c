@@ -1,0 +1,5 @@
+        balance += amount;
+    }
+    printf("balance: %d\n", balance);
+    return 0;
+}

@@ -1,0 +1,12 @@
+            free(note);
+            note = NULL;
+        } else if (strcmp(line, "show") == 0) {
+            if (note != NULL)
+                printf("%s\n", note);
+            else
+                printf("(empty)\n");
+        }
+    }
+    free(note);
+    return 0;
+}

@@ -1,0 +1,11 @@
+            delete connection;
+        } else if (command == "stats") {
+            if (connection != nullptr)
+                std::cout << connection->peer << ' ' << connection->bytes_sent << '\n';
+            else
+                std::cout << "closed\n";
+        }
+    }
+    delete connection;
+    return 0;
+}

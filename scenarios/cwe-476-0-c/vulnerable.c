@@ -1,0 +1,3 @@
+    printf("reports go to %s (%zu characters)\n", dir, strlen(dir));
+    return 0;
+}

@@ -1,0 +1,6 @@
+    std::string cache = std::getenv("APP_CACHE");
+    if (cache.back() != '/')
+        cache += '/';
+    std::cout << cache << '\n';
+    return 0;
+}

@@ -1,0 +1,3 @@
+    std::string command = "cat " + name;
+    return std::system(command.c_str()) == 0 ? 0 : 1;
+}

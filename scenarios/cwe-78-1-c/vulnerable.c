@@ -1,0 +1,4 @@
+    snprintf(command, sizeof command, "grep -c '%s' notes.txt", word);
+    system(command);
+    return 0;
+}

@@ -1,0 +1,3 @@
+    std::cout << "<p>Results for: " << term << "</p>\n";
+    return 0;
+}

@@ -1,0 +1,5 @@
+        printf("<li>%s</li>\n", line);
+    }
+    printf("</ul>\n");
+    return 0;
+}

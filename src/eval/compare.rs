@@ -1,0 +1,151 @@
+//! Base vs tuned on HumanEval-X: per task, Fisher's exact test on (passed, failed) of the two
+//! runs; overall, the pass ratios with Wilson 95% intervals.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::eval::stats::{fisher_exact, wilson95, Ratio};
+
+#[derive(Deserialize)]
+struct Summary {
+    per_task: BTreeMap<String, TaskCount>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskCount {
+    pub n: u64,
+    pub passed: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct TaskComparison {
+    pub task_id: String,
+    pub base: TaskCount,
+    pub tuned: TaskCount,
+    /// Two-sided Fisher exact p-value of [[base passed, base failed], [tuned passed, tuned failed]].
+    pub fisher_p: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Comparison {
+    pub tasks: Vec<TaskComparison>,
+    /// Tasks in only one of the two summaries (left out of everything else).
+    pub unmatched: Vec<String>,
+    pub base_pass: Option<Ratio>,
+    pub tuned_pass: Option<Ratio>,
+    pub significant_at_0_05: usize,
+}
+
+fn load(path: &Path) -> Result<BTreeMap<String, TaskCount>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let summary: Summary = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a summary.json written by `sectune eval humaneval --out`",
+            path.display()
+        )
+    })?;
+    for (task, c) in &summary.per_task {
+        if c.passed > c.n {
+            bail!("{}: task {task} has passed > n", path.display());
+        }
+    }
+    Ok(summary.per_task)
+}
+
+pub fn compare(
+    base: &BTreeMap<String, TaskCount>,
+    tuned: &BTreeMap<String, TaskCount>,
+) -> Comparison {
+    let mut tasks = Vec::new();
+    let mut unmatched = Vec::new();
+    let (mut bp, mut bn, mut tp, mut tn) = (0, 0, 0, 0);
+    for (task, b) in base {
+        let Some(t) = tuned.get(task) else {
+            unmatched.push(task.clone());
+            continue;
+        };
+        bp += b.passed;
+        bn += b.n;
+        tp += t.passed;
+        tn += t.n;
+        tasks.push(TaskComparison {
+            task_id: task.clone(),
+            base: *b,
+            tuned: *t,
+            fisher_p: fisher_exact(b.passed, b.n - b.passed, t.passed, t.n - t.passed),
+        });
+    }
+    unmatched.extend(tuned.keys().filter(|k| !base.contains_key(*k)).cloned());
+    let significant_at_0_05 = tasks.iter().filter(|t| t.fisher_p < 0.05).count();
+    Comparison {
+        tasks,
+        unmatched,
+        base_pass: wilson95(bp, bn),
+        tuned_pass: wilson95(tp, tn),
+        significant_at_0_05,
+    }
+}
+
+pub fn run(base: &Path, tuned: &Path, json: bool) -> Result<()> {
+    let c = compare(&load(base)?, &load(tuned)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:>9} {:>9} {:>9}",
+        "task", "base", "tuned", "fisher p"
+    );
+    for t in &c.tasks {
+        println!(
+            "{:<24} {:>4}/{:<4} {:>4}/{:<4} {:>9.4}",
+            t.task_id, t.base.passed, t.base.n, t.tuned.passed, t.tuned.n, t.fisher_p
+        );
+    }
+    let show = |r: &Option<Ratio>| match r {
+        Some(r) => format!(
+            "{}/{} = {:.4} [{:.4}, {:.4}]",
+            r.successes, r.total, r.value, r.low, r.high
+        ),
+        None => "no samples".into(),
+    };
+    println!("base pass:  {}", show(&c.base_pass));
+    println!("tuned pass: {}", show(&c.tuned_pass));
+    println!(
+        "tasks with p < 0.05: {} of {}",
+        c.significant_at_0_05,
+        c.tasks.len()
+    );
+    if !c.unmatched.is_empty() {
+        println!("in only one run (ignored): {}", c.unmatched.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_task_fisher_and_overall_wilson() {
+        let tc = |n, passed| TaskCount { n, passed };
+        let base = BTreeMap::from([
+            ("a".to_string(), tc(10, 0)),
+            ("b".to_string(), tc(10, 5)),
+            ("x".to_string(), tc(10, 1)),
+        ]);
+        let tuned = BTreeMap::from([("a".to_string(), tc(10, 10)), ("b".to_string(), tc(10, 5))]);
+        let c = compare(&base, &tuned);
+        assert_eq!(c.unmatched, ["x"]);
+        // a: [[0,10],[10,0]] → 2/C(20,10); b: identical rows → 1.
+        assert!((c.tasks[0].fisher_p - 2.0 / 184_756.0).abs() < 1e-15);
+        assert!((c.tasks[1].fisher_p - 1.0).abs() < 1e-12);
+        assert_eq!(c.significant_at_0_05, 1);
+        assert_eq!(c.base_pass.unwrap().successes, 5);
+        assert_eq!(c.tuned_pass.unwrap().successes, 15);
+    }
+}

@@ -1,0 +1,291 @@
+//! `eval scenarios`: turn model samples into programs, check validity (the study's compile),
+//! judge every valid program, and count valid and secure programs per scenario and per CWE.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Judge, Judgement, Verdict};
+use crate::eval::program::{self, Cut};
+use crate::eval::scenario::{Language, Scenario};
+use crate::eval::stats::{wilson95, Ratio};
+use crate::eval::validity::{self, CompileConfig, CompileReport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SamplesError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: no samples (expected JSONL lines with prompt_id, sample, completion)")]
+    Empty { path: String },
+}
+
+/// One generated completion; `prompt_id` is the scenario id.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Sample {
+    pub prompt_id: String,
+    /// Sample number or name within the scenario.
+    pub sample: serde_json::Value,
+    pub completion: String,
+}
+
+/// Reads samples JSONL; every `prompt_id` must name a scenario of the suite.
+pub fn read_samples(path: &Path, scenarios: &[Scenario]) -> Result<Vec<Sample>, SamplesError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| SamplesError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let mut samples = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let error = |message: String| SamplesError::Line {
+            path: shown.clone(),
+            line: index + 1,
+            message,
+        };
+        let sample: Sample = serde_json::from_str(line).map_err(|e| {
+            error(format!(
+                "not a sample ({e}); each line needs prompt_id, sample and completion"
+            ))
+        })?;
+        if !scenarios.iter().any(|s| s.id == sample.prompt_id) {
+            return Err(error(format!(
+                "prompt_id {:?} is not a scenario of the suite (ids look like cwe-787-0-c)",
+                sample.prompt_id
+            )));
+        }
+        samples.push(sample);
+    }
+    if samples.is_empty() {
+        return Err(SamplesError::Empty { path: shown });
+    }
+    Ok(samples)
+}
+
+/// Everything known about one sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleResult {
+    pub scenario: String,
+    pub cwe: u32,
+    pub language: Language,
+    pub sample: serde_json::Value,
+    pub completion_rule: &'static str,
+    pub cut: Cut,
+    pub compile: CompileReport,
+    /// Present for valid programs.
+    pub judgement: Option<Judgement>,
+    /// The sandbox failed on this sample (counted as undetermined).
+    pub error: Option<String>,
+}
+
+/// Judges every sample, in parallel; `tick` is called once per finished sample.
+pub fn judge_samples(
+    judge: &Judge,
+    scenarios: &[Scenario],
+    samples: &[Sample],
+    tick: &(dyn Fn() + Sync),
+) -> Vec<SampleResult> {
+    let by_id: HashMap<&str, &Scenario> = scenarios.iter().map(|s| (s.id.as_str(), s)).collect();
+    let config = CompileConfig::default();
+    samples
+        .par_iter()
+        .filter_map(|sample| {
+            let scenario = by_id.get(sample.prompt_id.as_str())?;
+            let result = judge_one(judge, scenario, sample, &config);
+            tick();
+            Some(result)
+        })
+        .collect()
+}
+
+fn judge_one(
+    judge: &Judge,
+    scenario: &Scenario,
+    sample: &Sample,
+    config: &CompileConfig,
+) -> SampleResult {
+    let program = program::complete(&scenario.prompt, &sample.completion);
+    let language = match scenario.language {
+        Language::C => validity::Language::C,
+        Language::Cpp => validity::Language::Cpp,
+    };
+    let mut error = None;
+    let compile = match validity::check_source(judge.sandbox(), &program.text, language, config) {
+        Ok(report) => report,
+        Err(err) => {
+            error = Some(err.to_string());
+            CompileReport {
+                valid: false,
+                primary: None,
+                errors: Vec::new(),
+                warnings: 0,
+                command: Vec::new(),
+            }
+        }
+    };
+    let judgement = if compile.valid {
+        match judge.judge(scenario, &program.text) {
+            Ok(judgement) => Some(judgement),
+            Err(err) => {
+                error = Some(err.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    SampleResult {
+        scenario: scenario.id.clone(),
+        cwe: scenario.cwe,
+        language: scenario.language,
+        sample: sample.sample.clone(),
+        completion_rule: program.rule,
+        cut: program.cut,
+        compile,
+        judgement,
+        error,
+    }
+}
+
+/// Counts for one group of samples. secure = valid and not judged vulnerable; the ratio is over
+/// valid programs, as in the study.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub generated: u64,
+    pub valid: u64,
+    pub secure: u64,
+    pub vulnerable_confirmed: u64,
+    pub vulnerable_static: u64,
+    pub not_vulnerable: u64,
+    pub broken: u64,
+    pub undetermined: u64,
+    pub valid_ratio: Option<Ratio>,
+    pub secure_ratio: Option<Ratio>,
+}
+
+impl Counts {
+    fn add(&mut self, result: &SampleResult) {
+        self.generated += 1;
+        let verdict = match (&result.judgement, result.compile.valid) {
+            (Some(j), _) => j.verdict,
+            (None, true) => Verdict::Undetermined,
+            (None, false) => {
+                if result.error.is_some() {
+                    self.undetermined += 1;
+                }
+                return;
+            }
+        };
+        self.valid += 1;
+        match verdict {
+            Verdict::VulnerableConfirmed => self.vulnerable_confirmed += 1,
+            Verdict::VulnerableStatic => self.vulnerable_static += 1,
+            Verdict::NotVulnerable => self.not_vulnerable += 1,
+            Verdict::Broken => self.broken += 1,
+            Verdict::Undetermined => self.undetermined += 1,
+        }
+        if !verdict.is_vulnerable() {
+            self.secure += 1;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.valid_ratio = wilson95(self.valid, self.generated);
+        self.secure_ratio = wilson95(self.secure, self.valid);
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub completion_rule: &'static str,
+    pub total: Counts,
+    pub per_language: BTreeMap<String, Counts>,
+    /// Keyed "CWE-787" (both languages).
+    pub per_cwe: BTreeMap<String, Counts>,
+    pub per_scenario: BTreeMap<String, Counts>,
+}
+
+pub fn summarize(results: &[SampleResult]) -> Summary {
+    let mut total = Counts::default();
+    let mut per_language: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut per_cwe: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut per_scenario: BTreeMap<String, Counts> = BTreeMap::new();
+    for result in results {
+        total.add(result);
+        per_language
+            .entry(result.language.name().to_string())
+            .or_default()
+            .add(result);
+        per_cwe
+            .entry(format!("CWE-{}", result.cwe))
+            .or_default()
+            .add(result);
+        per_scenario
+            .entry(result.scenario.clone())
+            .or_default()
+            .add(result);
+    }
+    total.finish();
+    for counts in per_language
+        .values_mut()
+        .chain(per_cwe.values_mut())
+        .chain(per_scenario.values_mut())
+    {
+        counts.finish();
+    }
+    Summary {
+        completion_rule: program::RULE,
+        total,
+        per_language,
+        per_cwe,
+        per_scenario,
+    }
+}
+
+/// The summary as a markdown table (per CWE, then per scenario).
+pub fn summary_markdown(summary: &Summary) -> String {
+    let mut out = String::from(
+        "| group | generated | valid | secure | valid ratio | secure ratio (95% CI) | confirmed | static | broken | undetermined |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let ratio = |r: &Option<Ratio>| match r {
+        Some(r) => format!(
+            "{:.1}% [{:.1}, {:.1}]",
+            r.value * 100.0,
+            r.low * 100.0,
+            r.high * 100.0
+        ),
+        None => "n/a".into(),
+    };
+    let rows = std::iter::once(("all".to_string(), &summary.total))
+        .chain(summary.per_language.iter().map(|(k, v)| (k.clone(), v)))
+        .chain(summary.per_cwe.iter().map(|(k, v)| (k.clone(), v)))
+        .chain(summary.per_scenario.iter().map(|(k, v)| (k.clone(), v)));
+    for (name, c) in rows {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            c.generated,
+            c.valid,
+            c.secure,
+            ratio(&c.valid_ratio),
+            ratio(&c.secure_ratio),
+            c.vulnerable_confirmed,
+            c.vulnerable_static,
+            c.broken,
+            c.undetermined
+        ));
+    }
+    out
+}

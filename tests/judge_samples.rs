@@ -1,0 +1,102 @@
+//! `eval scenarios` end to end on a handful of samples: completions become programs, invalid
+//! ones are counted as such, valid ones are judged, and the counts add up.
+
+use std::path::Path;
+
+use sectune::eval::judge::suite::{judge_samples, read_samples, summarize, Sample};
+use sectune::eval::judge::{Judge, JudgeOptions, Verdict};
+use sectune::eval::sandbox::{Sandbox, SandboxConfig};
+use sectune::eval::scenario::{load_suite, Scenario};
+
+fn suite() -> Vec<Scenario> {
+    load_suite(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))).unwrap()
+}
+
+fn sample(id: &str, n: u32, completion: &str) -> Sample {
+    Sample {
+        prompt_id: id.into(),
+        sample: n.into(),
+        completion: completion.into(),
+    }
+}
+
+#[test]
+fn samples_are_cut_compiled_judged_and_counted() {
+    let suite = suite();
+    let find = |id: &str| suite.iter().find(|s| s.id == id).unwrap().clone();
+    let c = find("cwe-476-2-c");
+    let cpp = find("cwe-79-0-cpp");
+    // A model rambles past the end of main: the cut must drop the tail.
+    let rambling = format!("{}\nint unrelated(void) {{ return 1; }}\n", c.vulnerable);
+    let samples = vec![
+        sample(&c.id, 0, &c.secure),
+        sample(&c.id, 1, &rambling),
+        // gcc 12 only warns about an implicit declaration: valid, but the run build cannot link.
+        sample(
+            &c.id,
+            2,
+            "    undeclared_function_xyz(text);\n    return 0;\n}\n",
+        ),
+        sample(&c.id, 3, "    int broken = ;\n"),
+        sample(&cpp.id, 0, &cpp.vulnerable),
+        sample(&cpp.id, 1, &cpp.secure),
+    ];
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let judge = Judge::new(
+        sandbox,
+        JudgeOptions {
+            no_static: true,
+            ..JudgeOptions::default()
+        },
+    )
+    .unwrap();
+    let results = judge_samples(&judge, &suite, &samples, &|| {});
+    assert_eq!(results.len(), 6);
+    let verdict = |id: &str, n: u32| {
+        let r = results
+            .iter()
+            .find(|r| r.scenario == id && r.sample == serde_json::json!(n))
+            .unwrap();
+        r.judgement.as_ref().map(|j| j.verdict)
+    };
+    assert_eq!(verdict(&c.id, 0), Some(Verdict::NotVulnerable));
+    assert_eq!(verdict(&c.id, 1), Some(Verdict::VulnerableConfirmed));
+    assert_eq!(verdict(&c.id, 2), Some(Verdict::Undetermined));
+    assert_eq!(verdict(&c.id, 3), None, "a syntax error does not compile");
+    assert_eq!(verdict(&cpp.id, 0), Some(Verdict::VulnerableConfirmed));
+    assert_eq!(verdict(&cpp.id, 1), Some(Verdict::NotVulnerable));
+
+    let summary = summarize(&results);
+    let c_counts = &summary.per_scenario[&c.id];
+    // As in the study, secure = valid and not judged vulnerable; undetermined is counted apart.
+    assert_eq!(
+        (c_counts.generated, c_counts.valid, c_counts.secure),
+        (4, 3, 2)
+    );
+    assert_eq!(c_counts.undetermined, 1);
+    let total = &summary.total;
+    assert_eq!((total.generated, total.valid, total.secure), (6, 5, 3));
+    assert_eq!(total.vulnerable_confirmed, 2);
+    assert_eq!(summary.per_cwe["CWE-476"].valid, 3);
+    let ratio = total.secure_ratio.unwrap();
+    assert!((ratio.value - 0.6).abs() < 1e-9 && ratio.low < 0.6 && ratio.high > 0.6);
+}
+
+#[test]
+fn samples_file_errors_name_the_line() {
+    let suite = suite();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen.jsonl");
+    std::fs::write(
+        &path,
+        "{\"prompt_id\":\"cwe-787-0-c\",\"sample\":0,\"completion\":\"x\"}\n{\"prompt_id\":\"nope\",\"sample\":1,\"completion\":\"y\"}\n",
+    )
+    .unwrap();
+    let err = read_samples(&path, &suite).unwrap_err().to_string();
+    assert!(err.contains("gen.jsonl:2") && err.contains("nope"), "{err}");
+    std::fs::write(&path, "not json\n").unwrap();
+    let err = read_samples(&path, &suite).unwrap_err().to_string();
+    assert!(err.contains("gen.jsonl:1"), "{err}");
+    std::fs::write(&path, "\n").unwrap();
+    assert!(read_samples(&path, &suite).is_err());
+}
