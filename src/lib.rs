@@ -1,4 +1,7 @@
 //! sectune: fine-tune code LLMs with LoRA/IA3 on vulnerability-fixing code, on a CPU reference
 //! backend and hand-written CUDA kernels, and measure whether they write safer C/C++.
 
+pub mod backend;
 pub mod cli;
+pub mod error;
+pub mod tensor;
