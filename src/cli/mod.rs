@@ -10,8 +10,13 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Print the ptxas report (registers, shared memory, spills) of the embedded CUDA kernels.
+    Kernels(crate::backend::cuda::report::KernelsArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Kernels(args) => crate::backend::cuda::report::run(args),
+    }
 }

@@ -1,0 +1,9 @@
+//! The CUDA side: the kernels build.rs compiled into this binary, and their ptxas report.
+//! A build without nvcc still has this module; it then reports that no kernels were built.
+
+pub mod kernels;
+pub mod report;
+
+/// What to tell a user whose binary has no kernels.
+pub const NO_KERNELS_FIX: &str = "this binary was built without nvcc, so it has no CUDA kernels; \
+run `bash scripts/install-cuda-toolchain.sh` and rebuild (or set NVCC / CUDA_HOME to an installed CUDA)";
