@@ -49,7 +49,9 @@ fn main() {
     let skip = std::env::var("SECTUNE_NO_KERNELS").is_ok_and(|v| v == "1");
     let nvcc = if skip { None } else { find_nvcc(&toolchain) };
     let Some(nvcc) = nvcc else {
-        if !skip {
+        if skip {
+            println!("cargo:warning=sectune: SECTUNE_NO_KERNELS=1, building without CUDA kernels");
+        } else {
             println!(
                 "cargo:warning=sectune: no nvcc found, so this build has no CUDA kernels. To get them: \
                  bash scripts/install-cuda-toolchain.sh, then rebuild (or set NVCC / CUDA_HOME)."

@@ -55,9 +55,11 @@ pub fn parse_report(tsv: &str) -> Result<Vec<KernelReport>> {
     Ok(rows)
 }
 
-/// The report embedded in this binary (empty when it has no kernels).
+/// The report embedded in this binary (empty when it has no kernels), sorted by module, kernel, arch.
 pub fn embedded_report() -> Result<Vec<KernelReport>> {
-    parse_report(PTXAS_REPORT)
+    let mut rows = parse_report(PTXAS_REPORT)?;
+    rows.sort_by(|a, b| (&a.module, &a.kernel, &a.arch).cmp(&(&b.module, &b.kernel, &b.arch)));
+    Ok(rows)
 }
 
 /// Arguments of `sectune kernels`.
