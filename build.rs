@@ -28,7 +28,8 @@ const KNOBS: &[&str] = &[
 ];
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo::rustc-check-cfg=cfg(has_kernels)");
     for knob in KNOBS {
@@ -65,10 +66,14 @@ fn main() {
     let flags = nvcc_flags(&nvcc, &archs, &toolchain);
     let version = nvcc_version(&nvcc);
     let header_hash = hash_files(&headers);
-    let cache = out_dir.join("kernel-cache");
-    std::fs::create_dir_all(&cache).expect("create OUT_DIR/kernel-cache");
+    let cache = kernel_cache_dir(&out_dir);
+    std::fs::create_dir_all(&cache).expect("create the kernel cache folder");
 
-    let jobs = std::env::var("NUM_JOBS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2).max(1);
+    let jobs = std::env::var("NUM_JOBS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(2)
+        .max(1);
     let results: Vec<Result<Compiled, String>> = std::thread::scope(|scope| {
         let mut results = Vec::with_capacity(sources.len());
         for chunk in sources.chunks(jobs) {
@@ -81,7 +86,11 @@ fn main() {
                 })
                 .collect();
             for handle in handles {
-                results.push(handle.join().unwrap_or_else(|_| Err("compile thread panicked".into())));
+                results.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("compile thread panicked".into())),
+                );
             }
         }
         results
@@ -99,7 +108,9 @@ fn main() {
         panic!("sectune: nvcc failed on kernels/ (fix the kernel, or SECTUNE_NO_KERNELS=1 to build without):\n{failures}");
     }
 
-    let mut report = String::from("module\tkernel\tarch\tregisters\tsmem_bytes\tstack_bytes\tspill_stores\tspill_loads\n");
+    let mut report = String::from(
+        "module\tkernel\tarch\tregisters\tsmem_bytes\tstack_bytes\tspill_stores\tspill_loads\n",
+    );
     for c in &compiled {
         for row in parse_ptxas(&c.module, &c.ptxas_log) {
             report.push_str(&row);
@@ -107,7 +118,12 @@ fn main() {
         }
     }
     std::fs::write(out_dir.join("ptxas_report.tsv"), &report).expect("write ptxas_report.tsv");
-    let built = Built { compiled, archs, version, nvcc: nvcc.display().to_string() };
+    let built = Built {
+        compiled,
+        archs,
+        version,
+        nvcc: nvcc.display().to_string(),
+    };
     write_generated(&out_dir, &modules, Some(&built));
     println!("cargo:rustc-cfg=has_kernels");
 }
@@ -144,7 +160,9 @@ fn list_kernel_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
 }
 
 fn file_stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// KEY="VALUE" lines of scripts/cuda-toolchain.env (comments and blanks skipped).
@@ -157,17 +175,26 @@ fn read_toolchain_env(path: &Path) -> Vec<(String, String)> {
                 return None;
             }
             let (key, value) = line.split_once('=')?;
-            Some((key.trim().to_string(), value.trim().trim_matches('"').to_string()))
+            Some((
+                key.trim().to_string(),
+                value.trim().trim_matches('"').to_string(),
+            ))
         })
         .collect()
 }
 
 fn env_value<'a>(toolchain: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    toolchain.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    toolchain
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn runs(nvcc: &Path) -> bool {
-    Command::new(nvcc).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(nvcc)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// NVCC, CUDA_HOME/CUDA_PATH, PATH, the install script's prefix, then a PyPI install in site-packages.
@@ -186,10 +213,13 @@ fn find_nvcc(toolchain: &[(String, String)]) -> Option<PathBuf> {
     }
     let tree = env_value(toolchain, "SECTUNE_CUDA_TREE").unwrap_or("nvidia/cu13");
     let rel_nvcc = env_value(toolchain, "SECTUNE_CUDA_NVCC").unwrap_or("bin/nvcc");
-    let prefix = std::env::var("SECTUNE_CUDA_PREFIX").ok().map(PathBuf::from).or_else(|| {
-        let home = std::env::var("HOME").ok()?;
-        Some(Path::new(&home).join(env_value(toolchain, "SECTUNE_CUDA_DEFAULT_PREFIX")?))
-    });
+    let prefix = std::env::var("SECTUNE_CUDA_PREFIX")
+        .ok()
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var("HOME").ok()?;
+            Some(Path::new(&home).join(env_value(toolchain, "SECTUNE_CUDA_DEFAULT_PREFIX")?))
+        });
     if let Some(prefix) = prefix {
         candidates.push(prefix.join(tree).join(rel_nvcc));
     }
@@ -218,19 +248,37 @@ fn selected_archs() -> Vec<String> {
         Ok(list) if !list.trim().is_empty() => list
             .split([',', ' ', ';'])
             .filter(|a| !a.is_empty())
-            .map(|a| if a.starts_with("sm_") { a.to_string() } else { format!("sm_{a}") })
+            .map(|a| {
+                if a.starts_with("sm_") {
+                    a.to_string()
+                } else {
+                    format!("sm_{a}")
+                }
+            })
             .collect(),
         _ => DEFAULT_ARCHS.iter().map(|a| a.to_string()).collect(),
     }
 }
 
 fn arch_number(arch: &str) -> u32 {
-    arch.trim_start_matches("sm_").trim_start_matches("compute_").parse().unwrap_or(0)
+    arch.trim_start_matches("sm_")
+        .trim_start_matches("compute_")
+        .parse()
+        .unwrap_or(0)
 }
 
 fn nvcc_flags(nvcc: &Path, archs: &[String], toolchain: &[(String, String)]) -> Vec<String> {
-    let mut flags: Vec<String> =
-        ["--fatbin", "-O3", "-std=c++17", "-Xptxas", "-v", "-lineinfo"].iter().map(|s| s.to_string()).collect();
+    let mut flags: Vec<String> = [
+        "--fatbin",
+        "-O3",
+        "-std=c++17",
+        "-Xptxas",
+        "-v",
+        "-lineinfo",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for arch in archs {
         let n = arch_number(arch);
         flags.push("-gencode".into());
@@ -243,7 +291,10 @@ fn nvcc_flags(nvcc: &Path, archs: &[String], toolchain: &[(String, String)]) -> 
     }
     // The PyPI wheel layout: headers sit beside bin/ in the same tree.
     if let Some(tree_root) = nvcc.parent().and_then(Path::parent) {
-        for dir in env_value(toolchain, "SECTUNE_CUDA_INCLUDE_DIRS").unwrap_or("").split_whitespace() {
+        for dir in env_value(toolchain, "SECTUNE_CUDA_INCLUDE_DIRS")
+            .unwrap_or("")
+            .split_whitespace()
+        {
             let inc = tree_root.join(dir);
             if inc.is_dir() {
                 flags.push(format!("-I{}", inc.display()));
@@ -260,7 +311,14 @@ fn nvcc_version(nvcc: &Path) -> String {
     Command::new(nvcc)
         .arg("--version")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or("").trim().to_string())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -282,32 +340,83 @@ fn cache_key(src: &Path, header_hash: u64, flags: &[String], version: &str) -> u
     h.finish()
 }
 
-/// Reuses OUT_DIR/kernel-cache/<module>-<hash>.{fatbin,ptxas} when the source, headers, flags and
+/// target/sectune-kernel-cache, shared by every profile and feature set (each has its own OUT_DIR,
+/// and `cargo build` then `cargo test` would otherwise compile every kernel twice). Entries are
+/// keyed by content hash, so sharing is safe. Falls back to OUT_DIR outside a target/ layout.
+fn kernel_cache_dir(out_dir: &Path) -> PathBuf {
+    // OUT_DIR = <target>/<profile>/build/<pkg>-<hash>/out
+    match out_dir.ancestors().nth(4) {
+        Some(target)
+            if out_dir
+                .ancestors()
+                .nth(2)
+                .is_some_and(|b| b.ends_with("build")) =>
+        {
+            target.join("sectune-kernel-cache")
+        }
+        _ => out_dir.join("kernel-cache"),
+    }
+}
+
+/// Reuses <cache>/<module>-<hash>.{fatbin,ptxas} when the source, headers, flags and
 /// nvcc are unchanged, so editing one kernel recompiles one file.
-fn compile_cached(nvcc: &Path, flags: &[String], src: &Path, cache: &Path, key: u64) -> Result<Compiled, String> {
+fn compile_cached(
+    nvcc: &Path,
+    flags: &[String],
+    src: &Path,
+    cache: &Path,
+    key: u64,
+) -> Result<Compiled, String> {
     let module = file_stem(src);
     let fatbin = cache.join(format!("{module}-{key:016x}.fatbin"));
     let log_path = cache.join(format!("{module}-{key:016x}.ptxas"));
     if fatbin.is_file() {
         if let Ok(ptxas_log) = std::fs::read_to_string(&log_path) {
-            return Ok(Compiled { module, fatbin, ptxas_log });
+            return Ok(Compiled {
+                module,
+                fatbin,
+                ptxas_log,
+            });
         }
     }
-    let tmp = cache.join(format!("{module}-{key:016x}.fatbin.tmp"));
+    let tmp = cache.join(format!(
+        "{module}-{key:016x}.fatbin.{}.tmp",
+        std::process::id()
+    ));
     let out = Command::new(nvcc)
         .args(flags)
         .arg("-o")
         .arg(&tmp)
         .arg(src)
         .output()
-        .map_err(|e| format!("{}: cannot run nvcc {}: {e}\n", src.display(), nvcc.display()))?;
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        .map_err(|e| {
+            format!(
+                "{}: cannot run nvcc {}: {e}\n",
+                src.display(),
+                nvcc.display()
+            )
+        })?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if !out.status.success() {
         return Err(format!("--- {} ---\n{log}\n", src.display()));
     }
-    std::fs::write(&log_path, &log).map_err(|e| format!("{}: {e}\n", log_path.display()))?;
+    // The fatbin is renamed into place last: a cache hit needs both files.
+    let log_tmp = cache.join(format!(
+        "{module}-{key:016x}.ptxas.{}.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&log_tmp, &log).map_err(|e| format!("{}: {e}\n", log_tmp.display()))?;
+    std::fs::rename(&log_tmp, &log_path).map_err(|e| format!("{}: {e}\n", log_path.display()))?;
     std::fs::rename(&tmp, &fatbin).map_err(|e| format!("{}: {e}\n", fatbin.display()))?;
-    Ok(Compiled { module, fatbin, ptxas_log: log })
+    Ok(Compiled {
+        module,
+        fatbin,
+        ptxas_log: log,
+    })
 }
 
 /// One TSV row per (kernel, arch) from `ptxas -v`: "Compiling entry function 'k' for 'sm_80'", then
@@ -333,7 +442,9 @@ fn parse_ptxas(module: &str, log: &str) -> Vec<String> {
         } else if line.contains("Used") && line.contains("registers") && !kernel.is_empty() {
             let regs = number_before(line, "registers");
             let smem = number_before(line, "bytes smem");
-            rows.push(format!("{module}\t{kernel}\t{arch}\t{regs}\t{smem}\t{stack}\t{stores}\t{loads}"));
+            rows.push(format!(
+                "{module}\t{kernel}\t{arch}\t{regs}\t{smem}\t{stack}\t{stores}\t{loads}"
+            ));
             kernel.clear();
         }
     }
@@ -342,8 +453,15 @@ fn parse_ptxas(module: &str, log: &str) -> Vec<String> {
 
 /// The integer just before `marker` in `line` (0 when absent).
 fn number_before(line: &str, marker: &str) -> u64 {
-    let Some(idx) = line.find(marker) else { return 0 };
-    line[..idx].trim_end().rsplit([' ', ',', ':']).next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    let Some(idx) = line.find(marker) else {
+        return 0;
+    };
+    line[..idx]
+        .trim_end()
+        .rsplit([' ', ',', ':'])
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn rust_variant(module: &str) -> String {
@@ -351,7 +469,9 @@ fn rust_variant(module: &str) -> String {
         .split('_')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -364,38 +484,76 @@ fn write_generated(out_dir: &Path, modules: &[String], built: Option<&Built>) {
         Some(b) => (b.archs.clone(), b.version.clone(), b.nvcc.clone()),
         None => (Vec::new(), String::new(), String::new()),
     };
-    let _ = writeln!(s, "/// SASS targets compiled (PTX for {PTX_ARCH} is added when one is >= sm_80).");
+    let _ = writeln!(
+        s,
+        "/// SASS targets compiled (PTX for {PTX_ARCH} is added when one is >= sm_80)."
+    );
     let _ = writeln!(s, "pub const ARCHS: &[&str] = &{archs:?};");
-    let _ = writeln!(s, "/// `nvcc --version` of the compiler used, and its path.");
+    let _ = writeln!(
+        s,
+        "/// `nvcc --version` of the compiler used, and its path."
+    );
     let _ = writeln!(s, "pub const NVCC_VERSION: &str = {version:?};");
     let _ = writeln!(s, "pub const NVCC_PATH: &str = {nvcc:?};");
-    let report = if built.is_some() { out_dir.join("ptxas_report.tsv").display().to_string() } else { String::new() };
+    let report = if built.is_some() {
+        out_dir.join("ptxas_report.tsv").display().to_string()
+    } else {
+        String::new()
+    };
     if built.is_some() {
-        let _ = writeln!(s, "/// ptxas -v per kernel and arch, as TSV with a header line.");
-        let _ = writeln!(s, "pub const PTXAS_REPORT: &str = include_str!({report:?});");
+        let _ = writeln!(
+            s,
+            "/// ptxas -v per kernel and arch, as TSV with a header line."
+        );
+        let _ = writeln!(
+            s,
+            "pub const PTXAS_REPORT: &str = include_str!({report:?});"
+        );
     } else {
         let _ = writeln!(s, "pub const PTXAS_REPORT: &str = \"\";");
     }
     let _ = writeln!(s, "\n/// One variant per kernels/*.cu file.");
-    let _ = writeln!(s, "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\npub enum KernelModule {{");
+    let _ = writeln!(
+        s,
+        "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\npub enum KernelModule {{"
+    );
     for m in modules {
         let _ = writeln!(s, "    {},", rust_variant(m));
     }
     let _ = writeln!(s, "}}\n\nimpl KernelModule {{");
-    let all: Vec<String> = modules.iter().map(|m| format!("KernelModule::{}", rust_variant(m))).collect();
-    let _ = writeln!(s, "    pub const ALL: &'static [KernelModule] = &[{}];", all.join(", "));
+    let all: Vec<String> = modules
+        .iter()
+        .map(|m| format!("KernelModule::{}", rust_variant(m)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "    pub const ALL: &'static [KernelModule] = &[{}];",
+        all.join(", ")
+    );
     let _ = writeln!(s, "    /// The kernels/ file stem.\n    pub fn name(self) -> &'static str {{\n        match self {{");
     for m in modules {
         let _ = writeln!(s, "            KernelModule::{} => {m:?},", rust_variant(m));
     }
     let _ = writeln!(s, "        }}\n    }}");
-    let _ = writeln!(s, "    /// The embedded fatbin, or None when this build has no kernels.");
-    let _ = writeln!(s, "    pub fn fatbin(self) -> Option<&'static [u8]> {{\n        match self {{");
+    let _ = writeln!(
+        s,
+        "    /// The embedded fatbin, or None when this build has no kernels."
+    );
+    let _ = writeln!(
+        s,
+        "    pub fn fatbin(self) -> Option<&'static [u8]> {{\n        match self {{"
+    );
     for m in modules {
-        let path = built.and_then(|b| b.compiled.iter().find(|c| &c.module == m)).map(|c| c.fatbin.display().to_string());
+        let path = built
+            .and_then(|b| b.compiled.iter().find(|c| &c.module == m))
+            .map(|c| c.fatbin.display().to_string());
         match path {
             Some(p) => {
-                let _ = writeln!(s, "            KernelModule::{} => Some(include_bytes!({p:?})),", rust_variant(m));
+                let _ = writeln!(
+                    s,
+                    "            KernelModule::{} => Some(include_bytes!({p:?})),",
+                    rust_variant(m)
+                );
             }
             None => {
                 let _ = writeln!(s, "            KernelModule::{} => None,", rust_variant(m));

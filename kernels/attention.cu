@@ -1,15 +1,16 @@
 // Causal flash-style attention with GQA, forward and backward; no T×T buffer anywhere.
-//   fwd:  S = scale·Q·Kᵀ (causal: key ≤ query), P = softmax(S), O = P·V; saves lse = log Σ exp(S) [B,H,T]
+//   fwd:  S = scale·Q·Kᵀ (causal: key j ≤ query i + (S_kv − T), so with a KV cache of S_kv ≥ T keys
+//         query i sits at position S_kv − T + i), P = softmax(S), O = P·V; saves lse = log Σ exp(S) [B,H,T]
 //         online softmax over key tiles: m' = max(m, max_j s_j), l' = l·e^(m−m') + Σ e^(s_j−m'),
 //         o' = o·e^(m−m') + Σ e^(s_j−m')·v_j;  O = o/l,  lse = m + log l
 //   bwd:  Δ = rowsum(dO⊙O) (attention_bwd_delta); P recomputed as exp(S − lse);
 //         dV_j = Σ_i P_ij·dO_i;  dP_ij = dO_i·v_j;  dS_ij = P_ij·(dP_ij − Δ_i);
 //         dQ_i = scale·Σ_j dS_ij·k_j (attention_bwd_dq);  dK_j = scale·Σ_i dS_ij·q_i (attention_bwd_dkv,
 //         which also sums dK/dV over the H/Hkv query heads of a GQA group, so no atomics)
-// Shapes: q, out, dO, dQ [B,T,H,D]; k, v, dK, dV [B,T,Hkv,D] in T; lse, Δ [B,H,T] fp32.
+// Shapes: q, out, dO, dQ [B,T,H,D]; k, v, dK, dV [B,S_kv,Hkv,D] in T; lse, Δ [B,H,T] fp32; S_kv ≥ T.
 //   H % Hkv == 0; query head h reads kv head h / (H/Hkv). D ∈ {64, 128, 256} (template instances,
 //   entry points attention_{fwd,bwd_dq,bwd_dkv}_d{64,128,256}_{dtype}).
-// Launch: fwd and dq: grid (ceil(T/BQ), H, B), block 128; dkv: grid (ceil(T/BK), Hkv, B), block 128;
+// Launch: fwd and dq: grid (ceil(T/BQ), H, B), block 128; dkv: grid (ceil(S_kv/BK), Hkv, B), block 128;
 //   delta: grid (ceil(B·T·H/4)), block 128. BQ/BK come from attention_tiles (host mirrors them):
 //   row bytes R = D·sizeof(T); fwd BQ = R ≥ 1024 ? 8 : 16; dq BQ = R ≥ 1024 ? 4 : R ≥ 512 ? 8 : 16;
 //   dkv BK = R ≥ 1024 ? 4 : R ≥ 512 ? 8 : 16. Every kernel's static shared memory is ≤ 41 KB, under
@@ -51,7 +52,8 @@ __device__ __forceinline__ void load_rows(T (*dst)[LD], const T* src, int b, int
 }
 
 template <typename T, int D>
-__device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int T_, int H, int Hkv, float scale) {
+__device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv,
+                    float scale) {
   constexpr int BQ = fwd_bq<T, D>(), BKV = fwd_bkv<T, D>(), P = pad<T>(), ROWS = BQ / 4, DL = D / 32;
   __shared__ T qs[BQ][D];
   __shared__ T ks[BKV][D + P];
@@ -65,18 +67,19 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
     l[i] = 0.f;
     for (int d = 0; d < DL; ++d) o[i][d] = 0.f;
   }
-  const int kv_end = min(T_, q0 + BQ);
+  const int off = S - T_;  // query i attends to keys 0..i+off
+  const int kv_end = min(S, q0 + BQ + off);
   for (int kv0 = 0; kv0 < kv_end; kv0 += BKV) {
     __syncthreads();  // previous tile fully consumed
-    load_rows<T, D, BKV, D + P>(ks, k, b, kv0, hk, T_, Hkv);
-    load_rows<T, D, BKV, D>(vs, v, b, kv0, hk, T_, Hkv);
+    load_rows<T, D, BKV, D + P>(ks, k, b, kv0, hk, S, Hkv);
+    load_rows<T, D, BKV, D>(vs, v, b, kv0, hk, S, Hkv);
     __syncthreads();
     for (int i = 0; i < ROWS; ++i) {
       const int r = warp + 4 * i, tq = q0 + r;
-      if (tq >= T_ || kv0 > tq) continue;  // warp-uniform
+      if (tq >= T_ || kv0 > tq + off) continue;  // warp-uniform
       const int key = kv0 + lane;
       float s = -INFINITY;
-      if (lane < BKV && key <= tq) {
+      if (lane < BKV && key <= tq + off) {
         float dot = 0.f;
         for (int d = 0; d < D; ++d) dot = fmaf(to_f32(qs[r][d]), to_f32(ks[lane][d]), dot);
         s = dot * scale;
@@ -87,7 +90,7 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
       l[i] = l[i] * corr + warp_sum(p);
       m[i] = m_new;
       for (int d = 0; d < DL; ++d) o[i][d] *= corr;
-      const int nkeys = min(BKV, tq - kv0 + 1);
+      const int nkeys = min(BKV, tq + off - kv0 + 1);
       for (int j = 0; j < nkeys; ++j) {
         const float pj = __shfl_sync(0xffffffffu, p, j);
         for (int d = 0; d < DL; ++d) o[i][d] = fmaf(pj, to_f32(vs[j][lane + 32 * d]), o[i][d]);
@@ -120,7 +123,7 @@ __device__ void bwd_delta(const T* o, const T* dout, float* delta, int B, int T_
 
 template <typename T, int D>
 __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta,
-                       T* dq, int T_, int H, int Hkv, float scale) {
+                       T* dq, int T_, int S, int H, int Hkv, float scale) {
   constexpr int BQ = dq_bq<T, D>(), BKV = fwd_bkv<T, D>(), P = pad<T>(), ROWS = BQ / 4, DL = D / 32;
   __shared__ T qs[BQ][D];
   __shared__ T dos[BQ][D];
@@ -137,17 +140,18 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
     row_delta[i] = delta[((size_t)b * H + h) * T_ + tq];
     for (int d = 0; d < DL; ++d) acc[i][d] = 0.f;
   }
-  const int kv_end = min(T_, q0 + BQ);
+  const int off = S - T_;
+  const int kv_end = min(S, q0 + BQ + off);
   for (int kv0 = 0; kv0 < kv_end; kv0 += BKV) {
     __syncthreads();
-    load_rows<T, D, BKV, D + P>(ks, k, b, kv0, hk, T_, Hkv);
-    load_rows<T, D, BKV, D + P>(vs, v, b, kv0, hk, T_, Hkv);
+    load_rows<T, D, BKV, D + P>(ks, k, b, kv0, hk, S, Hkv);
+    load_rows<T, D, BKV, D + P>(vs, v, b, kv0, hk, S, Hkv);
     __syncthreads();
     for (int i = 0; i < ROWS; ++i) {
       const int r = warp + 4 * i, tq = q0 + r;
-      if (tq >= T_ || kv0 > tq) continue;
+      if (tq >= T_ || kv0 > tq + off) continue;
       float ds = 0.f;
-      if (lane < BKV && kv0 + lane <= tq) {
+      if (lane < BKV && kv0 + lane <= tq + off) {
         float s = 0.f, dp = 0.f;
         for (int d = 0; d < D; ++d) {
           s = fmaf(to_f32(qs[r][d]), to_f32(ks[lane][d]), s);
@@ -156,7 +160,7 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
         const float p = expf(s * scale - row_lse[i]);
         ds = p * (dp - row_delta[i]);
       }
-      const int nkeys = min(BKV, tq - kv0 + 1);
+      const int nkeys = min(BKV, tq + off - kv0 + 1);
       for (int j = 0; j < nkeys; ++j) {
         const float dsj = __shfl_sync(0xffffffffu, ds, j);
         for (int d = 0; d < DL; ++d) acc[i][d] = fmaf(dsj, to_f32(ks[j][lane + 32 * d]), acc[i][d]);
@@ -173,7 +177,7 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
 
 template <typename T, int D>
 __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta,
-                        T* dk, T* dv, int T_, int H, int Hkv, float scale) {
+                        T* dk, T* dv, int T_, int S, int H, int Hkv, float scale) {
   constexpr int BK = dkv_bk<T, D>(), BQ = dkv_bq<T, D>(), P = pad<T>(), ROWS = BK / 4, DL = D / 32;
   __shared__ T ks[BK][D];
   __shared__ T vs[BK][D];
@@ -182,13 +186,14 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   __shared__ float lse_s[BQ], delta_s[BQ];
   const int b = blockIdx.z, hk = blockIdx.y, group = H / Hkv, k0 = blockIdx.x * BK;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  load_rows<T, D, BK, D>(ks, k, b, k0, hk, T_, Hkv);
-  load_rows<T, D, BK, D>(vs, v, b, k0, hk, T_, Hkv);
+  const int off = S - T_;  // key tk is seen by queries tq ≥ tk − off
+  load_rows<T, D, BK, D>(ks, k, b, k0, hk, S, Hkv);
+  load_rows<T, D, BK, D>(vs, v, b, k0, hk, S, Hkv);
   float gk[ROWS][DL], gv[ROWS][DL];
   for (int i = 0; i < ROWS; ++i)
     for (int d = 0; d < DL; ++d) gk[i][d] = gv[i][d] = 0.f;
   for (int h = hk * group; h < (hk + 1) * group; ++h) {
-    for (int qt0 = (k0 / BQ) * BQ; qt0 < T_; qt0 += BQ) {
+    for (int qt0 = (max(0, k0 - off) / BQ) * BQ; qt0 < T_; qt0 += BQ) {
       __syncthreads();
       load_rows<T, D, BQ, D + P>(qs, q, b, qt0, h, T_, H);
       load_rows<T, D, BQ, D + P>(dos, dout, b, qt0, h, T_, H);
@@ -200,10 +205,10 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
       __syncthreads();
       for (int i = 0; i < ROWS; ++i) {
         const int r = warp + 4 * i, tk = k0 + r;
-        if (tk >= T_ || qt0 + BQ <= tk) continue;  // no query of this tile sees key tk
+        if (tk >= S || qt0 + BQ - 1 + off < tk) continue;  // no query of this tile sees key tk
         const int tq = qt0 + lane;
         float p = 0.f, ds = 0.f;
-        if (lane < BQ && tq < T_ && tq >= tk) {
+        if (lane < BQ && tq < T_ && tq + off >= tk) {
           float s = 0.f, dp = 0.f;
           for (int d = 0; d < D; ++d) {
             s = fmaf(to_f32(qs[lane][d]), to_f32(ks[r][d]), s);
@@ -225,8 +230,8 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   }
   for (int i = 0; i < ROWS; ++i) {
     const int tk = k0 + warp + 4 * i;
-    if (tk >= T_) continue;
-    const size_t base = qidx(b, tk, hk, T_, Hkv, D);
+    if (tk >= S) continue;
+    const size_t base = qidx(b, tk, hk, S, Hkv, D);
     for (int d = 0; d < DL; ++d) {
       dk[base + lane + 32 * d] = from_f32<T>(gk[i][d] * scale);
       dv[base + lane + 32 * d] = from_f32<T>(gv[i][d]);
@@ -238,18 +243,18 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
 
 #define ATTN_D_ENTRY(T, NAME, D)                                                                                 \
   extern "C" __global__ void __launch_bounds__(128) attention_fwd_d##D##_##NAME(                                 \
-      const T* q, const T* k, const T* v, T* out, float* lse, int T_, int H, int Hkv, float scale) {             \
-    attn::fwd<T, D>(q, k, v, out, lse, T_, H, Hkv, scale);                                                       \
+      const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv, float scale) {      \
+    attn::fwd<T, D>(q, k, v, out, lse, T_, S, H, Hkv, scale);                                                    \
   }                                                                                                              \
   extern "C" __global__ void __launch_bounds__(128) attention_bwd_dq_d##D##_##NAME(                              \
       const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dq, int T_,    \
-      int H, int Hkv, float scale) {                                                                             \
-    attn::bwd_dq<T, D>(q, k, v, dout, lse, delta, dq, T_, H, Hkv, scale);                                        \
+      int S, int H, int Hkv, float scale) {                                                                      \
+    attn::bwd_dq<T, D>(q, k, v, dout, lse, delta, dq, T_, S, H, Hkv, scale);                                     \
   }                                                                                                              \
   extern "C" __global__ void __launch_bounds__(128) attention_bwd_dkv_d##D##_##NAME(                             \
       const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk, T* dv,     \
-      int T_, int H, int Hkv, float scale) {                                                                     \
-    attn::bwd_dkv<T, D>(q, k, v, dout, lse, delta, dk, dv, T_, H, Hkv, scale);                                   \
+      int T_, int S, int H, int Hkv, float scale) {                                                              \
+    attn::bwd_dkv<T, D>(q, k, v, dout, lse, delta, dk, dv, T_, S, H, Hkv, scale);                                \
   }
 
 #define ATTN_ENTRY(T, NAME)                                                                                      \

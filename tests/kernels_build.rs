@@ -28,12 +28,26 @@ fn every_kernel_file_is_compiled_and_embedded() {
     }
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels"))
         .expect("kernels/ exists")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "cu")))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "cu"))
+        })
         .count();
-    assert_eq!(KernelModule::ALL.len(), on_disk, "one KernelModule per kernels/*.cu");
+    assert_eq!(
+        KernelModule::ALL.len(),
+        on_disk,
+        "one KernelModule per kernels/*.cu"
+    );
     for m in KernelModule::ALL {
-        let bytes = m.fatbin().unwrap_or_else(|| panic!("{} has no fatbin", m.name()));
-        assert!(bytes.len() > 64, "{}: fatbin of {} bytes", m.name(), bytes.len());
+        let bytes = m
+            .fatbin()
+            .unwrap_or_else(|| panic!("{} has no fatbin", m.name()));
+        assert!(
+            bytes.len() > 64,
+            "{}: fatbin of {} bytes",
+            m.name(),
+            bytes.len()
+        );
     }
 }
 
@@ -46,7 +60,10 @@ fn ptxas_reports_every_module_on_every_arch() {
     assert!(!ARCHS.is_empty());
     for m in KernelModule::ALL {
         for arch in ARCHS {
-            let n = rows.iter().filter(|r| r.module == m.name() && r.arch == *arch).count();
+            let n = rows
+                .iter()
+                .filter(|r| r.module == m.name() && r.arch == *arch)
+                .count();
             assert!(n > 0, "{} has no kernel compiled for {arch}", m.name());
         }
     }
@@ -60,7 +77,10 @@ fn hot_kernels_do_not_spill() {
     let rows = embedded_report().expect("the embedded report parses");
     let mut checked = 0;
     let mut spills = Vec::new();
-    for r in rows.iter().filter(|r| HOT_MODULES.contains(&r.module.as_str())) {
+    for r in rows
+        .iter()
+        .filter(|r| HOT_MODULES.contains(&r.module.as_str()))
+    {
         checked += 1;
         if r.spills() {
             spills.push(format!(
@@ -70,8 +90,15 @@ fn hot_kernels_do_not_spill() {
         }
     }
     for hot in HOT_MODULES {
-        assert!(rows.iter().any(|r| r.module == *hot), "hot module {hot} is missing from the ptxas report");
+        assert!(
+            rows.iter().any(|r| r.module == *hot),
+            "hot module {hot} is missing from the ptxas report"
+        );
     }
-    assert!(spills.is_empty(), "register spills in hot kernels:\n{}", spills.join("\n"));
+    assert!(
+        spills.is_empty(),
+        "register spills in hot kernels:\n{}",
+        spills.join("\n")
+    );
     eprintln!("{checked} hot kernel×arch entries, zero spills");
 }

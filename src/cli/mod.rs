@@ -13,10 +13,13 @@ pub struct Cli {
 pub enum Command {
     /// Print the ptxas report (registers, shared memory, spills) of the embedded CUDA kernels.
     Kernels(crate::backend::cuda::report::KernelsArgs),
+    /// Time the CUDA kernels against cuBLAS and torch on this machine's GPU (skips without one).
+    Bench(crate::backend::cuda::bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Kernels(args) => crate::backend::cuda::report::run(args),
+        Command::Bench(args) => crate::backend::cuda::bench::run(args),
     }
 }

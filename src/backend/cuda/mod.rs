@@ -1,6 +1,10 @@
-//! The CUDA side: the kernels build.rs compiled into this binary, and their ptxas report.
+//! The CUDA side: the kernels build.rs compiled into this binary, their ptxas report, the device
+//! (feature `cuda`) and the benchmarks.
 //! A build without nvcc still has this module; it then reports that no kernels were built.
 
+pub mod bench;
+#[cfg(feature = "cuda")]
+pub mod device;
 pub mod kernels;
 pub mod report;
 

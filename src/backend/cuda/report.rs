@@ -36,10 +36,15 @@ pub fn parse_report(tsv: &str) -> Result<Vec<KernelReport>> {
     for (i, line) in tsv.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
         let [module, kernel, arch, regs, smem, stack, stores, loads] = f.as_slice() else {
-            bail!("ptxas report line {}: expected 8 tab-separated fields, got {}", i + 1, f.len());
+            bail!(
+                "ptxas report line {}: expected 8 tab-separated fields, got {}",
+                i + 1,
+                f.len()
+            );
         };
         let num = |s: &str| -> Result<u64> {
-            s.parse().map_err(|_| anyhow::anyhow!("ptxas report line {}: `{s}` is not a number", i + 1))
+            s.parse()
+                .map_err(|_| anyhow::anyhow!("ptxas report line {}: `{s}` is not a number", i + 1))
         };
         rows.push(KernelReport {
             module: module.to_string(),
@@ -105,19 +110,39 @@ pub fn run(args: KernelsArgs) -> Result<()> {
 /// A fixed-width table, one line per kernel and arch, hot kernels that spill marked `SPILLS`.
 pub fn render_table(rows: &[KernelReport]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "nvcc: {NVCC_PATH} ({NVCC_VERSION}); SASS for {}", ARCHS.join(", "));
-    let width = rows.iter().map(|r| r.kernel.len()).max().unwrap_or(6).max(6);
+    let _ = writeln!(
+        s,
+        "nvcc: {NVCC_PATH} ({NVCC_VERSION}); SASS for {}",
+        ARCHS.join(", ")
+    );
+    let width = rows
+        .iter()
+        .map(|r| r.kernel.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let _ = writeln!(
         s,
         "{:<14} {:<width$} {:<6} {:>4} {:>7} {:>6} {:>12}",
         "module", "kernel", "arch", "regs", "smem", "stack", "spill st/ld"
     );
     for r in rows {
-        let flag = if r.spills() && HOT_MODULES.contains(&r.module.as_str()) { "  SPILLS" } else { "" };
+        let flag = if r.spills() && HOT_MODULES.contains(&r.module.as_str()) {
+            "  SPILLS"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
             "{:<14} {:<width$} {:<6} {:>4} {:>7} {:>6} {:>6}/{:<5}{flag}",
-            r.module, r.kernel, r.arch, r.registers, r.smem_bytes, r.stack_bytes, r.spill_stores, r.spill_loads
+            r.module,
+            r.kernel,
+            r.arch,
+            r.registers,
+            r.smem_bytes,
+            r.stack_bytes,
+            r.spill_stores,
+            r.spill_loads
         );
     }
     s
@@ -129,7 +154,8 @@ mod tests {
 
     #[test]
     fn parses_rows_and_flags_spills() {
-        let tsv = "module\tkernel\tarch\tregisters\tsmem_bytes\tstack_bytes\tspill_stores\tspill_loads\n\
+        let tsv =
+            "module\tkernel\tarch\tregisters\tsmem_bytes\tstack_bytes\tspill_stores\tspill_loads\n\
                    adamw\tadamw_fwd_f32\tsm_80\t32\t0\t0\t0\t0\n\
                    attention\tattention_fwd_bf16\tsm_86\t255\t32768\t8\t4\t8\n";
         let rows = parse_report(tsv).unwrap();
