@@ -81,8 +81,10 @@ fn main() {
                 .iter()
                 .map(|src| {
                     let key = cache_key(src, header_hash, &flags, &version);
-                    let (nvcc, flags, cache) = (&nvcc, &flags, &cache);
-                    scope.spawn(move || compile_cached(nvcc, flags, src, cache, key))
+                    let (nvcc, flags, cache, headers, version) =
+                        (&nvcc, &flags, &cache, &headers, &version);
+                    let rekey = move || cache_key(src, hash_files(headers), flags, version);
+                    scope.spawn(move || compile_cached(nvcc, flags, src, cache, key, &rekey))
                 })
                 .collect();
             for handle in handles {
@@ -312,12 +314,12 @@ fn nvcc_version(nvcc: &Path) -> String {
         .arg("--version")
         .output()
         .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let line = text
                 .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string()
+                .find(|l| l.contains("release"))
+                .or_else(|| text.lines().last());
+            line.unwrap_or("").trim().to_string()
         })
         .unwrap_or_default()
 }
@@ -366,6 +368,7 @@ fn compile_cached(
     src: &Path,
     cache: &Path,
     key: u64,
+    rekey: &dyn Fn() -> u64,
 ) -> Result<Compiled, String> {
     let module = file_stem(src);
     let fatbin = cache.join(format!("{module}-{key:016x}.fatbin"));
@@ -403,6 +406,19 @@ fn compile_cached(
     );
     if !out.status.success() {
         return Err(format!("--- {} ---\n{log}\n", src.display()));
+    }
+    if rekey() != key {
+        // A source changed while nvcc ran: use this result, but never as a cache hit for `key`.
+        let stale = cache.join(format!(
+            "{module}-{key:016x}-stale-{}.fatbin",
+            std::process::id()
+        ));
+        std::fs::rename(&tmp, &stale).map_err(|e| format!("{}: {e}\n", stale.display()))?;
+        return Ok(Compiled {
+            module,
+            fatbin: stale,
+            ptxas_log: log,
+        });
     }
     // The fatbin is renamed into place last: a cache hit needs both files.
     let log_tmp = cache.join(format!(

@@ -62,9 +62,11 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   load_rows<T, D, BQ, D>(qs, q, b, q0, h, T_, H);
   float o[ROWS][DL], m[ROWS], l[ROWS];
+  #pragma unroll
   for (int i = 0; i < ROWS; ++i) {
     m[i] = -INFINITY;
     l[i] = 0.f;
+    #pragma unroll
     for (int d = 0; d < DL; ++d) o[i][d] = 0.f;
   }
   const int off = S - T_;  // query i attends to keys 0..i+off
@@ -74,6 +76,7 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
     load_rows<T, D, BKV, D + P>(ks, k, b, kv0, hk, S, Hkv);
     load_rows<T, D, BKV, D>(vs, v, b, kv0, hk, S, Hkv);
     __syncthreads();
+    #pragma unroll
     for (int i = 0; i < ROWS; ++i) {
       const int r = warp + 4 * i, tq = q0 + r;
       if (tq >= T_ || kv0 > tq + off) continue;  // warp-uniform
@@ -89,19 +92,23 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
       const float corr = expf(m[i] - m_new);
       l[i] = l[i] * corr + warp_sum(p);
       m[i] = m_new;
+      #pragma unroll
       for (int d = 0; d < DL; ++d) o[i][d] *= corr;
       const int nkeys = min(BKV, tq + off - kv0 + 1);
       for (int j = 0; j < nkeys; ++j) {
         const float pj = __shfl_sync(0xffffffffu, p, j);
+        #pragma unroll
         for (int d = 0; d < DL; ++d) o[i][d] = fmaf(pj, to_f32(vs[j][lane + 32 * d]), o[i][d]);
       }
     }
   }
+  #pragma unroll
   for (int i = 0; i < ROWS; ++i) {
     const int tq = q0 + warp + 4 * i;
     if (tq >= T_) continue;
     const float inv = 1.f / l[i];
     T* dst = out + qidx(b, tq, h, T_, H, D);
+    #pragma unroll
     for (int d = 0; d < DL; ++d) dst[lane + 32 * d] = from_f32<T>(o[i][d] * inv);
     if (lane == 0) lse[((size_t)b * H + h) * T_ + tq] = m[i] + logf(l[i]);
   }
@@ -134,10 +141,12 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
   load_rows<T, D, BQ, D>(qs, q, b, q0, h, T_, H);
   load_rows<T, D, BQ, D>(dos, dout, b, q0, h, T_, H);
   float acc[ROWS][DL], row_lse[ROWS], row_delta[ROWS];
+  #pragma unroll
   for (int i = 0; i < ROWS; ++i) {
     const int tq = min(q0 + warp + 4 * i, T_ - 1);
     row_lse[i] = lse[((size_t)b * H + h) * T_ + tq];
     row_delta[i] = delta[((size_t)b * H + h) * T_ + tq];
+    #pragma unroll
     for (int d = 0; d < DL; ++d) acc[i][d] = 0.f;
   }
   const int off = S - T_;
@@ -147,6 +156,7 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
     load_rows<T, D, BKV, D + P>(ks, k, b, kv0, hk, S, Hkv);
     load_rows<T, D, BKV, D + P>(vs, v, b, kv0, hk, S, Hkv);
     __syncthreads();
+    #pragma unroll
     for (int i = 0; i < ROWS; ++i) {
       const int r = warp + 4 * i, tq = q0 + r;
       if (tq >= T_ || kv0 > tq + off) continue;
@@ -163,14 +173,17 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
       const int nkeys = min(BKV, tq + off - kv0 + 1);
       for (int j = 0; j < nkeys; ++j) {
         const float dsj = __shfl_sync(0xffffffffu, ds, j);
+        #pragma unroll
         for (int d = 0; d < DL; ++d) acc[i][d] = fmaf(dsj, to_f32(ks[j][lane + 32 * d]), acc[i][d]);
       }
     }
   }
+  #pragma unroll
   for (int i = 0; i < ROWS; ++i) {
     const int tq = q0 + warp + 4 * i;
     if (tq >= T_) continue;
     T* dst = dq + qidx(b, tq, h, T_, H, D);
+    #pragma unroll
     for (int d = 0; d < DL; ++d) dst[lane + 32 * d] = from_f32<T>(acc[i][d] * scale);
   }
 }
@@ -190,7 +203,9 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   load_rows<T, D, BK, D>(ks, k, b, k0, hk, S, Hkv);
   load_rows<T, D, BK, D>(vs, v, b, k0, hk, S, Hkv);
   float gk[ROWS][DL], gv[ROWS][DL];
+  #pragma unroll
   for (int i = 0; i < ROWS; ++i)
+    #pragma unroll
     for (int d = 0; d < DL; ++d) gk[i][d] = gv[i][d] = 0.f;
   for (int h = hk * group; h < (hk + 1) * group; ++h) {
     for (int qt0 = (max(0, k0 - off) / BQ) * BQ; qt0 < T_; qt0 += BQ) {
@@ -203,6 +218,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
         delta_s[e] = delta[((size_t)b * H + h) * T_ + t];
       }
       __syncthreads();
+      #pragma unroll
       for (int i = 0; i < ROWS; ++i) {
         const int r = warp + 4 * i, tk = k0 + r;
         if (tk >= S || qt0 + BQ - 1 + off < tk) continue;  // no query of this tile sees key tk
@@ -220,6 +236,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
         for (int j = 0; j < BQ; ++j) {
           const float pj = __shfl_sync(0xffffffffu, p, j);
           const float dsj = __shfl_sync(0xffffffffu, ds, j);
+          #pragma unroll
           for (int d = 0; d < DL; ++d) {
             gv[i][d] = fmaf(pj, to_f32(dos[j][lane + 32 * d]), gv[i][d]);
             gk[i][d] = fmaf(dsj, to_f32(qs[j][lane + 32 * d]), gk[i][d]);
@@ -228,10 +245,12 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
       }
     }
   }
+  #pragma unroll
   for (int i = 0; i < ROWS; ++i) {
     const int tk = k0 + warp + 4 * i;
     if (tk >= S) continue;
     const size_t base = qidx(b, tk, hk, S, Hkv, D);
+    #pragma unroll
     for (int d = 0; d < DL; ++d) {
       dk[base + lane + 32 * d] = from_f32<T>(gk[i][d] * scale);
       dv[base + lane + 32 * d] = from_f32<T>(gv[i][d]);

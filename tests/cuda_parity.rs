@@ -58,9 +58,13 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     let (mut worst, mut worst_i, mut max_abs) = (0.0f32, 0usize, 0.0f32);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        let ratio = err / (ATOL + RTOL * w.abs());
+        // NaN anywhere counts as the worst possible error.
+        let ratio = match err / (ATOL + RTOL * w.abs()) {
+            r if r.is_nan() => f32::INFINITY,
+            r => r,
+        };
         max_abs = max_abs.max(err);
-        if !(ratio <= worst) {
+        if ratio > worst {
             worst = ratio;
             worst_i = i;
         }

@@ -102,3 +102,23 @@ fn hot_kernels_do_not_spill() {
     );
     eprintln!("{checked} hot kernel×arch entries, zero spills");
 }
+
+/// A stack frame means per-thread arrays live in local memory (an unrolled loop became a
+/// dynamic index): no spill, but the same memory traffic in the hot loop.
+#[test]
+fn hot_kernels_keep_their_arrays_in_registers() {
+    if !kernels_present() {
+        return;
+    }
+    let rows = embedded_report().expect("the embedded report parses");
+    let framed: Vec<String> = rows
+        .iter()
+        .filter(|r| HOT_MODULES.contains(&r.module.as_str()) && r.stack_bytes > 0)
+        .map(|r| format!("{} {}: {} B stack frame", r.kernel, r.arch, r.stack_bytes))
+        .collect();
+    assert!(
+        framed.is_empty(),
+        "hot kernels with local-memory arrays:\n{}",
+        framed.join("\n")
+    );
+}
