@@ -31,15 +31,17 @@ __device__ void cross_entropy_fwd_bwd(const T* logits, const int* labels, float*
       sum += expf(x - mx);
     }
   }
-  const float row_max = block_max(mx, scratch);
-  const float mine = mx == -INFINITY ? 0.f : sum * expf(mx - row_max);
-  const float lse = row_max + logf(block_sum(mine, scratch));
   const int label = labels[m];
   const bool ignored = label == kIgnoreIndex;
   const bool valid = label >= 0 && label < V;
+  // Read before the last barrier: with dlogits aliasing logits, pass 2 overwrites row[label].
+  const float label_logit = valid ? to_f32(row[label]) : 0.f;
+  const float row_max = block_max(mx, scratch);
+  const float mine = mx == -INFINITY ? 0.f : sum * expf(mx - row_max);
+  const float lse = row_max + logf(block_sum(mine, scratch));
   if (threadIdx.x == 0) {
     lse_out[m] = lse;
-    loss[m] = ignored ? 0.f : (valid ? lse - to_f32(row[label]) : NAN);
+    loss[m] = ignored ? 0.f : (valid ? lse - label_logit : NAN);
   }
   if (!dlogits) return;
   T* drow = dlogits + (size_t)m * V;
