@@ -44,7 +44,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn shape(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Shape { op, msg: msg.into() }
+        Error::Shape {
+            op,
+            msg: msg.into(),
+        }
     }
     pub fn file(path: impl Into<PathBuf>, msg: impl Into<String>, fix: impl Into<String>) -> Self {
         Error::File {

@@ -3,5 +3,11 @@
 
 pub mod backend;
 pub mod cli;
+pub mod data;
 pub mod error;
+pub mod generate;
+pub mod model;
+pub mod peft;
 pub mod tensor;
+pub mod train;
+pub mod util;

@@ -23,16 +23,25 @@ pub enum AdapterOp<'a> {
         dropout: Option<dropout::Dropout>,
     },
     /// Feed-forward IA3: y = (x⊙l)·Wᵀ + bias with l [K].
-    Ia3Input { l: &'a Tensor },
+    Ia3Input {
+        l: &'a Tensor,
+    },
     /// IA3 on the output: y = (x·Wᵀ + bias)⊙l with l [N].
-    Ia3Output { l: &'a Tensor },
+    Ia3Output {
+        l: &'a Tensor,
+    },
 }
 
 /// Gradient buffers of the adapter of one linear layer (accumulated).
 pub enum AdapterGrad<'a> {
     None,
-    Lora { da: &'a mut Tensor, db: &'a mut Tensor },
-    Ia3 { dl: &'a mut Tensor },
+    Lora {
+        da: &'a mut Tensor,
+        db: &'a mut Tensor,
+    },
+    Ia3 {
+        dl: &'a mut Tensor,
+    },
 }
 
 /// What `linear_fwd` keeps for `linear_bwd`.
@@ -117,6 +126,8 @@ pub trait Backend: Send + Sync {
     fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
     /// acc += x (same shapes).
     fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()>;
+    /// Concatenates (B, S1, H, D) and (B, S2, H, D) along S (the KV cache).
+    fn cat_seq(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
     /// out[m, j] = x[m, idx[j]]; x (M, K) -> out (M, idx.len()).
     fn gather_cols(&self, x: &Tensor, idx: &[u32]) -> Result<Tensor>;
     /// dx[m, idx[j]] += dout[m, j]; the backward of `gather_cols`.
@@ -137,7 +148,13 @@ pub trait Backend: Send + Sync {
         dw: Option<&mut Tensor>,
     ) -> Result<Tensor>;
     /// y = (x − mean)·rstd·w + b; x (M, C), w and b (C).
-    fn layernorm_fwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)>;
+    fn layernorm_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, NormSaved)>;
     fn layernorm_bwd(
         &self,
         dy: &Tensor,
@@ -174,7 +191,13 @@ pub trait Backend: Send + Sync {
 
     /// Causal attention: q (B, T, H, D); k, v (B, S, Hkv, D) with S ≥ T, query i sitting at
     /// position S−T+i; H % Hkv == 0 (GQA). Returns out (B, T, H, D) and lse (B, H, T).
-    fn attention_fwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, scale: f32) -> Result<(Tensor, Tensor)>;
+    fn attention_fwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)>;
     /// Recomputes the probabilities from lse; returns (dq, dk, dv).
     #[allow(clippy::too_many_arguments)]
     fn attention_bwd(
@@ -199,7 +222,23 @@ pub trait Backend: Send + Sync {
     /// logits (M, V), labels (M) with IGNORE_INDEX rows skipped.
     fn cross_entropy_fwd(&self, logits: &Tensor, labels: &[i32]) -> Result<CrossEntropyOut>;
     /// dlogits = (softmax − onehot)·grad_scale on valid rows, 0 on ignored rows.
-    fn cross_entropy_bwd(&self, logits: &Tensor, labels: &[i32], lse: &Tensor, grad_scale: f32) -> Result<Tensor>;
+    fn cross_entropy_bwd(
+        &self,
+        logits: &Tensor,
+        labels: &[i32],
+        lse: &Tensor,
+        grad_scale: f32,
+    ) -> Result<Tensor>;
+
+    /// One token per row of logits (S, V): temperature then top-p, inverting the CDF at the
+    /// row's uniform; greedy when temperature is 0.
+    fn sample(
+        &self,
+        logits: &Tensor,
+        temperature: f32,
+        top_p: f32,
+        uniforms: &[f32],
+    ) -> Result<Vec<u32>>;
 
     /// One AdamW step (step counts from 1) over all slots.
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()>;
@@ -212,7 +251,10 @@ pub mod check {
 
     pub fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
         if a.shape() != b.shape() {
-            return Err(Error::shape(op, format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape())));
+            return Err(Error::shape(
+                op,
+                format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()),
+            ));
         }
         Ok(())
     }
@@ -221,7 +263,11 @@ pub mod check {
         if t.numel() != want {
             return Err(Error::shape(
                 op,
-                format!("{what} has shape {:?} ({} values), expected {want} values", t.shape(), t.numel()),
+                format!(
+                    "{what} has shape {:?} ({} values), expected {want} values",
+                    t.shape(),
+                    t.numel()
+                ),
             ));
         }
         Ok(())
@@ -231,7 +277,10 @@ pub mod check {
     pub fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<(usize, usize, usize, usize)> {
         match *t.shape() {
             [b, s, h, d] => Ok((b, s, h, d)),
-            _ => Err(Error::shape(op, format!("{what} must be (B, T, H, D), got {:?}", t.shape()))),
+            _ => Err(Error::shape(
+                op,
+                format!("{what} must be (B, T, H, D), got {:?}", t.shape()),
+            )),
         }
     }
 }

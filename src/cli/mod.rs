@@ -1,9 +1,15 @@
 //! The command line: one subcommand per verb; each verb's arguments and handler live in its module.
 
+pub mod model;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sectune", version, about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation")]
+#[command(
+    name = "sectune",
+    version,
+    about = "Fine-tune code LLMs on vulnerability fixes; measure secure and correct code generation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -11,6 +17,22 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a random-init checkpoint in the Hugging Face layout (tests, demo).
+    InitModel(model::InitModelArgs),
+    /// Print the causal-LM loss of a text under a model (and adapter).
+    Score(model::ScoreArgs),
+    /// Print a model's architecture, parameter counts and a memory estimate.
+    Inspect(model::InspectArgs),
+    /// Create a PEFT-initialized LoRA or IA3 adapter for a model.
+    InitAdapter(model::InitAdapterArgs),
+    /// Fine-tune a LoRA or IA3 adapter on JSONL text records.
+    Train(Box<crate::train::cli::TrainArgs>),
+    /// Sample completions for prompts (study settings by default) as JSONL.
+    Generate(crate::generate::cli::GenerateArgs),
+    /// Fold an adapter into the base weights and write the merged checkpoint.
+    Merge(model::MergeArgs),
+    /// Build, subsample, describe and check the fine-tuning data sets.
+    Dataset(crate::data::cli::DatasetArgs),
     /// Print the ptxas report (registers, shared memory, spills) of the embedded CUDA kernels.
     Kernels(crate::backend::cuda::report::KernelsArgs),
     /// Time the CUDA kernels against cuBLAS and torch on this machine's GPU (skips without one).
@@ -19,6 +41,14 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::InitModel(a) => model::init_model(a),
+        Command::Score(a) => model::score(a),
+        Command::Inspect(a) => model::inspect(a),
+        Command::InitAdapter(a) => model::init_adapter(a),
+        Command::Train(a) => crate::train::cli::run(*a),
+        Command::Generate(a) => crate::generate::cli::run(a),
+        Command::Merge(a) => model::merge_cmd(a),
+        Command::Dataset(args) => crate::data::cli::run(args),
         Command::Kernels(args) => crate::backend::cuda::report::run(args),
         Command::Bench(args) => crate::backend::cuda::bench::run(args),
     }

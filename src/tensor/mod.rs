@@ -22,7 +22,10 @@ impl Tensor {
         if numel != data.len() {
             return Err(Error::shape(
                 "Tensor::from_vec",
-                format!("shape {shape:?} holds {numel} values, data has {}", data.len()),
+                format!(
+                    "shape {shape:?} holds {numel} values, data has {}",
+                    data.len()
+                ),
             ));
         }
         Ok(Tensor {

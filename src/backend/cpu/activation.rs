@@ -11,7 +11,12 @@ fn sigmoid(x: f32) -> f32 {
 // gate, up, h: same shape
 pub fn swiglu_fwd(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     check::same_shape("swiglu_fwd", gate, up)?;
-    let h = gate.host()?.iter().zip(up.host()?).map(|(&g, &u)| g * sigmoid(g) * u).collect();
+    let h = gate
+        .host()?
+        .iter()
+        .zip(up.host()?)
+        .map(|(&g, &u)| g * sigmoid(g) * u)
+        .collect();
     Tensor::from_vec(h, gate.shape())
 }
 
@@ -26,7 +31,10 @@ pub fn swiglu_bwd(dh: &Tensor, gate: &Tensor, up: &Tensor) -> Result<(Tensor, Te
         // d silu(g)/dg = s·(1 + g·(1 − s))
         dg.push(d * u * s * (1.0 + g * (1.0 - s)));
     }
-    Ok((Tensor::from_vec(dg, gate.shape())?, Tensor::from_vec(du, gate.shape())?))
+    Ok((
+        Tensor::from_vec(dg, gate.shape())?,
+        Tensor::from_vec(du, gate.shape())?,
+    ))
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;

@@ -14,7 +14,11 @@ pub fn adamw_step(slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> R
         check::same_shape("adamw_step", slot.param, slot.m)?;
         check::same_shape("adamw_step", slot.param, slot.v)?;
         let g = slot.grad.host()?;
-        let (p, m, v) = (slot.param.host_mut()?, slot.m.host_mut()?, slot.v.host_mut()?);
+        let (p, m, v) = (
+            slot.param.host_mut()?,
+            slot.m.host_mut()?,
+            slot.v.host_mut()?,
+        );
         for i in 0..p.len() {
             p[i] *= 1.0 - cfg.lr * cfg.weight_decay;
             m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g[i];

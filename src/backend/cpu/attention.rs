@@ -69,7 +69,10 @@ pub fn attention_fwd(q: &Tensor, k: &Tensor, v: &Tensor, scale: f32) -> Result<(
                 for (j, sc) in scores[..n].iter_mut().enumerate() {
                     *sc = scale * dot(qi, &ks[g.kv_at(b, j, kvh)..][..g.d]);
                 }
-                let max = scores[..n].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let max = scores[..n]
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
                 let sum: f32 = scores[..n].iter().map(|x| (x - max).exp()).sum();
                 let l = max + sum.ln();
                 lse[i] = l;
@@ -93,7 +96,10 @@ pub fn attention_fwd(q: &Tensor, k: &Tensor, v: &Tensor, scale: f32) -> Result<(
         }
         lse[bh * g.t..(bh + 1) * g.t].copy_from_slice(&l);
     }
-    Ok((Tensor::from_vec(out, q.shape())?, Tensor::from_vec(lse, &[g.b, g.h, g.t])?))
+    Ok((
+        Tensor::from_vec(out, q.shape())?,
+        Tensor::from_vec(lse, &[g.b, g.h, g.t])?,
+    ))
 }
 
 // dout, out: (B, T, H, D), lse: (B, H, T); returns dq (B, T, H, D), dk, dv (B, S, Hkv, D)
@@ -111,7 +117,14 @@ pub fn attention_bwd(
     check::same_shape("attention_bwd", dout, q)?;
     check::same_shape("attention_bwd", out, q)?;
     check::len("attention_bwd", "lse", lse, g.b * g.h * g.t)?;
-    let (qs, ks, vs, os, dos, ls) = (q.host()?, k.host()?, v.host()?, out.host()?, dout.host()?, lse.host()?);
+    let (qs, ks, vs, os, dos, ls) = (
+        q.host()?,
+        k.host()?,
+        v.host()?,
+        out.host()?,
+        dout.host()?,
+        lse.host()?,
+    );
     let group = g.h / g.hkv;
     // One task per (batch, kv head): it owns dk/dv of that kv head and dq of its query heads.
     struct Part {
@@ -141,7 +154,11 @@ pub fn attention_bwd(
                         let vj = &vs[g.kv_at(b, j, kvh)..][..g.d];
                         let p = (scale * dot(qi, kj) - l).exp();
                         let ds = p * (dot(doi, vj) - di) * scale;
-                        for ((dq, kx), (dk, qx)) in dqi.iter_mut().zip(kj).zip(part.dk[j * g.d..][..g.d].iter_mut().zip(qi)) {
+                        for ((dq, kx), (dk, qx)) in dqi
+                            .iter_mut()
+                            .zip(kj)
+                            .zip(part.dk[j * g.d..][..g.d].iter_mut().zip(qi))
+                        {
                             *dq += ds * kx;
                             *dk += ds * qx;
                         }
@@ -161,7 +178,8 @@ pub fn attention_bwd(
         let (b, kvh) = (bg / g.hkv, bg % g.hkv);
         for hh in 0..group {
             for i in 0..g.t {
-                dq[g.q_at(b, i, kvh * group + hh)..][..g.d].copy_from_slice(&part.dq[(hh * g.t + i) * g.d..][..g.d]);
+                dq[g.q_at(b, i, kvh * group + hh)..][..g.d]
+                    .copy_from_slice(&part.dq[(hh * g.t + i) * g.d..][..g.d]);
             }
         }
         for j in 0..g.s {

@@ -9,10 +9,23 @@ use crate::tensor::Tensor;
 fn check_labels(logits: &Tensor, labels: &[i32]) -> Result<usize> {
     let v = logits.last_dim();
     if labels.len() != logits.rows() {
-        return Err(Error::shape("cross_entropy", format!("{} labels for {} rows of logits", labels.len(), logits.rows())));
+        return Err(Error::shape(
+            "cross_entropy",
+            format!(
+                "{} labels for {} rows of logits",
+                labels.len(),
+                logits.rows()
+            ),
+        ));
     }
-    if let Some(l) = labels.iter().find(|&&l| l != IGNORE_INDEX && (l < 0 || l as usize >= v)) {
-        return Err(Error::shape("cross_entropy", format!("label {l} outside the vocabulary of {v}")));
+    if let Some(l) = labels
+        .iter()
+        .find(|&&l| l != IGNORE_INDEX && (l < 0 || l as usize >= v))
+    {
+        return Err(Error::shape(
+            "cross_entropy",
+            format!("label {l} outside the vocabulary of {v}"),
+        ));
     }
     Ok(v)
 }
@@ -45,7 +58,12 @@ pub fn cross_entropy_fwd(logits: &Tensor, labels: &[i32]) -> Result<CrossEntropy
 }
 
 // returns dlogits: (M, V)
-pub fn cross_entropy_bwd(logits: &Tensor, labels: &[i32], lse: &Tensor, grad_scale: f32) -> Result<Tensor> {
+pub fn cross_entropy_bwd(
+    logits: &Tensor,
+    labels: &[i32],
+    lse: &Tensor,
+    grad_scale: f32,
+) -> Result<Tensor> {
     let v = check_labels(logits, labels)?;
     crate::backend::check::len("cross_entropy_bwd", "lse", lse, logits.rows())?;
     let (ls, lses) = (logits.host()?, lse.host()?);

@@ -6,7 +6,12 @@ use crate::tensor::Tensor;
 
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     check::same_shape("add", a, b)?;
-    let data = a.host()?.iter().zip(b.host()?).map(|(x, y)| x + y).collect();
+    let data = a
+        .host()?
+        .iter()
+        .zip(b.host()?)
+        .map(|(x, y)| x + y)
+        .collect();
     Tensor::from_vec(data, a.shape())
 }
 
@@ -20,7 +25,10 @@ pub fn add_assign(acc: &mut Tensor, x: &Tensor) -> Result<()> {
 
 fn check_idx(op: &'static str, idx: &[u32], k: usize) -> Result<()> {
     match idx.iter().find(|&&i| i as usize >= k) {
-        Some(i) => Err(Error::shape(op, format!("column index {i} out of range for {k} columns"))),
+        Some(i) => Err(Error::shape(
+            op,
+            format!("column index {i} out of range for {k} columns"),
+        )),
         None => Ok(()),
     }
 }
@@ -50,7 +58,12 @@ pub fn scatter_cols_add(dx: &mut Tensor, dout: &Tensor, idx: &[u32]) -> Result<(
     if dout.last_dim() != idx.len() || dout.rows() != dx.rows() {
         return Err(Error::shape(
             "scatter_cols_add",
-            format!("dout {:?} does not match dx {:?} with {} indices", dout.shape(), dx.shape(), idx.len()),
+            format!(
+                "dout {:?} does not match dx {:?} with {} indices",
+                dout.shape(),
+                dx.shape(),
+                idx.len()
+            ),
         ));
     }
     let j = idx.len();
@@ -63,4 +76,27 @@ pub fn scatter_cols_add(dx: &mut Tensor, dout: &Tensor, idx: &[u32]) -> Result<(
         }
     }
     Ok(())
+}
+
+// a: (B, S1, H, D), b: (B, S2, H, D), out: (B, S1+S2, H, D)
+pub fn cat_seq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (ba, sa, ha, da) = check::rank4("cat_seq", "a", a)?;
+    let (bb, sb, hb, db) = check::rank4("cat_seq", "b", b)?;
+    if (ba, ha, da) != (bb, hb, db) {
+        return Err(Error::shape(
+            "cat_seq",
+            format!(
+                "{:?} and {:?} differ outside the sequence axis",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let (row, xa, xb) = (ha * da, a.host()?, b.host()?);
+    let mut out = Vec::with_capacity(xa.len() + xb.len());
+    for i in 0..ba {
+        out.extend_from_slice(&xa[i * sa * row..(i + 1) * sa * row]);
+        out.extend_from_slice(&xb[i * sb * row..(i + 1) * sb * row]);
+    }
+    Tensor::from_vec(out, &[ba, sa + sb, ha, da])
 }

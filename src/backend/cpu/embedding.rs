@@ -30,7 +30,10 @@ pub fn embedding_bwd(dout: &Tensor, ids: &[u32], dweight: &mut Tensor) -> Result
     let (v, c) = (dweight.rows(), dweight.last_dim());
     check_ids("embedding_bwd", ids, v)?;
     if dout.numel() != ids.len() * c {
-        return Err(Error::shape("embedding_bwd", format!("dout {:?} vs {} ids × {c}", dout.shape(), ids.len())));
+        return Err(Error::shape(
+            "embedding_bwd",
+            format!("dout {:?} vs {} ids × {c}", dout.shape(), ids.len()),
+        ));
     }
     let d = dout.host()?.to_vec();
     let dw = dweight.host_mut()?;

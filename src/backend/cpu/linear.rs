@@ -18,7 +18,11 @@ fn dims(x: &Tensor, w: &Tensor, adapter: AdapterOp<'_>) -> Result<Dims> {
     if w.last_dim() != k || w.shape().len() != 2 {
         return Err(Error::shape(
             "linear",
-            format!("input {:?} does not fit weight {:?} (expected (N, {k}))", x.shape(), w.shape()),
+            format!(
+                "input {:?} does not fit weight {:?} (expected (N, {k}))",
+                x.shape(),
+                w.shape()
+            ),
         ));
     }
     match adapter {
@@ -28,7 +32,11 @@ fn dims(x: &Tensor, w: &Tensor, adapter: AdapterOp<'_>) -> Result<Dims> {
             if a.shape() != [r, k] || b.shape() != [n, r] {
                 return Err(Error::shape(
                     "linear/lora",
-                    format!("lora_A {:?} / lora_B {:?} do not fit a ({n}, {k}) weight", a.shape(), b.shape()),
+                    format!(
+                        "lora_A {:?} / lora_B {:?} do not fit a ({n}, {k}) weight",
+                        a.shape(),
+                        b.shape()
+                    ),
                 ));
             }
         }
@@ -48,7 +56,11 @@ fn out_shape(x: &Tensor, n: usize) -> Vec<usize> {
 
 fn dropped(x: &[f32], dropout: Option<Dropout>) -> Vec<f32> {
     match dropout {
-        Some(d) if d.p > 0.0 => x.iter().enumerate().map(|(i, v)| v * d.factor(i as u64)).collect(),
+        Some(d) if d.p > 0.0 => x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * d.factor(i as u64))
+            .collect(),
         _ => x.to_vec(),
     }
 }
@@ -67,7 +79,12 @@ fn add_bias(y: &mut [f32], bias: Option<&Tensor>, n: usize) -> Result<()> {
 }
 
 // x: (.., K), w: (N, K), bias: (N), y: (.., N)
-pub fn linear_fwd(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, adapter: AdapterOp<'_>) -> Result<(Tensor, LinearSaved)> {
+pub fn linear_fwd(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    adapter: AdapterOp<'_>,
+) -> Result<(Tensor, LinearSaved)> {
     let Dims { m, k, n } = dims(x, w, adapter)?;
     let (xs, ws) = (x.host()?, w.host()?);
     let mut y = vec![0.0f32; m * n];
@@ -75,7 +92,10 @@ pub fn linear_fwd(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, adapter: Adapte
     match adapter {
         AdapterOp::Ia3Input { l } => {
             let ls = l.host()?;
-            let scaled: Vec<f32> = xs.chunks(k).flat_map(|row| row.iter().zip(ls).map(|(v, l)| v * l)).collect();
+            let scaled: Vec<f32> = xs
+                .chunks(k)
+                .flat_map(|row| row.iter().zip(ls).map(|(v, l)| v * l))
+                .collect();
             gemm(m, n, k, 1.0, &scaled, Layout::N, ws, Layout::T, 0.0, &mut y);
             add_bias(&mut y, bias, n)?;
         }
@@ -85,12 +105,39 @@ pub fn linear_fwd(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, adapter: Adapte
         }
     }
     match adapter {
-        AdapterOp::Lora { a, b, scale, dropout } => {
+        AdapterOp::Lora {
+            a,
+            b,
+            scale,
+            dropout,
+        } => {
             let r = a.rows();
             let xd = dropped(xs, dropout);
             let mut xa = vec![0.0f32; m * r];
-            gemm(m, r, k, 1.0, &xd, Layout::N, a.host()?, Layout::T, 0.0, &mut xa);
-            gemm(m, n, r, scale, &xa, Layout::N, b.host()?, Layout::T, 1.0, &mut y);
+            gemm(
+                m,
+                r,
+                k,
+                1.0,
+                &xd,
+                Layout::N,
+                a.host()?,
+                Layout::T,
+                0.0,
+                &mut xa,
+            );
+            gemm(
+                m,
+                n,
+                r,
+                scale,
+                &xa,
+                Layout::N,
+                b.host()?,
+                Layout::T,
+                1.0,
+                &mut y,
+            );
             saved.xa = Some(Tensor::from_vec(xa, &[m, r])?);
         }
         AdapterOp::Ia3Output { l } => {
@@ -109,11 +156,17 @@ pub fn linear_fwd(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, adapter: Adapte
 }
 
 fn missing(what: &str) -> Error {
-    Error::shape("linear_bwd", format!("the forward did not save {what} (adapter changed between fwd and bwd?)"))
+    Error::shape(
+        "linear_bwd",
+        format!("the forward did not save {what} (adapter changed between fwd and bwd?)"),
+    )
 }
 
 fn grad_mismatch() -> Error {
-    Error::shape("linear_bwd", "adapter gradient buffers do not match the adapter kind")
+    Error::shape(
+        "linear_bwd",
+        "adapter gradient buffers do not match the adapter kind",
+    )
 }
 
 // dy: (.., N), x: (.., K), w: (N, K); returns dx (.., K); adapter grads accumulate
@@ -144,7 +197,10 @@ pub fn linear_bwd(
         }
         (AdapterOp::Ia3Output { l }, AdapterGrad::Ia3 { dl }) => {
             check::len("linear_bwd", "dl", dl, n)?;
-            let base = saved.base_out.as_ref().ok_or_else(|| missing("the unscaled output"))?;
+            let base = saved
+                .base_out
+                .as_ref()
+                .ok_or_else(|| missing("the unscaled output"))?;
             let (ls, dls, bs) = (l.host()?, dl.host_mut()?, base.host()?);
             let mut dyl = dys.to_vec();
             for (row, brow) in dyl.chunks_mut(n).zip(bs.chunks(n)) {
@@ -155,7 +211,15 @@ pub fn linear_bwd(
             }
             gemm(m, k, n, 1.0, &dyl, Layout::N, ws, Layout::N, 0.0, &mut dx);
         }
-        (AdapterOp::Lora { a, b, scale, dropout }, AdapterGrad::Lora { da, db }) => {
+        (
+            AdapterOp::Lora {
+                a,
+                b,
+                scale,
+                dropout,
+            },
+            AdapterGrad::Lora { da, db },
+        ) => {
             let r = a.rows();
             if da.shape() != a.shape() || db.shape() != b.shape() {
                 return Err(grad_mismatch());
@@ -163,13 +227,57 @@ pub fn linear_bwd(
             let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
             gemm(m, k, n, 1.0, dys, Layout::N, ws, Layout::N, 0.0, &mut dx);
             let mut dyb = vec![0.0f32; m * r];
-            gemm(m, r, n, 1.0, dys, Layout::N, b.host()?, Layout::N, 0.0, &mut dyb);
+            gemm(
+                m,
+                r,
+                n,
+                1.0,
+                dys,
+                Layout::N,
+                b.host()?,
+                Layout::N,
+                0.0,
+                &mut dyb,
+            );
             // dB += s·dyᵀ·xa ; dA += s·dybᵀ·drop(x) ; dx += s·(dyb·A)⊙mask
-            gemm(n, r, m, scale, dys, Layout::T, xa.host()?, Layout::N, 1.0, db.host_mut()?);
+            gemm(
+                n,
+                r,
+                m,
+                scale,
+                dys,
+                Layout::T,
+                xa.host()?,
+                Layout::N,
+                1.0,
+                db.host_mut()?,
+            );
             let xd = dropped(xs, dropout);
-            gemm(r, k, m, scale, &dyb, Layout::T, &xd, Layout::N, 1.0, da.host_mut()?);
+            gemm(
+                r,
+                k,
+                m,
+                scale,
+                &dyb,
+                Layout::T,
+                &xd,
+                Layout::N,
+                1.0,
+                da.host_mut()?,
+            );
             let mut dxa = vec![0.0f32; m * k];
-            gemm(m, k, r, scale, &dyb, Layout::N, a.host()?, Layout::N, 0.0, &mut dxa);
+            gemm(
+                m,
+                k,
+                r,
+                scale,
+                &dyb,
+                Layout::N,
+                a.host()?,
+                Layout::N,
+                0.0,
+                &mut dxa,
+            );
             let dxa = dropped(&dxa, dropout);
             for (d, g) in dx.iter_mut().zip(dxa) {
                 *d += g;

@@ -10,8 +10,12 @@ pub mod gemm;
 mod linear;
 mod norm;
 pub mod rope;
+pub mod sampling;
 
-use super::{AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved, NormSaved, RopeStyle};
+use super::{
+    AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved,
+    NormSaved, RopeStyle,
+};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -34,6 +38,9 @@ impl Backend for CpuBackend {
     fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()> {
         elementwise::add_assign(acc, x)
     }
+    fn cat_seq(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        elementwise::cat_seq(a, b)
+    }
     fn gather_cols(&self, x: &Tensor, idx: &[u32]) -> Result<Tensor> {
         elementwise::gather_cols(x, idx)
     }
@@ -49,10 +56,23 @@ impl Backend for CpuBackend {
     fn rmsnorm_fwd(&self, x: &Tensor, w: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)> {
         norm::rmsnorm_fwd(x, w, eps)
     }
-    fn rmsnorm_bwd(&self, dy: &Tensor, x: &Tensor, w: &Tensor, saved: &NormSaved, dw: Option<&mut Tensor>) -> Result<Tensor> {
+    fn rmsnorm_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
+        saved: &NormSaved,
+        dw: Option<&mut Tensor>,
+    ) -> Result<Tensor> {
         norm::rmsnorm_bwd(dy, x, w, saved, dw)
     }
-    fn layernorm_fwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)> {
+    fn layernorm_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, NormSaved)> {
         norm::layernorm_fwd(x, w, b, eps)
     }
     fn layernorm_bwd(
@@ -66,7 +86,13 @@ impl Backend for CpuBackend {
     ) -> Result<Tensor> {
         norm::layernorm_bwd(dy, x, w, saved, dw, db)
     }
-    fn linear_fwd(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, adapter: AdapterOp<'_>) -> Result<(Tensor, LinearSaved)> {
+    fn linear_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        adapter: AdapterOp<'_>,
+    ) -> Result<(Tensor, LinearSaved)> {
         linear::linear_fwd(x, w, bias, adapter)
     }
     fn linear_bwd(
@@ -86,7 +112,13 @@ impl Backend for CpuBackend {
     fn rope_bwd(&self, dy: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor> {
         rope::rope_bwd(dy, style, pos_offset)
     }
-    fn attention_fwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, scale: f32) -> Result<(Tensor, Tensor)> {
+    fn attention_fwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)> {
         attention::attention_fwd(q, k, v, scale)
     }
     fn attention_bwd(
@@ -116,8 +148,23 @@ impl Backend for CpuBackend {
     fn cross_entropy_fwd(&self, logits: &Tensor, labels: &[i32]) -> Result<CrossEntropyOut> {
         cross_entropy::cross_entropy_fwd(logits, labels)
     }
-    fn cross_entropy_bwd(&self, logits: &Tensor, labels: &[i32], lse: &Tensor, grad_scale: f32) -> Result<Tensor> {
+    fn cross_entropy_bwd(
+        &self,
+        logits: &Tensor,
+        labels: &[i32],
+        lse: &Tensor,
+        grad_scale: f32,
+    ) -> Result<Tensor> {
         cross_entropy::cross_entropy_bwd(logits, labels, lse, grad_scale)
+    }
+    fn sample(
+        &self,
+        logits: &Tensor,
+        temperature: f32,
+        top_p: f32,
+        uniforms: &[f32],
+    ) -> Result<Vec<u32>> {
+        sampling::sample(logits, temperature, top_p, uniforms)
     }
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()> {
         adamw::adamw_step(slots, cfg, step)

@@ -34,7 +34,13 @@ pub fn rmsnorm_fwd(x: &Tensor, w: &Tensor, eps: f32) -> Result<(Tensor, NormSave
 }
 
 // dy, x: (M, C); returns dx (M, C); dw (C) accumulates when given
-pub fn rmsnorm_bwd(dy: &Tensor, x: &Tensor, w: &Tensor, saved: &NormSaved, dw: Option<&mut Tensor>) -> Result<Tensor> {
+pub fn rmsnorm_bwd(
+    dy: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    saved: &NormSaved,
+    dw: Option<&mut Tensor>,
+) -> Result<Tensor> {
     check::same_shape("rmsnorm_bwd", dy, x)?;
     let c = x.last_dim();
     check::len("rmsnorm_bwd", "weight", w, c)?;
@@ -46,7 +52,13 @@ pub fn rmsnorm_bwd(dy: &Tensor, x: &Tensor, w: &Tensor, saved: &NormSaved, dw: O
         .zip(rs.par_iter())
         .for_each(|((dx, (dy, x)), &r)| {
             // y = x·r·w with r = (mean(x²)+eps)^-1/2: dx = r·g − x·r³·mean(g·x), g = dy·w
-            let dot = dy.iter().zip(x).zip(ws).map(|((g, x), w)| g * w * x).sum::<f32>() / c as f32;
+            let dot = dy
+                .iter()
+                .zip(x)
+                .zip(ws)
+                .map(|((g, x), w)| g * w * x)
+                .sum::<f32>()
+                / c as f32;
             for (((d, g), x), w) in dx.iter_mut().zip(dy).zip(x).zip(ws) {
                 *d = r * g * w - x * r * r * r * dot;
             }
@@ -106,13 +118,21 @@ pub fn layernorm_bwd(
     check::same_shape("layernorm_bwd", dy, x)?;
     let c = x.last_dim();
     check::len("layernorm_bwd", "weight", w, c)?;
-    let mean = saved
-        .mean
-        .as_ref()
-        .ok_or_else(|| crate::error::Error::shape("layernorm_bwd", "saved statistics lack the mean (RMSNorm saved?)"))?;
+    let mean = saved.mean.as_ref().ok_or_else(|| {
+        crate::error::Error::shape(
+            "layernorm_bwd",
+            "saved statistics lack the mean (RMSNorm saved?)",
+        )
+    })?;
     check::len("layernorm_bwd", "mean", mean, x.rows())?;
     check::len("layernorm_bwd", "rstd", &saved.rstd, x.rows())?;
-    let (dys, xs, ws, ms, rs) = (dy.host()?, x.host()?, w.host()?, mean.host()?, saved.rstd.host()?);
+    let (dys, xs, ws, ms, rs) = (
+        dy.host()?,
+        x.host()?,
+        w.host()?,
+        mean.host()?,
+        saved.rstd.host()?,
+    );
     let mut dx = vec![0.0f32; xs.len()];
     dx.par_chunks_mut(c)
         .zip(dys.par_chunks(c).zip(xs.par_chunks(c)))

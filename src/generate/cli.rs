@@ -1,0 +1,121 @@
+//! `sectune generate`: completions for a prompt file, folder or scenario suite, as JSONL.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::backend::cpu::CpuBackend;
+use crate::cli::model::load_model_and_adapter;
+use crate::generate::prompts;
+use crate::generate::sample::{generate_prompt, GenSettings};
+use crate::model::tokenizer::Tokenizer;
+use crate::model::Ctx;
+use crate::train::config::STUDY_TEMPLATE;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// PEFT adapter folder (LoRA or IA3); without it the base model generates.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// JSONL with id (or task_id) and prompt, a folder of .c/.cpp files, or a scenario suite.
+    #[arg(long)]
+    pub prompts: PathBuf,
+    /// Output JSONL: prompt_id, sample, completion, tokens, finish_reason.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Samples per prompt (study: 30).
+    #[arg(long, default_value_t = 30)]
+    pub samples: usize,
+    /// Study: 0.8.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Study: 0.9.
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f32,
+    /// Study: 100.
+    #[arg(long, default_value_t = 100)]
+    pub max_new_tokens: usize,
+    /// Stop when the completion contains this text (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Text before each prompt: "none", "study" (the fine-tuning template) or literal text.
+    #[arg(long, default_value = "none")]
+    pub template: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Samples decoded together.
+    #[arg(long, default_value_t = 15)]
+    pub batch: usize,
+    /// Greedy decoding (temperature 0, one sample).
+    #[arg(long)]
+    pub greedy: bool,
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn settings(args: &GenerateArgs) -> GenSettings {
+    let template = match args.template.as_str() {
+        "none" => String::new(),
+        "study" => STUDY_TEMPLATE.to_string(),
+        other => other.to_string(),
+    };
+    GenSettings {
+        samples: if args.greedy { 1 } else { args.samples },
+        temperature: if args.greedy { 0.0 } else { args.temperature },
+        top_p: args.top_p,
+        max_new_tokens: args.max_new_tokens,
+        stop: args.stop.clone(),
+        template,
+        seed: args.seed,
+        batch: args.batch,
+    }
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    if args.out.exists() && !args.force {
+        anyhow::bail!(
+            "{} exists; choose another --out or pass --force to overwrite it",
+            args.out.display()
+        );
+    }
+    let be = CpuBackend;
+    let (model, adapter) = load_model_and_adapter(&be, &args.model, args.adapter.as_deref())?;
+    let tok = Tokenizer::load(&args.model)?;
+    let prompts = prompts::load(&args.prompts)?;
+    let s = settings(&args);
+    let ctx = Ctx::eval(&be, adapter.as_ref());
+    let bar = indicatif::ProgressBar::new((prompts.len() * s.samples) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} samples  {msg}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut lines = String::new();
+    for (i, p) in prompts.iter().enumerate() {
+        for sample in generate_prompt(&model, &ctx, &tok, p, i, &s)
+            .with_context(|| format!("generating for prompt {}", p.id))?
+        {
+            lines.push_str(&serde_json::to_string(&sample)?);
+            lines.push('\n');
+            bar.inc(1);
+        }
+        bar.set_message(format!(
+            "{:.1} samples/s",
+            bar.position() as f64 / started.elapsed().as_secs_f64().max(1e-9)
+        ));
+    }
+    bar.finish_and_clear();
+    crate::util::fsx::write_atomic(&args.out, lines.as_bytes())?;
+    println!(
+        "{} samples for {} prompts in {:.1}s → {}",
+        prompts.len() * s.samples,
+        prompts.len(),
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}

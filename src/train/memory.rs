@@ -1,0 +1,80 @@
+//! The memory planner: estimated peak memory of a training step before the first step runs.
+
+use crate::model::ModelConfig;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryPlan {
+    pub weights: u64,
+    pub adapter_and_optimizer: u64,
+    pub activations: u64,
+    pub logits: u64,
+}
+
+impl MemoryPlan {
+    pub fn total(&self) -> u64 {
+        self.weights + self.adapter_and_optimizer + self.activations + self.logits
+    }
+}
+
+/// Bytes for `params` base weights at `weight_bytes` each, an adapter of `adapter_params`
+/// (param, grad, m, v in f32), and activations for `batch × seq` tokens at `act_bytes` each.
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    cfg: &ModelConfig,
+    params: u64,
+    weight_bytes: u64,
+    adapter_params: u64,
+    batch: usize,
+    seq: usize,
+    act_bytes: u64,
+    checkpoint: bool,
+) -> MemoryPlan {
+    let tokens = (batch * seq) as u64;
+    let (c, i, l) = (
+        cfg.hidden as u64,
+        cfg.intermediate as u64,
+        cfg.n_layers as u64,
+    );
+    let kv = (cfg.n_kv_heads * cfg.head_dim) as u64;
+    // Tensors a block keeps for its backward: norms' inputs/outputs, q/k/v, attention output,
+    // residuals (~8·C + 2·kv) and the MLP's gate/up/activation (~3·I); attention keeps only
+    // the log-sum-exp (flash-style), not T×T scores.
+    let per_block = tokens * (8 * c + 2 * kv + 3 * i) * act_bytes;
+    let activations = if checkpoint {
+        tokens * c * act_bytes * l + per_block
+    } else {
+        per_block * l
+    };
+    MemoryPlan {
+        weights: params * weight_bytes,
+        adapter_and_optimizer: adapter_params * 16,
+        activations,
+        // logits and their gradient, f32
+        logits: tokens * cfg.vocab_size as u64 * 4 * 2,
+    }
+}
+
+pub fn human(bytes: u64) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    const MIB: f64 = (1u64 << 20) as f64;
+    if bytes as f64 >= GIB {
+        format!("{:.2} GiB", bytes as f64 / GIB)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    }
+}
+
+/// Memory the OS reports as available (Linux), for the CPU backend's check.
+pub fn available_host_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resident memory of this process, for the metrics log.
+pub fn resident_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
