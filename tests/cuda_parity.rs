@@ -11,6 +11,7 @@ use cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use sectune::backend::cpu::CpuBackend;
 use sectune::backend::cuda::device::CudaDevice;
 use sectune::backend::cuda::kernels::KernelModule;
+use sectune::backend::cuda::plan::{attention_tiles, gemm_grid};
 use sectune::backend::dropout::Dropout;
 use sectune::backend::{AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, IGNORE_INDEX};
 use sectune::tensor::Tensor;
@@ -162,7 +163,7 @@ fn lora_case(dev: &CudaDevice, m: usize, n: usize, k: usize, r: usize, p: f32) {
     let mut da = s.alloc_zeros::<f32>(r * k).unwrap();
     let mut db = s.alloc_zeros::<f32>(n * r).unwrap();
     let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
-    let g = |cols: usize| (cols.div_ceil(64) as u32, m.div_ceil(64) as u32, 1);
+    let g = |cols: usize| gemm_grid(m, cols);
     let rank_blocks = r.div_ceil(8) as u32;
     // SAFETY: each argument list matches the kernel's signature in kernels/lora_matmul.cu, and
     // every buffer has the size the header gives for (M, N, K, r).
@@ -349,7 +350,7 @@ fn attention_f32_gqa_matches_cpu() {
         s.alloc_zeros::<f32>(v.len()).unwrap(),
     );
     let (bi, ti, hi, hkvi, di) = (b as i32, t as i32, h as i32, hkv as i32, d as i32);
-    // f32, D = 64: row bytes 256, so fwd BQ 16, dq BQ 16, dkv BK 16 (attention.cu header).
+    let tiles = attention_tiles(4, d);
     let rows = |n: usize, per: usize, y: usize| {
         cfg((n.div_ceil(per) as u32, y as u32, b as u32), (128, 1, 1))
     };
@@ -366,7 +367,7 @@ fn attention_f32_gqa_matches_cpu() {
             .arg(&hi)
             .arg(&hkvi)
             .arg(&scale)
-            .launch(rows(t, 16, h))
+            .launch(rows(t, tiles.fwd_q, h))
             .unwrap();
         s.launch_builder(&delta_k)
             .arg(&out)
@@ -391,7 +392,7 @@ fn attention_f32_gqa_matches_cpu() {
             .arg(&hi)
             .arg(&hkvi)
             .arg(&scale)
-            .launch(rows(t, 16, h))
+            .launch(rows(t, tiles.dq_q, h))
             .unwrap();
         s.launch_builder(&dkvk)
             .arg(&qd)
@@ -407,7 +408,7 @@ fn attention_f32_gqa_matches_cpu() {
             .arg(&hi)
             .arg(&hkvi)
             .arg(&scale)
-            .launch(rows(t, 16, hkv))
+            .launch(rows(t, tiles.dkv_k, hkv))
             .unwrap();
     }
     assert_close("attention out", &down(s, &out), out_ref.host().unwrap());

@@ -267,8 +267,8 @@ mod gpu {
             let mut delta = stream.alloc_zeros::<f32>(h * t)?;
             let (ti, hi, di, bi) = (t as i32, h as i32, d as i32, 1i32);
             let scale = 1.0 / (d as f32).sqrt();
-            // Tile rows per block, as attention.cu's header gives them for bf16 (R = 2·D bytes).
-            let (bq_fwd, bq_dq, bk_dkv) = if d >= 256 { (16, 8, 8) } else { (16, 16, 16) };
+            let tiles = super::super::plan::attention_tiles(2, d);
+            let (bq_fwd, bq_dq, bk_dkv) = (tiles.fwd_q, tiles.dq_q, tiles.dkv_k);
             let cfg = |rows: usize| LaunchConfig {
                 grid_dim: (grid(t, rows), h as u32, 1),
                 block_dim: (128, 1, 1),

@@ -6,6 +6,7 @@ pub mod bench;
 #[cfg(feature = "cuda")]
 pub mod device;
 pub mod kernels;
+pub mod plan;
 pub mod report;
 
 /// What to tell a user whose binary has no kernels.
