@@ -5,6 +5,7 @@
 //! gradients passed as `&mut` are accumulated (`+=`); activation gradients are returned fresh.
 
 pub mod cpu;
+pub mod cuda;
 pub mod dropout;
 
 use crate::error::Result;

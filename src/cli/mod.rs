@@ -35,6 +35,10 @@ pub enum Command {
     Dataset(crate::data::cli::DatasetArgs),
     /// Evaluate completions: sandbox, validity, HumanEval-X pass@k, scenarios, statistics.
     Eval(crate::eval::cli::EvalArgs),
+    /// Print the ptxas report (registers, shared memory, spills) of the embedded CUDA kernels.
+    Kernels(crate::backend::cuda::report::KernelsArgs),
+    /// Time the CUDA kernels against cuBLAS and torch on this machine's GPU (skips without one).
+    Bench(crate::backend::cuda::bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -48,5 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(a) => model::merge_cmd(a),
         Command::Dataset(args) => crate::data::cli::run(args),
         Command::Eval(args) => crate::eval::cli::run(args),
+        Command::Kernels(args) => crate::backend::cuda::report::run(args),
+        Command::Bench(args) => crate::backend::cuda::bench::run(args),
     }
 }

@@ -1,0 +1,468 @@
+//! `sectune bench`: times the hot kernels with CUDA events beside their outside baselines in the
+//! same run (cuBLAS GEMM via cudarc; torch flash SDPA and fused AdamW via bench/torch_baselines.py)
+//! and prints ratios and the fraction of the GPU's peak. Without a GPU it says so and exits 0.
+//! FLOP/byte formulas: GEMM 2·M·N·K; causal attention fwd 2·B·H·T²·D (4·b·s²·h·d halved),
+//! bwd 2.5× fwd; AdamW 28 bytes per element (g, p, m, v read; p, m, v written).
+
+use anyhow::Result;
+
+/// Arguments of `sectune bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Timed repetitions per kernel (after 3 warm-up runs).
+    #[arg(long, default_value_t = 20)]
+    pub reps: u32,
+    /// Python interpreter for bench/torch_baselines.py; "none" skips the torch baselines.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+#[cfg(not(feature = "cuda"))]
+pub fn run(_args: BenchArgs) -> Result<()> {
+    println!(
+        "sectune bench: skipped, this binary was built without the `cuda` feature; \
+         rebuild with `cargo build --release --features cuda` on a machine with an NVIDIA GPU"
+    );
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+pub fn run(args: BenchArgs) -> Result<()> {
+    use super::device::{CudaDevice, CudaError};
+    match CudaDevice::new(0) {
+        Ok(dev) => gpu::run_all(&dev, &args),
+        Err(e @ (CudaError::NoDriver | CudaError::NoKernels)) => {
+            println!("sectune bench: skipped, {e}");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Peak dense bf16 tensor FLOP/s (fp32 accumulate) and memory bandwidth of known GPUs, from the
+/// vendors' data sheets; None for a GPU not listed (the bench then prints no % of peak).
+pub fn peaks(device_name: &str) -> Option<(f64, f64)> {
+    const TABLE: &[(&str, f64, f64)] = &[
+        ("H200", 989e12, 4.8e12),
+        ("H100 PCIe", 756e12, 2.0e12),
+        ("H100", 989e12, 3.35e12),
+        ("A100", 312e12, 2.0e12),
+        ("L40S", 362e12, 0.864e12),
+        ("RTX 4090", 165e12, 1.008e12),
+        ("RTX 3090", 71e12, 0.936e12),
+    ];
+    TABLE
+        .iter()
+        .find(|(name, _, _)| device_name.contains(name))
+        .map(|&(_, f, b)| (f, b))
+}
+
+#[cfg(feature = "cuda")]
+mod gpu {
+    use std::process::Command;
+    use std::sync::Arc;
+
+    use anyhow::{Context, Result};
+    use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
+    use cudarc::driver::{sys::CUevent_flags, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+    use half::bf16;
+
+    use super::super::device::CudaDevice;
+    use super::super::kernels::KernelModule;
+    use super::{peaks, BenchArgs};
+
+    /// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
+    fn time_ms(
+        stream: &Arc<CudaStream>,
+        reps: u32,
+        mut f: impl FnMut() -> Result<()>,
+    ) -> Result<f64> {
+        for _ in 0..3 {
+            f()?;
+        }
+        let start = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        for _ in 0..reps {
+            f()?;
+        }
+        let end = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        Ok(start.elapsed_ms(&end)? as f64 / reps.max(1) as f64)
+    }
+
+    fn filled_bf16(stream: &Arc<CudaStream>, n: usize) -> Result<CudaSlice<bf16>> {
+        let host: Vec<bf16> = (0..n)
+            .map(|i| bf16::from_f32(((i % 17) as f32 - 8.0) / 64.0))
+            .collect();
+        Ok(stream.clone_htod(&host)?)
+    }
+
+    fn filled_f32(stream: &Arc<CudaStream>, n: usize, scale: f32) -> Result<CudaSlice<f32>> {
+        let host: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * scale).collect();
+        Ok(stream.clone_htod(&host)?)
+    }
+
+    fn grid(n: usize, tile: usize) -> u32 {
+        n.div_ceil(tile) as u32
+    }
+
+    fn pct(x: f64, peak: Option<f64>) -> String {
+        peak.map(|p| format!("{:5.1}%", 100.0 * x / p))
+            .unwrap_or_else(|| "  n/a".into())
+    }
+
+    pub fn run_all(dev: &CudaDevice, args: &BenchArgs) -> Result<()> {
+        let name = dev.name();
+        let peak = peaks(&name);
+        println!(
+            "device: {name}; {} reps after 3 warm-ups; CUDA events",
+            args.reps
+        );
+        let torch = torch_baselines(&args.python);
+        bench_lora(dev, args.reps, peak.map(|p| p.0))?;
+        bench_attention(dev, args.reps, peak.map(|p| p.0), torch.as_ref())?;
+        bench_adamw(dev, args.reps, peak.map(|p| p.1), torch.as_ref())?;
+        Ok(())
+    }
+
+    /// Fused LoRA forward (r = 8 on the r16 instance) and our plain GEMM vs cuBLAS at 7B shapes.
+    fn bench_lora(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
+        let stream = dev.stream();
+        let blas = CudaBlas::new(stream.clone())?;
+        let lora = dev.function(KernelModule::LoraMatmul, "lora_linear_fwd_r16_bf16")?;
+        let plain = dev.function(KernelModule::LoraMatmul, "linear_fwd_bf16")?;
+        println!("\nLoRA linear fwd, bf16, r = 8 (target: fused ≤ 1.10× cuBLAS GEMM)");
+        println!(
+            "{:>6} {:>6} {:>6} {:>10} {:>10} {:>10} {:>7} {:>7} {:>8}",
+            "M", "N", "K", "cuBLAS ms", "ours ms", "fused ms", "ours/cb", "fused/cb", "fused %pk"
+        );
+        for &(m, n, k) in &[
+            (4096usize, 4096usize, 4096usize),
+            (4096, 11008, 4096),
+            (4096, 4096, 11008),
+            (16384, 4096, 4096),
+        ] {
+            let r = 8usize;
+            let x = filled_bf16(stream, m * k)?;
+            let w = filled_bf16(stream, n * k)?;
+            let a = filled_f32(stream, r * k, 1e-3)?;
+            let b = filled_f32(stream, n * r, 1e-3)?;
+            let mut y = stream.alloc_zeros::<bf16>(m * n)?;
+            let mut xa = stream.alloc_zeros::<f32>(m * r)?;
+            // Row-major y = x·Wᵀ is column-major yᵀ = W·xᵀ: op(A) = Wᵀ-of-storage, op(B) = x.
+            let cfg = GemmConfig {
+                transa: cublasOperation_t::CUBLAS_OP_T,
+                transb: cublasOperation_t::CUBLAS_OP_N,
+                m: n as i32,
+                n: m as i32,
+                k: k as i32,
+                alpha: bf16::ONE,
+                lda: k as i32,
+                ldb: k as i32,
+                beta: bf16::ZERO,
+                ldc: n as i32,
+            };
+            // SAFETY: w is [n,k], x is [m,k], y is [m,n], matching the dimensions in cfg.
+            let t_cublas = time_ms(stream, reps, || {
+                Ok(unsafe { blas.gemm(cfg, &w, &x, &mut y) }?)
+            })?;
+            let launch = LaunchConfig {
+                grid_dim: (grid(n, 64), grid(m, 64), 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
+            let null = 0u64;
+            let t_plain = time_ms(stream, reps, || {
+                // SAFETY: argument list matches linear_fwd_bf16(x, W, bias=null, y, M, N, K).
+                unsafe {
+                    stream
+                        .launch_builder(&plain)
+                        .arg(&x)
+                        .arg(&w)
+                        .arg(&null)
+                        .arg(&mut y)
+                        .arg(&mi)
+                        .arg(&ni)
+                        .arg(&ki)
+                        .launch(launch)
+                }?;
+                Ok(())
+            })?;
+            let (scale, p, seed) = (2.0f32, 0.0f32, 0u64);
+            let t_lora = time_ms(stream, reps, || {
+                // SAFETY: matches lora_linear_fwd_r16_bf16(x, W, bias, A, B, s, p, seed, y, xa, M, N, K, r).
+                unsafe {
+                    stream
+                        .launch_builder(&lora)
+                        .arg(&x)
+                        .arg(&w)
+                        .arg(&null)
+                        .arg(&a)
+                        .arg(&b)
+                        .arg(&scale)
+                        .arg(&p)
+                        .arg(&seed)
+                        .arg(&mut y)
+                        .arg(&mut xa)
+                        .arg(&mi)
+                        .arg(&ni)
+                        .arg(&ki)
+                        .arg(&ri)
+                        .launch(launch)
+                }?;
+                Ok(())
+            })?;
+            let flops = 2.0 * (m * n * k) as f64;
+            println!(
+                "{m:>6} {n:>6} {k:>6} {t_cublas:>10.3} {t_plain:>10.3} {t_lora:>10.3} {:>7.2} {:>8.2} {:>8}",
+                t_plain / t_cublas,
+                t_lora / t_cublas,
+                pct(flops / (t_lora * 1e-3), peak_flops)
+            );
+        }
+        Ok(())
+    }
+
+    fn bench_attention(
+        dev: &CudaDevice,
+        reps: u32,
+        peak_flops: Option<f64>,
+        torch: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let stream = dev.stream();
+        println!("\nCausal attention, bf16, B = 1 (target: ≥ 0.9× torch flash SDPA)");
+        println!(
+            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+            "D", "H", "T", "fwd ms", "bwd ms", "torch fwd", "torch bwd", "fwd %pk", "ratio"
+        );
+        for &(d, h, t) in &[
+            (128usize, 32usize, 1024usize),
+            (128, 32, 4096),
+            (256, 16, 1024),
+            (256, 16, 4096),
+        ] {
+            let fwd = dev.function(KernelModule::Attention, &format!("attention_fwd_d{d}_bf16"))?;
+            let dq = dev.function(
+                KernelModule::Attention,
+                &format!("attention_bwd_dq_d{d}_bf16"),
+            )?;
+            let dkv = dev.function(
+                KernelModule::Attention,
+                &format!("attention_bwd_dkv_d{d}_bf16"),
+            )?;
+            let delta_fn = dev.function(KernelModule::Attention, "attention_bwd_delta_bf16")?;
+            let n = t * h * d;
+            let (q, k, v, d_out) = (
+                filled_bf16(stream, n)?,
+                filled_bf16(stream, n)?,
+                filled_bf16(stream, n)?,
+                filled_bf16(stream, n)?,
+            );
+            let mut out = stream.alloc_zeros::<bf16>(n)?;
+            let (mut dqb, mut dkb, mut dvb) = (
+                stream.alloc_zeros::<bf16>(n)?,
+                stream.alloc_zeros::<bf16>(n)?,
+                stream.alloc_zeros::<bf16>(n)?,
+            );
+            let mut lse = stream.alloc_zeros::<f32>(h * t)?;
+            let mut delta = stream.alloc_zeros::<f32>(h * t)?;
+            let (ti, hi, di, bi) = (t as i32, h as i32, d as i32, 1i32);
+            let scale = 1.0 / (d as f32).sqrt();
+            let tiles = super::super::plan::attention_tiles(2, d);
+            let (bq_fwd, bq_dq, bk_dkv) = (tiles.fwd_q, tiles.dq_q, tiles.dkv_k);
+            let cfg = |rows: usize| LaunchConfig {
+                grid_dim: (grid(t, rows), h as u32, 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let t_fwd = time_ms(stream, reps, || {
+                // SAFETY: matches attention_fwd_d{D}_bf16(q, k, v, out, lse, T, S = T, H, Hkv, scale).
+                unsafe {
+                    stream
+                        .launch_builder(&fwd)
+                        .arg(&q)
+                        .arg(&k)
+                        .arg(&v)
+                        .arg(&mut out)
+                        .arg(&mut lse)
+                        .arg(&ti)
+                        .arg(&ti)
+                        .arg(&hi)
+                        .arg(&hi)
+                        .arg(&scale)
+                        .launch(cfg(bq_fwd))
+                }?;
+                Ok(())
+            })?;
+            let t_bwd = time_ms(stream, reps, || {
+                let rows = LaunchConfig {
+                    grid_dim: (grid(t * h, 4), 1, 1),
+                    block_dim: (128, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: each argument list matches its kernel's signature in attention.cu.
+                unsafe {
+                    stream
+                        .launch_builder(&delta_fn)
+                        .arg(&out)
+                        .arg(&d_out)
+                        .arg(&mut delta)
+                        .arg(&bi)
+                        .arg(&ti)
+                        .arg(&hi)
+                        .arg(&di)
+                        .launch(rows)?;
+                    stream
+                        .launch_builder(&dq)
+                        .arg(&q)
+                        .arg(&k)
+                        .arg(&v)
+                        .arg(&d_out)
+                        .arg(&lse)
+                        .arg(&delta)
+                        .arg(&mut dqb)
+                        .arg(&ti)
+                        .arg(&ti)
+                        .arg(&hi)
+                        .arg(&hi)
+                        .arg(&scale)
+                        .launch(cfg(bq_dq))?;
+                    stream
+                        .launch_builder(&dkv)
+                        .arg(&q)
+                        .arg(&k)
+                        .arg(&v)
+                        .arg(&d_out)
+                        .arg(&lse)
+                        .arg(&delta)
+                        .arg(&mut dkb)
+                        .arg(&mut dvb)
+                        .arg(&ti)
+                        .arg(&ti)
+                        .arg(&hi)
+                        .arg(&hi)
+                        .arg(&scale)
+                        .launch(cfg(bk_dkv))?;
+                }
+                Ok(())
+            })?;
+            let flops = 2.0 * (h * t * t * d) as f64;
+            let torch_row = torch.and_then(|j| j["sdpa"].as_array()).and_then(|rows| {
+                rows.iter().find(|r| {
+                    r["d"].as_u64() == Some(d as u64) && r["t"].as_u64() == Some(t as u64)
+                })
+            });
+            let (tf, tb) = torch_row
+                .map(|r| (r["fwd_ms"].as_f64(), r["bwd_ms"].as_f64()))
+                .unwrap_or((None, None));
+            let show = |x: Option<f64>| {
+                x.map(|v| format!("{v:9.3}"))
+                    .unwrap_or_else(|| "      n/a".into())
+            };
+            let ratio = tf
+                .zip(tb)
+                .map(|(f, b)| format!("{:8.2}", (f + b) / (t_fwd + t_bwd)))
+                .unwrap_or_else(|| "     n/a".into());
+            println!(
+                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio}",
+                show(tf),
+                show(tb),
+                pct(flops / (t_fwd * 1e-3), peak_flops)
+            );
+        }
+        Ok(())
+    }
+
+    fn bench_adamw(
+        dev: &CudaDevice,
+        reps: u32,
+        peak_bw: Option<f64>,
+        torch: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let stream = dev.stream();
+        let f = dev.function(KernelModule::Adamw, "adamw_step_f32")?;
+        let n = 16usize << 20;
+        let (mut p, g, mut m, mut v) = (
+            filled_f32(stream, n, 1e-2)?,
+            filled_f32(stream, n, 1e-3)?,
+            stream.alloc_zeros::<f32>(n)?,
+            stream.alloc_zeros::<f32>(n)?,
+        );
+        // One descriptor {param, grad, m, v, n}: four device pointers and an i64, as in adamw.cu.
+        let desc: Vec<u64> = {
+            use cudarc::driver::DevicePtr;
+            let (pp, _g1) = p.device_ptr(stream);
+            let (gp, _g2) = g.device_ptr(stream);
+            let (mp, _g3) = m.device_ptr(stream);
+            let (vp, _g4) = v.device_ptr(stream);
+            vec![pp, gp, mp, vp, n as u64]
+        };
+        let desc_dev = stream.clone_htod(&desc)?;
+        let (nt, lr, b1, b2, eps, wd, bc1, bc2) = (
+            1i32, 3e-4f32, 0.9f32, 0.999f32, 1e-8f32, 0.01f32, 0.1f32, 0.001f32,
+        );
+        let cfg = LaunchConfig {
+            grid_dim: (1024, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let t = time_ms(stream, reps, || {
+            // SAFETY: matches adamw_step_f32(tensors, n_tensors, lr, b1, b2, eps, wd, bc1, bc2); the
+            // descriptor's pointers stay valid while p, g, m, v live (this function's scope).
+            unsafe {
+                stream
+                    .launch_builder(&f)
+                    .arg(&desc_dev)
+                    .arg(&nt)
+                    .arg(&lr)
+                    .arg(&b1)
+                    .arg(&b2)
+                    .arg(&eps)
+                    .arg(&wd)
+                    .arg(&bc1)
+                    .arg(&bc2)
+                    .launch(cfg)
+            }?;
+            Ok(())
+        })?;
+        let _ = (&mut p, &mut m, &mut v);
+        let bw = 28.0 * n as f64 / (t * 1e-3);
+        let torch_ms = torch.and_then(|j| j["adamw"]["ms"].as_f64());
+        println!("\nAdamW fp32, {n} elements (target: ≥ 80% of peak bandwidth)");
+        println!(
+            "ours {t:.3} ms, {:.0} GB/s ({} of peak); torch fused {}",
+            bw / 1e9,
+            pct(bw, peak_bw),
+            torch_ms
+                .map(|ms| format!("{ms:.3} ms (ratio {:.2})", ms / t))
+                .unwrap_or_else(|| "n/a".into())
+        );
+        Ok(())
+    }
+
+    /// Runs bench/torch_baselines.py on the same GPU; None (with the reason printed) when it fails.
+    fn torch_baselines(python: &str) -> Option<serde_json::Value> {
+        if python == "none" {
+            return None;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/torch_baselines.py");
+        let out = Command::new(python)
+            .arg(script)
+            .output()
+            .with_context(|| format!("running {python} {script}"));
+        match out.map(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout)) {
+            Ok(Ok(v)) if v.get("error").is_none() => Some(v),
+            Ok(Ok(v)) => {
+                println!("torch baselines skipped: {}", v["error"]);
+                None
+            }
+            Ok(Err(e)) => {
+                println!("torch baselines skipped: unreadable output ({e})");
+                None
+            }
+            Err(e) => {
+                println!("torch baselines skipped: {e:#}");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! A CUDA device on cudarc (feature `cuda`, dynamic loading): checks that the binary has kernels
+//! and that the driver library loads before touching the GPU, then loads each kernels/ module's
+//! fatbin lazily (`Ptx::from_binary` + `load_module`) and caches it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverError};
+use cudarc::nvrtc::Ptx;
+
+use super::kernels::{KernelModule, KERNELS_BUILT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    #[error("{}", super::NO_KERNELS_FIX)]
+    NoKernels,
+    #[error(
+        "the CUDA driver library (libcuda.so.1) cannot be loaded: this machine has no NVIDIA driver or GPU; \
+         use the CPU backend here, or run on a machine with an NVIDIA GPU and driver ≥ 580"
+    )]
+    NoDriver,
+    #[error("CUDA driver call failed while {what}: {source:?}")]
+    Driver { what: String, source: DriverError },
+    #[error(
+        "kernel `{name}` is not in module {module} for this GPU (bf16 kernels need sm_80 or newer)"
+    )]
+    MissingFunction { module: &'static str, name: String },
+}
+
+fn driver(what: impl Into<String>) -> impl FnOnce(DriverError) -> CudaError {
+    let what = what.into();
+    move |source| CudaError::Driver { what, source }
+}
+
+/// One GPU: its context, one stream, and the kernel modules loaded so far.
+pub struct CudaDevice {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    modules: Mutex<HashMap<KernelModule, Arc<CudaModule>>>,
+}
+
+impl CudaDevice {
+    /// Opens GPU `ordinal`. Fails with a typed error, never a panic, when the binary has no
+    /// kernels or the machine has no driver.
+    pub fn new(ordinal: usize) -> Result<Self, CudaError> {
+        if !KERNELS_BUILT {
+            return Err(CudaError::NoKernels);
+        }
+        // SAFETY: only tries to dlopen the driver library; no driver function is called yet.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(CudaError::NoDriver);
+        }
+        let ctx = CudaContext::new(ordinal).map_err(driver(format!("opening GPU {ordinal}")))?;
+        let stream = ctx.default_stream();
+        Ok(Self {
+            ctx,
+            stream,
+            modules: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn name(&self) -> String {
+        self.ctx.name().unwrap_or_else(|_| "unknown GPU".into())
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// The entry point `name` of `module`, loading the module's fatbin on first use.
+    pub fn function(&self, module: KernelModule, name: &str) -> Result<CudaFunction, CudaError> {
+        let loaded = {
+            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+            match modules.get(&module) {
+                Some(m) => m.clone(),
+                None => {
+                    let bytes = module.fatbin().ok_or(CudaError::NoKernels)?;
+                    let m = self
+                        .ctx
+                        .load_module(Ptx::from_binary(bytes.to_vec()))
+                        .map_err(driver(format!("loading module {}", module.name())))?;
+                    modules.insert(module, m.clone());
+                    m
+                }
+            }
+        };
+        loaded
+            .load_function(name)
+            .map_err(|_| CudaError::MissingFunction {
+                module: module.name(),
+                name: name.to_string(),
+            })
+    }
+}

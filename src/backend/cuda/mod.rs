@@ -1,0 +1,14 @@
+//! The CUDA side: the kernels build.rs compiled into this binary, their ptxas report, the device
+//! (feature `cuda`) and the benchmarks.
+//! A build without nvcc still has this module; it then reports that no kernels were built.
+
+pub mod bench;
+#[cfg(feature = "cuda")]
+pub mod device;
+pub mod kernels;
+pub mod plan;
+pub mod report;
+
+/// What to tell a user whose binary has no kernels.
+pub const NO_KERNELS_FIX: &str = "this binary was built without nvcc, so it has no CUDA kernels; \
+run `bash scripts/install-cuda-toolchain.sh` and rebuild (or set NVCC / CUDA_HOME to an installed CUDA)";
