@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Write a random-init checkpoint in the Hugging Face layout (tests, demo).
     InitModel(model::InitModelArgs),
+    /// Run the whole pipeline on tiny models and the shipped corpus (no downloads, no GPU).
+    Demo(crate::demo::DemoArgs),
     /// Print the causal-LM loss of a text under a model (and adapter).
     Score(model::ScoreArgs),
     /// Print a model's architecture, parameter counts and a memory estimate.
@@ -44,6 +46,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::InitModel(a) => model::init_model(a),
+        Command::Demo(a) => crate::demo::run(a),
         Command::Score(a) => model::score(a),
         Command::Inspect(a) => model::inspect(a),
         Command::InitAdapter(a) => model::init_adapter(a),
