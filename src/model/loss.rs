@@ -82,15 +82,7 @@ pub fn loss_and_grads(
     seq: usize,
     grads: &mut AdapterSet,
 ) -> Result<LossOut> {
-    run(
-        model,
-        ctx,
-        ids,
-        labels,
-        batch,
-        seq,
-        Some((grads, Keep::Full)),
-    )
+    loss_and_grads_with(model, ctx, ids, labels, batch, seq, grads, false)
 }
 
 /// As `loss_and_grads`, with per-block gradient checkpointing when `checkpoint` is set.
