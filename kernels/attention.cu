@@ -8,7 +8,8 @@
 //         dQ_i = scale·Σ_j dS_ij·k_j (attention_bwd_dq);  dK_j = scale·Σ_i dS_ij·q_i (attention_bwd_dkv,
 //         which also sums dK/dV over the H/Hkv query heads of a GQA group, so no atomics)
 // Shapes: q, out, dO, dQ [B,T,H,D]; k, v, dK, dV [B,S_kv,Hkv,D] in T; lse, Δ [B,H,T] fp32; S_kv ≥ T.
-//   H % Hkv == 0; query head h reads kv head h / (H/Hkv). D ∈ {64, 128, 256} (template instances,
+//   H % Hkv == 0; query head h reads kv head h / (H/Hkv). D ∈ {64, 128, 256}, plus 16 and 32 in f32 (template instances;
+//   D need not be a multiple of 32: lanes past D idle;
 //   entry points attention_{fwd,bwd_dq,bwd_dkv}_d{64,128,256}_{dtype}).
 // Launch: fwd and dq: grid (ceil(T/BQ), H, B), block 128; dkv: grid (ceil(S_kv/BK), Hkv, B), block 128;
 //   delta: grid (ceil(B·T·H/4)), block 128. BQ/BK come from attention_tiles (host mirrors them):
@@ -54,7 +55,7 @@ __device__ __forceinline__ void load_rows(T (*dst)[LD], const T* src, int b, int
 template <typename T, int D>
 __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv,
                     float scale) {
-  constexpr int BQ = fwd_bq<T, D>(), BKV = fwd_bkv<T, D>(), P = pad<T>(), ROWS = BQ / 4, DL = D / 32;
+  constexpr int BQ = fwd_bq<T, D>(), BKV = fwd_bkv<T, D>(), P = pad<T>(), ROWS = BQ / 4, DL = (D + 31) / 32;
   __shared__ T qs[BQ][D];
   __shared__ T ks[BKV][D + P];
   __shared__ T vs[BKV][D];
@@ -98,7 +99,8 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
       for (int j = 0; j < nkeys; ++j) {
         const float pj = __shfl_sync(0xffffffffu, p, j);
         #pragma unroll
-        for (int d = 0; d < DL; ++d) o[i][d] = fmaf(pj, to_f32(vs[j][lane + 32 * d]), o[i][d]);
+        for (int d = 0; d < DL; ++d)
+          if (D % 32 == 0 || lane + 32 * d < D) o[i][d] = fmaf(pj, to_f32(vs[j][lane + 32 * d]), o[i][d]);
       }
     }
   }
@@ -109,7 +111,8 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
     const float inv = 1.f / l[i];
     T* dst = out + qidx(b, tq, h, T_, H, D);
     #pragma unroll
-    for (int d = 0; d < DL; ++d) dst[lane + 32 * d] = from_f32<T>(o[i][d] * inv);
+    for (int d = 0; d < DL; ++d)
+      if (D % 32 == 0 || lane + 32 * d < D) dst[lane + 32 * d] = from_f32<T>(o[i][d] * inv);
     if (lane == 0) lse[((size_t)b * H + h) * T_ + tq] = m[i] + logf(l[i]);
   }
 }
@@ -131,7 +134,7 @@ __device__ void bwd_delta(const T* o, const T* dout, float* delta, int B, int T_
 template <typename T, int D>
 __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta,
                        T* dq, int T_, int S, int H, int Hkv, float scale) {
-  constexpr int BQ = dq_bq<T, D>(), BKV = fwd_bkv<T, D>(), P = pad<T>(), ROWS = BQ / 4, DL = D / 32;
+  constexpr int BQ = dq_bq<T, D>(), BKV = fwd_bkv<T, D>(), P = pad<T>(), ROWS = BQ / 4, DL = (D + 31) / 32;
   __shared__ T qs[BQ][D];
   __shared__ T dos[BQ][D];
   __shared__ T ks[BKV][D + P];
@@ -174,7 +177,8 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
       for (int j = 0; j < nkeys; ++j) {
         const float dsj = __shfl_sync(0xffffffffu, ds, j);
         #pragma unroll
-        for (int d = 0; d < DL; ++d) acc[i][d] = fmaf(dsj, to_f32(ks[j][lane + 32 * d]), acc[i][d]);
+        for (int d = 0; d < DL; ++d)
+          if (D % 32 == 0 || lane + 32 * d < D) acc[i][d] = fmaf(dsj, to_f32(ks[j][lane + 32 * d]), acc[i][d]);
       }
     }
   }
@@ -184,14 +188,15 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
     if (tq >= T_) continue;
     T* dst = dq + qidx(b, tq, h, T_, H, D);
     #pragma unroll
-    for (int d = 0; d < DL; ++d) dst[lane + 32 * d] = from_f32<T>(acc[i][d] * scale);
+    for (int d = 0; d < DL; ++d)
+      if (D % 32 == 0 || lane + 32 * d < D) dst[lane + 32 * d] = from_f32<T>(acc[i][d] * scale);
   }
 }
 
 template <typename T, int D>
 __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta,
                         T* dk, T* dv, int T_, int S, int H, int Hkv, float scale) {
-  constexpr int BK = dkv_bk<T, D>(), BQ = dkv_bq<T, D>(), P = pad<T>(), ROWS = BK / 4, DL = D / 32;
+  constexpr int BK = dkv_bk<T, D>(), BQ = dkv_bq<T, D>(), P = pad<T>(), ROWS = BK / 4, DL = (D + 31) / 32;
   __shared__ T ks[BK][D];
   __shared__ T vs[BK][D];
   __shared__ T qs[BQ][D + P];
@@ -238,6 +243,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
           const float dsj = __shfl_sync(0xffffffffu, ds, j);
           #pragma unroll
           for (int d = 0; d < DL; ++d) {
+            if (!(D % 32 == 0 || lane + 32 * d < D)) continue;
             gv[i][d] = fmaf(pj, to_f32(dos[j][lane + 32 * d]), gv[i][d]);
             gk[i][d] = fmaf(dsj, to_f32(qs[j][lane + 32 * d]), gk[i][d]);
           }
@@ -252,6 +258,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
     const size_t base = qidx(b, tk, hk, S, Hkv, D);
     #pragma unroll
     for (int d = 0; d < DL; ++d) {
+      if (!(D % 32 == 0 || lane + 32 * d < D)) continue;
       dk[base + lane + 32 * d] = from_f32<T>(gk[i][d] * scale);
       dv[base + lane + 32 * d] = from_f32<T>(gv[i][d]);
     }
@@ -286,6 +293,9 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   }
 
 ATTN_ENTRY(float, f32)
+// Head dims below 64 in f32 only: the tiny test and demo models (lanes ≥ D idle for D = 16).
+ATTN_D_ENTRY(float, f32, 16)
+ATTN_D_ENTRY(float, f32, 32)
 ATTN_ENTRY(f16, f16)
 #if SECTUNE_BF16
 ATTN_ENTRY(bf16, bf16)

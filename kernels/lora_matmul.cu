@@ -1,5 +1,6 @@
 // Fused LoRA linear (PEFT semantics: dropout on the input of A only; the LoRA branch in fp32).
-//   fwd:  y [M,N] = x·Wᵀ + bias + s·(xa·Bᵀ),   xa [M,r] = drop(x)·Aᵀ (fp32, saved for backward)
+//   fwd:  xa [M,r] = drop(x)·Aᵀ                                   (lora_linear_xa, fp32, saved)
+//         y [M,N] = x·Wᵀ + bias + s·(xa·Bᵀ)                       (lora_linear_fwd, one store of y)
 //   bwd:  dyb [M,r] = dY·B                                        (lora_linear_bwd_dyb, fp32)
 //         dX [M,K] = dY·W + s·((dyb·A) ⊙ mask)                    (lora_linear_bwd_dx, = write)
 //         dA [r,K] += s·dybᵀ·drop(x)                              (lora_linear_bwd_dA, fp32, +=)
@@ -9,18 +10,16 @@
 //   A [r,K], B [N,r], xa, dyb [M,r], dA, dB in fp32. Row-major, contiguous.
 // Dropout: factor(m·K + k) from common.cuh's dropout_factor, bit-identical to
 //   src/backend/dropout.rs, so backward and the CPU reference regenerate the same mask; p = 0: none.
-// Fusion: each 64×64 output block computes its 64×r slice of xa from the x tile of every k-step
-//   (a second fp32 copy of the tile with the dropout applied, in shared memory) while the tensor
-//   cores do x·Wᵀ; the epilogue adds s·xa·Bᵀ before the single store of y. Blocks with
-//   blockIdx.x == 0 write xa. Recomputing xa per column block costs r/64 of the GEMM's FMAs,
-//   on CUDA cores. dX fuses the rank term into its epilogue the same way (dyb from a small kernel).
+// Fusion: the rank-r products (xa, dyb) are thin projections computed first by one row-per-block
+//   kernel each (one pass over x or dY, r/N of the GEMM's FMAs); the GEMM's epilogue then adds
+//   s·xa·Bᵀ (fwd) or s·(dyb·A)⊙mask (dX) before the single store, so y and dX are written once.
+//   (The first version recomputed xa inside every column block on CUDA cores: measured 54× cuBLAS
+//   against 18× for the plain GEMM on an H200, bench/RESULTS.md; the rank work now costs ~nothing.)
 // Launch: GEMM kernels grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
-//   dyb: grid (M, ceil(r/8)), block 128.  dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
+//   xa, dyb: grid (M, ceil(r/8)), block 128.  dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
 //   dB:  grid (ceil(N/128), ceil(r/8), m_splits), block 128.  m_splits ≥ 1: more splits, more atomics.
 // Limits: r ≤ 16 (_r16 entry points) or r ≤ 64 (_r64); any M, N, K ≥ 1; sizes < 2^31.
-// Verified: compiles for sm_75..sm_90 with zero spills (tests/kernels_build.rs). NOT verified: any
-//   numeric result on a GPU (no GPU was lent to the session that wrote it); wmma fragment layout
-//   and the B_KN transposed staging are the first things to check against the CPU backend.
+// Verified on an H200 against the CPU backend (f32, tests/cuda_parity.rs); zero spills on sm_75..90.
 #include "gemm_core.cuh"
 
 namespace lora {
@@ -30,73 +29,32 @@ using gemm::BM;
 using gemm::BN;
 using gemm::THREADS;
 
-// Forward extension: accumulates xa = drop(x)·Aᵀ for this block's rows, adds s·xa·Bᵀ in the store.
+// Forward epilogue: adds s·xa·Bᵀ in the store; xa [M,r] was computed by lora_linear_xa.
 template <typename T, int RMAX>
-struct XaExt {
-  static constexpr int PER_THREAD = BM * RMAX / THREADS;
-  union Smem {
-    struct {
-      float xd[BM][BK + 1];    // drop(x) tile, fp32
-      float al[RMAX][BK + 1];  // A tile [j][k]
-    } k;
-    float xa[BM][RMAX + 1];    // finished xa tile, read by the store loop
-  };
-  Smem* s;
-  const T* x;
-  const float* A;
+struct XaEpilogue {
+  float (*xa_s)[RMAX + 1];
+  const float* xa;
   const float* Bl;
   const T* bias;
   T* y;
-  float* xa_out;
-  float scale, p;
-  unsigned long long seed;
-  int M, N, K, r, m0;
-  float acc[PER_THREAD];
-  float bcol[RMAX];  // B[n, 0..r) of this thread's column, loaded in finish()
+  float scale;
+  int M, N, r, m0;
+  float bcol[RMAX];  // B[n, 0..r) of this thread's column
 
-  __device__ void load(int k0) {
-    for (int e = threadIdx.x; e < BM * BK; e += THREADS) {
-      const int row = e / BK, kk = e % BK;
-      const int m = m0 + row, k = k0 + kk;
-      float v = 0.f;
-      if (m < M && k < K) {
-        v = to_f32(x[(size_t)m * K + k]);
-        if (p > 0.f) v *= dropout_factor(seed, (unsigned long long)m * K + k, p);
-      }
-      s->k.xd[row][kk] = v;
-    }
-    for (int e = threadIdx.x; e < RMAX * BK; e += THREADS) {
-      const int j = e / BK, kk = e % BK;
-      const int k = k0 + kk;
-      s->k.al[j][kk] = (j < r && k < K) ? A[(size_t)j * K + k] : 0.f;
-    }
-  }
-  // Thread t owns xa entries e = t + i·128: row e / RMAX, rank column e % RMAX (fixed per thread).
-  __device__ void compute() {
-    const int j = threadIdx.x % RMAX;
-    for (int i = 0; i < PER_THREAD; ++i) {
-      const int row = (threadIdx.x + i * THREADS) / RMAX;
-      float a = acc[i];
-#pragma unroll 8
-      for (int kk = 0; kk < BK; ++kk) a = fmaf(s->k.xd[row][kk], s->k.al[j][kk], a);
-      acc[i] = a;
-    }
-  }
+  __device__ void load(int) {}
+  __device__ void compute() {}
   __device__ void finish() {
-    __syncthreads();  // other threads may still read xd/al of the last k-tile (aliased by xa)
-    const int j = threadIdx.x % RMAX;
-    for (int i = 0; i < PER_THREAD; ++i) {
-      const int row = (threadIdx.x + i * THREADS) / RMAX;
-      s->xa[row][j] = acc[i];
+    for (int e = threadIdx.x; e < BM * RMAX; e += THREADS) {
+      const int row = e / RMAX, j = e % RMAX;
       const int m = m0 + row;
-      if (xa_out && blockIdx.x == 0 && m < M && j < r) xa_out[(size_t)m * r + j] = acc[i];
+      xa_s[row][j] = (m < M && j < r) ? xa[(size_t)m * r + j] : 0.f;
     }
     const int n = blockIdx.x * BN + threadIdx.x % BN;
-    for (int jj = 0; jj < RMAX; ++jj) bcol[jj] = (n < N && jj < r) ? Bl[(size_t)n * r + jj] : 0.f;
+    for (int j = 0; j < RMAX; ++j) bcol[j] = (n < N && j < r) ? Bl[(size_t)n * r + j] : 0.f;
   }
   __device__ void store(int row, int, int m, int n, float c) {
     float lora = 0.f;
-    for (int jj = 0; jj < RMAX; ++jj) lora = fmaf(s->xa[row][jj], bcol[jj], lora);
+    for (int j = 0; j < RMAX; ++j) lora = fmaf(xa_s[row][j], bcol[j], lora);
     const float b = bias ? to_f32(bias[n]) : 0.f;
     y[(size_t)m * N + n] = from_f32<T>(c + b + scale * lora);
   }
@@ -104,26 +62,20 @@ struct XaExt {
 };
 
 template <typename T, int RMAX>
-__device__ void lora_fwd(const T* x, const T* W, const T* bias, const float* A, const float* Bl, float scale,
-                         float p, unsigned long long seed, T* y, float* xa_out, int M, int N, int K, int r) {
-  __shared__ __align__(16) typename XaExt<T, RMAX>::Smem smem;
-  XaExt<T, RMAX> ext;
-  ext.s = &smem;
-  ext.x = x;
-  ext.A = A;
+__device__ void lora_fwd(const T* x, const T* W, const T* bias, const float* xa, const float* Bl, float scale,
+                         T* y, int M, int N, int K, int r) {
+  __shared__ float xa_s[BM][RMAX + 1];
+  XaEpilogue<T, RMAX> ext;
+  ext.xa_s = xa_s;
+  ext.xa = xa;
   ext.Bl = Bl;
   ext.bias = bias;
   ext.y = y;
-  ext.xa_out = xa_out;
   ext.scale = scale;
-  ext.p = p;
-  ext.seed = seed;
   ext.M = M;
   ext.N = N;
-  ext.K = K;
   ext.r = r;
   ext.m0 = blockIdx.y * BM;
-  for (int i = 0; i < XaExt<T, RMAX>::PER_THREAD; ++i) ext.acc[i] = 0.f;
   gemm::gemm_block<T, false>(x, K, nullptr, W, K, M, N, K, ext);
 }
 
@@ -179,22 +131,27 @@ __device__ void lora_bwd_dx(const T* dy, const T* W, const float* dyb, const flo
   gemm::gemm_block<T, true>(dy, N, nullptr, W, K, M, K, N, ext);
 }
 
-// dyb[m, j] = Σ_n dY[m,n]·B[n,j]: block per row m, 8 rank columns per blockIdx.y.
+// out[m, j] = Σ_p U'[m,p]·V[p·sp + j·sj], U' = U with dropout by index m·P + p when drop_p > 0:
+//   xa:  U = x (P = K), V = A [r,K] (sp = 1, sj = K), with the input dropout;
+//   dyb: U = dY (P = N), V = B [N,r] (sp = r, sj = 1).
+// Block per row m, 8 rank columns per blockIdx.y; threads stride over P (coalesced reads of U).
 template <typename T>
-__device__ void lora_bwd_dyb(const T* dy, const float* Bl, float* dyb, int M, int N, int r) {
+__device__ void rank_project(const T* U, const float* V, float* out, float drop_p, unsigned long long seed, int M,
+                             int P, int r, int sp, int sj) {
   __shared__ float scratch[32];
   const int m = blockIdx.x, j0 = blockIdx.y * 8;
   if (m >= M) return;
   float acc[8];
   for (int jj = 0; jj < 8; ++jj) acc[jj] = 0.f;
-  for (int n = threadIdx.x; n < N; n += blockDim.x) {
-    const float d = to_f32(dy[(size_t)m * N + n]);
+  for (int p = threadIdx.x; p < P; p += blockDim.x) {
+    float u = to_f32(U[(size_t)m * P + p]);
+    if (drop_p > 0.f) u *= dropout_factor(seed, (unsigned long long)m * P + p, drop_p);
     for (int jj = 0; jj < 8; ++jj)
-      if (j0 + jj < r) acc[jj] = fmaf(d, Bl[(size_t)n * r + j0 + jj], acc[jj]);
+      if (j0 + jj < r) acc[jj] = fmaf(u, V[(size_t)p * sp + (size_t)(j0 + jj) * sj], acc[jj]);
   }
   for (int jj = 0; jj < 8; ++jj) {
     const float total = block_sum(acc[jj], scratch);
-    if (threadIdx.x == 0 && j0 + jj < r) dyb[(size_t)m * r + j0 + jj] = total;
+    if (threadIdx.x == 0 && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
   }
 }
 
@@ -238,9 +195,9 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
 
 #define LORA_RANK_ENTRY(T, NAME, R)                                                                              \
   extern "C" __global__ void __launch_bounds__(128) lora_linear_fwd_r##R##_##NAME(                               \
-      const T* x, const T* W, const T* bias, const float* A, const float* B, float scale, float p,                \
-      unsigned long long seed, T* y, float* xa, int M, int N, int K, int r) {                                    \
-    lora::lora_fwd<T, R>(x, W, bias, A, B, scale, p, seed, y, xa, M, N, K, r);                                   \
+      const T* x, const T* W, const T* bias, const float* xa, const float* B, float scale, T* y, int M, int N,   \
+      int K, int r) {                                                                                            \
+    lora::lora_fwd<T, R>(x, W, bias, xa, B, scale, y, M, N, K, r);                                               \
   }                                                                                                              \
   extern "C" __global__ void __launch_bounds__(128) lora_linear_bwd_dx_r##R##_##NAME(                            \
       const T* dy, const T* W, const float* dyb, const float* A, float scale, float p, unsigned long long seed,   \
@@ -251,9 +208,13 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
 #define LORA_ENTRY(T, NAME)                                                                                      \
   LORA_RANK_ENTRY(T, NAME, 16)                                                                                   \
   LORA_RANK_ENTRY(T, NAME, 64)                                                                                   \
+  extern "C" __global__ void lora_linear_xa_##NAME(const T* x, const float* A, float* xa, float p,               \
+                                                   unsigned long long seed, int M, int K, int r) {               \
+    lora::rank_project<T>(x, A, xa, p, seed, M, K, r, 1, K);                                                     \
+  }                                                                                                              \
   extern "C" __global__ void lora_linear_bwd_dyb_##NAME(const T* dy, const float* B, float* dyb, int M, int N,   \
                                                         int r) {                                                 \
-    lora::lora_bwd_dyb<T>(dy, B, dyb, M, N, r);                                                                  \
+    lora::rank_project<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                                 \
   }                                                                                                              \
   extern "C" __global__ void lora_linear_bwd_dA_##NAME(const T* x, const float* dyb, float* dA, float scale,      \
                                                        float p, unsigned long long seed, int M, int K, int r) {  \

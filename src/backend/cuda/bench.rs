@@ -128,6 +128,7 @@ mod gpu {
         let stream = dev.stream();
         let blas = CudaBlas::new(stream.clone())?;
         let lora = dev.function(KernelModule::LoraMatmul, "lora_linear_fwd_r16_bf16")?;
+        let xa_fn = dev.function(KernelModule::LoraMatmul, "lora_linear_xa_bf16")?;
         let plain = dev.function(KernelModule::LoraMatmul, "linear_fwd_bf16")?;
         println!("\nLoRA linear fwd, bf16, r = 8 (target: fused ≤ 1.10× cuBLAS GEMM)");
         println!(
@@ -188,21 +189,35 @@ mod gpu {
                 Ok(())
             })?;
             let (scale, p, seed) = (2.0f32, 0.0f32, 0u64);
+            let xa_launch = LaunchConfig {
+                grid_dim: (m as u32, grid(r, 8), 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
             let t_lora = time_ms(stream, reps, || {
-                // SAFETY: matches lora_linear_fwd_r16_bf16(x, W, bias, A, B, s, p, seed, y, xa, M, N, K, r).
+                // SAFETY: matches lora_linear_xa_bf16(x, A, xa, p, seed, M, K, r) and
+                // lora_linear_fwd_r16_bf16(x, W, bias, xa, B, s, y, M, N, K, r).
                 unsafe {
+                    stream
+                        .launch_builder(&xa_fn)
+                        .arg(&x)
+                        .arg(&a)
+                        .arg(&mut xa)
+                        .arg(&p)
+                        .arg(&seed)
+                        .arg(&mi)
+                        .arg(&ki)
+                        .arg(&ri)
+                        .launch(xa_launch)?;
                     stream
                         .launch_builder(&lora)
                         .arg(&x)
                         .arg(&w)
                         .arg(&null)
-                        .arg(&a)
+                        .arg(&xa)
                         .arg(&b)
                         .arg(&scale)
-                        .arg(&p)
-                        .arg(&seed)
                         .arg(&mut y)
-                        .arg(&mut xa)
                         .arg(&mi)
                         .arg(&ni)
                         .arg(&ki)

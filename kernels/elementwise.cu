@@ -1,0 +1,71 @@
+// Data movement of the model glue: residual adds, the KV-cache concat, CodeGen's qkv column gather.
+//   add:              out[i] = a[i] + b[i]
+//   add_assign:       acc[i] += x[i]
+//   cat_seq:          out [B, S1+S2, R] = a [B, S1, R] then b [B, S2, R] along the sequence (R = H·D)
+//   gather_cols:      out[m, j] = x[m, idx[j]]                    x [M, K], out [M, J]
+//   scatter_cols_add: dx[m, idx[j]] += dout[m, j]                 idx distinct (host checks), no atomics
+// Launch: grid-stride, block 256, any grid. Limits: element counts < 2^63; idx values < K.
+// Pure copies and one add per element: bit-identical to src/backend/cpu/elementwise.rs.
+#include "common.cuh"
+
+#define GRID_STRIDE(i, n) \
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+template <typename T>
+__device__ void add(const T* a, const T* b, T* out, long long n) {
+  GRID_STRIDE(i, n) out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
+}
+
+template <typename T>
+__device__ void add_assign(T* acc, const T* x, long long n) {
+  GRID_STRIDE(i, n) acc[i] = from_f32<T>(to_f32(acc[i]) + to_f32(x[i]));
+}
+
+template <typename T>
+__device__ void cat_seq(const T* a, const T* b, T* out, long long B, long long S1, long long S2, long long R) {
+  const long long per_batch = (S1 + S2) * R;
+  GRID_STRIDE(i, B * per_batch) {
+    const long long bi = i / per_batch, rem = i % per_batch;
+    const long long s = rem / R, r = rem % R;
+    out[i] = s < S1 ? a[(bi * S1 + s) * R + r] : b[(bi * S2 + (s - S1)) * R + r];
+  }
+}
+
+template <typename T>
+__device__ void gather_cols(const T* x, const int* idx, T* out, long long M, long long K, long long J) {
+  GRID_STRIDE(i, M * J) {
+    const long long m = i / J, j = i % J;
+    out[i] = x[m * K + idx[j]];
+  }
+}
+
+template <typename T>
+__device__ void scatter_cols_add(T* dx, const T* dout, const int* idx, long long M, long long K, long long J) {
+  GRID_STRIDE(i, M * J) {
+    const long long m = i / J, j = i % J;
+    T* d = dx + m * K + idx[j];
+    *d = from_f32<T>(to_f32(*d) + to_f32(dout[i]));
+  }
+}
+
+#define ELEMENTWISE_ENTRY(T, NAME)                                                                            \
+  extern "C" __global__ void add_##NAME(const T* a, const T* b, T* out, long long n) { add<T>(a, b, out, n); } \
+  extern "C" __global__ void add_assign_##NAME(T* acc, const T* x, long long n) { add_assign<T>(acc, x, n); } \
+  extern "C" __global__ void cat_seq_##NAME(const T* a, const T* b, T* out, long long B, long long S1,        \
+                                            long long S2, long long R) {                                     \
+    cat_seq<T>(a, b, out, B, S1, S2, R);                                                                      \
+  }                                                                                                           \
+  extern "C" __global__ void gather_cols_##NAME(const T* x, const int* idx, T* out, long long M, long long K, \
+                                                long long J) {                                               \
+    gather_cols<T>(x, idx, out, M, K, J);                                                                     \
+  }                                                                                                           \
+  extern "C" __global__ void scatter_cols_add_##NAME(T* dx, const T* dout, const int* idx, long long M,      \
+                                                     long long K, long long J) {                             \
+    scatter_cols_add<T>(dx, dout, idx, M, K, J);                                                              \
+  }
+
+ELEMENTWISE_ENTRY(float, f32)
+ELEMENTWISE_ENTRY(f16, f16)
+#if SECTUNE_BF16
+ELEMENTWISE_ENTRY(bf16, bf16)
+#endif
