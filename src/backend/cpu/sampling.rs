@@ -6,7 +6,8 @@ use crate::tensor::Tensor;
 
 /// Token chosen from one row of logits. temperature 0 means greedy (first maximum).
 /// Top-p keeps the most probable tokens whose cumulative mass before them is < top_p (at
-/// least one), as transformers' TopPLogitsWarper does, renormalizes, and inverts the CDF at u.
+/// least one), as transformers' TopPLogitsWarper does, renormalizes, and inverts the CDF at u
+/// over the kept tokens in id order.
 pub fn sample_row(logits: &[f32], temperature: f32, top_p: f32, u: f32) -> u32 {
     let argmax = || {
         logits
@@ -42,11 +43,14 @@ pub fn sample_row(logits: &[f32], temperature: f32, top_p: f32, u: f32) -> u32 {
         mass += p.1 / total;
         kept += 1;
     }
-    let nucleus = &probs[..kept];
+    // Invert the CDF in token-id order (the same distribution as any order), as sampling.cu
+    // does without a sort, so both backends pick the same token for the same uniform.
+    let nucleus = &mut probs[..kept];
+    nucleus.sort_by_key(|p| p.0);
     let z: f64 = nucleus.iter().map(|p| p.1).sum();
     let target = u as f64 * z;
     let mut acc = 0.0;
-    for p in nucleus {
+    for p in nucleus.iter() {
         acc += p.1;
         if target < acc {
             return p.0;
