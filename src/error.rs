@@ -32,6 +32,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// A GPU failure (driver call, missing kernels, out of memory), with what to do.
+    #[error("GPU: {0}")]
+    Device(String),
+
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -7,6 +7,16 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Storage {
     Cpu(Vec<f32>),
+    /// f32 in GPU memory (the CUDA backend's tensors).
+    #[cfg(feature = "cuda")]
+    Cuda(crate::backend::cuda::storage::DeviceBuf),
+}
+
+#[cfg(feature = "cuda")]
+fn on_device() -> Error {
+    Error::Unsupported(
+        "this tensor lives on the GPU: download it with the backend (`be.download(&t)`) before reading it on the host".into(),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,18 +99,74 @@ impl Tensor {
     pub fn host(&self) -> Result<&[f32]> {
         match &self.storage {
             Storage::Cpu(v) => Ok(v),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(on_device()),
         }
     }
 
     pub fn host_mut(&mut self) -> Result<&mut [f32]> {
         match &mut self.storage {
             Storage::Cpu(v) => Ok(v),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(on_device()),
         }
     }
 
     pub fn into_host(self) -> Result<Vec<f32>> {
         match self.storage {
             Storage::Cpu(v) => Ok(v),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(on_device()),
+        }
+    }
+
+    /// Whether the data is in host memory.
+    pub fn is_host(&self) -> bool {
+        matches!(self.storage, Storage::Cpu(_))
+    }
+
+    /// A tensor over device memory; the buffer length must equal the product of the shape.
+    #[cfg(feature = "cuda")]
+    pub fn from_device(
+        buf: crate::backend::cuda::storage::DeviceBuf,
+        shape: &[usize],
+    ) -> Result<Self> {
+        let numel: usize = shape.iter().product();
+        if numel != buf.len() {
+            return Err(Error::shape(
+                "Tensor::from_device",
+                format!(
+                    "shape {shape:?} holds {numel} values, buffer has {}",
+                    buf.len()
+                ),
+            ));
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            storage: Storage::Cuda(buf),
+        })
+    }
+
+    /// The device buffer; errors for host tensors.
+    #[cfg(feature = "cuda")]
+    pub fn device(&self) -> Result<&crate::backend::cuda::storage::DeviceBuf> {
+        match &self.storage {
+            Storage::Cuda(b) => Ok(b),
+            Storage::Cpu(_) => Err(Error::Unsupported(
+                "a host tensor was passed to the CUDA backend: upload it first (`be.upload(t)`)"
+                    .into(),
+            )),
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    pub fn device_mut(&mut self) -> Result<&mut crate::backend::cuda::storage::DeviceBuf> {
+        match &mut self.storage {
+            Storage::Cuda(b) => Ok(b),
+            Storage::Cpu(_) => Err(Error::Unsupported(
+                "a host tensor was passed to the CUDA backend: upload it first (`be.upload(t)`)"
+                    .into(),
+            )),
         }
     }
 }

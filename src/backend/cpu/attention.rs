@@ -7,17 +7,17 @@ use crate::backend::check;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-struct Geometry {
-    b: usize,
-    t: usize,
-    s: usize,
-    h: usize,
-    hkv: usize,
-    d: usize,
+pub(crate) struct Geometry {
+    pub b: usize,
+    pub t: usize,
+    pub s: usize,
+    pub h: usize,
+    pub hkv: usize,
+    pub d: usize,
 }
 
 impl Geometry {
-    fn new(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Self> {
+    pub(crate) fn new(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Self> {
         let (b, t, h, d) = check::rank4("attention", "q", q)?;
         let (bk, s, hkv, dk) = check::rank4("attention", "k", k)?;
         if k.shape() != v.shape() || bk != b || dk != d || s < t || hkv == 0 || h % hkv != 0 {

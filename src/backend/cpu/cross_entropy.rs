@@ -6,7 +6,7 @@ use crate::backend::{CrossEntropyOut, IGNORE_INDEX};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-fn check_labels(logits: &Tensor, labels: &[i32]) -> Result<usize> {
+pub(crate) fn check_labels(logits: &Tensor, labels: &[i32]) -> Result<usize> {
     let v = logits.last_dim();
     if labels.len() != logits.rows() {
         return Err(Error::shape(

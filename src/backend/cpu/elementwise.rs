@@ -23,7 +23,7 @@ pub fn add_assign(acc: &mut Tensor, x: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn check_idx(op: &'static str, idx: &[u32], k: usize) -> Result<()> {
+pub(crate) fn check_idx(op: &'static str, idx: &[u32], k: usize) -> Result<()> {
     match idx.iter().find(|&&i| i as usize >= k) {
         Some(i) => Err(Error::shape(
             op,

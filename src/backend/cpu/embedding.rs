@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-fn check_ids(op: &'static str, ids: &[u32], vocab: usize) -> Result<()> {
+pub(crate) fn check_ids(op: &'static str, ids: &[u32], vocab: usize) -> Result<()> {
     match ids.iter().find(|&&i| i as usize >= vocab) {
         Some(i) => Err(Error::shape(
             op,

@@ -7,13 +7,13 @@ use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-struct Dims {
-    m: usize,
-    k: usize,
-    n: usize,
+pub(crate) struct Dims {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
 }
 
-fn dims(x: &Tensor, w: &Tensor, adapter: AdapterOp<'_>) -> Result<Dims> {
+pub(crate) fn dims(x: &Tensor, w: &Tensor, adapter: AdapterOp<'_>) -> Result<Dims> {
     let (k, n) = (x.last_dim(), w.rows());
     if w.last_dim() != k || w.shape().len() != 2 {
         return Err(Error::shape(
@@ -46,7 +46,7 @@ fn dims(x: &Tensor, w: &Tensor, adapter: AdapterOp<'_>) -> Result<Dims> {
     Ok(Dims { m: x.rows(), k, n })
 }
 
-fn out_shape(x: &Tensor, n: usize) -> Vec<usize> {
+pub(crate) fn out_shape(x: &Tensor, n: usize) -> Vec<usize> {
     let mut s = x.shape().to_vec();
     if let Some(last) = s.last_mut() {
         *last = n;
@@ -155,14 +155,14 @@ pub fn linear_fwd(
     Ok((Tensor::from_vec(y, &out_shape(x, n))?, saved))
 }
 
-fn missing(what: &str) -> Error {
+pub(crate) fn missing(what: &str) -> Error {
     Error::shape(
         "linear_bwd",
         format!("the forward did not save {what} (adapter changed between fwd and bwd?)"),
     )
 }
 
-fn grad_mismatch() -> Error {
+pub(crate) fn grad_mismatch() -> Error {
     Error::shape(
         "linear_bwd",
         "adapter gradient buffers do not match the adapter kind",

@@ -2,12 +2,12 @@
 
 mod activation;
 mod adamw;
-mod attention;
-mod cross_entropy;
-mod elementwise;
-mod embedding;
+pub(crate) mod attention;
+pub(crate) mod cross_entropy;
+pub(crate) mod elementwise;
+pub(crate) mod embedding;
 pub mod gemm;
-mod linear;
+pub(crate) mod linear;
 mod norm;
 pub mod rope;
 pub mod sampling;

@@ -1,6 +1,10 @@
 //! A CUDA device on cudarc (feature `cuda`, dynamic loading): checks that the binary has kernels
 //! and that the driver library loads before touching the GPU, then loads each kernels/ module's
 //! fatbin lazily (`Ptx::from_binary` + `load_module`) and caches it.
+//! Memory: every buffer comes from the driver's stream-ordered pool (cuMemAllocAsync on the
+//! device's own stream), with the pool's release threshold raised so freed blocks are reused
+//! instead of going back to the driver at each synchronization: a training step's activations
+//! are then recycled without cudaMalloc calls.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +41,7 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     modules: Mutex<HashMap<KernelModule, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<(KernelModule, String), CudaFunction>>,
 }
 
 impl CudaDevice {
@@ -51,12 +56,28 @@ impl CudaDevice {
             return Err(CudaError::NoDriver);
         }
         let ctx = CudaContext::new(ordinal).map_err(driver(format!("opening GPU {ordinal}")))?;
-        let stream = ctx.default_stream();
+        // One compute stream: cross-stream event tracking would only add work to every launch.
+        // SAFETY: every buffer of this device is used on `stream` alone.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx
+            .new_stream()
+            .map_err(driver("creating the compute stream"))?;
+        if ctx.has_async_alloc() {
+            keep_pool_memory(&ctx).map_err(driver("configuring the memory pool"))?;
+        }
         Ok(Self {
             ctx,
             stream,
             modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// (free, total) bytes of GPU memory.
+    pub fn memory(&self) -> Result<(usize, usize), CudaError> {
+        self.ctx
+            .mem_get_info()
+            .map_err(driver("reading GPU memory"))
     }
 
     pub fn name(&self) -> String {
@@ -73,6 +94,15 @@ impl CudaDevice {
 
     /// The entry point `name` of `module`, loading the module's fatbin on first use.
     pub fn function(&self, module: KernelModule, name: &str) -> Result<CudaFunction, CudaError> {
+        let key = (module, name.to_string());
+        if let Some(f) = self
+            .functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(f.clone());
+        }
         let loaded = {
             let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
             match modules.get(&module) {
@@ -88,11 +118,47 @@ impl CudaDevice {
                 }
             }
         };
-        loaded
+        let f = loaded
             .load_function(name)
             .map_err(|_| CudaError::MissingFunction {
                 module: module.name(),
                 name: name.to_string(),
-            })
+            })?;
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, f.clone());
+        Ok(f)
+    }
+}
+
+/// Raises the default pool's release threshold to "never": freed memory stays in the pool.
+fn keep_pool_memory(ctx: &CudaContext) -> Result<(), DriverError> {
+    use cudarc::driver::sys;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut threshold: u64 = u64::MAX;
+    // SAFETY: plain driver calls on this context's device with valid out-pointers.
+    unsafe {
+        ctx.bind_to_thread()?;
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result()?;
+        sys::cuMemPoolSetAttribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+        .result()?;
+    }
+    Ok(())
+}
+
+impl From<CudaError> for crate::error::Error {
+    fn from(e: CudaError) -> Self {
+        crate::error::Error::Device(e.to_string())
+    }
+}
+
+impl From<DriverError> for crate::error::Error {
+    fn from(e: DriverError) -> Self {
+        crate::error::Error::Device(format!("CUDA driver call failed: {e:?}"))
     }
 }

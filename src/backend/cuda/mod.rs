@@ -2,13 +2,24 @@
 //! (feature `cuda`) and the benchmarks.
 //! A build without nvcc still has this module; it then reports that no kernels were built.
 
+#[cfg(feature = "cuda")]
+mod backend;
 pub mod bench;
 #[cfg(feature = "cuda")]
 pub mod device;
 pub mod kernels;
+#[cfg(feature = "cuda")]
+mod launch;
+#[cfg(feature = "cuda")]
+mod ops;
 pub mod plan;
 pub mod report;
+#[cfg(feature = "cuda")]
+pub mod storage;
 
 /// What to tell a user whose binary has no kernels.
 pub const NO_KERNELS_FIX: &str = "this binary was built without nvcc, so it has no CUDA kernels; \
 run `bash scripts/install-cuda-toolchain.sh` and rebuild (or set NVCC / CUDA_HOME to an installed CUDA)";
+
+#[cfg(feature = "cuda")]
+pub use backend::CudaBackend;

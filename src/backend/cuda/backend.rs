@@ -1,0 +1,201 @@
+//! The CUDA backend: the whole `Backend` op set on the GPU in f32 (the kernels' f32 instances,
+//! the tightest check against the CPU reference), so every model of the numeric core runs on it
+//! unchanged. Tensors live in device memory (`Storage::Cuda`); `upload`/`download` move them.
+//! Each op's file under ops/ names the kernels it launches.
+
+use std::sync::Arc;
+
+use cudarc::driver::CudaStream;
+
+use super::device::{CudaDevice, CudaError};
+use super::ops;
+use super::storage::DeviceBuf;
+use crate::backend::{
+    AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved,
+    NormSaved, RopeStyle,
+};
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+pub struct CudaBackend {
+    dev: CudaDevice,
+}
+
+impl CudaBackend {
+    /// Opens GPU `ordinal`; a typed error (no kernels, no driver), never a panic, without one.
+    pub fn new(ordinal: usize) -> std::result::Result<Self, CudaError> {
+        Ok(CudaBackend {
+            dev: CudaDevice::new(ordinal)?,
+        })
+    }
+
+    pub fn device(&self) -> &CudaDevice {
+        &self.dev
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        self.dev.stream()
+    }
+
+    /// Waits for all queued work (for timing and before reading results on the host).
+    pub fn synchronize(&self) -> Result<()> {
+        Ok(self.stream().synchronize()?)
+    }
+}
+
+impl Backend for CudaBackend {
+    fn name(&self) -> String {
+        format!("cuda (f32, {})", self.dev.name())
+    }
+    fn upload(&self, t: Tensor) -> Result<Tensor> {
+        if !t.is_host() {
+            return Ok(t);
+        }
+        let shape = t.shape().to_vec();
+        let buf = self.stream().clone_htod(t.host()?)?;
+        Tensor::from_device(DeviceBuf(buf), &shape)
+    }
+    fn download(&self, t: &Tensor) -> Result<Tensor> {
+        if t.is_host() {
+            return Ok(t.clone());
+        }
+        Tensor::from_vec(t.device()?.to_vec()?, t.shape())
+    }
+    fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::add(self, a, b)
+    }
+    fn add_assign(&self, acc: &mut Tensor, x: &Tensor) -> Result<()> {
+        ops::elementwise::add_assign(self, acc, x)
+    }
+    fn cat_seq(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        ops::elementwise::cat_seq(self, a, b)
+    }
+    fn gather_cols(&self, x: &Tensor, idx: &[u32]) -> Result<Tensor> {
+        ops::elementwise::gather_cols(self, x, idx)
+    }
+    fn scatter_cols_add(&self, dx: &mut Tensor, dout: &Tensor, idx: &[u32]) -> Result<()> {
+        ops::elementwise::scatter_cols_add(self, dx, dout, idx)
+    }
+    fn embedding_fwd(&self, weight: &Tensor, ids: &[u32]) -> Result<Tensor> {
+        ops::embedding::fwd(self, weight, ids)
+    }
+    fn embedding_bwd(&self, dout: &Tensor, ids: &[u32], dweight: &mut Tensor) -> Result<()> {
+        ops::embedding::bwd(self, dout, ids, dweight)
+    }
+    fn rmsnorm_fwd(&self, x: &Tensor, w: &Tensor, eps: f32) -> Result<(Tensor, NormSaved)> {
+        ops::norm::fwd(self, x, w, None, eps)
+    }
+    fn rmsnorm_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
+        saved: &NormSaved,
+        dw: Option<&mut Tensor>,
+    ) -> Result<Tensor> {
+        ops::norm::bwd(self, dy, x, w, saved, dw, None)
+    }
+    fn layernorm_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, NormSaved)> {
+        ops::norm::fwd(self, x, w, Some(b), eps)
+    }
+    fn layernorm_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
+        saved: &NormSaved,
+        dw: Option<&mut Tensor>,
+        db: Option<&mut Tensor>,
+    ) -> Result<Tensor> {
+        ops::norm::bwd(self, dy, x, w, saved, dw, db)
+    }
+    fn linear_fwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        adapter: AdapterOp<'_>,
+    ) -> Result<(Tensor, LinearSaved)> {
+        ops::linear::fwd(self, x, w, bias, adapter)
+    }
+    fn linear_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
+        adapter: AdapterOp<'_>,
+        saved: &LinearSaved,
+        grad: AdapterGrad<'_>,
+    ) -> Result<Tensor> {
+        ops::linear::bwd(self, dy, x, w, adapter, saved, grad)
+    }
+    fn rope_fwd(&self, x: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor> {
+        ops::rope::apply(self, x, style, pos_offset, false)
+    }
+    fn rope_bwd(&self, dy: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor> {
+        ops::rope::apply(self, dy, style, pos_offset, true)
+    }
+    fn attention_fwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        ops::attention::fwd(self, q, k, v, scale)
+    }
+    fn attention_bwd(
+        &self,
+        dout: &Tensor,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        out: &Tensor,
+        lse: &Tensor,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        ops::attention::bwd(self, dout, q, k, v, out, lse, scale)
+    }
+    fn swiglu_fwd(&self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+        ops::activation::swiglu_fwd(self, gate, up)
+    }
+    fn swiglu_bwd(&self, dh: &Tensor, gate: &Tensor, up: &Tensor) -> Result<(Tensor, Tensor)> {
+        ops::activation::swiglu_bwd(self, dh, gate, up)
+    }
+    fn gelu_new_fwd(&self, x: &Tensor) -> Result<Tensor> {
+        ops::activation::gelu_new_fwd(self, x)
+    }
+    fn gelu_new_bwd(&self, dy: &Tensor, x: &Tensor) -> Result<Tensor> {
+        ops::activation::gelu_new_bwd(self, dy, x)
+    }
+    fn cross_entropy_fwd(&self, logits: &Tensor, labels: &[i32]) -> Result<CrossEntropyOut> {
+        ops::cross_entropy::fwd(self, logits, labels)
+    }
+    fn cross_entropy_bwd(
+        &self,
+        logits: &Tensor,
+        labels: &[i32],
+        lse: &Tensor,
+        grad_scale: f32,
+    ) -> Result<Tensor> {
+        ops::cross_entropy::bwd(self, logits, labels, lse, grad_scale)
+    }
+    fn sample(
+        &self,
+        logits: &Tensor,
+        temperature: f32,
+        top_p: f32,
+        uniforms: &[f32],
+    ) -> Result<Vec<u32>> {
+        ops::sampling::sample(self, logits, temperature, top_p, uniforms)
+    }
+    fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()> {
+        ops::adamw::step(self, slots, cfg, step)
+    }
+}

@@ -1,0 +1,154 @@
+//! Linear layers with the adapter fused in: kernels/lora_matmul.cu (plain and LoRA) and
+//! kernels/ia3.cu (IA3 on the input or the output), f32 instances.
+//! The rank-sum kernels (dA, dB) and IA3's dl column sums run with one row split, so each output
+//! gets a single atomic add per launch: sums in a fixed order, runs reproducible bit for bit.
+
+use super::super::backend::CudaBackend;
+use super::super::launch::{cfg, int, launch};
+use super::super::plan::{gemm_grid, GEMM_THREADS};
+use crate::backend::cpu::linear::{dims, grad_mismatch, missing, out_shape, Dims};
+use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// The rank bound of the LoRA entry point that serves rank r (r ≤ 16 or r ≤ 64).
+fn rank_instance(r: usize) -> Result<usize> {
+    match r {
+        1..=16 => Ok(16),
+        17..=64 => Ok(64),
+        _ => Err(Error::Unsupported(format!(
+            "LoRA rank {r}: the CUDA kernels serve ranks 1 to 64; use a smaller r or the CPU backend"
+        ))),
+    }
+}
+
+fn gemm_cfg(rows: usize, cols: usize) -> cudarc::driver::LaunchConfig {
+    cfg(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1))
+}
+
+fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
+    Ok((int("linear", m)?, int("linear", n)?, int("linear", k)?))
+}
+
+pub fn fwd(
+    be: &CudaBackend,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    adapter: AdapterOp<'_>,
+) -> Result<(Tensor, LinearSaved)> {
+    let Dims { m, k, n } = dims(x, w, adapter)?;
+    if let Some(b) = bias {
+        check::len("linear", "bias", b, n)?;
+    }
+    let (mi, ni, ki) = sizes(m, n, k)?;
+    let y = be.zeros(&out_shape(x, n))?;
+    let mut saved = LinearSaved::default();
+    if m == 0 || n == 0 {
+        return Ok((y, saved));
+    }
+    let (xp, wp, bp, yp) = (be.ptr(x)?, be.ptr(w)?, be.opt_ptr(bias)?, be.ptr(&y)?);
+    let grid = gemm_cfg(m, n);
+    match adapter {
+        AdapterOp::None => {
+            launch!(be, LoraMatmul, "linear_fwd_f32", grid; xp, wp, bp, yp, mi, ni, ki);
+        }
+        AdapterOp::Lora {
+            a,
+            b,
+            scale,
+            dropout,
+        } => {
+            let r = a.rows();
+            let name = format!("lora_linear_fwd_r{}_f32", rank_instance(r)?);
+            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
+            let xa = be.zeros(&[m, r])?;
+            let rank_blocks = r.div_ceil(8) as u32;
+            launch!(be, LoraMatmul, "lora_linear_xa_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
+                xp, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, r as i32);
+            launch!(be, LoraMatmul, name, grid;
+                xp, wp, bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
+            saved.xa = Some(xa);
+        }
+        AdapterOp::Ia3Input { l } => {
+            launch!(be, Ia3, "ia3_in_fwd_f32", grid; xp, wp, bp, be.ptr(l)?, yp, mi, ni, ki);
+        }
+        AdapterOp::Ia3Output { l } => {
+            let z = be.zeros(&[m, n])?;
+            launch!(be, Ia3, "ia3_out_fwd_f32", grid;
+                xp, wp, bp, be.ptr(l)?, yp, be.ptr(&z)?, mi, ni, ki);
+            saved.base_out = Some(z);
+        }
+    }
+    Ok((y, saved))
+}
+
+pub fn bwd(
+    be: &CudaBackend,
+    dy: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    adapter: AdapterOp<'_>,
+    saved: &LinearSaved,
+    grad: AdapterGrad<'_>,
+) -> Result<Tensor> {
+    let Dims { m, k, n } = dims(x, w, adapter)?;
+    check::len("linear_bwd", "dy", dy, m * n)?;
+    let (mi, ni, ki) = sizes(m, n, k)?;
+    let dx = be.zeros(x.shape())?;
+    if m == 0 || k == 0 {
+        return Ok(dx);
+    }
+    let (dyp, wp, dxp) = (be.ptr(dy)?, be.ptr(w)?, be.ptr(&dx)?);
+    let grid = gemm_cfg(m, k);
+    match (adapter, grad) {
+        (AdapterOp::None, _) => {
+            launch!(be, LoraMatmul, "linear_bwd_dx_f32", grid; dyp, wp, dxp, mi, ni, ki);
+        }
+        (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
+            check::len("linear_bwd", "dl", dl, k)?;
+            launch!(be, Ia3, "ia3_in_bwd_f32", grid;
+                dyp, be.ptr(x)?, wp, be.ptr(l)?, dxp, be.ptr(dl)?, mi, ni, ki);
+        }
+        (AdapterOp::Ia3Output { l }, AdapterGrad::Ia3 { dl }) => {
+            check::len("linear_bwd", "dl", dl, n)?;
+            let z = saved
+                .base_out
+                .as_ref()
+                .ok_or_else(|| missing("the unscaled output"))?;
+            launch!(be, Ia3, "ia3_out_bwd_dx_f32", grid; dyp, wp, be.ptr(l)?, dxp, mi, ni, ki);
+            launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((n.div_ceil(32) as u32, 1, 1), (32, 8, 1));
+                dyp, be.ptr(z)?, be.ptr(dl)?, mi, ni);
+        }
+        (
+            AdapterOp::Lora {
+                a,
+                b,
+                scale,
+                dropout,
+            },
+            AdapterGrad::Lora { da, db },
+        ) => {
+            let r = a.rows();
+            if da.shape() != a.shape() || db.shape() != b.shape() {
+                return Err(grad_mismatch());
+            }
+            let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
+            let rmax = rank_instance(r)?;
+            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
+            let ri = r as i32;
+            let rank_blocks = r.div_ceil(8) as u32;
+            let dyb = be.zeros(&[m, r])?;
+            launch!(be, LoraMatmul, "lora_linear_bwd_dyb_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
+                dyp, be.ptr(b)?, be.ptr(&dyb)?, mi, ni, ri);
+            launch!(be, LoraMatmul, format!("lora_linear_bwd_dx_r{rmax}_f32"), grid;
+                dyp, wp, be.ptr(&dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, ri);
+            launch!(be, LoraMatmul, "lora_linear_bwd_dA_f32", cfg((k.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
+                be.ptr(x)?, be.ptr(&dyb)?, be.ptr(da)?, scale, p, seed, mi, ki, ri);
+            launch!(be, LoraMatmul, "lora_linear_bwd_dB_f32", cfg((n.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
+                dyp, be.ptr(xa)?, be.ptr(db)?, scale, mi, ni, ri);
+        }
+        _ => return Err(grad_mismatch()),
+    }
+    Ok(dx)
+}
