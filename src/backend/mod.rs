@@ -7,6 +7,7 @@
 pub mod cpu;
 pub mod cuda;
 pub mod dropout;
+pub mod select;
 
 use crate::error::Result;
 use crate::tensor::Tensor;

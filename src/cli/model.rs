@@ -94,6 +94,7 @@ pub fn load_model_and_adapter(
     let a = match adapter {
         Some(dir) => Some(
             peft_io::load(dir, &m.linear_infos())
+                .and_then(|a| a.to_backend(be))
                 .with_context(|| format!("loading the adapter from {}", dir.display()))?,
         ),
         None => None,

@@ -6,7 +6,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::backend::cpu::CpuBackend;
 use crate::cli::model::load_model_and_adapter;
 use crate::generate::prompts;
 use crate::generate::sample::{generate_prompt, GenSettings};
@@ -21,6 +20,9 @@ pub struct GenerateArgs {
     /// PEFT adapter folder (LoRA or IA3); without it the base model generates.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// Backend: cpu (f32 reference) or cuda (GPU 0; needs a build with --features cuda).
+    #[arg(long, value_enum, default_value_t = crate::backend::select::Device::Cpu)]
+    pub device: crate::backend::select::Device,
     /// JSONL with id (or task_id) and prompt, a folder of .c/.cpp files, or a scenario suite.
     #[arg(long)]
     pub prompts: PathBuf,
@@ -82,12 +84,13 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let be = CpuBackend;
-    let (model, adapter) = load_model_and_adapter(&be, &args.model, args.adapter.as_deref())?;
+    let be = crate::backend::select::open(args.device)?;
+    let be = be.as_ref();
+    let (model, adapter) = load_model_and_adapter(be, &args.model, args.adapter.as_deref())?;
     let tok = Tokenizer::load(&args.model)?;
     let prompts = prompts::load(&args.prompts)?;
     let s = settings(&args);
-    let ctx = Ctx::eval(&be, adapter.as_ref());
+    let ctx = Ctx::eval(be, adapter.as_ref());
     let bar = indicatif::ProgressBar::new((prompts.len() * s.samples) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} samples  {msg}  eta {eta}")

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::dropout::mix64;
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::generate::prompts::Prompt;
 use crate::model::tokenizer::Tokenizer;
@@ -142,7 +143,7 @@ pub fn decode(
     let mut cache = KvCache::new(model.config().n_layers);
     let prefill: Vec<u32> = (0..b).flat_map(|_| prompt.iter().copied()).collect();
     let logits = model.forward_cached(ctx, &prefill, b, prompt.len(), &mut cache)?;
-    let mut last = last_rows(&logits, b, prompt.len(), vocab)?;
+    let mut last = last_rows(ctx.be, &logits, b, prompt.len(), vocab)?;
     let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut finish: Vec<Option<&'static str>> = vec![None; b];
     for step in 0..new_tokens {
@@ -173,11 +174,13 @@ pub fn decode(
         .collect())
 }
 
-/// The logits of each row's last position, (B, V).
-fn last_rows(logits: &Tensor, b: usize, t: usize, v: usize) -> Result<Tensor> {
+/// The logits of each row's last position, (B, V), on the backend (a host round trip: the prefill
+/// runs once per prompt).
+fn last_rows(be: &dyn Backend, logits: &Tensor, b: usize, t: usize, v: usize) -> Result<Tensor> {
+    let logits = be.download(logits)?;
     let h = logits.host()?;
     let data: Vec<f32> = (0..b)
         .flat_map(|r| h[((r * t) + t - 1) * v..(r * t + t) * v].iter().copied())
         .collect();
-    Tensor::from_vec(data, &[b, v])
+    be.upload(Tensor::from_vec(data, &[b, v])?)
 }

@@ -175,12 +175,10 @@ impl AdapterSet {
         for (name, m) in &self.modules {
             match m {
                 ModuleAdapter::Lora { a, b } => {
-                    out.push((format!("base_model.model.{name}.lora_A.weight"), a));
-                    out.push((format!("base_model.model.{name}.lora_B.weight"), b));
+                    let (ka, kb) = lora_keys(name);
+                    out.extend([(ka, a), (kb, b)]);
                 }
-                ModuleAdapter::Ia3 { l, .. } => {
-                    out.push((format!("base_model.model.{name}.ia3_l"), l))
-                }
+                ModuleAdapter::Ia3 { l, .. } => out.push((ia3_key(name), l)),
             }
         }
         out
@@ -191,20 +189,52 @@ impl AdapterSet {
         for (name, m) in &mut self.modules {
             match m {
                 ModuleAdapter::Lora { a, b } => {
-                    out.push((format!("base_model.model.{name}.lora_A.weight"), a));
-                    out.push((format!("base_model.model.{name}.lora_B.weight"), b));
+                    let (ka, kb) = lora_keys(name);
+                    out.extend([(ka, a), (kb, b)]);
                 }
-                ModuleAdapter::Ia3 { l, .. } => {
-                    out.push((format!("base_model.model.{name}.ia3_l"), l))
-                }
+                ModuleAdapter::Ia3 { l, .. } => out.push((ia3_key(name), l)),
             }
         }
         out
     }
 
+    /// A copy with every tensor on backend `be` (training on a GPU keeps adapter, gradients and
+    /// moments there).
+    pub fn to_backend(&self, be: &dyn crate::backend::Backend) -> Result<AdapterSet> {
+        let mut out = self.clone();
+        out.map_tensors(|t| be.upload(t.clone()))?;
+        Ok(out)
+    }
+
+    /// A host copy (for saving), whatever backend the tensors live on.
+    pub fn to_host(&self, be: &dyn crate::backend::Backend) -> Result<AdapterSet> {
+        let mut out = self.clone();
+        out.map_tensors(|t| be.download(t))?;
+        Ok(out)
+    }
+
+    /// Replaces every tensor by `f(tensor)`: a backend's upload or download of the whole set.
+    pub fn map_tensors(&mut self, mut f: impl FnMut(&Tensor) -> Result<Tensor>) -> Result<()> {
+        for (_, t) in self.named_tensors_mut() {
+            *t = f(t)?;
+        }
+        Ok(())
+    }
+
     pub fn num_params(&self) -> usize {
         self.named_tensors().iter().map(|(_, t)| t.numel()).sum()
     }
+}
+
+fn lora_keys(module: &str) -> (String, String) {
+    (
+        format!("base_model.model.{module}.lora_A.weight"),
+        format!("base_model.model.{module}.lora_B.weight"),
+    )
+}
+
+fn ia3_key(module: &str) -> String {
+    format!("base_model.model.{module}.ia3_l")
 }
 
 fn name_hash(s: &str) -> u64 {

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::backend::cpu::CpuBackend;
 use crate::train::config::{Method, TrainConfig};
 use crate::train::run::{train, Hooks};
 
@@ -14,6 +13,9 @@ pub struct TrainArgs {
     /// TOML file with any of the settings below (snake_case keys); flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Backend: cpu (f32 reference) or cuda (GPU 0; needs a build with --features cuda).
+    #[arg(long, value_enum, default_value_t = crate::backend::select::Device::Cpu)]
+    pub device: crate::backend::select::Device,
     /// Continue the run whose output (or checkpoint) folder this is.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -175,12 +177,12 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let cfg = resolve(&args)?;
-    let be = CpuBackend;
+    let be = crate::backend::select::open(args.device)?;
     let hooks = Hooks {
         stop_after: args.stop_after_steps,
         progress: true,
     };
-    let s = train(&cfg, &be, args.resume.as_deref(), &hooks)?;
+    let s = train(&cfg, be.as_ref(), args.resume.as_deref(), &hooks)?;
     if s.steps > 0 {
         println!(
             "trained {} steps: loss {:.4} → {:.4}",

@@ -85,9 +85,9 @@ fn eval_loss(
     Ok(if n == 0 { f64::NAN } else { sum / n as f64 })
 }
 
-fn all_finite(set: &AdapterSet) -> Result<bool> {
+fn all_finite(be: &dyn Backend, set: &AdapterSet) -> Result<bool> {
     for (_, t) in set.named_tensors() {
-        if !t.host()?.iter().all(|v| v.is_finite()) {
+        if !be.download(t)?.host()?.iter().all(|v| v.is_finite()) {
             return Ok(false);
         }
     }
@@ -126,7 +126,7 @@ pub fn train(
     let total = cfg.max_steps.unwrap_or(steps_per_epoch * cfg.epochs);
 
     let linears = model.linear_infos();
-    let (mut adapter, mut opt, mut state) = match resume {
+    let (adapter, opt, mut state) = match resume {
         Some(path) => {
             let ck = checkpoint::load(&checkpoint::resolve(path)?, &linears)?;
             if ck.state.config != cfg.fingerprint() || ck.state.model != model_id(&model) {
@@ -161,6 +161,13 @@ pub fn train(
         }
     };
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    // Adapter and optimizer state live on the backend for the whole run; host copies are made
+    // only to save.
+    let mut adapter = adapter.to_backend(be)?;
+    let mut opt = AdamW {
+        m: opt.m.to_backend(be)?,
+        v: opt.v.to_backend(be)?,
+    };
 
     let longest = train_idx.iter().map(|&i| seqs[i].len()).max().unwrap_or(1);
     let plan = memory::plan(
@@ -230,7 +237,7 @@ pub fn train(
         let batches: Vec<&[usize]> = order.chunks(per_step).collect();
         while state.batch_in_epoch < batches.len() && state.step < total {
             let started = Instant::now();
-            let mut grads = adapter.zeros_like();
+            let mut grads = adapter.zeros_like().to_backend(be)?;
             let (mut loss_sum, mut tokens) = (0.0f64, 0usize);
             let micro: Vec<&[usize]> = batches[state.batch_in_epoch]
                 .chunks(cfg.batch_size)
@@ -259,7 +266,7 @@ pub fn train(
                 tokens += b.tokens;
             }
             let step_loss = loss_sum / micro.len() as f64;
-            let finite = step_loss.is_finite() && all_finite(&grads)?;
+            let finite = step_loss.is_finite() && all_finite(be, &grads)?;
             if !finite && !cfg.skip_nonfinite {
                 return Err(Error::Unsupported(format!(
                     "step {}: the loss ({step_loss}) or a gradient is not finite; lower --lr, or pass --skip-nonfinite to skip such steps",
@@ -269,11 +276,14 @@ pub fn train(
             let lr = lr_at(cfg.lr, state.step, cfg.warmup_steps, total);
             if finite {
                 if micro.len() > 1 {
-                    for (_, g) in grads.named_tensors_mut() {
+                    // Mean over micro-batches (adapter-sized, so a host round trip is cheap).
+                    let mut host = grads.to_host(be)?;
+                    for (_, g) in host.named_tensors_mut() {
                         g.host_mut()?
                             .iter_mut()
                             .for_each(|x| *x /= micro.len() as f32);
                     }
+                    grads = host.to_backend(be)?;
                 }
                 opt.step(be, &mut adapter, &grads, &adam, lr, state.step as u64 + 1)?;
             }
@@ -296,7 +306,13 @@ pub fn train(
             bar.set_message(format!("loss {step_loss:.4}  {tps:.0} tok/s"));
             bar.set_position(state.step as u64);
             if cfg.save_every > 0 && state.step % cfg.save_every == 0 {
-                checkpoint::save(&ckpt_dir, &adapter, &opt.m, &opt.v, &state)?;
+                checkpoint::save(
+                    &ckpt_dir,
+                    &adapter.to_host(be)?,
+                    &opt.m.to_host(be)?,
+                    &opt.v.to_host(be)?,
+                    &state,
+                )?;
             }
             if hooks.stop_after.is_some_and(|n| state.step >= n) {
                 bar.abandon_with_message("stopped (as if interrupted)");
@@ -317,7 +333,7 @@ pub fn train(
     bar.finish_and_clear();
     let adapter_dir = cfg.out.join("adapter");
     if state.step >= total {
-        peft_io::save(&adapter, &adapter_dir)?;
+        peft_io::save(&adapter.to_host(be)?, &adapter_dir)?;
     }
     Ok(TrainSummary {
         steps: state.step,
