@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The GPU checks in one pass, for a lent GPU machine that has CUDA, compute-sanitizer and torch
+# but no Rust: the test and bench binaries are built elsewhere (`cargo test --features cuda
+# --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
+# cuda_parity.xz, cuda_model.xz and sectune.xz.
+# Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
+#   steps: parity model memcheck racecheck train bench (default: all)
+# Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
+set -u
+packed=$(cd "$1" && pwd); out=$2; shift 2
+bin=$(mktemp -d)
+steps=${*:-parity model memcheck racecheck train bench}
+log="$out/gpu-check.log"
+mkdir -p "$out"
+for f in "$packed"/*.xz; do
+  name=$(basename "${f%.xz}")
+  python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$f" "$bin/$name"
+  chmod +x "$bin/$name"
+done
+# The test binaries read fixtures at the path they were compiled in (CARGO_MANIFEST_DIR).
+repo=$(pwd)
+# SECTUNE_BUILD_DIR: the repository path on the build machine (default /work/main).
+manifest=${SECTUNE_BUILD_DIR:-/work/main}
+if [ -n "$manifest" ] && [ ! -e "$manifest" ]; then mkdir -p "$(dirname "$manifest")"; ln -s "$repo" "$manifest"; fi
+export SECTUNE_REQUIRE_GPU=1 RUST_BACKTRACE=1
+
+step() {  # step NAME TIMEOUT_S COMMAND...
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s)
+  echo "=== $name: $*" >>"$log"
+  timeout "$limit" "$@" >>"$log" 2>&1
+  local rc=$?
+  echo "=== $name: rc=$rc in $(( $(date +%s) - t0 ))s" | tee -a "$log"
+}
+
+# The same short LoRA run (demo corpus, tiny Llama, grad-accum 2, checkpoints) on both backends,
+# then generation from the GPU-trained adapter on the GPU: the CLI path end to end.
+train_both() {
+  local d; d=$(mktemp -d)
+  "$bin/sectune" dataset build --jsonl data/demo-corpus/fixes.jsonl --out "$d/data" --granularity all --seed 42 >/dev/null &&
+  "$bin/sectune" init-model --arch llama --seed 1 --out "$d/llama" >/dev/null || return 1
+  for dev in cuda cpu; do
+    "$bin/sectune" train --device "$dev" --model "$d/llama" --train-file "$d/data/train-function.jsonl" \
+      --method lora --max-steps 30 --batch-size 2 --grad-accum 2 --max-tokens 256 --lr 3e-3 --save-every 10 \
+      --out "$d/run-$dev" || return 1
+    echo "$dev: $(tail -n 1 "$d/run-$dev/metrics.jsonl")"
+  done
+  python3 - "$d" <<'PY' || return 1
+import json, sys
+d = sys.argv[1]
+loss = {dev: [json.loads(l)["loss"] for l in open(f"{d}/run-{dev}/metrics.jsonl") if '"loss"' in l] for dev in ("cuda", "cpu")}
+worst = max(abs(a - b) / abs(b) for a, b in zip(loss["cuda"], loss["cpu"]))
+print(f"30 steps: loss cuda {loss['cuda'][0]:.5f} -> {loss['cuda'][-1]:.5f}, cpu {loss['cpu'][0]:.5f} -> {loss['cpu'][-1]:.5f}; worst relative step-loss difference {worst:.2e}")
+sys.exit(0 if worst < 1e-3 else 1)
+PY
+  "$bin/sectune" generate --device cuda --model "$d/llama" --adapter "$d/run-cuda/adapter" --prompts scenarios \
+    --out "$d/gen.jsonl" --samples 2 --max-new-tokens 20 --seed 3 && wc -l "$d/gen.jsonl"
+}
+
+{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
+for s in $steps; do
+  case $s in
+    parity) step parity 75 "$bin/cuda_parity" --test-threads=1 ;;
+    model) step model 75 "$bin/cuda_model" --test-threads=1 ;;
+    memcheck) step memcheck 100 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/cuda_parity" --skip 7b --test-threads=1 ;;
+    racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
+    train) export -f train_both; export bin; step train 120 bash -c train_both ;;
+    bench) step bench 130 "$bin/sectune" bench --reps 10 ;;
+  esac
+done
+grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60
