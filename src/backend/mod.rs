@@ -284,4 +284,52 @@ pub mod check {
             )),
         }
     }
+
+    /// (B, S1, S2, H, D) of the KV-cache concat of a (B, S1, H, D) and b (B, S2, H, D).
+    pub fn cat_seq(a: &Tensor, b: &Tensor) -> Result<(usize, usize, usize, usize, usize)> {
+        let (ba, sa, ha, da) = rank4("cat_seq", "a", a)?;
+        let (bb, sb, hb, db) = rank4("cat_seq", "b", b)?;
+        if (ba, ha, da) != (bb, hb, db) {
+            return Err(Error::shape(
+                "cat_seq",
+                format!(
+                    "{:?} and {:?} differ outside the sequence axis",
+                    a.shape(),
+                    b.shape()
+                ),
+            ));
+        }
+        Ok((ba, sa, sb, ha, da))
+    }
+
+    /// dout must be (rows of dx, idx.len()) for scatter_cols_add.
+    pub fn scatter_cols(dx: &Tensor, dout: &Tensor, idx: &[u32]) -> Result<()> {
+        if dout.last_dim() != idx.len() || dout.rows() != dx.rows() {
+            return Err(Error::shape(
+                "scatter_cols_add",
+                format!(
+                    "dout {:?} does not match dx {:?} with {} indices",
+                    dout.shape(),
+                    dx.shape(),
+                    idx.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// (rotary dim, theta) of a RoPE style on head dim d; the rotary dim must be even and ≤ d.
+    pub fn rope(style: crate::backend::RopeStyle, d: usize) -> Result<(usize, f32)> {
+        let (rot, theta) = match style {
+            crate::backend::RopeStyle::RotateHalf { theta } => (d, theta),
+            crate::backend::RopeStyle::Interleaved { rotary_dim, theta } => (rotary_dim, theta),
+        };
+        if rot > d || rot % 2 != 0 {
+            return Err(Error::shape(
+                "rope",
+                format!("rotary dim {rot} must be even and ≤ head dim {d}"),
+            ));
+        }
+        Ok((rot, theta))
+    }
 }

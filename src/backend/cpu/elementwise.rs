@@ -55,17 +55,7 @@ pub fn gather_cols(x: &Tensor, idx: &[u32]) -> Result<Tensor> {
 pub fn scatter_cols_add(dx: &mut Tensor, dout: &Tensor, idx: &[u32]) -> Result<()> {
     let k = dx.last_dim();
     check_idx("scatter_cols_add", idx, k)?;
-    if dout.last_dim() != idx.len() || dout.rows() != dx.rows() {
-        return Err(Error::shape(
-            "scatter_cols_add",
-            format!(
-                "dout {:?} does not match dx {:?} with {} indices",
-                dout.shape(),
-                dx.shape(),
-                idx.len()
-            ),
-        ));
-    }
+    check::scatter_cols(dx, dout, idx)?;
     let j = idx.len();
     let ds = dout.host()?.to_vec();
     let dxs = dx.host_mut()?;
@@ -80,18 +70,7 @@ pub fn scatter_cols_add(dx: &mut Tensor, dout: &Tensor, idx: &[u32]) -> Result<(
 
 // a: (B, S1, H, D), b: (B, S2, H, D), out: (B, S1+S2, H, D)
 pub fn cat_seq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let (ba, sa, ha, da) = check::rank4("cat_seq", "a", a)?;
-    let (bb, sb, hb, db) = check::rank4("cat_seq", "b", b)?;
-    if (ba, ha, da) != (bb, hb, db) {
-        return Err(Error::shape(
-            "cat_seq",
-            format!(
-                "{:?} and {:?} differ outside the sequence axis",
-                a.shape(),
-                b.shape()
-            ),
-        ));
-    }
+    let (ba, sa, sb, ha, da) = check::cat_seq(a, b)?;
     let (row, xa, xb) = (ha * da, a.host()?, b.host()?);
     let mut out = Vec::with_capacity(xa.len() + xb.len());
     for i in 0..ba {

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::backend::{check, RopeStyle};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 /// inv_freq[i] = 1 / theta^(2i/dim), in f32 like `base ** (arange(0, dim, 2).float() / dim)`.
@@ -17,16 +17,7 @@ pub fn inv_freq(theta: f32, dim: usize) -> Vec<f32> {
 /// Rotates every head vector of x (B, T, H, D); `sign` −1 applies the inverse rotation.
 fn rotate(x: &Tensor, style: RopeStyle, pos_offset: usize, sign: f32) -> Result<Tensor> {
     let (_, t, h, d) = check::rank4("rope", "x", x)?;
-    let (rot, theta) = match style {
-        RopeStyle::RotateHalf { theta } => (d, theta),
-        RopeStyle::Interleaved { rotary_dim, theta } => (rotary_dim, theta),
-    };
-    if rot > d || rot % 2 != 0 {
-        return Err(Error::shape(
-            "rope",
-            format!("rotary dim {rot} must be even and ≤ head dim {d}"),
-        ));
-    }
+    let (rot, theta) = check::rope(style, d)?;
     let freqs = inv_freq(theta, rot);
     let mut out = x.host()?.to_vec();
     out.par_chunks_mut(h * d)

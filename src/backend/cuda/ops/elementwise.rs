@@ -23,18 +23,7 @@ pub fn add_assign(be: &CudaBackend, acc: &mut Tensor, x: &Tensor) -> Result<()> 
 }
 
 pub fn cat_seq(be: &CudaBackend, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let (ba, sa, ha, da) = check::rank4("cat_seq", "a", a)?;
-    let (bb, sb, hb, db) = check::rank4("cat_seq", "b", b)?;
-    if (ba, ha, da) != (bb, hb, db) {
-        return Err(Error::shape(
-            "cat_seq",
-            format!(
-                "{:?} and {:?} differ outside the sequence axis",
-                a.shape(),
-                b.shape()
-            ),
-        ));
-    }
+    let (ba, sa, sb, ha, da) = check::cat_seq(a, b)?;
     let out = be.zeros(&[ba, sa + sb, ha, da])?;
     launch!(be, Elementwise, "cat_seq_f32", stride_cfg(out.numel());
         be.ptr(a)?, be.ptr(b)?, be.ptr(&out)?, ba as i64, sa as i64, sb as i64, (ha * da) as i64);
@@ -67,17 +56,7 @@ pub fn scatter_cols_add(
 ) -> Result<()> {
     let k = dx.last_dim();
     check_idx("scatter_cols_add", idx, k)?;
-    if dout.last_dim() != idx.len() || dout.rows() != dx.rows() {
-        return Err(Error::shape(
-            "scatter_cols_add",
-            format!(
-                "dout {:?} does not match dx {:?} with {} indices",
-                dout.shape(),
-                dx.shape(),
-                idx.len()
-            ),
-        ));
-    }
+    check::scatter_cols(dx, dout, idx)?;
     // The kernel adds without atomics: two equal indices would race.
     let mut seen = vec![false; k];
     if let Some(&dup) = idx

@@ -6,7 +6,7 @@ use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch, NULL};
 use crate::backend::cpu::rope::inv_freq;
 use crate::backend::{check, RopeStyle};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 pub fn apply(
@@ -17,16 +17,7 @@ pub fn apply(
     inverse: bool,
 ) -> Result<Tensor> {
     let (b, t, h, d) = check::rank4("rope", "x", x)?;
-    let (rot, theta) = match style {
-        RopeStyle::RotateHalf { theta } => (d, theta),
-        RopeStyle::Interleaved { rotary_dim, theta } => (rotary_dim, theta),
-    };
-    if rot > d || rot % 2 != 0 {
-        return Err(Error::shape(
-            "rope",
-            format!("rotary dim {rot} must be even and ≤ head dim {d}"),
-        ));
-    }
+    let (rot, theta) = check::rope(style, d)?;
     let y = be.zeros(x.shape())?;
     if b * t == 0 {
         return Ok(y);
