@@ -441,3 +441,114 @@ fn quantized_models_refuse_to_be_saved_or_merged() {
         .to_string();
     assert!(e.contains("--base-dtype bf16"), "{e}");
 }
+
+/// New bytes for a tensor, and optionally a new dtype and shape.
+type Edited = (Vec<u8>, Option<(Dtype, Vec<usize>)>);
+type Edit = Box<dyn Fn(&[u8]) -> Edited>;
+
+/// Copies a fixture checkpoint folder with one tensor's bytes replaced (dtype and shape kept
+/// unless given).
+fn tampered(dir: &Path, out: &Path, name: &str, edit: impl Fn(&[u8]) -> Edited) {
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::copy(dir.join("config.json"), out.join("config.json")).unwrap();
+    let f = TensorFiles::open(&dir.join("model.safetensors")).unwrap();
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for n in f.names() {
+        let (dtype, shape, b) = f.raw_tensor(n).unwrap();
+        let (mut dtype, mut shape, mut b) = (dtype, shape.to_vec(), b.to_vec());
+        if n == name {
+            let (nb, ds) = edit(&b);
+            b = nb;
+            if let Some((d, s)) = ds {
+                (dtype, shape) = (d, s);
+            } else if dtype == Dtype::U8 && shape.len() == 1 {
+                shape = vec![b.len()];
+            }
+        }
+        owned.push((n.to_string(), dtype, shape, b));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        out.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn malformed_bitsandbytes_checkpoints_are_refused_with_the_file_and_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nf4 = quant_fixtures().join("llama-nf4");
+    let state = "model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4";
+    let json_edit = |from: &'static str, to: &'static str| {
+        move |b: &[u8]| {
+            let text = String::from_utf8(b.to_vec()).unwrap();
+            assert!(text.contains(from), "{text}");
+            (text.replace(from, to).into_bytes(), None)
+        }
+    };
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        ("fp4", Box::new(json_edit("\"nf4\"", "\"fp4\"")), "fp4"),
+        (
+            "shape",
+            Box::new(json_edit("[64, 64]", "[64, 32]")),
+            "[64, 32]",
+        ),
+        (
+            "json",
+            Box::new(|_: &[u8]| (b"{not json".to_vec(), None)),
+            "quant-state JSON",
+        ),
+    ];
+    for (tag, edit, needle) in cases {
+        let out = tmp.path().join(tag);
+        tampered(&nf4, &out, state, edit);
+        let e = match Model::load(&out, &CpuBackend) {
+            Ok(_) => panic!("{tag}: a malformed checkpoint loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains(needle) && e.contains("model.safetensors"),
+            "{tag}: {e}"
+        );
+    }
+    // Truncated packed codes: the parts no longer fit together.
+    let out = tmp.path().join("short");
+    tampered(&nf4, &out, "model.layers.0.self_attn.q_proj.weight", |b| {
+        (
+            b[..b.len() - 2].to_vec(),
+            Some((Dtype::U8, vec![b.len() - 2, 1])),
+        )
+    });
+    let e = Model::load(&out, &CpuBackend).err().unwrap().to_string();
+    assert!(
+        e.contains("do not fit together") && e.contains("re-save"),
+        "{e}"
+    );
+    // An 8-bit weight whose row scales are missing one row.
+    let out = tmp.path().join("scb");
+    tampered(
+        &quant_fixtures().join("llama-int8"),
+        &out,
+        "model.layers.0.self_attn.q_proj.SCB",
+        |b| {
+            (
+                b[..b.len() - 4].to_vec(),
+                Some((Dtype::F32, vec![b.len() / 4 - 1])),
+            )
+        },
+    );
+    let e = Model::load(&out, &CpuBackend).err().unwrap().to_string();
+    assert!(
+        e.contains("row scales") && e.contains("model.safetensors"),
+        "{e}"
+    );
+}
