@@ -185,6 +185,32 @@ pub trait Backend: Send + Sync {
         grad: AdapterGrad<'_>,
     ) -> Result<Tensor>;
 
+    /// `linear_fwd` with a quantized frozen weight (int8 / NF4, crate::quant), (N, K) once
+    /// decoded. The CPU reference dequantizes to f32 and runs `linear_fwd`.
+    fn quant_linear_fwd(
+        &self,
+        x: &Tensor,
+        w: &crate::quant::BaseWeight,
+        bias: Option<&Tensor>,
+        adapter: AdapterOp<'_>,
+    ) -> Result<(Tensor, LinearSaved)> {
+        let _ = (x, bias, adapter);
+        Err(quant_unsupported(&self.name(), w))
+    }
+    /// `linear_bwd` with a quantized frozen weight: dx and adapter gradients; W gets none.
+    fn quant_linear_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &crate::quant::BaseWeight,
+        adapter: AdapterOp<'_>,
+        saved: &LinearSaved,
+        grad: AdapterGrad<'_>,
+    ) -> Result<Tensor> {
+        let _ = (dy, x, adapter, saved, grad);
+        Err(quant_unsupported(&self.name(), w))
+    }
+
     /// Rotate x (B, T, H, D) for positions pos_offset..pos_offset+T.
     fn rope_fwd(&self, x: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor>;
     /// The inverse rotation (the rotation is orthogonal, so its transpose).
@@ -243,6 +269,13 @@ pub trait Backend: Send + Sync {
 
     /// One AdamW step (step counts from 1) over all slots.
     fn adamw_step(&self, slots: &mut [AdamSlot<'_>], cfg: &AdamWConfig, step: u64) -> Result<()>;
+}
+
+fn quant_unsupported(backend: &str, w: &crate::quant::BaseWeight) -> crate::error::Error {
+    crate::error::Error::Unsupported(format!(
+        "the {backend} backend has no {} linear yet; run with --base-dtype bf16, or on the CPU backend",
+        w.kind()
+    ))
 }
 
 /// Shape checks shared by the backends, so the CPU and device paths reject the same inputs.

@@ -81,6 +81,12 @@ pub struct ScoreArgs {
     /// Include the token ids in the JSON output (to replay the text in another tool).
     #[arg(long, requires = "json")]
     pub show_ids: bool,
+    /// Store the base linears as bf16 (as loaded), int8 or nf4 while scoring.
+    #[arg(long, value_enum, default_value = "bf16")]
+    pub base_dtype: crate::quant::BaseDtype,
+    /// With --base-dtype nf4: 8-bit absmax values (double quantization).
+    #[arg(long)]
+    pub double_quant: bool,
 }
 
 /// Loads a model and, optionally, an adapter checked against it.
@@ -89,7 +95,17 @@ pub fn load_model_and_adapter(
     model: &Path,
     adapter: Option<&Path>,
 ) -> Result<(Model, Option<AdapterSet>)> {
-    let m = Model::load(model, be)
+    load_quantized_model_and_adapter(be, model, adapter, Default::default())
+}
+
+/// `load_model_and_adapter` with the base linears stored as `req` asks.
+pub fn load_quantized_model_and_adapter(
+    be: &dyn Backend,
+    model: &Path,
+    adapter: Option<&Path>,
+    req: crate::quant::QuantRequest,
+) -> Result<(Model, Option<AdapterSet>)> {
+    let m = Model::load_quantized(model, be, req)
         .with_context(|| format!("loading the model from {}", model.display()))?;
     let a = match adapter {
         Some(dir) => Some(
@@ -104,7 +120,15 @@ pub fn load_model_and_adapter(
 
 pub fn score(args: ScoreArgs) -> Result<()> {
     let be = CpuBackend;
-    let (model, adapter) = load_model_and_adapter(&be, &args.model, args.adapter.as_deref())?;
+    if args.double_quant && args.base_dtype != crate::quant::BaseDtype::Nf4 {
+        anyhow::bail!("--double-quant applies to --base-dtype nf4 only");
+    }
+    let req = crate::quant::QuantRequest {
+        dtype: args.base_dtype,
+        double_quant: args.double_quant,
+    };
+    let (model, adapter) =
+        load_quantized_model_and_adapter(&be, &args.model, args.adapter.as_deref(), req)?;
     let tok = Tokenizer::load(&args.model)?;
     let text = std::fs::read_to_string(&args.text_file)
         .with_context(|| format!("reading {}", args.text_file.display()))?;
@@ -130,6 +154,7 @@ pub fn score(args: ScoreArgs) -> Result<()> {
             "truncated_to": if truncated { Some(max) } else { None },
             "adapter": args.adapter,
             "backend": be.name(),
+            "base_weights": model.base_weights_summary(),
         });
         let mut v = v;
         if args.show_ids {
@@ -221,6 +246,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         gib(params, 2),
         gib(params, 4)
     );
+    print_quantized_sizes(&cfg, &files);
     println!(
         "  LoRA r={} on {:?}: {lora_params} trainable parameters; adapter + grads + AdamW state {:.3} GiB (f32)",
         lora.r, lora.target_modules, gib(lora_params, 16)
@@ -233,6 +259,59 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         (tokens * cfg.hidden * 2 * cfg.n_layers + act_per_layer) as f64 / (1u64 << 30) as f64
     );
     Ok(())
+}
+
+/// Weight memory with the block linears quantized (embeddings, norms and lm_head stay bf16),
+/// and the layout the checkpoint itself is stored in when bitsandbytes wrote it.
+fn print_quantized_sizes(cfg: &ModelConfig, files: &TensorFiles) {
+    use crate::quant::{planned_bytes, BaseDtype, QuantRequest};
+    let shapes = crate::model::init::tensor_shapes(cfg);
+    let is_block_linear = |n: &str, s: &[usize]| {
+        s.len() == 2
+            && n.ends_with(".weight")
+            && (n.starts_with("model.layers.") || n.starts_with("transformer.h."))
+    };
+    let bytes = |req: QuantRequest| -> u64 {
+        shapes
+            .iter()
+            .map(|(n, s)| {
+                if is_block_linear(n, s) {
+                    planned_bytes(s[0], s[1], req, 2)
+                } else {
+                    2 * s.iter().product::<usize>() as u64
+                }
+            })
+            .sum()
+    };
+    let q = |dtype, double_quant| QuantRequest {
+        dtype,
+        double_quant,
+    };
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    println!(
+        "  memory, block linears quantized (--base-dtype): int8 {:.2} GiB   nf4 {:.2} GiB   nf4 + --double-quant {:.2} GiB",
+        gib(bytes(q(BaseDtype::Int8, false))),
+        gib(bytes(q(BaseDtype::Nf4, false))),
+        gib(bytes(q(BaseDtype::Nf4, true)))
+    );
+    let stored: Vec<&str> = files
+        .names()
+        .filter_map(|n| {
+            if n.ends_with(".SCB") {
+                Some("int8")
+            } else if n.contains(".quant_state.bitsandbytes__") {
+                Some("nf4")
+            } else {
+                None
+            }
+        })
+        .collect();
+    if let Some(kind) = stored.first() {
+        println!(
+            "  stored quantized by bitsandbytes: {} {kind} linears (loaded as stored; the parameter count above counts packed bytes)",
+            stored.len()
+        );
+    }
 }
 
 #[derive(Args, Debug)]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::model::load_model_and_adapter;
+use crate::cli::model::load_quantized_model_and_adapter;
 use crate::generate::prompts;
 use crate::generate::sample::{generate_prompt, GenSettings};
 use crate::model::tokenizer::Tokenizer;
@@ -26,6 +26,12 @@ pub struct GenerateArgs {
     /// JSONL with id (or task_id) and prompt, a folder of .c/.cpp files, or a scenario suite.
     #[arg(long)]
     pub prompts: PathBuf,
+    /// Store the base linears as bf16 (as loaded), int8 or nf4 (docs/quantization.md).
+    #[arg(long, value_enum, default_value = "bf16")]
+    pub base_dtype: crate::quant::BaseDtype,
+    /// With --base-dtype nf4: 8-bit absmax values (double quantization).
+    #[arg(long)]
+    pub double_quant: bool,
     /// Output JSONL: prompt_id, sample, completion, tokens, finish_reason.
     #[arg(long)]
     pub out: PathBuf,
@@ -86,7 +92,15 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     }
     let be = crate::backend::select::open(args.device)?;
     let be = be.as_ref();
-    let (model, adapter) = load_model_and_adapter(be, &args.model, args.adapter.as_deref())?;
+    if args.double_quant && args.base_dtype != crate::quant::BaseDtype::Nf4 {
+        anyhow::bail!("--double-quant applies to --base-dtype nf4 only");
+    }
+    let req = crate::quant::QuantRequest {
+        dtype: args.base_dtype,
+        double_quant: args.double_quant,
+    };
+    let (model, adapter) =
+        load_quantized_model_and_adapter(be, &args.model, args.adapter.as_deref(), req)?;
     let tok = Tokenizer::load(&args.model)?;
     let prompts = prompts::load(&args.prompts)?;
     let s = settings(&args);

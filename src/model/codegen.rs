@@ -142,7 +142,9 @@ impl Codegen {
             m.insert(format!("transformer.h.{i}.ln_1.bias"), &l.ln_b);
         }
         for lin in self.linears() {
-            m.insert(format!("{}.weight", lin.name), &lin.weight);
+            if let Some(w) = lin.weight.as_f32() {
+                m.insert(format!("{}.weight", lin.name), w);
+            }
             if let Some(b) = &lin.bias {
                 m.insert(format!("{}.bias", lin.name), b);
             }

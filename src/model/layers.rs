@@ -5,6 +5,7 @@ use crate::backend::{AdapterOp, Backend, LinearSaved};
 use crate::error::Result;
 use crate::model::Linear;
 use crate::peft::AdapterSet;
+use crate::quant::BaseWeight;
 use crate::tensor::Tensor;
 
 pub struct Ctx<'a> {
@@ -31,8 +32,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn lin(&self, l: &Linear, x: &Tensor) -> Result<(Tensor, LinearSaved)> {
-        self.be
-            .linear_fwd(x, &l.weight, l.bias.as_ref(), self.op(l))
+        match &l.weight {
+            BaseWeight::F32(w) => self.be.linear_fwd(x, w, l.bias.as_ref(), self.op(l)),
+            q => self.be.quant_linear_fwd(x, q, l.bias.as_ref(), self.op(l)),
+        }
     }
 
     pub fn lin_bwd(
@@ -43,8 +46,11 @@ impl<'a> Ctx<'a> {
         saved: &LinearSaved,
         grads: &mut AdapterSet,
     ) -> Result<Tensor> {
-        self.be
-            .linear_bwd(dy, x, &l.weight, self.op(l), saved, grads.grad(&l.name))
+        let grad = grads.grad(&l.name);
+        match &l.weight {
+            BaseWeight::F32(w) => self.be.linear_bwd(dy, x, w, self.op(l), saved, grad),
+            q => self.be.quant_linear_bwd(dy, x, q, self.op(l), saved, grad),
+        }
     }
 
     /// Splits (B·T, H·D) into (B, T, H, D) views for attention.

@@ -92,7 +92,7 @@ impl Llama {
         let lm_head = if cfg.tie_word_embeddings && !f.contains("lm_head.weight") {
             Linear {
                 name: "lm_head".into(),
-                weight: embed.clone(),
+                weight: embed.clone().into(),
                 bias: None,
             }
         } else {
@@ -153,7 +153,9 @@ impl Llama {
             if tied && lin.name == "lm_head" {
                 continue;
             }
-            m.insert(format!("{}.weight", lin.name), &lin.weight);
+            if let Some(w) = lin.weight.as_f32() {
+                m.insert(format!("{}.weight", lin.name), w);
+            }
             if let Some(b) = &lin.bias {
                 m.insert(format!("{}.bias", lin.name), b);
             }

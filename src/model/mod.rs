@@ -18,6 +18,7 @@ pub use layers::Ctx;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::peft::AdapterSet;
+use crate::quant::{BaseWeight, QuantRequest};
 use crate::tensor::Tensor;
 use safetensors_io::{SaveDtype, TensorFiles};
 
@@ -25,8 +26,8 @@ use safetensors_io::{SaveDtype, TensorFiles};
 #[derive(Clone, Debug)]
 pub struct Linear {
     pub name: String,
-    /// (out, in), HF layout.
-    pub weight: Tensor,
+    /// (out, in), HF layout; f32 or quantized (crate::quant).
+    pub weight: BaseWeight,
     pub bias: Option<Tensor>,
 }
 
@@ -42,7 +43,7 @@ impl Linear {
     pub fn info(&self) -> LinearInfo {
         LinearInfo {
             name: self.name.clone(),
-            in_features: self.weight.last_dim(),
+            in_features: self.weight.cols(),
             out_features: self.weight.rows(),
         }
     }
@@ -55,7 +56,16 @@ impl Linear {
         inp: usize,
         bias: bool,
     ) -> Result<Self> {
-        let weight = be.upload(files.f32_shaped(&format!("{name}.weight"), &[out, inp])?)?;
+        // lm_head stays unquantized unless the checkpoint stores it quantized (as bitsandbytes).
+        let req = if name == "lm_head" {
+            QuantRequest::default()
+        } else {
+            files.quant_request()
+        };
+        let weight = match crate::quant::bnb::load_linear_weight(files, name, out, inp, req)? {
+            BaseWeight::F32(t) => BaseWeight::F32(be.upload(t)?),
+            q => q,
+        };
         let bias = if bias {
             Some(be.upload(files.f32_shaped(&format!("{name}.bias"), &[out])?)?)
         } else {
@@ -153,9 +163,54 @@ pub enum Tape {
 impl Model {
     /// Loads `config.json` and the safetensors weights of a HF model folder.
     pub fn load(dir: &Path, be: &dyn Backend) -> Result<Self> {
+        Self::load_quantized(dir, be, QuantRequest::default())
+    }
+
+    /// Like `load`, storing the block linears as `req` asks (quantized layer by layer as they
+    /// are read). Checkpoints saved in a bitsandbytes layout load as stored.
+    pub fn load_quantized(dir: &Path, be: &dyn Backend, req: QuantRequest) -> Result<Self> {
         let cfg = ModelConfig::load(&ModelConfig::config_path(dir))?;
-        let files = TensorFiles::open_model_dir(dir)?;
+        let mut files = TensorFiles::open_model_dir(dir)?;
+        files.set_quant_request(req);
         Self::from_files(cfg, &files, be)
+    }
+
+    /// How the linear weights are stored, e.g. "nf4 ×14, f32 ×1" (lm_head stays f32).
+    pub fn base_weights_summary(&self) -> String {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for l in self.linears() {
+            *counts.entry(l.weight.kind()).or_default() += 1;
+        }
+        let mut parts: Vec<(usize, &str)> = counts.into_iter().map(|(k, n)| (n, k)).collect();
+        parts.sort_by(|a, b| b.cmp(a));
+        parts
+            .iter()
+            .map(|(n, k)| format!("{k} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Bytes the base weights hold: f32 tensors at 4 bytes, quantized linears as stored.
+    pub fn weight_bytes(&self) -> u64 {
+        let quantized: u64 = self
+            .linears()
+            .iter()
+            .filter(|l| l.weight.as_f32().is_none())
+            .map(|l| l.weight.storage_bytes())
+            .sum();
+        4 * self
+            .named_weights()
+            .values()
+            .map(|t| t.numel() as u64)
+            .sum::<u64>()
+            + quantized
+    }
+
+    fn quantized_linears(&self) -> usize {
+        self.linears()
+            .iter()
+            .filter(|l| l.weight.as_f32().is_none())
+            .count()
     }
 
     pub fn from_files(cfg: ModelConfig, files: &TensorFiles, be: &dyn Backend) -> Result<Self> {
@@ -190,7 +245,8 @@ impl Model {
         self.linears().iter().map(|l| l.info()).collect()
     }
 
-    /// Every weight under its HF name (for writing merged checkpoints).
+    /// Every f32 weight under its HF name (for writing merged checkpoints); quantized linears
+    /// are not listed.
     pub fn named_weights(&self) -> BTreeMap<String, &Tensor> {
         match self {
             Model::Llama(m) => m.named_weights(),
@@ -199,7 +255,17 @@ impl Model {
     }
 
     pub fn num_params(&self) -> usize {
-        self.named_weights().values().map(|t| t.numel()).sum()
+        let quantized: usize = self
+            .linears()
+            .iter()
+            .filter(|l| l.weight.as_f32().is_none())
+            .map(|l| l.weight.numel())
+            .sum();
+        self.named_weights()
+            .values()
+            .map(|t| t.numel())
+            .sum::<usize>()
+            + quantized
     }
 
     pub fn geom(&self, batch: usize, seq: usize, pos: usize) -> Geom {
@@ -280,6 +346,13 @@ impl Model {
 
     /// Writes config.json + model.safetensors (one file) in `dtype`.
     pub fn save(&self, dir: &Path, dtype: SaveDtype) -> Result<()> {
+        if self.quantized_linears() > 0 {
+            return Err(crate::error::Error::Unsupported(format!(
+                "{} linear layers are quantized ({}); saving needs unquantized weights: load the model with --base-dtype bf16",
+                self.quantized_linears(),
+                self.base_weights_summary()
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
         let mut tensors = BTreeMap::new();
         for (k, t) in self.named_weights() {

@@ -24,6 +24,8 @@ pub struct TensorFiles {
     files: Vec<(PathBuf, Mmap)>,
     entries: HashMap<String, Entry>,
     metadata: HashMap<String, String>,
+    /// How the model loader stores block linear weights (quantized on load, layer by layer).
+    quant: crate::quant::QuantRequest,
 }
 
 const REFETCH: &str = "the file is damaged or incomplete: download or copy it again";
@@ -35,6 +37,7 @@ impl TensorFiles {
             files: Vec::new(),
             entries: HashMap::new(),
             metadata: HashMap::new(),
+            quant: Default::default(),
         };
         tf.add_file(path)?;
         Ok(tf)
@@ -73,6 +76,7 @@ impl TensorFiles {
             files: Vec::new(),
             entries: HashMap::new(),
             metadata: HashMap::new(),
+            quant: Default::default(),
         };
         for shard in shards {
             if shard.contains('/') || shard.contains("..") {
@@ -127,6 +131,20 @@ impl TensorFiles {
         }
         self.files.push((path.to_path_buf(), mmap));
         Ok(())
+    }
+
+    pub fn set_quant_request(&mut self, req: crate::quant::QuantRequest) {
+        self.quant = req;
+    }
+
+    pub fn quant_request(&self) -> crate::quant::QuantRequest {
+        self.quant
+    }
+
+    /// A tensor's dtype, shape and raw little-endian bytes (for quantized checkpoints).
+    pub fn raw_tensor(&self, name: &str) -> Result<(Dtype, &[usize], &[u8])> {
+        let (e, b) = self.raw(name)?;
+        Ok((e.dtype, &e.shape, b))
     }
 
     pub fn contains(&self, name: &str) -> bool {

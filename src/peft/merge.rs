@@ -17,8 +17,8 @@ pub fn merge_into(model: &mut Model, adapter: &AdapterSet) -> Result<()> {
             continue;
         };
         merged += 1;
-        let (n, k) = (lin.weight.rows(), lin.weight.last_dim());
-        let w = lin.weight.host_mut()?;
+        let (n, k) = (lin.weight.rows(), lin.weight.cols());
+        let w = lin.weight.f32_mut()?.host_mut()?;
         match m {
             ModuleAdapter::Lora { a, b } => {
                 let r = a.rows();

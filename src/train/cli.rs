@@ -97,6 +97,13 @@ pub struct TrainArgs {
     pub save_every: Option<usize>,
     #[arg(long)]
     pub gradient_checkpointing: bool,
+    /// Frozen base linears: bf16 (as loaded), int8 (per-row absmax) or nf4 (QLoRA 4-bit)
+    /// [default: bf16]. Checkpoints saved by bitsandbytes load as stored.
+    #[arg(long, value_enum)]
+    pub base_dtype: Option<crate::quant::BaseDtype>,
+    /// With --base-dtype nf4: store the block absmax values in 8 bits too (double quantization).
+    #[arg(long)]
+    pub double_quant: bool,
     #[arg(long)]
     pub skip_nonfinite: bool,
     /// Stop after N steps as if the process were killed (for testing --resume).
@@ -151,7 +158,8 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
         weight_decay,
         seed,
         eval_every,
-        save_every
+        save_every,
+        base_dtype
     );
     if args.validation_file.is_some() {
         cfg.validation_file = args.validation_file.clone();
@@ -169,6 +177,13 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     }
     cfg.gradient_checkpointing |= args.gradient_checkpointing;
     cfg.skip_nonfinite |= args.skip_nonfinite;
+    cfg.double_quant |= args.double_quant;
+    if cfg.double_quant && cfg.base_dtype != crate::quant::BaseDtype::Nf4 {
+        anyhow::bail!(
+            "--double-quant applies to --base-dtype nf4 only (got {})",
+            cfg.base_dtype.as_str()
+        );
+    }
     if cfg.model.as_os_str().is_empty() || cfg.train_file.as_os_str().is_empty() {
         anyhow::bail!("--model and --train-file are required (as flags or in --config)");
     }
@@ -189,6 +204,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             s.steps, s.first_loss, s.last_loss
         );
     }
+    println!(
+        "base weights: --base-dtype {} (linears stored as {})",
+        cfg.base_dtype.as_str(),
+        s.base_weights
+    );
     if let Some(v) = s.val_loss {
         println!("validation loss {v:.4}");
     }

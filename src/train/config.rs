@@ -53,6 +53,10 @@ pub struct TrainConfig {
     /// Checkpoint every N steps (0: only the final adapter).
     pub save_every: usize,
     pub gradient_checkpointing: bool,
+    /// Storage of the frozen base linears: bf16 (as loaded), int8 or nf4.
+    pub base_dtype: crate::quant::BaseDtype,
+    /// nf4 only: also quantize the per-block absmax values (QLoRA's double quantization).
+    pub double_quant: bool,
     /// Skip a step whose loss or gradients are not finite instead of stopping.
     pub skip_nonfinite: bool,
 }
@@ -89,6 +93,8 @@ impl Default for TrainConfig {
             eval_every: 0,
             save_every: 0,
             gradient_checkpointing: false,
+            base_dtype: crate::quant::BaseDtype::Bf16,
+            double_quant: false,
             skip_nonfinite: false,
         }
     }
@@ -102,6 +108,13 @@ impl TrainConfig {
             beta2: self.beta2,
             eps: self.eps,
             weight_decay: self.weight_decay,
+        }
+    }
+
+    pub fn quant_request(&self) -> crate::quant::QuantRequest {
+        crate::quant::QuantRequest {
+            dtype: self.base_dtype,
+            double_quant: self.double_quant,
         }
     }
 

@@ -16,13 +16,16 @@ impl MemoryPlan {
     }
 }
 
-/// Bytes for `params` base weights at `weight_bytes` each, an adapter of `adapter_params`
-/// (param, grad, m, v in f32), and activations for `batch × seq` tokens at `act_bytes` each.
+/// Bytes for the base weights as stored (`weight_bytes`: quantized linears at their packed
+/// size, see `Model::weight_bytes` and `quant::planned_bytes`), an adapter of
+/// `adapter_params` (param, grad, m, v in f32), and activations for `batch × seq` tokens at
+/// `act_bytes` each. The quantized linear reference decodes one weight at a time, so at most
+/// one layer's f32 copy is added on top (`largest_linear` values).
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     cfg: &ModelConfig,
-    params: u64,
     weight_bytes: u64,
+    largest_linear: u64,
     adapter_params: u64,
     batch: usize,
     seq: usize,
@@ -46,7 +49,7 @@ pub fn plan(
         per_block * l
     };
     MemoryPlan {
-        weights: params * weight_bytes,
+        weights: weight_bytes + 4 * largest_linear,
         adapter_and_optimizer: adapter_params * 16,
         activations,
         // logits and their gradient, f32

@@ -23,6 +23,8 @@ pub struct TrainSummary {
     pub last_loss: f64,
     pub val_loss: Option<f64>,
     pub adapter_dir: std::path::PathBuf,
+    /// How the base linears were stored, e.g. "nf4 ×14, f32 ×1".
+    pub base_weights: String,
 }
 
 pub struct Hooks {
@@ -105,7 +107,7 @@ pub fn train(
             "--batch-size and --grad-accum must be at least 1".into(),
         ));
     }
-    let model = Model::load(&cfg.model, be)?;
+    let model = Model::load_quantized(&cfg.model, be, cfg.quant_request())?;
     let tok = Tokenizer::load(&cfg.model)?;
     let max_tokens = cfg.max_tokens.min(model.config().max_positions);
     let texts = read_texts(&cfg.train_file)?;
@@ -170,10 +172,16 @@ pub fn train(
     };
 
     let longest = train_idx.iter().map(|&i| seqs[i].len()).max().unwrap_or(1);
+    let largest_linear = model
+        .linears()
+        .iter()
+        .filter(|l| l.weight.as_f32().is_none())
+        .map(|l| l.weight.numel())
+        .max();
     let plan = memory::plan(
         model.config(),
-        model.num_params() as u64,
-        4,
+        model.weight_bytes(),
+        largest_linear.unwrap_or(0) as u64,
         adapter.num_params() as u64,
         cfg.batch_size,
         longest,
@@ -190,6 +198,11 @@ pub fn train(
         val_seqs.len(),
         total,
         be.name()
+    );
+    eprintln!(
+        "base weights: {} requested; linears stored as {}",
+        cfg.base_dtype.as_str(),
+        model.base_weights_summary()
     );
     eprintln!(
         "memory plan (batch {} × {} tokens{}): weights {} + adapter/optimizer {} + activations {} + logits {} = {}",
@@ -341,5 +354,6 @@ pub fn train(
         last_loss,
         val_loss,
         adapter_dir,
+        base_weights: model.base_weights_summary(),
     })
 }

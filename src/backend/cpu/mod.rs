@@ -106,6 +106,28 @@ impl Backend for CpuBackend {
     ) -> Result<Tensor> {
         linear::linear_bwd(dy, x, w, adapter, saved, grad)
     }
+    // The reference: decode the frozen weight to f32, then the plain linear (exact to the
+    // format's definition; the decoded copy lives only for this call).
+    fn quant_linear_fwd(
+        &self,
+        x: &Tensor,
+        w: &crate::quant::BaseWeight,
+        bias: Option<&Tensor>,
+        adapter: AdapterOp<'_>,
+    ) -> Result<(Tensor, LinearSaved)> {
+        linear::linear_fwd(x, &w.dequantize()?, bias, adapter)
+    }
+    fn quant_linear_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &crate::quant::BaseWeight,
+        adapter: AdapterOp<'_>,
+        saved: &LinearSaved,
+        grad: AdapterGrad<'_>,
+    ) -> Result<Tensor> {
+        linear::linear_bwd(dy, x, &w.dequantize()?, adapter, saved, grad)
+    }
     fn rope_fwd(&self, x: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor> {
         rope::rope_fwd(x, style, pos_offset)
     }

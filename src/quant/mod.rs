@@ -1,0 +1,230 @@
+//! Quantized storage of frozen base weights: int8 (per-row absmax) and NF4 (blocks of 64,
+//! optional double quantization), bit-compatible with bitsandbytes' formats. Only the linear
+//! layers inside the transformer blocks are quantized; embeddings, norms and lm_head stay f32
+//! (bitsandbytes and transformers skip lm_head too).
+//!
+//! The reference forward/backward of a quantized linear dequantizes to f32 and runs the plain
+//! linear op (`Backend::quant_linear_fwd` / `quant_linear_bwd`), so it is exact to the formats'
+//! definitions. See docs/quantization.md.
+
+pub mod bnb;
+pub mod dynamic;
+pub mod int8;
+pub mod nf4;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+pub use int8::Int8Weight;
+pub use nf4::Nf4Weight;
+
+/// How frozen base linears are held during a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseDtype {
+    /// As loaded (bf16/fp16/f32 checkpoints; f32 on the CPU backend).
+    #[default]
+    Bf16,
+    /// 8-bit codes with one f32 absmax per output row.
+    Int8,
+    /// NormalFloat-4, blocks of 64 with an f32 absmax each (8-bit with --double-quant).
+    Nf4,
+}
+
+impl BaseDtype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaseDtype::Bf16 => "bf16",
+            BaseDtype::Int8 => "int8",
+            BaseDtype::Nf4 => "nf4",
+        }
+    }
+}
+
+/// What the loader does with each block linear's weight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuantRequest {
+    pub dtype: BaseDtype,
+    /// NF4 only: store the absmax values in 8 bits.
+    pub double_quant: bool,
+}
+
+/// A frozen linear weight (out, in) in one of the storage formats.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BaseWeight {
+    F32(Tensor),
+    Int8(Int8Weight),
+    Nf4(Nf4Weight),
+}
+
+impl From<Tensor> for BaseWeight {
+    fn from(t: Tensor) -> Self {
+        BaseWeight::F32(t)
+    }
+}
+
+impl BaseWeight {
+    /// Quantizes a host f32 weight (out, in) as `req` asks; Bf16 keeps it as it is.
+    pub fn quantize(w: Tensor, req: QuantRequest) -> Result<Self> {
+        let (rows, cols) = (w.rows(), w.last_dim());
+        Ok(match req.dtype {
+            BaseDtype::Bf16 => BaseWeight::F32(w),
+            BaseDtype::Int8 => BaseWeight::Int8(Int8Weight::quantize(w.host()?, rows, cols)?),
+            BaseDtype::Nf4 => BaseWeight::Nf4(Nf4Weight::quantize(
+                w.host()?,
+                rows,
+                cols,
+                req.double_quant,
+            )?),
+        })
+    }
+
+    /// out_features.
+    pub fn rows(&self) -> usize {
+        match self {
+            BaseWeight::F32(t) => t.rows(),
+            BaseWeight::Int8(q) => q.rows,
+            BaseWeight::Nf4(q) => q.rows,
+        }
+    }
+
+    /// in_features.
+    pub fn cols(&self) -> usize {
+        match self {
+            BaseWeight::F32(t) => t.last_dim(),
+            BaseWeight::Int8(q) => q.cols,
+            BaseWeight::Nf4(q) => q.cols,
+        }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.rows() * self.cols()
+    }
+
+    /// "f32", "int8", "nf4" or "nf4+dq" (double-quantized absmax).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BaseWeight::F32(_) => "f32",
+            BaseWeight::Int8(_) => "int8",
+            BaseWeight::Nf4(q) => match q.absmax {
+                nf4::Absmax::Plain(_) => "nf4",
+                nf4::Absmax::Double(_) => "nf4+dq",
+            },
+        }
+    }
+
+    pub fn as_f32(&self) -> Option<&Tensor> {
+        match self {
+            BaseWeight::F32(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The f32 weight, for operations that rewrite it (merging an adapter).
+    pub fn f32_mut(&mut self) -> Result<&mut Tensor> {
+        let kind = self.kind();
+        match self {
+            BaseWeight::F32(t) => Ok(t),
+            _ => Err(Error::Unsupported(format!(
+                "this base linear is stored as {kind}; merging or rewriting base weights needs them unquantized: load the model with --base-dtype bf16"
+            ))),
+        }
+    }
+
+    /// The weight as a host f32 tensor (out, in): a copy for F32, the decoded values otherwise.
+    pub fn dequantize(&self) -> Result<Tensor> {
+        let shape = [self.rows(), self.cols()];
+        match self {
+            BaseWeight::F32(t) => Ok(t.clone()),
+            BaseWeight::Int8(q) => Tensor::from_vec(q.dequantize(), &shape),
+            BaseWeight::Nf4(q) => Tensor::from_vec(q.dequantize()?, &shape),
+        }
+    }
+
+    /// Bytes this weight holds (f32 at 4 bytes a value).
+    pub fn storage_bytes(&self) -> u64 {
+        match self {
+            BaseWeight::F32(t) => 4 * t.numel() as u64,
+            BaseWeight::Int8(q) => q.storage_bytes(),
+            BaseWeight::Nf4(q) => q.storage_bytes(),
+        }
+    }
+}
+
+/// Planned bytes of an (rows, cols) linear weight stored as `req` asks, with `bf16_bytes`
+/// per value for the unquantized case (2 on a GPU, 4 on the CPU backend).
+pub fn planned_bytes(rows: usize, cols: usize, req: QuantRequest, bf16_bytes: u64) -> u64 {
+    let n = (rows * cols) as u64;
+    match req.dtype {
+        BaseDtype::Bf16 => n * bf16_bytes,
+        BaseDtype::Int8 => n + 4 * rows as u64,
+        BaseDtype::Nf4 => {
+            let blocks = n.div_ceil(nf4::BLOCK as u64);
+            let stats = if req.double_quant {
+                blocks + 4 * blocks.div_ceil(nf4::NESTED_BLOCK as u64) + 4 * 256 + 4
+            } else {
+                4 * blocks
+            };
+            n.div_ceil(2) + stats + 4 * 16
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planned_bytes_match_what_quantizing_holds() {
+        let w = Tensor::from_vec(
+            (0..96 * 80).map(|i| (i % 13) as f32 - 6.0).collect(),
+            &[96, 80],
+        )
+        .unwrap();
+        for (dtype, dq) in [
+            (BaseDtype::Bf16, false),
+            (BaseDtype::Int8, false),
+            (BaseDtype::Nf4, false),
+            (BaseDtype::Nf4, true),
+        ] {
+            let req = QuantRequest {
+                dtype,
+                double_quant: dq,
+            };
+            let q = BaseWeight::quantize(w.clone(), req).unwrap();
+            assert_eq!(
+                planned_bytes(96, 80, req, 4),
+                q.storage_bytes(),
+                "{dtype:?} {dq}"
+            );
+            assert_eq!((q.rows(), q.cols()), (96, 80));
+        }
+        // nf4 is about an eighth of f32, int8 about a quarter.
+        let nf4 = planned_bytes(
+            4096,
+            4096,
+            QuantRequest {
+                dtype: BaseDtype::Nf4,
+                double_quant: true,
+            },
+            4,
+        );
+        assert!(nf4 * 7 < 4096 * 4096 * 4 / 8 * 8 && nf4 > 4096 * 4096 / 2);
+    }
+
+    #[test]
+    fn quantized_weights_refuse_in_place_rewrites() {
+        let w = Tensor::full(&[2, 64], 0.25);
+        let mut q = BaseWeight::quantize(
+            w,
+            QuantRequest {
+                dtype: BaseDtype::Int8,
+                double_quant: false,
+            },
+        )
+        .unwrap();
+        let e = q.f32_mut().unwrap_err().to_string();
+        assert!(e.contains("--base-dtype bf16"), "{e}");
+    }
+}
