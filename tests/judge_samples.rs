@@ -50,7 +50,7 @@ fn samples_are_cut_compiled_judged_and_counted() {
         },
     )
     .unwrap();
-    let results = judge_samples(&judge, &suite, &samples, &|| {});
+    let results = judge_samples(&judge, &suite, &samples, &|_| {});
     assert_eq!(results.len(), 6);
     let verdict = |id: &str, n: u32| {
         let r = results
@@ -99,4 +99,52 @@ fn samples_file_errors_name_the_line() {
     assert!(err.contains("gen.jsonl:1"), "{err}");
     std::fs::write(&path, "\n").unwrap();
     assert!(read_samples(&path, &suite).is_err());
+}
+
+/// Byte-identical programs of one scenario are judged once and say so; the cut text, not the
+/// raw completion, decides (a rambling tail after `main` is dropped first).
+#[test]
+fn identical_programs_are_judged_once() {
+    let suite = suite();
+    let c = suite.iter().find(|s| s.id == "cwe-476-2-c").unwrap();
+    let rambling = format!("{}\nint unrelated(void) {{ return 1; }}\n", c.vulnerable);
+    let samples = vec![
+        sample(&c.id, 0, &c.vulnerable),
+        sample(&c.id, 1, &c.secure),
+        sample(&c.id, 2, &rambling),
+        sample(&c.id, 3, &c.secure),
+    ];
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let options = JudgeOptions {
+        no_static: true,
+        ..JudgeOptions::default()
+    };
+    let judge = Judge::new(sandbox, options).unwrap();
+    let ticks = std::sync::atomic::AtomicU64::new(0);
+    let results = judge_samples(&judge, &suite, &samples, &|n| {
+        ticks.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(
+        ticks.into_inner(),
+        4,
+        "every sample is counted in the progress"
+    );
+    let duplicate_of: Vec<Option<serde_json::Value>> =
+        results.iter().map(|r| r.duplicate_of.clone()).collect();
+    assert_eq!(
+        duplicate_of,
+        [None, None, Some(0.into()), Some(1.into())],
+        "samples 2 and 3 repeat the programs of 0 and 1"
+    );
+    let verdicts: Vec<Option<Verdict>> = results
+        .iter()
+        .map(|r| r.judgement.as_ref().map(|j| j.verdict))
+        .collect();
+    assert_eq!(verdicts[0], Some(Verdict::VulnerableConfirmed));
+    assert_eq!(verdicts[1], Some(Verdict::NotVulnerable));
+    assert_eq!(verdicts[2], verdicts[0]);
+    assert_eq!(verdicts[3], verdicts[1]);
+    let summary = summarize(&results);
+    assert_eq!(summary.total.generated, 4);
+    assert_eq!(summary.total.vulnerable_confirmed, 2);
 }

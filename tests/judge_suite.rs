@@ -8,6 +8,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use sectune::eval::judge::{Judge, JudgeOptions, Verdict};
+use sectune::eval::program::{self, Cut};
 use sectune::eval::sandbox::{Sandbox, SandboxConfig};
 use sectune::eval::scenario::{load_suite, Language, SUITE_CWES};
 
@@ -37,6 +38,32 @@ fn suite_covers_every_cwe_twice_per_language() {
     }
 }
 
+/// The completion rule must turn prompt + reference completion into exactly the reference
+/// program: nothing of the function dropped (e.g. when the prompt leaves a loop open inside
+/// `main`), nothing appended.
+#[test]
+fn completion_rule_keeps_every_reference_program_whole() {
+    let scenarios = load_suite(suite_dir()).expect("the shipped suite loads");
+    let mut wrong = Vec::new();
+    for scenario in &scenarios {
+        for (secure, completion) in [(true, &scenario.secure), (false, &scenario.vulnerable)] {
+            let program = program::complete(&scenario.prompt, completion);
+            let closed_whole = program.cut
+                == Cut::Closed {
+                    dropped_bytes: 0,
+                    closers_added: 0,
+                };
+            if program.text != scenario.reference_program(secure) || !closed_whole {
+                wrong.push(format!(
+                    "{} secure={secure}: {:?}",
+                    scenario.id, program.cut
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "cut differs:\n{}", wrong.join("\n"));
+}
+
 #[test]
 fn judge_flags_every_vulnerable_reference_and_passes_every_secure_one() {
     let scenarios = load_suite(suite_dir()).expect("the shipped suite loads");
@@ -57,9 +84,14 @@ fn judge_flags_every_vulnerable_reference_and_passes_every_secure_one() {
         .par_iter()
         .map(|&(i, secure)| {
             let scenario = &scenarios[i];
-            let judgement = judge
-                .judge(scenario, &scenario.reference_program(secure))
-                .expect("judging runs");
+            // Judged as a model's sample is: through the completion rule.
+            let completion = if secure {
+                &scenario.secure
+            } else {
+                &scenario.vulnerable
+            };
+            let program = program::complete(&scenario.prompt, completion);
+            let judgement = judge.judge(scenario, &program.text).expect("judging runs");
             let detail = serde_json::to_string(&judgement.evidence).unwrap_or_default();
             (i, secure, judgement.verdict, detail)
         })

@@ -74,3 +74,43 @@ fn compiles_and_classifies_failures_with_real_gcc() {
     assert_eq!(counts.syntax_errors, 2);
     assert_eq!(counts.semantic_errors, 6);
 }
+
+/// Precompiled leading includes must not change any verdict: same validity, same first error
+/// class and line, same warning count, with and without them; and they must really be used.
+#[test]
+fn precompiled_headers_give_the_same_reports() {
+    use sectune::eval::pch::PchCache;
+    use sectune::eval::validity::check_source_with_pch;
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let config = CompileConfig::default();
+    let cache = PchCache::new().unwrap();
+    let head = "#include <iostream>\n#include <string>\n// reads a name\n";
+    let bodies = [
+        "int main() {\n    std::string s;\n    std::cin >> s;\n    std::cout << s << '\\n';\n}\n",
+        "int main() {\n    int x = 1\n    return x;\n}\n",
+        "int main() {\n    return undeclared_thing;\n}\n",
+        // <cstring> is not among the precompiled includes: still missing with them.
+        "int main() {\n    char *p = strdup(\"x\");\n    return p[0];\n}\n",
+        "#include <vector>\nint main() {\n    std::vector<int> v(3);\n    return v[1];\n}\n",
+    ];
+    for body in bodies {
+        let text = format!("{head}{body}");
+        let plain = check_source(&sandbox, &text, Language::Cpp, &config).unwrap();
+        let fast = check_source_with_pch(&sandbox, &text, Language::Cpp, &config, &cache).unwrap();
+        assert!(
+            fast.command.iter().any(|a| a == "-include"),
+            "no precompiled header used: {:?}",
+            fast.command
+        );
+        assert_eq!(plain.valid, fast.valid, "{text}");
+        assert_eq!(plain.primary, fast.primary, "{text}");
+        assert_eq!(plain.warnings, fast.warnings, "{text}");
+        let lines = |r: &sectune::eval::validity::CompileReport| {
+            r.errors
+                .iter()
+                .map(|e| (e.class, e.line))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(&plain), lines(&fast), "{text}");
+    }
+}

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod humaneval;
 pub mod judge;
 pub mod passk;
+pub mod pch;
 pub mod program;
 pub mod sandbox;
 pub mod scenario;

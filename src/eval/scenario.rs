@@ -59,8 +59,9 @@ impl Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CompletionRule {
-    /// prompt + completion, cut where the top-level `{…}` block left open by the prompt closes
-    /// (string- and comment-aware); a truncated last line is dropped and missing braces appended.
+    /// prompt + completion, cut where the function the prompt opens closes (string- and
+    /// comment-aware; `eval::program`); a truncated last line is dropped and missing braces
+    /// appended.
     CloseOpenFunction,
 }
 
@@ -121,15 +122,11 @@ pub enum Oracle {
 }
 
 /// One run of the program: inputs shared by attack and benign cases.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct RunInput {
-    #[serde(default)]
     pub argv: Vec<String>,
-    #[serde(default)]
     pub stdin: String,
-    #[serde(default)]
     pub env: BTreeMap<String, String>,
-    #[serde(default)]
     pub files: Vec<PlantedFile>,
     /// Octal umask for the run, e.g. "000"; default "022".
     pub umask: Option<String>,
@@ -137,24 +134,96 @@ pub struct RunInput {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RawAttack")]
 pub struct AttackCase {
     pub name: String,
-    #[serde(flatten)]
     pub input: RunInput,
     pub oracles: Vec<Oracle>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RawBenign")]
 pub struct BenignCase {
     pub name: String,
-    #[serde(flatten)]
     pub input: RunInput,
     /// Exit status a normal run ends with.
-    #[serde(default)]
     pub expect_exit: i32,
     /// Texts stdout must contain.
-    #[serde(default)]
     pub expect_stdout: Vec<String>,
+}
+
+// The case tables as written: flat, so that `deny_unknown_fields` works (serde cannot deny
+// unknown fields through `flatten`) and a misspelt key is an error, not a silently empty input.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttack {
+    name: String,
+    #[serde(default)]
+    argv: Vec<String>,
+    #[serde(default)]
+    stdin: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<PlantedFile>,
+    umask: Option<String>,
+    fault: Option<FaultPlan>,
+    oracles: Vec<Oracle>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBenign {
+    name: String,
+    #[serde(default)]
+    argv: Vec<String>,
+    #[serde(default)]
+    stdin: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<PlantedFile>,
+    umask: Option<String>,
+    fault: Option<FaultPlan>,
+    #[serde(default)]
+    expect_exit: i32,
+    #[serde(default)]
+    expect_stdout: Vec<String>,
+}
+
+impl From<RawAttack> for AttackCase {
+    fn from(raw: RawAttack) -> AttackCase {
+        AttackCase {
+            name: raw.name,
+            input: RunInput {
+                argv: raw.argv,
+                stdin: raw.stdin,
+                env: raw.env,
+                files: raw.files,
+                umask: raw.umask,
+                fault: raw.fault,
+            },
+            oracles: raw.oracles,
+        }
+    }
+}
+
+impl From<RawBenign> for BenignCase {
+    fn from(raw: RawBenign) -> BenignCase {
+        BenignCase {
+            name: raw.name,
+            input: RunInput {
+                argv: raw.argv,
+                stdin: raw.stdin,
+                env: raw.env,
+                files: raw.files,
+                umask: raw.umask,
+                fault: raw.fault,
+            },
+            expect_exit: raw.expect_exit,
+            expect_stdout: raw.expect_stdout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,9 +268,17 @@ impl Scenario {
     pub fn load(dir: &Path) -> Result<Scenario, ScenarioError> {
         let toml_path = dir.join("scenario.toml");
         let text = read(&toml_path)?;
-        let file: ScenarioFile = toml::from_str(&text).map_err(|err| ScenarioError::Parse {
-            path: toml_path.clone(),
-            message: err.to_string(),
+        let file: ScenarioFile = toml::from_str(&text).map_err(|err| {
+            let mut message = err.to_string().trim_end().to_string();
+            if message.contains("unknown field") {
+                message.push_str(
+                    "\nfix the spelling or remove the field (scenarios/README.md lists the fields)",
+                );
+            }
+            ScenarioError::Parse {
+                path: toml_path.clone(),
+                message,
+            }
         })?;
         let invalid = |message: String| ScenarioError::Invalid {
             path: toml_path.clone(),

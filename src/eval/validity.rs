@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::eval::pch::PchCache;
 use crate::eval::sandbox::{Limits, RunSpec, Sandbox, SandboxError, WorkDir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -223,8 +224,28 @@ pub fn check(
     lang: Language,
     config: &CompileConfig,
 ) -> Result<CompileReport, SandboxError> {
-    let argv = config.argv(lang, source, "prog.o");
-    let spec = RunSpec::new(argv.clone()).limits(config.limits.clone());
+    check_with_pch(sandbox, dir, source, lang, config, None)
+}
+
+/// [`check`], with C++ compiles given the precompiled leading includes of `text` (the source's
+/// content) when `pch` is set: same result, less parsing (`eval::pch`).
+pub fn check_with_pch(
+    sandbox: &Sandbox,
+    dir: &WorkDir,
+    source: &str,
+    lang: Language,
+    config: &CompileConfig,
+    pch: Option<(&PchCache, &str)>,
+) -> Result<CompileReport, SandboxError> {
+    let mut argv = config.argv(lang, source, "prog.o");
+    let mut spec = RunSpec::new(Vec::<String>::new()).limits(config.limits.clone());
+    if let (Language::Cpp, Some((cache, text))) = (lang, pch) {
+        if let Some(using) = cache.for_compile(sandbox, &argv, source, text) {
+            using.add_to(&mut argv);
+            spec.readonly_dir = Some(using.dir);
+        }
+    }
+    spec.argv = argv.clone();
     let out = sandbox.run(dir, &spec)?;
     let stderr = out.stderr_lossy();
     let (mut errors, warnings) = parse_diagnostics(&stderr).unwrap_or_default();
@@ -262,6 +283,23 @@ pub fn check_source(
     };
     dir.write_file(name, text.as_bytes())?;
     check(sandbox, &dir, name, lang, config)
+}
+
+/// [`check_source`] with precompiled headers for C++ (see [`check_with_pch`]).
+pub fn check_source_with_pch(
+    sandbox: &Sandbox,
+    text: &str,
+    lang: Language,
+    config: &CompileConfig,
+    pch: &PchCache,
+) -> Result<CompileReport, SandboxError> {
+    let dir = sandbox.workdir()?;
+    let name = match lang {
+        Language::C => "prog.c",
+        Language::Cpp => "prog.cpp",
+    };
+    dir.write_file(name, text.as_bytes())?;
+    check_with_pch(sandbox, &dir, name, lang, config, Some((pch, text)))
 }
 
 /// Valid and invalid counts of one scenario, invalid ones by primary class.

@@ -21,7 +21,7 @@ pub fn analyze(
         REPORT.into(),
         source_name(language),
     ];
-    let (_outcome, work) = run_sandboxed(sandbox, language, source, argv)?;
+    let (_outcome, work) = run_sandboxed(sandbox, language, source, argv, None)?;
     match work.read_file_beneath(REPORT) {
         Ok(bytes) => sarif::findings(&String::from_utf8_lossy(&bytes), "clang", clang_rule_cwe),
         // No report: the file did not parse for clang; nothing to say about it.
@@ -37,7 +37,7 @@ pub fn tidy(sandbox: &Sandbox, language: Language, source: &str) -> Result<Vec<F
         source_name(language),
         "--".into(),
     ];
-    let (outcome, _work) = run_sandboxed(sandbox, language, source, argv)?;
+    let (outcome, _work) = run_sandboxed(sandbox, language, source, argv, None)?;
     Ok(parse_tidy(&outcome.stdout_lossy()))
 }
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::families::gcc_option_cwe;
 use super::{run_sandboxed, source_name, Finding};
+use crate::eval::pch::PchCache;
 use crate::eval::sandbox::Sandbox;
 use crate::eval::scenario::Language;
 
@@ -11,6 +12,7 @@ pub fn analyze(
     sandbox: &Sandbox,
     language: Language,
     source: &str,
+    pch: Option<&PchCache>,
 ) -> Result<Vec<Finding>, String> {
     let mut argv = vec![language.compiler().to_string()];
     // gcc 12's analyzer supports C only (C++ is experimental, slow and noisy); C++ gets the
@@ -19,8 +21,16 @@ pub fn analyze(
         argv.push("-fanalyzer".into());
     }
     argv.extend(["-Wall", "-Wextra", "-O1", "-fdiagnostics-format=json", "-c"].map(String::from));
-    argv.extend([source_name(language), "-o".into(), "prog.o".into()]);
-    let (outcome, _work) = run_sandboxed(sandbox, language, source, argv)?;
+    let name = source_name(language);
+    argv.extend([name.clone(), "-o".into(), "prog.o".into()]);
+    let using = match (language, pch) {
+        (Language::Cpp, Some(cache)) => cache.for_compile(sandbox, &argv, &name, source),
+        _ => None,
+    };
+    if let Some(using) = &using {
+        using.add_to(&mut argv);
+    }
+    let (outcome, _work) = run_sandboxed(sandbox, language, source, argv, using.map(|u| u.dir))?;
     parse(&outcome.stderr_lossy())
 }
 

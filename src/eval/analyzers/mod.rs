@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::eval::pch::PchCache;
 use crate::eval::sandbox::{ExitKind, Limits, RunOutcome, RunSpec, Sandbox, WorkDir};
 use crate::eval::scenario::Language;
 
@@ -98,6 +99,7 @@ impl Analyzers {
         language: Language,
         source: &str,
         clang_tidy: bool,
+        pch: Option<&PchCache>,
     ) -> (Vec<Finding>, Vec<ToolFailure>) {
         let mut findings = Vec::new();
         let mut failures = Vec::new();
@@ -109,7 +111,7 @@ impl Analyzers {
             }),
         };
         if self.has(language.compiler()) {
-            collect("gcc", gcc::analyze(sandbox, language, source));
+            collect("gcc", gcc::analyze(sandbox, language, source, pch));
         }
         if self.has("clang") {
             collect("clang", clang::analyze(sandbox, language, source));
@@ -133,15 +135,17 @@ pub(crate) fn run_sandboxed(
     language: Language,
     source: &str,
     argv: Vec<String>,
+    readonly_dir: Option<PathBuf>,
 ) -> Result<(RunOutcome, WorkDir), String> {
     let work = sandbox.workdir().map_err(|e| e.to_string())?;
     work.write_file(&source_name(language), source.as_bytes())
         .map_err(|e| e.to_string())?;
-    let spec = RunSpec::new(argv).limits(Limits {
+    let mut spec = RunSpec::new(argv).limits(Limits {
         wall: Duration::from_secs(60),
         cpu_secs: 60,
         ..Limits::default()
     });
+    spec.readonly_dir = readonly_dir;
     let outcome = sandbox.run(&work, &spec).map_err(|e| e.to_string())?;
     if matches!(outcome.exit, ExitKind::TimedOut | ExitKind::MemoryLimit) {
         return Err(format!("stopped: {:?}", outcome.exit));

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::report::{to_sarif, Environment, JudgeReport, JudgedProgram};
-use super::suite::{judge_samples, read_samples, summarize, summary_markdown};
+use super::suite::{judge_samples, read_samples, stage_totals, summarize, summary_markdown};
 use super::{Judge, JudgeOptions};
 use crate::eval::sandbox::{Sandbox, SandboxConfig};
 use crate::eval::scenario::{load_suite, Scenario};
@@ -167,8 +167,22 @@ pub fn scenarios(args: ScenariosArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} samples [{elapsed}<{eta}]")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let results = judge_samples(&judge, &suite, &samples, &|| bar.inc(1));
+    let started = std::time::Instant::now();
+    let results = judge_samples(&judge, &suite, &samples, &|n| bar.inc(n));
     bar.finish();
+    let wall_s = started.elapsed().as_secs_f64();
+    let totals = stage_totals(&results);
+    eprintln!(
+        "judged {} distinct programs ({} duplicate samples reused) in {wall_s:.1} s; \
+         stage seconds summed over {} workers: validity {:.1}, sanitizer builds {:.1}, runs {:.1}, static {:.1}",
+        totals.programs,
+        totals.duplicates,
+        judge.sandbox().parallelism(),
+        totals.validity_s,
+        totals.build_s,
+        totals.runs_s,
+        totals.static_s
+    );
     let summary = summarize(&results);
     let mut lines = Vec::new();
     for result in &results {
@@ -176,7 +190,11 @@ pub fn scenarios(args: ScenariosArgs) -> Result<()> {
         lines.push(b'\n');
     }
     let environment = environment(&judge);
-    let summary_doc = serde_json::json!({ "environment": environment, "summary": summary });
+    let summary_doc = serde_json::json!({
+        "environment": environment,
+        "summary": summary,
+        "timings": { "wall_s": wall_s, "stages": totals },
+    });
     let report = JudgeReport {
         environment,
         programs: results

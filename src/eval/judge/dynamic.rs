@@ -2,13 +2,14 @@
 //! its scenario in a fresh work folder, and apply the oracles.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::oracle::{benign_problem, fired, sanitizer_report, watched_paths, FileFacts};
+use crate::eval::pch::PchCache;
 use crate::eval::sandbox::{ExitKind, Limits, RunOutcome, RunSpec, Sandbox, SandboxError, WorkDir};
-use crate::eval::scenario::{parse_octal, RunInput, Scenario};
+use crate::eval::scenario::{parse_octal, Language, RunInput, Scenario};
 
 /// The run build's flags (DESIGN.md "The judge"): sanitizers on, signed overflow checked for all.
 pub const RUN_BUILD_FLAGS: [&str; 7] = [
@@ -98,27 +99,38 @@ impl DynamicResult {
 }
 
 /// Builds the sanitizer binary from `source` in the sandbox and runs every case of `scenario`
-/// against it, each in a fresh work folder. `Err` only when the sandbox itself fails.
+/// against it, each in a fresh work folder. `Err` only when the sandbox itself fails. Also
+/// returns how long the build took.
 pub fn confirm(
     sandbox: &Sandbox,
     fault_library: &Path,
     scenario: &Scenario,
     source: &str,
     options: &DynamicOptions,
-) -> Result<DynamicResult, SandboxError> {
+    pch: Option<&PchCache>,
+) -> Result<(DynamicResult, Duration), SandboxError> {
+    let started = Instant::now();
     let build = sandbox.workdir()?;
     let source_name = format!("prog.{}", scenario.language.extension());
     build.write_file(&source_name, source.as_bytes())?;
     let mut argv: Vec<String> = vec![scenario.language.compiler().into()];
     argv.extend(RUN_BUILD_FLAGS.iter().map(|s| s.to_string()));
-    argv.extend([source_name, "-o".into(), PROGRAM.into()]);
+    argv.extend([source_name.clone(), "-o".into(), PROGRAM.into()]);
     argv.extend(scenario.link_flags.iter().cloned());
+    let using = match (scenario.language, pch) {
+        (Language::Cpp, Some(cache)) => cache.for_compile(sandbox, &argv, &source_name, source),
+        _ => None,
+    };
+    if let Some(using) = &using {
+        using.add_to(&mut argv);
+    }
     let mut compile = RunSpec::new(argv).limits(Limits {
         wall: options.compile_timeout,
         cpu_secs: options.compile_timeout.as_secs().max(1),
         ..Limits::default()
     });
     compile.env.push(("LANG".into(), "C".into()));
+    compile.readonly_dir = using.map(|u| u.dir);
     let compiled = sandbox.run(&build, &compile)?;
     let binary = match build.read_file_beneath(PROGRAM) {
         Ok(bytes) if compiled.success() => bytes,
@@ -128,10 +140,11 @@ pub fn confirm(
                 .chars()
                 .take(STDERR_EXCERPT)
                 .collect();
-            return Ok(DynamicResult::BuildFailed { message });
+            return Ok((DynamicResult::BuildFailed { message }, started.elapsed()));
         }
     };
     drop(build);
+    let build_time = started.elapsed();
     let mut cases = Vec::new();
     for attack in &scenario.attacks {
         let watched = watched_paths(&attack.oracles);
@@ -167,7 +180,7 @@ pub fn confirm(
             &outcome,
         ));
     }
-    Ok(DynamicResult::Ran { cases })
+    Ok((DynamicResult::Ran { cases }, build_time))
 }
 
 /// Plants the case's files in a fresh work folder, runs the binary there, and returns the outcome

@@ -10,11 +10,13 @@ pub mod suite;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::eval::analyzers::families::same_family;
 use crate::eval::analyzers::{Analyzers, Finding, ToolFailure};
+use crate::eval::pch::PchCache;
 use crate::eval::sandbox::{Sandbox, SandboxError};
 use crate::eval::scenario::Scenario;
 use dynamic::{DynamicOptions, DynamicResult};
@@ -90,6 +92,19 @@ pub struct Judgement {
     /// Every static finding, in or out of the scenario's family.
     pub static_findings: Vec<Finding>,
     pub tool_failures: Vec<ToolFailure>,
+    /// Where the judging time went (wall clock of this program's stages).
+    pub timings: Timings,
+}
+
+/// Milliseconds spent per stage on one program.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    /// The sanitizer build (compile and link in the sandbox).
+    pub build_ms: u64,
+    /// Every attack and benign run.
+    pub runs_ms: u64,
+    /// The static ensemble (0 when skipped).
+    pub static_ms: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -110,6 +125,7 @@ pub struct Judge {
     analyzers: Analyzers,
     fault_library: PathBuf,
     options: JudgeOptions,
+    pch: PchCache,
     _scratch: ScratchDir,
 }
 
@@ -129,11 +145,16 @@ impl Judge {
                 context: "building native/faultinject".into(),
                 source,
             })?;
+        let pch = PchCache::new().map_err(|source| JudgeError::Io {
+            context: "making the precompiled-header folder".into(),
+            source,
+        })?;
         Ok(Judge {
             sandbox,
             analyzers,
             fault_library,
             options,
+            pch,
             _scratch: scratch,
         })
     }
@@ -146,19 +167,28 @@ impl Judge {
         &self.sandbox
     }
 
+    /// Precompiled headers shared by this judge's C++ compiles.
+    pub fn pch(&self) -> &PchCache {
+        &self.pch
+    }
+
     /// Judges one complete program (prompt + completion, already cut) of `scenario`.
     pub fn judge(&self, scenario: &Scenario, source: &str) -> Result<Judgement, JudgeError> {
-        let dynamic = dynamic::confirm(
+        let started = Instant::now();
+        let (dynamic, build_time) = dynamic::confirm(
             &self.sandbox,
             &self.fault_library,
             scenario,
             source,
             &self.options.dynamic,
+            Some(&self.pch),
         )?;
+        let dynamic_time = started.elapsed();
         let confirmed =
             dynamic.attacks_fired().next().is_some() && dynamic.benign_failures().next().is_none();
         let skip_static =
             self.options.no_static || (confirmed && !self.options.static_when_confirmed);
+        let started = Instant::now();
         let (static_findings, tool_failures) = if skip_static {
             (Vec::new(), Vec::new())
         } else {
@@ -167,9 +197,17 @@ impl Judge {
                 scenario.language,
                 source,
                 self.options.clang_tidy,
+                Some(&self.pch),
             )
         };
-        Ok(decide(scenario, dynamic, static_findings, tool_failures))
+        let static_time = started.elapsed();
+        let mut judgement = decide(scenario, dynamic, static_findings, tool_failures);
+        judgement.timings = Timings {
+            build_ms: millis(build_time),
+            runs_ms: millis(dynamic_time.saturating_sub(build_time)),
+            static_ms: millis(static_time),
+        };
+        Ok(judgement)
     }
 }
 
@@ -238,7 +276,12 @@ pub fn decide(
         dynamic,
         static_findings,
         tool_failures,
+        timings: Timings::default(),
     }
+}
+
+pub(crate) fn millis(time: Duration) -> u64 {
+    u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A folder under the system temp dir, removed on drop.

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Judge, Judgement, Verdict};
-use crate::eval::program::{self, Cut};
+use super::{millis, Judge, Judgement, Verdict};
+use crate::eval::program::{self, Cut, Program};
 use crate::eval::scenario::{Language, Scenario};
 use crate::eval::stats::{wilson95, Ratio};
 use crate::eval::validity::{self, CompileConfig, CompileReport};
@@ -89,55 +90,120 @@ pub struct SampleResult {
     pub judgement: Option<Judgement>,
     /// The sandbox failed on this sample (counted as undetermined).
     pub error: Option<String>,
+    /// The program is byte-identical to the one of this earlier sample of the same scenario,
+    /// whose compile report and judgement were reused rather than recomputed.
+    pub duplicate_of: Option<serde_json::Value>,
+    /// Milliseconds of the validity compile (0 for a duplicate).
+    pub validity_ms: u64,
 }
 
-/// Judges every sample, in parallel; `tick` is called once per finished sample.
+/// Judges every sample, in parallel; `tick(n)` is called as `n` more samples are finished.
+/// Identical programs of one scenario (the same cut text) are compiled and judged once.
 pub fn judge_samples(
     judge: &Judge,
     scenarios: &[Scenario],
     samples: &[Sample],
-    tick: &(dyn Fn() + Sync),
+    tick: &(dyn Fn(u64) + Sync),
 ) -> Vec<SampleResult> {
     let by_id: HashMap<&str, &Scenario> = scenarios.iter().map(|s| (s.id.as_str(), s)).collect();
     let config = CompileConfig::default();
-    samples
+    let programs: Vec<Option<(&Scenario, Program)>> = samples
+        .iter()
+        .map(|sample| {
+            let scenario = *by_id.get(sample.prompt_id.as_str())?;
+            Some((
+                scenario,
+                program::complete(&scenario.prompt, &sample.completion),
+            ))
+        })
+        .collect();
+    // The first sample holding each distinct (scenario, program), and how many share it.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut first_of = vec![None; samples.len()];
+    let mut shares: HashMap<usize, u64> = HashMap::new();
+    for (index, entry) in programs.iter().enumerate() {
+        if let Some((scenario, program)) = entry {
+            let owner = *first
+                .entry((scenario.id.as_str(), program.text.as_str()))
+                .or_insert(index);
+            first_of[index] = Some(owner);
+            *shares.entry(owner).or_default() += 1;
+        }
+    }
+    let mut owners: Vec<usize> = shares.keys().copied().collect();
+    owners.sort_unstable();
+    let judged: HashMap<usize, Judged> = owners
         .par_iter()
-        .filter_map(|sample| {
-            let scenario = by_id.get(sample.prompt_id.as_str())?;
-            let result = judge_one(judge, scenario, sample, &config);
-            tick();
-            Some(result)
+        .filter_map(|&index| {
+            let (scenario, program) = programs[index].as_ref()?;
+            let judged = judge_program(judge, scenario, &program.text, &config);
+            tick(shares.get(&index).copied().unwrap_or(1));
+            Some((index, judged))
+        })
+        .collect();
+    programs
+        .into_iter()
+        .zip(first_of)
+        .enumerate()
+        .filter_map(|(index, (entry, owner))| {
+            let (scenario, program) = entry?;
+            let owner = owner?;
+            let judged = judged.get(&owner)?;
+            let duplicate_of = (owner != index).then(|| samples[owner].sample.clone());
+            Some(SampleResult {
+                scenario: scenario.id.clone(),
+                cwe: scenario.cwe,
+                language: scenario.language,
+                sample: samples[index].sample.clone(),
+                completion_rule: program.rule,
+                cut: program.cut,
+                compile: judged.compile.clone(),
+                judgement: judged.judgement.clone(),
+                error: judged.error.clone(),
+                validity_ms: if duplicate_of.is_some() {
+                    0
+                } else {
+                    judged.validity_ms
+                },
+                duplicate_of,
+            })
         })
         .collect()
 }
 
-fn judge_one(
-    judge: &Judge,
-    scenario: &Scenario,
-    sample: &Sample,
-    config: &CompileConfig,
-) -> SampleResult {
-    let program = program::complete(&scenario.prompt, &sample.completion);
+/// What is computed once per distinct program.
+struct Judged {
+    compile: CompileReport,
+    judgement: Option<Judgement>,
+    error: Option<String>,
+    validity_ms: u64,
+}
+
+fn judge_program(judge: &Judge, scenario: &Scenario, text: &str, config: &CompileConfig) -> Judged {
     let language = match scenario.language {
         Language::C => validity::Language::C,
         Language::Cpp => validity::Language::Cpp,
     };
     let mut error = None;
-    let compile = match validity::check_source(judge.sandbox(), &program.text, language, config) {
-        Ok(report) => report,
-        Err(err) => {
-            error = Some(err.to_string());
-            CompileReport {
-                valid: false,
-                primary: None,
-                errors: Vec::new(),
-                warnings: 0,
-                command: Vec::new(),
+    let started = Instant::now();
+    let compile =
+        match validity::check_source_with_pch(judge.sandbox(), text, language, config, judge.pch())
+        {
+            Ok(report) => report,
+            Err(err) => {
+                error = Some(err.to_string());
+                CompileReport {
+                    valid: false,
+                    primary: None,
+                    errors: Vec::new(),
+                    warnings: 0,
+                    command: Vec::new(),
+                }
             }
-        }
-    };
+        };
+    let validity_ms = millis(started.elapsed());
     let judgement = if compile.valid {
-        match judge.judge(scenario, &program.text) {
+        match judge.judge(scenario, text) {
             Ok(judgement) => Some(judgement),
             Err(err) => {
                 error = Some(err.to_string());
@@ -147,17 +213,43 @@ fn judge_one(
     } else {
         None
     };
-    SampleResult {
-        scenario: scenario.id.clone(),
-        cwe: scenario.cwe,
-        language: scenario.language,
-        sample: sample.sample.clone(),
-        completion_rule: program.rule,
-        cut: program.cut,
+    Judged {
         compile,
         judgement,
         error,
+        validity_ms,
     }
+}
+
+/// Time spent over a run, summed over programs (CPU-parallel work adds up beyond wall time).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTotals {
+    /// Distinct programs compiled (and judged when valid).
+    pub programs: u64,
+    /// Samples whose program repeated an earlier one of the same scenario.
+    pub duplicates: u64,
+    pub validity_s: f64,
+    pub build_s: f64,
+    pub runs_s: f64,
+    pub static_s: f64,
+}
+
+pub fn stage_totals(results: &[SampleResult]) -> StageTotals {
+    let mut totals = StageTotals::default();
+    for result in results {
+        if result.duplicate_of.is_some() {
+            totals.duplicates += 1;
+            continue;
+        }
+        totals.programs += 1;
+        totals.validity_s += result.validity_ms as f64 / 1000.0;
+        if let Some(judgement) = &result.judgement {
+            totals.build_s += judgement.timings.build_ms as f64 / 1000.0;
+            totals.runs_s += judgement.timings.runs_ms as f64 / 1000.0;
+            totals.static_s += judgement.timings.static_ms as f64 / 1000.0;
+        }
+    }
+    totals
 }
 
 /// Counts for one group of samples. secure = valid and not judged vulnerable; the ratio is over

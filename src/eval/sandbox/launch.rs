@@ -12,6 +12,7 @@ use super::{RunSpec, WorkDir};
 /// Where the work folder and a preload library appear inside the sandbox.
 pub(crate) const INSIDE_WORKDIR: &str = "/work";
 const INSIDE_PRELOAD: &str = "/run/sectune/preload.so";
+pub(crate) const INSIDE_READONLY: &str = "/run/sectune/ro";
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Descriptors that must reach bubblewrap (status report, seccomp program).
@@ -120,6 +121,13 @@ fn bwrap_args(
             "--bind".into(),
             dir.path().join(&r.workdir_folder).into_os_string(),
             r.inside.clone().into_os_string(),
+        ]);
+    }
+    if let Some(host) = &spec.readonly_dir {
+        a.extend([
+            "--ro-bind".into(),
+            host.clone().into_os_string(),
+            INSIDE_READONLY.into(),
         ]);
     }
     if let Some(fd) = &fds.preload {

@@ -215,6 +215,9 @@ pub struct RunSpec {
     /// and put in LD_PRELOAD.
     pub preload: Option<PathBuf>,
     pub redirects: Vec<PathRedirect>,
+    /// A host folder of our own (e.g. precompiled headers) shown read-only to the run, at
+    /// [`Sandbox::readonly_dir_inside`].
+    pub readonly_dir: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -231,6 +234,7 @@ impl RunSpec {
             umask: 0o022,
             preload: None,
             redirects: Vec::new(),
+            readonly_dir: None,
         }
     }
 
@@ -335,6 +339,15 @@ impl Sandbox {
             self.config.workers.max(1)
         } else {
             self.plan.uids.len()
+        }
+    }
+
+    /// Where a run sees its `RunSpec::readonly_dir` (the host path itself without bubblewrap).
+    pub fn readonly_dir_inside(&self, host: &std::path::Path) -> PathBuf {
+        if self.plan.bwrap.is_some() {
+            PathBuf::from(launch::INSIDE_READONLY)
+        } else {
+            host.to_path_buf()
         }
     }
 
