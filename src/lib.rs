@@ -10,6 +10,7 @@ pub mod eval;
 pub mod generate;
 pub mod model;
 pub mod peft;
+pub mod report;
 pub mod tensor;
 pub mod train;
 pub mod util;
