@@ -117,7 +117,8 @@ fn draw_panel<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(0.0..n, 0.0..100.0)?;
+        // Head room above 100% keeps the legend off the bars.
+        .build_cartesian_2d(0.0..n, 0.0..125.0)?;
     let label_of = |x: &f64| {
         let i = x.floor() as usize;
         match cwes.get(i) {
@@ -130,6 +131,14 @@ fn draw_panel<DB: DrawingBackend>(
         .disable_x_mesh()
         .x_labels(cwes.len().max(1) * 2 + 1)
         .x_label_formatter(&label_of)
+        .y_labels(6)
+        .y_label_formatter(&|y| {
+            if *y <= 100.0 {
+                format!("{y:.0}")
+            } else {
+                String::new()
+            }
+        })
         .y_desc("secure ratio (%)")
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 14))
