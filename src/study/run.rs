@@ -212,15 +212,7 @@ impl Runner {
                 let set = match (&cell.size_study, cell.size) {
                     (Some((cwe, step)), Some(size)) => {
                         let sets = self.subsets(&data_dir, cwe, *step, data.seed)?;
-                        let folder = sets.join(format!("commits-{size}"));
-                        if !folder.is_dir() {
-                            bail!(
-                                "size {size}: no subset {} (sizes are multiples of the step {step}, or the CWE's total; see {})",
-                                folder.display(),
-                                sets.join("subsets.json").display()
-                            );
-                        }
-                        folder
+                        subset_folder(&sets, size, *step)?
                     }
                     _ => data_dir,
                 };
@@ -449,6 +441,31 @@ impl Runner {
                 "--force".into(),
             ])
         })
+    }
+}
+
+/// The folder of the subset with `size` commits, as `dataset subsets` listed in subsets.json.
+fn subset_folder(sets: &Path, size: u64, step: usize) -> Result<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Subset {
+        commits: u64,
+        folder: String,
+    }
+    let index = sets.join("subsets.json");
+    let text =
+        std::fs::read_to_string(&index).with_context(|| format!("reading {}", index.display()))?;
+    let subsets: Vec<Subset> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not written by `sectune dataset subsets`",
+            index.display()
+        )
+    })?;
+    match subsets.iter().find(|s| s.commits == size) {
+        Some(s) => Ok(sets.join(&s.folder)),
+        None => bail!(
+            "size {size}: no such subset (sizes are multiples of the step {step}, or the CWE's total: {}); fix [size_study] sizes",
+            subsets.iter().map(|s| s.commits.to_string()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
