@@ -65,6 +65,13 @@ languages = ["c"]
 humaneval = "{tasks}"
 humaneval_ids = ["SectuneCPP/0"]
 no_static = true
+[size_study]
+cwe = ["CWE-119"]
+step = 2
+sizes = [2]
+epochs = 1
+methods = ["lora"]
+granularities = ["function"]
 "#,
         corpus = r.join("data/demo-corpus/fixes.jsonl").display(),
         broken = broken.display(),
@@ -90,7 +97,11 @@ fn interrupted_study_resumes_without_redoing_finished_cells() {
     let out = tmp.path().join("out");
     let cfg = StudyConfig::load(&config).unwrap();
     let cells = cfg.cells();
-    assert_eq!(cells.len(), 4, "2 models × (base + lora function)");
+    assert_eq!(
+        cells.len(),
+        6,
+        "2 models × (base + lora function + size n=2)"
+    );
     let base_dir = out.join("cells").join(cells[0].hash());
     let lora_dir = out.join("cells").join(cells[1].hash());
 
@@ -119,7 +130,7 @@ fn interrupted_study_resumes_without_redoing_finished_cells() {
     // The broken model's two cells fail, so the exit status says so; the others finish.
     assert!(!second.status.success());
     assert!(
-        stdout.contains("1 ran, 1 skipped (finished earlier), 2 failed"),
+        stdout.contains("2 ran, 1 skipped (finished earlier), 3 failed"),
         "{stdout}\n{stderr}"
     );
 
@@ -145,17 +156,20 @@ fn interrupted_study_resumes_without_redoing_finished_cells() {
 
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["ran"], 1);
+    assert_eq!(summary["ran"], 2);
     assert_eq!(summary["skipped"], 1);
-    assert_eq!(summary["failed"], 2);
+    assert_eq!(summary["failed"], 3);
     let statuses: Vec<&str> = summary["cells"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["skipped", "ran", "failed", "failed"]);
-    assert!(summary["cells"][2]["error"]
+    assert_eq!(
+        statuses,
+        ["skipped", "ran", "ran", "failed", "failed", "failed"]
+    );
+    assert!(summary["cells"][3]["error"]
         .as_str()
         .unwrap()
         .contains("generate"));
@@ -179,12 +193,18 @@ fn interrupted_study_resumes_without_redoing_finished_cells() {
     assert!(rows.iter().all(|r| r.contains("/1 (")), "{table3}");
     assert!(out.join("report/figure6-per-cwe.png").is_file());
     assert!(out.join("report/table7.md").is_file());
+    // The size-study cell (2 of the corpus's CWE-119 commits) is Table 6's only row.
+    let table6 = std::fs::read_to_string(out.join("report/table6.md")).unwrap();
+    assert!(
+        table6.contains("| tiny-llama | LoRA | function | 2 | "),
+        "{table6}"
+    );
 
     // A third run has nothing left to do for the finished cells.
     let third = study(&config, &out, None);
     let stdout = String::from_utf8_lossy(&third.stdout);
     assert!(
-        stdout.contains("0 ran, 2 skipped (finished earlier), 2 failed"),
+        stdout.contains("0 ran, 3 skipped (finished earlier), 3 failed"),
         "{stdout}"
     );
 }
