@@ -8,6 +8,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use crate::report::manifest::{self, RunFiles, RunManifest, RunMethod, FORMAT_VERSION};
+
 const CORPUS: &str = include_str!("../data/demo-corpus/fixes.jsonl");
 
 #[derive(Args, Debug)]
@@ -18,6 +20,9 @@ pub struct DemoArgs {
     /// Scenario suite to generate for and judge.
     #[arg(long, default_value = "scenarios")]
     pub scenarios: PathBuf,
+    /// HumanEval-format C++ tasks to generate for and run (pass@1, Table 7).
+    #[arg(long, default_value = "tasks/humaneval-cpp/tasks.jsonl")]
+    pub tasks: PathBuf,
     /// Optimizer steps per fine-tuning run.
     #[arg(long, default_value_t = 30)]
     pub steps: usize,
@@ -26,8 +31,14 @@ pub struct DemoArgs {
     pub force: bool,
 }
 
+/// Stages the demo runs, for the "[k/N]" progress line.
+const STAGES: usize = 16;
+
+static STAGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn step(title: &str, args: &[&str]) -> Result<()> {
-    eprintln!("\n== {title}\n$ sectune {}", args.join(" "));
+    let k = STAGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    eprintln!("\n== [{k}/{STAGES}] {title}\n$ sectune {}", args.join(" "));
     let exe = std::env::current_exe().context("locating the sectune binary")?;
     let status = Command::new(exe)
         .args(args)
@@ -114,13 +125,29 @@ pub fn run(args: DemoArgs) -> Result<()> {
             )?;
         }
     }
+    for arch in ["llama", "codegen"] {
+        for method in [RunMethod::Lora, RunMethod::Ia3] {
+            let dir = out.join(format!("runs/{arch}-{}-function", method.name()));
+            write_manifest(
+                &dir,
+                arch,
+                method,
+                RunFiles {
+                    metrics: Some("metrics.jsonl".into()),
+                    ..RunFiles::default()
+                },
+            )?;
+        }
+    }
     let model = out.join("models/llama");
-    let mut reports = Vec::new();
-    for (name, adapter) in [
-        ("base", None),
-        ("lora", Some(out.join("runs/llama-lora-function/adapter"))),
+    for (method, dir) in [
+        (RunMethod::Base, out.join("runs/llama-base")),
+        (RunMethod::Lora, out.join("runs/llama-lora-function")),
     ] {
-        let gen = out.join(format!("samples-llama-{name}.jsonl"));
+        let adapter = (method != RunMethod::Base).then(|| dir.join("adapter"));
+        let name = method.name();
+        std::fs::create_dir_all(&dir)?;
+        let gen = dir.join("samples-scenarios.jsonl");
         let mut a = vec![
             "generate",
             "--model",
@@ -143,7 +170,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             &format!("generate for the scenario suite (llama {name})"),
             &a,
         )?;
-        let report = out.join(format!("eval-llama-{name}"));
+        let eval = dir.join("eval-scenarios");
         step(
             &format!("judge the completions (llama {name})"),
             &[
@@ -154,24 +181,94 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 "--samples",
                 s(&gen),
                 "--out",
-                s(&report),
+                s(&eval),
                 "--no-static",
             ],
         )?;
-        reports.push(report);
+        let raw = dir.join("samples-humaneval-raw.jsonl");
+        let mut a = vec![
+            "generate",
+            "--model",
+            s(&model),
+            "--prompts",
+            s(&args.tasks),
+            "--out",
+            s(&raw),
+            "--samples",
+            "2",
+            "--max-new-tokens",
+            "60",
+            "--seed",
+            "3",
+        ];
+        if let Some(ad) = &adapter {
+            a.extend(["--adapter", s(ad)]);
+        }
+        step(
+            &format!("generate for the HumanEval-format tasks (llama {name})"),
+            &a,
+        )?;
+        let samples = dir.join("samples-humaneval.jsonl");
+        crate::study::run::to_humaneval_samples(&raw, &samples)?;
+        step(
+            &format!("run the tasks' tests on the completions (llama {name})"),
+            &[
+                "eval",
+                "humaneval",
+                "--problems",
+                s(&args.tasks),
+                "--samples",
+                s(&samples),
+                "--out",
+                s(&dir.join("eval-humaneval")),
+            ],
+        )?;
+        write_manifest(
+            &dir,
+            "llama",
+            method,
+            RunFiles {
+                scenarios: Some("eval-scenarios/results.jsonl".into()),
+                scenarios_summary: Some("eval-scenarios/summary.json".into()),
+                humaneval: Some("eval-humaneval/summary.json".into()),
+                metrics: (method != RunMethod::Base).then(|| "metrics.jsonl".into()),
+            },
+        )?;
     }
-    println!("\nsectune demo finished. Outputs in {}:", out.display());
-    println!("  data/            train/validation JSONL per granularity, manifest.json");
-    println!("  runs/*/adapter   PEFT adapters (LoRA and IA3, Llama and CodeGen), metrics.jsonl");
-    for r in &reports {
-        println!(
-            "  {}/summary.md   valid and secure ratios per scenario and CWE",
-            r.display()
-        );
-    }
-    println!("\nThese are tiny random models trained for seconds: their numbers say nothing about security.");
-    println!(
-        "The study's tables and plots (sectune report) are not built yet; see the open issues."
+    let report_dir = out.join("report");
+    eprintln!(
+        "\n== [{STAGES}/{STAGES}] tables and plots\n$ sectune report {} --out {}",
+        out.join("runs").display(),
+        report_dir.display()
     );
+    let report = crate::report::build(&[out.join("runs")], &report_dir, false)
+        .context("building the report")?;
+    println!("\nsectune demo finished. Outputs in {}:", out.display());
+    println!("  data/                 train/validation JSONL per granularity, manifest.json");
+    println!(
+        "  runs/*/adapter        PEFT adapters (LoRA and IA3, Llama and CodeGen), metrics.jsonl"
+    );
+    println!("  runs/llama-*/eval-*   judged scenario samples and HumanEval-format results");
+    println!("  report/               Table 3 and Table 7 (markdown, CSV, JSON), per-CWE plot and loss curves (SVG, PNG)");
+    println!("\nReport: {}", report.markdown.display());
+    println!("\nThese are tiny random models trained for seconds: their numbers say nothing about security.");
     Ok(())
+}
+
+fn write_manifest(dir: &Path, arch: &str, method: RunMethod, files: RunFiles) -> Result<()> {
+    let granularity = (method != RunMethod::Base).then(|| "function".to_string());
+    manifest::write(
+        dir,
+        &RunManifest {
+            format: FORMAT_VERSION,
+            model: format!("tiny-{arch}"),
+            method,
+            granularity,
+            size: None,
+            languages: vec!["c".into(), "cpp".into()],
+            files,
+            provenance: Some(serde_json::json!({ "profile": "demo" })),
+        },
+    )
+    .with_context(|| format!("writing {}", dir.join("run.json").display()))
 }

@@ -11,6 +11,8 @@ pub mod generate;
 pub mod model;
 pub mod peft;
 pub mod quant;
+pub mod report;
+pub mod study;
 pub mod tensor;
 pub mod train;
 pub mod util;

@@ -37,6 +37,10 @@ pub enum Command {
     Dataset(crate::data::cli::DatasetArgs),
     /// Evaluate completions: sandbox, validity, HumanEval-X pass@k, scenarios, statistics.
     Eval(crate::eval::cli::EvalArgs),
+    /// Tables 3, 6, 7 (markdown, CSV, JSON) and plots (per-CWE secure ratio, loss) from run folders.
+    Report(crate::report::cli::ReportArgs),
+    /// Run the study's grid from a TOML config; resumable; ends with the report.
+    Study(crate::study::cli::StudyArgs),
     /// Print the ptxas report (registers, shared memory, spills) of the embedded CUDA kernels.
     Kernels(crate::backend::cuda::report::KernelsArgs),
     /// Time the CUDA kernels against cuBLAS and torch on this machine's GPU (skips without one).
@@ -55,6 +59,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(a) => model::merge_cmd(a),
         Command::Dataset(args) => crate::data::cli::run(args),
         Command::Eval(args) => crate::eval::cli::run(args),
+        Command::Report(args) => crate::report::cli::run(args),
+        Command::Study(args) => crate::study::cli::run(args),
         Command::Kernels(args) => crate::backend::cuda::report::run(args),
         Command::Bench(args) => crate::backend::cuda::bench::run(args),
     }
