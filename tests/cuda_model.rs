@@ -230,9 +230,11 @@ fn peft_fixture_models_match_cpu_on_gpu() {
 fn real_head_dims_match_cpu_on_gpu() {
     let Some(g) = gpu() else { return };
     let dir = tempfile::tempdir().unwrap();
-    for (arch, heads, kv) in [(Arch::Llama, 4, 2), (Arch::Codegen, 2, 2)] {
-        // Llama: head dim 64 with GQA (CodeLlama's is 128); CodeGen: 128 with rotary dim 64.
+    for (arch, hidden, heads, kv) in [(Arch::Llama, 256, 4, 2), (Arch::Codegen, 512, 4, 4)] {
+        // Llama: head dim 64 with GQA (CodeLlama's is 128); CodeGen: 128 with rotary dim 64
+        // (CodeGen splits qkv in 4 groups, so it needs a multiple of 4 heads).
         let mut cfg = preset_config(arch, Preset::Small);
+        cfg.hidden = hidden;
         cfg.n_heads = heads;
         cfg.n_kv_heads = kv;
         cfg.head_dim = cfg.hidden / heads;
