@@ -278,6 +278,28 @@ fn quant_unsupported(backend: &str, w: &crate::quant::BaseWeight) -> crate::erro
     ))
 }
 
+/// Runs `f` on a tensor's data in host memory: directly for a host tensor, through one download
+/// for a device tensor, so CPU paths copy nothing.
+pub fn with_host<R>(be: &dyn Backend, t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    if t.is_host() {
+        return Ok(f(t.host()?));
+    }
+    Ok(f(be.download(t)?.host()?))
+}
+
+/// Changes a tensor's data on the host: in place for a host tensor, by a download and an upload
+/// for a device tensor.
+pub fn update_on_host(be: &dyn Backend, t: &mut Tensor, f: impl FnOnce(&mut [f32])) -> Result<()> {
+    if t.is_host() {
+        f(t.host_mut()?);
+        return Ok(());
+    }
+    let mut h = be.download(t)?;
+    f(h.host_mut()?);
+    *t = be.upload(h)?;
+    Ok(())
+}
+
 /// Shape checks shared by the backends, so the CPU and device paths reject the same inputs.
 pub mod check {
     use crate::error::{Error, Result};

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::dropout::mix64;
-use crate::backend::Backend;
+use crate::backend::{with_host, Backend};
 use crate::error::Result;
 use crate::generate::prompts::Prompt;
 use crate::model::tokenizer::Tokenizer;
@@ -177,10 +177,10 @@ pub fn decode(
 /// The logits of each row's last position, (B, V), on the backend (a host round trip: the prefill
 /// runs once per prompt).
 fn last_rows(be: &dyn Backend, logits: &Tensor, b: usize, t: usize, v: usize) -> Result<Tensor> {
-    let logits = be.download(logits)?;
-    let h = logits.host()?;
-    let data: Vec<f32> = (0..b)
-        .flat_map(|r| h[((r * t) + t - 1) * v..(r * t + t) * v].iter().copied())
-        .collect();
+    let data: Vec<f32> = with_host(be, logits, |h| {
+        (0..b)
+            .flat_map(|r| h[((r * t) + t - 1) * v..(r * t + t) * v].iter().copied())
+            .collect()
+    })?;
     be.upload(Tensor::from_vec(data, &[b, v])?)
 }

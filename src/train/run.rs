@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::backend::dropout::mix64;
-use crate::backend::Backend;
+use crate::backend::{update_on_host, with_host, Backend};
 use crate::error::{Error, Result};
 use crate::model::loss::{loss, loss_and_grads_with};
 use crate::model::tokenizer::Tokenizer;
@@ -89,7 +89,7 @@ fn eval_loss(
 
 fn all_finite(be: &dyn Backend, set: &AdapterSet) -> Result<bool> {
     for (_, t) in set.named_tensors() {
-        if !be.download(t)?.host()?.iter().all(|v| v.is_finite()) {
+        if !with_host(be, t, |v| v.iter().all(|x| x.is_finite()))? {
             return Ok(false);
         }
     }
@@ -289,14 +289,12 @@ pub fn train(
             let lr = lr_at(cfg.lr, state.step, cfg.warmup_steps, total);
             if finite {
                 if micro.len() > 1 {
-                    // Mean over micro-batches (adapter-sized, so a host round trip is cheap).
-                    let mut host = grads.to_host(be)?;
-                    for (_, g) in host.named_tensors_mut() {
-                        g.host_mut()?
-                            .iter_mut()
-                            .for_each(|x| *x /= micro.len() as f32);
+                    // Mean over micro-batches (adapter-sized: a host round trip on a GPU is cheap).
+                    for (_, g) in grads.named_tensors_mut() {
+                        update_on_host(be, g, |v| {
+                            v.iter_mut().for_each(|x| *x /= micro.len() as f32)
+                        })?;
                     }
-                    grads = host.to_backend(be)?;
                 }
                 opt.step(be, &mut adapter, &grads, &adam, lr, state.step as u64 + 1)?;
             }

@@ -111,12 +111,14 @@ impl KArg {
 }
 
 /// `launch!(backend, Module, "name", config; arg, arg, ...)`: looks the kernel up and launches it
-/// on the backend's stream. Each arg converts into a `KArg`.
+/// on the backend's stream. Each arg converts into a `KArg`. `launch!(@module backend, expr, ...)`
+/// takes the `KernelModule` as a value, for ops that choose it at run time.
 macro_rules! launch {
-    ($be:expr, $module:ident, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
-        let f = $be
-            .device()
-            .function($crate::backend::cuda::kernels::KernelModule::$module, &$name)?;
+    ($be:expr, $module:ident, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {
+        launch!(@module $be, $crate::backend::cuda::kernels::KernelModule::$module, $name, $cfg; $($arg),*)
+    };
+    (@module $be:expr, $module:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
+        let f = $be.device().function($module, &$name)?;
         let args: Vec<$crate::backend::cuda::launch::KArg> = vec![$($arg.into()),*];
         let mut b = $be.stream().launch_builder(&f);
         for a in &args {

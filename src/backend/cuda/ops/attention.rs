@@ -2,6 +2,7 @@
 //! instances for head dims 16, 32, 64, 128 and 256. Tiles come from plan::attention_tiles.
 
 use super::super::backend::CudaBackend;
+use super::super::kernels::KernelModule;
 use super::super::launch::{cfg, int, launch};
 use super::super::plan::{attention_tiles, ATTENTION_THREADS};
 use crate::backend::check;
@@ -19,8 +20,12 @@ fn head_dim(d: usize) -> Result<usize> {
 }
 
 /// The tiny models' head dims live in their own module (attention_small.cu), off the hot path.
-fn small(d: usize) -> bool {
-    d < 64
+fn module(d: usize) -> KernelModule {
+    if d < 64 {
+        KernelModule::AttentionSmall
+    } else {
+        KernelModule::Attention
+    }
 }
 
 fn grid(rows: usize, per_block: usize, heads: usize, batch: usize) -> cudarc::driver::LaunchConfig {
@@ -55,20 +60,8 @@ pub fn fwd(
         g.h as i32,
         g.hkv as i32,
     );
-    let fwd_cfg = grid(g.t, tiles.fwd_q, g.h, g.b);
-    let name = format!("attention_fwd_d{d}_f32");
-    let args = (
-        be.ptr(q)?,
-        be.ptr(k)?,
-        be.ptr(v)?,
-        be.ptr(&out)?,
-        be.ptr(&lse)?,
-    );
-    if small(d) {
-        launch!(be, AttentionSmall, name, fwd_cfg; args.0, args.1, args.2, args.3, args.4, t, s, h, hkv, scale);
-    } else {
-        launch!(be, Attention, name, fwd_cfg; args.0, args.1, args.2, args.3, args.4, t, s, h, hkv, scale);
-    }
+    launch!(@module be, module(d), format!("attention_fwd_d{d}_f32"), grid(g.t, tiles.fwd_q, g.h, g.b);
+        be.ptr(q)?, be.ptr(k)?, be.ptr(v)?, be.ptr(&out)?, be.ptr(&lse)?, t, s, h, hkv, scale);
     Ok((out, lse))
 }
 
@@ -115,21 +108,9 @@ pub fn bwd(
         be.ptr(lse)?,
         be.ptr(&delta)?,
     );
-    let (dq_name, dq_cfg) = (
-        format!("attention_bwd_dq_d{d}_f32"),
-        grid(g.t, tiles.dq_q, g.h, g.b),
-    );
-    let (dkv_name, dkv_cfg) = (
-        format!("attention_bwd_dkv_d{d}_f32"),
-        grid(g.s, tiles.dkv_k, g.hkv, g.b),
-    );
-    let (dqp, dkp, dvp) = (be.ptr(&dq)?, be.ptr(&dk)?, be.ptr(&dv)?);
-    if small(d) {
-        launch!(be, AttentionSmall, dq_name, dq_cfg; qp, kp, vp, dop, lp, dp, dqp, t, s, h, hkv, scale);
-        launch!(be, AttentionSmall, dkv_name, dkv_cfg; qp, kp, vp, dop, lp, dp, dkp, dvp, t, s, h, hkv, scale);
-    } else {
-        launch!(be, Attention, dq_name, dq_cfg; qp, kp, vp, dop, lp, dp, dqp, t, s, h, hkv, scale);
-        launch!(be, Attention, dkv_name, dkv_cfg; qp, kp, vp, dop, lp, dp, dkp, dvp, t, s, h, hkv, scale);
-    }
+    launch!(@module be, module(d), format!("attention_bwd_dq_d{d}_f32"), grid(g.t, tiles.dq_q, g.h, g.b);
+        qp, kp, vp, dop, lp, dp, be.ptr(&dq)?, t, s, h, hkv, scale);
+    launch!(@module be, module(d), format!("attention_bwd_dkv_d{d}_f32"), grid(g.s, tiles.dkv_k, g.hkv, g.b);
+        qp, kp, vp, dop, lp, dp, be.ptr(&dk)?, be.ptr(&dv)?, t, s, h, hkv, scale);
     Ok((dq, dk, dv))
 }
