@@ -4,12 +4,13 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
-#   steps: parity model memcheck racecheck train bench (default: all)
+#   steps: parity model extra memcheck racecheck train bench (default: all); extra runs every other
+#   cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention, quantized linears)
 # Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model memcheck racecheck train bench}
+steps=${*:-parity model extra memcheck racecheck train bench}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -62,6 +63,9 @@ for s in $steps; do
   case $s in
     parity) step parity 75 "$bin/cuda_parity" --test-threads=1 ;;
     model) step model 75 "$bin/cuda_model" --test-threads=1 ;;
+    extra) for t in "$bin"/cuda_*; do
+        case $(basename "$t") in cuda_parity|cuda_model) ;; *) step "$(basename "$t")" 75 "$t" --test-threads=1 ;; esac
+      done ;;
     memcheck) step memcheck 100 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/cuda_parity" --skip 7b --test-threads=1 ;;
     racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
     train) export -f train_both; export bin; step train 120 bash -c train_both ;;

@@ -42,7 +42,12 @@ pub struct CudaDevice {
     stream: Arc<CudaStream>,
     modules: Mutex<HashMap<KernelModule, Arc<CudaModule>>>,
     functions: Mutex<HashMap<(KernelModule, String), CudaFunction>>,
+    /// Dynamic shared memory each function has been allowed so far (above the 48 KB default).
+    smem_opt_in: Mutex<HashMap<(KernelModule, String), u32>>,
 }
+
+/// Dynamic shared memory every block may use without an opt-in.
+const DEFAULT_DYNAMIC_SMEM: u32 = 48 * 1024;
 
 impl CudaDevice {
     /// Opens GPU `ordinal`. Fails with a typed error, never a panic, when the binary has no
@@ -70,6 +75,7 @@ impl CudaDevice {
             stream,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            smem_opt_in: Mutex::new(HashMap::new()),
         })
     }
 
@@ -90,6 +96,50 @@ impl CudaDevice {
 
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.ctx
+    }
+
+    /// (major, minor) compute capability, e.g. (9, 0) for an H100/H200.
+    pub fn compute_capability(&self) -> Result<(i32, i32), CudaError> {
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let get = |a| {
+            self.ctx
+                .attribute(a)
+                .map_err(driver("reading the compute capability"))
+        };
+        Ok((
+            get(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
+            get(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
+        ))
+    }
+
+    /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above
+    /// 48 KB the function must be allowed that much first (once per size).
+    pub fn function_for_launch(
+        &self,
+        module: KernelModule,
+        name: &str,
+        dynamic_smem: u32,
+    ) -> Result<CudaFunction, CudaError> {
+        let f = self.function(module, name)?;
+        if dynamic_smem > DEFAULT_DYNAMIC_SMEM {
+            let key = (module, name.to_string());
+            let mut granted = self.smem_opt_in.lock().unwrap_or_else(|p| p.into_inner());
+            if granted.get(&key).is_none_or(|&g| g < dynamic_smem) {
+                use cudarc::driver::sys::CUfunction_attribute as A;
+                self.ctx
+                    .bind_to_thread()
+                    .map_err(driver("binding the context"))?;
+                f.set_attribute(
+                    A::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    dynamic_smem as i32,
+                )
+                .map_err(driver(format!(
+                    "allowing {name} {dynamic_smem} bytes of shared memory (this GPU may have less per block)"
+                )))?;
+                granted.insert(key, dynamic_smem);
+            }
+        }
+        Ok(f)
     }
 
     /// The entry point `name` of `module`, loading the module's fatbin on first use.

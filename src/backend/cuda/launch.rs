@@ -64,6 +64,16 @@ pub fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
     }
 }
 
+/// A launch with `smem` bytes of dynamic shared memory (`launch!` opts in above 48 KB).
+#[allow(dead_code)] // the tensor-core GEMM and attention launches use it
+pub fn cfg_smem(grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: grid,
+        block_dim: block,
+        shared_mem_bytes: smem,
+    }
+}
+
 /// Grid-stride launch over n elements: block 256, at most 65,535 blocks (the kernel loops).
 pub fn stride_cfg(n: usize) -> LaunchConfig {
     cfg((n.div_ceil(256).clamp(1, 65_535) as u32, 1, 1), (256, 1, 1))
@@ -118,7 +128,8 @@ macro_rules! launch {
         launch!(@module $be, $crate::backend::cuda::kernels::KernelModule::$module, $name, $cfg; $($arg),*)
     };
     (@module $be:expr, $module:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
-        let f = $be.device().function($module, &$name)?;
+        let cfg: cudarc::driver::LaunchConfig = $cfg;
+        let f = $be.device().function_for_launch($module, &$name, cfg.shared_mem_bytes)?;
         let args: Vec<$crate::backend::cuda::launch::KArg> = vec![$($arg.into()),*];
         let mut b = $be.stream().launch_builder(&f);
         for a in &args {
@@ -126,7 +137,7 @@ macro_rules! launch {
         }
         // SAFETY: the argument list matches the entry point's signature in kernels/ (each op's
         // comment names it), and every pointer refers to a live buffer of the size it needs.
-        unsafe { b.launch($cfg) }?;
+        unsafe { b.launch(cfg) }?;
     }};
 }
 pub(crate) use launch;
