@@ -15,12 +15,19 @@
 //   s·xa·Bᵀ (fwd) or s·(dyb·A)⊙mask (dX) before the single store, so y and dX are written once.
 //   (The first version recomputed xa inside every column block on CUDA cores: measured 54× cuBLAS
 //   against 18× for the plain GEMM on an H200, bench/RESULTS.md; the rank work now costs ~nothing.)
+// 16-bit on sm_80+: the tc_* entry points (same arguments as their namesakes) run the pipelined
+//   tensor-core core of gemm_tc.cuh with the rank term as a tf32 mma epilogue; grid (ceil(N_out/128),
+//   ceil(M/128)), block 256, dynamic shared memory tc::smem_bytes(0 | 16 | 64). They are absent from sm_75 images.
 // Launch: GEMM kernels grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
 //   xa, dyb: grid (M, ceil(r/8)), block 128.  dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
 //   dB:  grid (ceil(N/128), ceil(r/8), m_splits), block 128.  m_splits ≥ 1: more splits, more atomics.
+//   dA_split / dB_split: same grids with blockIdx.z = split of `rows` rows each, writing partial sums
+//   [splits, P, r] that lora_rank_reduce (grid ceil(P·r/256), block 256) adds in split order: as fast
+//   as the atomic split, and bit-reproducible.
 // Limits: r ≤ 16 (_r16 entry points) or r ≤ 64 (_r64); any M, N, K ≥ 1; sizes < 2^31.
 // Verified on an H200 against the CPU backend (f32, tests/cuda_parity.rs); zero spills on sm_75..90.
 #include "gemm_core.cuh"
+#include "gemm_tc.cuh"
 
 namespace lora {
 
@@ -143,7 +150,26 @@ __device__ void rank_project(const T* U, const float* V, float* out, float drop_
   if (m >= M) return;
   float acc[8];
   for (int jj = 0; jj < 8; ++jj) acc[jj] = 0.f;
-  for (int p = threadIdx.x; p < P; p += blockDim.x) {
+  int p_tail = 0;
+  if (sizeof(T) == 2 && P % 8 == 0 && ((uintptr_t)U & 15) == 0) {
+    // 16-bit rows: one 16-byte load of 8 consecutive elements per thread per trip (the scalar loop
+    // measured 0.1 ms for x [4096, 4096] on an H200, a quarter of the GEMM it feeds).
+    for (int p0 = threadIdx.x * 8; p0 < P; p0 += blockDim.x * 8) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(U + (size_t)m * P + p0);
+      const T* u8 = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        const int p = p0 + q;
+        float u = to_f32(u8[q]);
+        if (drop_p > 0.f) u *= dropout_factor(seed, (unsigned long long)m * P + p, drop_p);
+#pragma unroll
+        for (int jj = 0; jj < 8; ++jj)
+          if (j0 + jj < r) acc[jj] = fmaf(u, V[(size_t)p * sp + (size_t)(j0 + jj) * sj], acc[jj]);
+      }
+    }
+    p_tail = P;
+  }
+  for (int p = p_tail + threadIdx.x; p < P; p += blockDim.x) {
     float u = to_f32(U[(size_t)m * P + p]);
     if (drop_p > 0.f) u *= dropout_factor(seed, (unsigned long long)m * P + p, drop_p);
     for (int jj = 0; jj < 8; ++jj)
@@ -177,6 +203,26 @@ __device__ void rank_accumulate(const T* U, const float* V, float* out, float sc
   if (m_begin >= m_end) return;
   for (int jj = 0; jj < 8; ++jj)
     if (j0 + jj < r) atomicAdd(out + (size_t)p * sp + (size_t)(j0 + jj) * sj, scale * acc[jj]);
+}
+
+// Deterministic split of rank_accumulate: split z = blockIdx.z sums rows [z·rows, (z+1)·rows) into
+// partial[(z·P + p)·r + j] (plain stores); rank_reduce then adds scale·Σ_z partial in z order to out.
+template <typename T>
+__device__ void rank_partial(const T* U, const float* V, float* partial, float drop_p, unsigned long long seed,
+                             int M, int P, int r, int rows) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x, j0 = blockIdx.y * 8, z = blockIdx.z;
+  if (p >= P) return;
+  const int m_begin = z * rows, m_end = min(M, m_begin + rows);
+  float acc[8];
+  for (int jj = 0; jj < 8; ++jj) acc[jj] = 0.f;
+  for (int m = m_begin; m < m_end; ++m) {
+    float u = to_f32(U[(size_t)m * P + p]);
+    if (drop_p > 0.f) u *= dropout_factor(seed, (unsigned long long)m * P + p, drop_p);
+    for (int jj = 0; jj < 8; ++jj)
+      if (j0 + jj < r) acc[jj] = fmaf(u, V[(size_t)m * r + j0 + jj], acc[jj]);
+  }
+  for (int jj = 0; jj < 8; ++jj)
+    if (j0 + jj < r) partial[((size_t)z * P + p) * r + j0 + jj] = acc[jj];
 }
 
 template <typename T>
@@ -224,6 +270,15 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
                                                        int M, int N, int r) {                                    \
     lora::rank_accumulate<T>(dy, xa, dB, scale, 0.f, 0ull, M, N, r, r, 1);                                       \
   }                                                                                                              \
+  extern "C" __global__ void lora_linear_bwd_dA_split_##NAME(const T* x, const float* dyb, float* partial,       \
+                                                             float p, unsigned long long seed, int M, int K,     \
+                                                             int r, int rows) {                                  \
+    lora::rank_partial<T>(x, dyb, partial, p, seed, M, K, r, rows);                                              \
+  }                                                                                                              \
+  extern "C" __global__ void lora_linear_bwd_dB_split_##NAME(const T* dy, const float* xa, float* partial, int M, \
+                                                             int N, int r, int rows) {                           \
+    lora::rank_partial<T>(dy, xa, partial, 0.f, 0ull, M, N, r, rows);                                            \
+  }                                                                                                              \
   extern "C" __global__ void __launch_bounds__(128) linear_fwd_##NAME(const T* x, const T* W, const T* bias,     \
                                                                       T* y, int M, int N, int K) {              \
     lora::linear_fwd<T>(x, W, bias, y, M, N, K);                                                                 \
@@ -233,8 +288,51 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
     lora::linear_bwd_dx<T>(dy, W, dx, M, N, K);                                                                  \
   }
 
+// out[p·sp + j·sj] += scale · Σ_{z < splits} partial[(z·P + p)·r + j], z in order (any dtype's split sums).
+extern "C" __global__ void lora_rank_reduce(const float* partial, float* out, float scale, int splits, int P, int r,
+                                            int sp, int sj) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= P * r) return;
+  const int p = e / r, j = e % r;
+  float sum = 0.f;
+  for (int z = 0; z < splits; ++z) sum += partial[(size_t)z * P * r + e];
+  out[(size_t)p * sp + (size_t)j * sj] += scale * sum;
+}
+
 LORA_ENTRY(float, f32)
 LORA_ENTRY(f16, f16)
 #if SECTUNE_BF16
 LORA_ENTRY(bf16, bf16)
+#endif
+
+// Tensor-core entry points (sm_80+), see the header.
+#define TC_RANK_ENTRY(T, NAME, R)                                                                                \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_lora_linear_fwd_r##R##_##NAME(                 \
+      const T* x, const T* W, const T* bias, const float* xa, const float* B, float scale, T* y, int M, int N,   \
+      int K, int r) {                                                                                            \
+    const tc::Rank rank{xa, B, r, 1, r, scale, 0.f, 0ull};                                                       \
+    tc::gemm<T, false, R>(x, K, W, K, M, N, K, bias, y, N, rank);                                                \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_lora_linear_bwd_dx_r##R##_##NAME(              \
+      const T* dy, const T* W, const float* dyb, const float* A, float scale, float p, unsigned long long seed,   \
+      T* dx, int M, int N, int K, int r) {                                                                       \
+    const tc::Rank rank{dyb, A, 1, K, r, scale, p, seed};                                                        \
+    tc::gemm<T, true, R>(dy, N, W, K, M, K, N, nullptr, dx, K, rank);                                            \
+  }
+
+#define TC_ENTRY(T, NAME)                                                                                        \
+  TC_RANK_ENTRY(T, NAME, 16)                                                                                     \
+  TC_RANK_ENTRY(T, NAME, 64)                                                                                     \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_linear_fwd_##NAME(                             \
+      const T* x, const T* W, const T* bias, T* y, int M, int N, int K) {                                        \
+    tc::gemm<T, false, 0>(x, K, W, K, M, N, K, bias, y, N, tc::Rank{});                                          \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_linear_bwd_dx_##NAME(                          \
+      const T* dy, const T* W, T* dx, int M, int N, int K) {                                                     \
+    tc::gemm<T, true, 0>(dy, N, W, K, M, K, N, nullptr, dx, K, tc::Rank{});                                      \
+  }
+
+#if SECTUNE_TC
+TC_ENTRY(f16, f16)
+TC_ENTRY(bf16, bf16)
 #endif

@@ -65,7 +65,6 @@ pub fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
 }
 
 /// A launch with `smem` bytes of dynamic shared memory (`launch!` opts in above 48 KB).
-#[allow(dead_code)] // the tensor-core GEMM and attention launches use it
 pub fn cfg_smem(grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: grid,

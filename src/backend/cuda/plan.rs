@@ -46,6 +46,55 @@ pub fn gemm_grid(rows: usize, cols: usize) -> (u32, u32, u32) {
     )
 }
 
+/// The tensor-core core (kernels/gemm_tc.cuh, 16-bit on sm_80+): 128×128 per block of 256.
+pub const TC_TILE: usize = 128;
+pub const TC_THREADS: u32 = 256;
+const TC_PIPE_BYTES: u32 = 4 * 2 * 128 * 32 * 2;
+
+/// Dynamic shared memory of a tc_* entry with rank bound `rmax` (0: plain GEMM), as
+/// tc::smem_bytes: the 4-stage ring, or the fp32 rank operands [128][rmax+4] ×2 if larger.
+pub fn tc_smem_bytes(rmax: usize) -> u32 {
+    let rank = 2 * 128 * (rmax as u32 + 4) * 4;
+    if rmax == 0 {
+        TC_PIPE_BYTES
+    } else {
+        TC_PIPE_BYTES.max(rank)
+    }
+}
+
+#[cfg(feature = "cuda")]
+/// A 16-bit GEMM-family launch (linear, LoRA fwd / dX): the entry-name prefix ("tc_" for the
+/// tensor-core core on compute capability ≥ 8.0, "" for gemm_core.cuh) and its launch config.
+pub fn gemm16_launch(
+    cc_major: i32,
+    rows: usize,
+    cols: usize,
+    rmax: usize,
+) -> (&'static str, cudarc::driver::LaunchConfig) {
+    use super::launch::cfg_smem;
+    if cc_major >= 8 {
+        let grid = (
+            cols.div_ceil(TC_TILE) as u32,
+            rows.div_ceil(TC_TILE) as u32,
+            1,
+        );
+        (
+            "tc_",
+            cfg_smem(grid, (TC_THREADS, 1, 1), tc_smem_bytes(rmax)),
+        )
+    } else {
+        ("", cfg_smem(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1), 0))
+    }
+}
+
+/// Row splits of the rank sums dA / dB (kernels/lora_matmul.cu *_split + lora_rank_reduce):
+/// ≥ 256 rows per split, at most 64 splits and 8 Mi partial floats. Returns (splits, rows each).
+pub fn rank_splits(m: usize, p: usize, r: usize) -> (usize, usize) {
+    let cap = ((8usize << 20) / (p * r).max(1)).clamp(1, 64);
+    let rows = m.div_ceil(m.div_ceil(256).clamp(1, cap)).max(1);
+    (m.div_ceil(rows).max(1), rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,8 +146,47 @@ mod tests {
     }
 
     #[test]
+    fn tc_smem_matches_the_kernel_header() {
+        // 4 stages × (A + B) × 128×32 × 2 bytes; r64 needs 2 × 128 × 68 × 4.
+        assert_eq!(tc_smem_bytes(0), 65_536);
+        assert_eq!(tc_smem_bytes(16), 65_536);
+        assert_eq!(tc_smem_bytes(64), 69_632);
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn gemm16_launch_picks_the_core_by_compute_capability() {
+        let (prefix, c) = gemm16_launch(9, 4097, 129, 16);
+        assert_eq!(
+            (prefix, c.grid_dim, c.block_dim.0),
+            ("tc_", (2, 33, 1), 256)
+        );
+        let (prefix, c) = gemm16_launch(7, 65, 64, 0);
+        assert_eq!((prefix, c.grid_dim, c.shared_mem_bytes), ("", (1, 2, 1), 0));
+    }
+
+    #[test]
     fn gemm_grid_covers_odd_sizes() {
         assert_eq!(gemm_grid(65, 64), (1, 2, 1));
         assert_eq!(gemm_grid(1, 4097), (65, 1, 1));
+    }
+
+    #[test]
+    fn rank_splits_cover_every_row_within_the_caps() {
+        for &(m, p, r) in &[
+            (1, 7, 1),
+            (255, 64, 4),
+            (4096, 4096, 8),
+            (16384, 11008, 64),
+            (70_000, 4096, 16),
+        ] {
+            let (splits, rows) = rank_splits(m, p, r);
+            assert!(
+                splits * rows >= m && (splits - 1) * rows < m,
+                "{m} {p} {r}: {splits}×{rows}"
+            );
+            assert!(splits <= 64 && (splits == 1 || splits * p * r <= 8 << 20));
+        }
+        assert_eq!(rank_splits(4096, 4096, 8), (16, 256));
     }
 }

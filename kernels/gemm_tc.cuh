@@ -1,0 +1,297 @@
+// Pipelined tensor-core GEMM core for 16-bit inputs (f16, bf16) on sm_80+; the hot path of
+// lora_matmul.cu's 16-bit entry points (the f32 instances and sm_75 keep gemm_core.cuh).
+//   C[m, n] = Σ_k a(m, k) · b(n, k) in fp32, then optionally + Σ_j U[m, j]·V(n, j) (the LoRA rank term),
+//   then y[m, n] = T(C + bias[n]).
+//   a(m, k) = A[m·lda + k];  b(n, k) = B[n·ldb + k] (!B_KN, HF weight W [N, K]: y = x·Wᵀ)
+//                                   = B[k·ldb + n] ( B_KN, W [N_w, K_w] read as [reduction, out]: dX = dY·W)
+// Tiles: 128×128 output per block, BK = 32, 256 threads = 8 warps as 2 (m) × 4 (n), warp tile 64×32
+//   = 4×4 mma.sync.m16n8k16 (fp32 accumulate, 64 accumulators per thread). Operands go global → shared
+//   with cp.async (16 B, L2 only) through a 4-stage ring (64 KB dynamic shared memory), shared →
+//   registers with ldmatrix (.trans for the B_KN tile). Shared tiles are XOR-swizzled so every
+//   8-address phase of ldmatrix hits 8 distinct 16-byte bank groups:
+//     [row][32] tiles (A, and B when !B_KN): 16-byte chunk c of row r lives at c ^ ((r >> 1) & 3)
+//     [k][128] tile (B when B_KN):          chunk c of row k lives at c ^ (k & 7)
+// Fragment layouts (PTX ISA, mma.m16n8k16 .row.col; g = lane / 4, t = lane % 4):
+//   A a0 (g, k 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..);  B b0 (k 2t.., n g), b1 (k 2t+8.., n g)
+//   C c0 c1 (g, n 2t, 2t+1), c2 c3 (g+8, n 2t, 2t+1). The rank term uses mma.m16n8k8 .tf32 with the same C
+//   layout: A a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); B b0 (k t, n g), b1 (k t+4, n g).
+// Rank term (fused LoRA epilogue, r ≤ RMAX): U [M, r] fp32 (xa or dyb, already scaled by s here), V(n, j) =
+//   V[n·vs_n + j·vs_j] fp32 (B for the forward, A for dX), staged in the freed pipeline memory and multiplied
+//   with tf32 tensor cores into the accumulators (tf32 keeps 10 mantissa bits, below the 16-bit output's own
+//   rounding); with dropout p > 0 each product is scaled by dropout_factor(seed, m·ldy + n, p) first (dX).
+// Loads are predicated: a 16-byte chunk goes through cp.async only when it is wholly in range and aligned
+//   (ld % 8 == 0, 16-byte base), partial or misaligned chunks are copied element by element, the rest are
+//   zero; so any M, N, K ≥ 1 is right, and the aligned 7B shapes take the fast path throughout.
+// Launch: grid (ceil(N_out/128), ceil(M/128)), block 256, dynamic shared memory smem_bytes(RMAX).
+#pragma once
+#include "common.cuh"
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define SECTUNE_TC 1
+#else
+#define SECTUNE_TC 0
+#endif
+
+namespace tc {
+
+constexpr int BM = 128, BN = 128, BK = 32, STAGES = 4, THREADS = 256;
+constexpr int WM = 64, WN = 32, MT = WM / 16, NT = WN / 8;
+constexpr int TILE = BM * BK;  // elements of one operand tile (BN·BK is the same)
+constexpr int PIPE_BYTES = STAGES * 2 * TILE * 2;
+__host__ __device__ constexpr int rank_stride(int rmax) { return rmax + 4; }  // conflict-free tf32 fragment reads
+__host__ __device__ constexpr int smem_bytes(int rmax) {
+  return rmax == 0 ? PIPE_BYTES
+                   : (PIPE_BYTES > 2 * BM * rank_stride(rmax) * 4 ? PIPE_BYTES : 2 * BM * rank_stride(rmax) * 4);
+}
+
+struct Rank {
+  const float* U;  // [M, r]
+  const float* V;  // V(n, j) = V[n·vs_n + j·vs_j]
+  int vs_n, vs_j, r;
+  float scale, p;
+  unsigned long long seed;
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_u32(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p))
+               : "memory");
+}
+
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], bf16) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], f16) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ uint32_t tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Element offsets inside one stage's tiles (see the swizzle in the header).
+__device__ __forceinline__ int rowk_off(int row, int chunk) { return row * BK + ((chunk ^ ((row >> 1) & 3)) << 3); }
+__device__ __forceinline__ int kn_off(int k, int chunk) { return k * BN + ((chunk ^ (k & 7)) << 3); }
+
+__device__ __forceinline__ bool vec_ok(const void* p, int ld) {
+  return (ld & 7) == 0 && ((uintptr_t)p & 15) == 0;
+}
+
+// One 8-element chunk src[0..8) → dst, `valid` of them in range (0..8); cp.async when whole and aligned.
+template <typename T>
+__device__ __forceinline__ void load_chunk(T* dst, const T* src, int valid, bool vec) {
+  if (valid == 8 && vec) {
+    cp_async16(dst, src);
+  } else if (valid <= 0) {
+    *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
+  } else {
+    for (int j = 0; j < 8; ++j) dst[j] = j < valid ? src[j] : from_f32<T>(0.f);
+  }
+}
+
+// Issues the loads of k-tile k0 into one stage: A rows m0.., B rows (or k rows) for output cols n0...
+template <typename T, bool B_KN>
+__device__ __forceinline__ void load_stage(T* sa, T* sb, const T* A, int lda, bool va, const T* B, int ldb, bool vb,
+                                           int M, int N, int K, int m0, int n0, int k0) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {  // A: 128 rows × 4 chunks = 512 chunks, 2 per thread
+    const int e = tid + i * THREADS, row = e >> 2, c = e & 3;
+    const int m = m0 + row, k = k0 + c * 8;
+    const int valid = m < M ? min(8, K - k) : 0;
+    load_chunk(sa + rowk_off(row, c), A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int e = tid + i * THREADS;
+    if (!B_KN) {  // 128 output rows n × 4 chunks of k
+      const int row = e >> 2, c = e & 3;
+      const int n = n0 + row, k = k0 + c * 8;
+      const int valid = n < N ? min(8, K - k) : 0;
+      load_chunk(sb + rowk_off(row, c), B + (size_t)min(n, N - 1) * ldb + min(k, K - 1), valid, vb);
+    } else {  // 32 reduction rows k × 16 chunks of n
+      const int kr = e >> 4, c = e & 15;
+      const int k = k0 + kr, n = n0 + c * 8;
+      const int valid = k < K ? min(8, N - n) : 0;
+      load_chunk(sb + kn_off(kr, c), B + (size_t)min(k, K - 1) * ldb + min(n, N - 1), valid, vb);
+    }
+  }
+}
+
+// One k-tile of this warp's 64×32 output from the stage's shared tiles.
+template <typename T, bool B_KN>
+__device__ __forceinline__ void mma_stage(float (&acc)[MT][NT][4], const T* sa, const T* sb, int wm, int wn) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int kk = 0; kk < BK; kk += 16) {
+    uint32_t af[MT][4], bfr[NT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) ldsm_x4(af[mt], sa + rowk_off(wm + mt * 16 + (lane & 15), (kk >> 3) + (lane >> 4)));
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      uint32_t r[4];
+      if (!B_KN) {
+        ldsm_x4(r, sb + rowk_off(wn + np * 16 + (lane & 7) + ((lane >> 4) << 3), (kk >> 3) + ((lane >> 3) & 1)));
+      } else {
+        ldsm_x4_trans(r, sb + kn_off(kk + (lane & 7) + (((lane >> 3) & 1) << 3), ((wn + np * 16) >> 3) + (lane >> 4)));
+      }
+      bfr[2 * np][0] = r[0];
+      bfr[2 * np][1] = r[1];
+      bfr[2 * np + 1][0] = r[2];
+      bfr[2 * np + 1][1] = r[3];
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mma16816(acc[mt][nt], af[mt], bfr[nt], T());
+  }
+}
+
+// Adds the rank term to the accumulators (RMAX > 0, rank.r > 0); smem is the freed pipeline memory.
+template <int RMAX>
+__device__ __forceinline__ void add_rank(float (&acc)[MT][NT][4], const Rank& rk, float* smem, int M, int N, int ldy,
+                                         int m0, int n0, int wm, int wn) {
+  constexpr int RS = rank_stride(RMAX);
+  float(*us)[RS] = reinterpret_cast<float(*)[RS]>(smem);
+  float(*vs)[RS] = reinterpret_cast<float(*)[RS]>(smem + BM * RS);
+  const int rpad = (rk.r + 7) & ~7;
+  for (int e = threadIdx.x; e < BM * rpad; e += THREADS) {
+    const int row = e / rpad, j = e % rpad, m = m0 + row;
+    us[row][j] = (m < M && j < rk.r) ? rk.scale * rk.U[(size_t)m * rk.r + j] : 0.f;
+  }
+  for (int e = threadIdx.x; e < BN * rpad; e += THREADS) {
+    // Consecutive threads take consecutive n for V = A [r, K] (vs_n = 1), consecutive j for V = B [N, r].
+    const int col = rk.vs_n == 1 ? e % BN : e / rpad, j = rk.vs_n == 1 ? e / BN : e % rpad, n = n0 + col;
+    vs[col][j] = (n < N && j < rk.r) ? rk.V[(size_t)n * rk.vs_n + (size_t)j * rk.vs_j] : 0.f;
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    float la[NT][4] = {};
+    for (int j0 = 0; j0 < rpad; j0 += 8) {
+      const int row = wm + mt * 16 + g;
+      const uint32_t a[4] = {tf32(us[row][j0 + t]), tf32(us[row + 8][j0 + t]), tf32(us[row][j0 + t + 4]),
+                             tf32(us[row + 8][j0 + t + 4])};
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const int col = wn + nt * 8 + g;
+        const uint32_t b[2] = {tf32(vs[col][j0 + t]), tf32(vs[col][j0 + t + 4])};
+        mma1688_tf32(la[nt], a, b);
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        float v = la[nt][i];
+        if (rk.p > 0.f) {
+          const int m = m0 + wm + mt * 16 + g + (i >> 1) * 8, n = n0 + wn + nt * 8 + 2 * t + (i & 1);
+          v *= dropout_factor(rk.seed, (unsigned long long)m * ldy + n, rk.p);
+        }
+        acc[mt][nt][i] += v;
+      }
+  }
+}
+
+template <typename T> struct Pair;
+template <> struct Pair<bf16> { typedef __nv_bfloat162 type; };
+template <> struct Pair<f16> { typedef __half2 type; };
+
+template <typename T>
+__device__ __forceinline__ void store_pair(T* y, int ldy, int m, int n, int N, float v0, float v1, const T* bias,
+                                           bool vec) {
+  if (bias) {
+    v0 += to_f32(bias[n]);
+    if (n + 1 < N) v1 += to_f32(bias[n + 1]);
+  }
+  T* p = y + (size_t)m * ldy + n;
+  if (vec && n + 1 < N) {
+    typename Pair<T>::type pr;
+    pr.x = from_f32<T>(v0);
+    pr.y = from_f32<T>(v1);
+    *reinterpret_cast<typename Pair<T>::type*>(p) = pr;
+  } else {
+    p[0] = from_f32<T>(v0);
+    if (n + 1 < N) p[1] = from_f32<T>(v1);
+  }
+}
+
+// The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared memory.
+template <typename T, bool B_KN, int RMAX>
+__device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, T* y, int ldy,
+                     const Rank& rank) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* smem = reinterpret_cast<T*>(smem_raw);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int warp = threadIdx.x >> 5, wm = (warp >> 2) * WM, wn = (warp & 3) * WN;
+  const bool va = vec_ok(A, lda), vb = vec_ok(B, ldb);
+  float acc[MT][NT][4] = {};
+  const int KT = (K + BK - 1) / BK;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) load_stage<T, B_KN>(smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, A, lda, va, B, ldb, vb, M, N, K, m0, n0, s * BK);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
+    __syncthreads();              // ... for every thread's, and stage kt-1 is no longer read
+    const int next = kt + STAGES - 1;
+    if (next < KT) {
+      const int s = next % STAGES;
+      load_stage<T, B_KN>(smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, A, lda, va, B, ldb, vb, M, N, K, m0, n0, next * BK);
+    }
+    cp_async_commit();
+    const int s = kt % STAGES;
+    mma_stage<T, B_KN>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, wm, wn);
+  }
+  if (RMAX > 0 && rank.r > 0) {
+    cp_async_wait<0>();
+    __syncthreads();  // the pipeline memory is free for the rank operands
+    add_rank<RMAX>(acc, rank, reinterpret_cast<float*>(smem_raw), M, N, ldy, m0, n0, wm, wn);
+  }
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const bool vy = (ldy & 1) == 0 && ((uintptr_t)y & 3) == 0;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const int n = n0 + wn + nt * 8 + 2 * t;
+      if (n >= N) continue;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int m = m0 + wm + mt * 16 + g + h * 8;
+        if (m < M) store_pair(y, ldy, m, n, N, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1], bias, vy);
+      }
+    }
+}
+
+}  // namespace tc
