@@ -1,11 +1,12 @@
 //! Linear layers with the adapter fused in: kernels/lora_matmul.cu (plain and LoRA) and
 //! kernels/ia3.cu (IA3 on the input or the output), f32 instances.
-//! The rank-sum kernels (dA, dB) and IA3's dl column sums run with one row split, so each output
-//! gets a single atomic add per launch: sums in a fixed order, runs reproducible bit for bit.
+//! The rank sums (dA, dB) split the rows into partial sums that one reduce kernel adds in split
+//! order, and IA3's dl column sums run with one row split: sums in a fixed order, runs
+//! reproducible bit for bit.
 
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch};
-use super::super::plan::{gemm_grid, GEMM_THREADS};
+use super::super::plan::{gemm_grid, rank_splits, GEMM_THREADS};
 use crate::backend::cpu::linear::{dims, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
@@ -143,10 +144,17 @@ pub fn bwd(
                 dyp, be.ptr(b)?, be.ptr(&dyb)?, mi, ni, ri);
             launch!(be, LoraMatmul, format!("lora_linear_bwd_dx_r{rmax}_f32"), grid;
                 dyp, wp, be.ptr(&dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, ri);
-            launch!(be, LoraMatmul, "lora_linear_bwd_dA_f32", cfg((k.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
-                be.ptr(x)?, be.ptr(&dyb)?, be.ptr(da)?, scale, p, seed, mi, ki, ri);
-            launch!(be, LoraMatmul, "lora_linear_bwd_dB_f32", cfg((n.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
-                dyp, be.ptr(xa)?, be.ptr(db)?, scale, mi, ni, ri);
+            let (splits, rows) = rank_splits(m, k.max(n), r);
+            let partial = be.zeros(&[splits, k.max(n), r])?;
+            let (pp, zi, rows_i) = (be.ptr(&partial)?, splits as i32, rows as i32);
+            launch!(be, LoraMatmul, "lora_linear_bwd_dA_split_f32", cfg((k.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
+                be.ptr(x)?, be.ptr(&dyb)?, pp, p, seed, mi, ki, ri, rows_i);
+            launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((k * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
+                pp, be.ptr(da)?, scale, zi, ki, ri, 1i32, ki);
+            launch!(be, LoraMatmul, "lora_linear_bwd_dB_split_f32", cfg((n.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
+                dyp, be.ptr(xa)?, pp, mi, ni, ri, rows_i);
+            launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((n * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
+                pp, be.ptr(db)?, scale, zi, ni, ri, ri, 1i32);
         }
         _ => return Err(grad_mismatch()),
     }
