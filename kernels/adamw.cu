@@ -25,6 +25,14 @@ __device__ __forceinline__ float adam_one(float& p, float& m, float& v, float g,
   return p;
 }
 
+__device__ __forceinline__ void adam4(float4& p, float4& m, float4& v, const float4& g, float beta1, float beta2,
+                                      float eps, float decay, float step_size, float bc2_sqrt) {
+  adam_one(p.x, m.x, v.x, g.x, beta1, beta2, eps, decay, step_size, bc2_sqrt);
+  adam_one(p.y, m.y, v.y, g.y, beta1, beta2, eps, decay, step_size, bc2_sqrt);
+  adam_one(p.z, m.z, v.z, g.z, beta1, beta2, eps, decay, step_size, bc2_sqrt);
+  adam_one(p.w, m.w, v.w, g.w, beta1, beta2, eps, decay, step_size, bc2_sqrt);
+}
+
 // 16-byte loads and stores where all four arrays are 16-byte aligned (every cudaMalloc'd tensor
 // is): the first version's scalar loop reached 47.6% of an H200's bandwidth (bench/RESULTS.md).
 extern "C" __global__ void adamw_step_f32(const AdamTensor* tensors, int n_tensors, float lr, float beta1,
@@ -46,16 +54,29 @@ extern "C" __global__ void adamw_step_f32(const AdamTensor* tensors, int n_tenso
     const float4* g4 = reinterpret_cast<const float4*>(t.grad);
     float4* m4 = reinterpret_cast<float4*>(t.m);
     float4* v4 = reinterpret_cast<float4*>(t.v);
-    for (long long i = first; i < n4; i += stride) {
-      const float4 g = g4[i];
-      float4 p = p4[i], m = m4[i], v = v4[i];
-      adam_one(p.x, m.x, v.x, g.x, beta1, beta2, eps, decay, step_size, bc2_sqrt);
-      adam_one(p.y, m.y, v.y, g.y, beta1, beta2, eps, decay, step_size, bc2_sqrt);
-      adam_one(p.z, m.z, v.z, g.z, beta1, beta2, eps, decay, step_size, bc2_sqrt);
-      adam_one(p.w, m.w, v.w, g.w, beta1, beta2, eps, decay, step_size, bc2_sqrt);
-      p4[i] = p;
-      m4[i] = m;
-      v4[i] = v;
+    // Two float4 per thread per trip, all loads issued before any math (more bytes in flight), with
+    // evict-first hints: every byte is touched once per step.
+    for (long long i = first; i < n4; i += 2 * stride) {
+      const long long j = i + stride;
+      const bool two = j < n4;
+      const float4 ga = __ldcs(g4 + i), gb = two ? __ldcs(g4 + j) : make_float4(0.f, 0.f, 0.f, 0.f);
+      float4 pa = __ldcs(p4 + i), ma = __ldcs(m4 + i), va = __ldcs(v4 + i);
+      float4 pb = pa, mb = ma, vb = va;
+      if (two) {
+        pb = __ldcs(p4 + j);
+        mb = __ldcs(m4 + j);
+        vb = __ldcs(v4 + j);
+      }
+      adam4(pa, ma, va, ga, beta1, beta2, eps, decay, step_size, bc2_sqrt);
+      __stcs(p4 + i, pa);
+      __stcs(m4 + i, ma);
+      __stcs(v4 + i, va);
+      if (two) {
+        adam4(pb, mb, vb, gb, beta1, beta2, eps, decay, step_size, bc2_sqrt);
+        __stcs(p4 + j, pb);
+        __stcs(m4 + j, mb);
+        __stcs(v4 + j, vb);
+      }
     }
     done = n4 * 4;
   }
