@@ -58,12 +58,11 @@ pub fn peaks(device_name: &str) -> Option<(f64, f64)> {
 }
 
 #[cfg(feature = "cuda")]
-mod gpu {
+pub(crate) mod gpu {
     use std::process::Command;
     use std::sync::Arc;
 
     use anyhow::{Context, Result};
-    use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
     use cudarc::driver::{sys::CUevent_flags, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
     use half::bf16;
 
@@ -72,7 +71,7 @@ mod gpu {
     use super::{peaks, BenchArgs};
 
     /// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
-    fn time_ms(
+    pub(crate) fn time_ms(
         stream: &Arc<CudaStream>,
         reps: u32,
         mut f: impl FnMut() -> Result<()>,
@@ -104,7 +103,7 @@ mod gpu {
         n.div_ceil(tile) as u32
     }
 
-    fn pct(x: f64, peak: Option<f64>) -> String {
+    pub(crate) fn pct(x: f64, peak: Option<f64>) -> String {
         peak.map(|p| format!("{:5.1}%", 100.0 * x / p))
             .unwrap_or_else(|| "  n/a".into())
     }
@@ -117,123 +116,9 @@ mod gpu {
             args.reps
         );
         let torch = torch_baselines(&args.python);
-        bench_lora(dev, args.reps, peak.map(|p| p.0))?;
+        super::super::bench_lora::run(dev, args.reps, peak.map(|p| p.0))?;
         bench_attention(dev, args.reps, peak.map(|p| p.0), torch.as_ref())?;
         bench_adamw(dev, args.reps, peak.map(|p| p.1), torch.as_ref())?;
-        Ok(())
-    }
-
-    /// Fused LoRA forward (r = 8 on the r16 instance) and our plain GEMM vs cuBLAS at 7B shapes.
-    fn bench_lora(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
-        let stream = dev.stream();
-        let blas = CudaBlas::new(stream.clone())?;
-        let lora = dev.function(KernelModule::LoraMatmul, "lora_linear_fwd_r16_bf16")?;
-        let xa_fn = dev.function(KernelModule::LoraMatmul, "lora_linear_xa_bf16")?;
-        let plain = dev.function(KernelModule::LoraMatmul, "linear_fwd_bf16")?;
-        println!("\nLoRA linear fwd, bf16, r = 8 (target: fused ≤ 1.10× cuBLAS GEMM)");
-        println!(
-            "{:>6} {:>6} {:>6} {:>10} {:>10} {:>10} {:>7} {:>7} {:>8}",
-            "M", "N", "K", "cuBLAS ms", "ours ms", "fused ms", "ours/cb", "fused/cb", "fused %pk"
-        );
-        for &(m, n, k) in &[
-            (4096usize, 4096usize, 4096usize),
-            (4096, 11008, 4096),
-            (4096, 4096, 11008),
-            (16384, 4096, 4096),
-        ] {
-            let r = 8usize;
-            let x = filled_bf16(stream, m * k)?;
-            let w = filled_bf16(stream, n * k)?;
-            let a = filled_f32(stream, r * k, 1e-3)?;
-            let b = filled_f32(stream, n * r, 1e-3)?;
-            let mut y = stream.alloc_zeros::<bf16>(m * n)?;
-            let mut xa = stream.alloc_zeros::<f32>(m * r)?;
-            // Row-major y = x·Wᵀ is column-major yᵀ = W·xᵀ: op(A) = Wᵀ-of-storage, op(B) = x.
-            let cfg = GemmConfig {
-                transa: cublasOperation_t::CUBLAS_OP_T,
-                transb: cublasOperation_t::CUBLAS_OP_N,
-                m: n as i32,
-                n: m as i32,
-                k: k as i32,
-                alpha: bf16::ONE,
-                lda: k as i32,
-                ldb: k as i32,
-                beta: bf16::ZERO,
-                ldc: n as i32,
-            };
-            // SAFETY: w is [n,k], x is [m,k], y is [m,n], matching the dimensions in cfg.
-            let t_cublas = time_ms(stream, reps, || {
-                Ok(unsafe { blas.gemm(cfg, &w, &x, &mut y) }?)
-            })?;
-            let launch = LaunchConfig {
-                grid_dim: (grid(n, 64), grid(m, 64), 1),
-                block_dim: (128, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
-            let null = 0u64;
-            let t_plain = time_ms(stream, reps, || {
-                // SAFETY: argument list matches linear_fwd_bf16(x, W, bias=null, y, M, N, K).
-                unsafe {
-                    stream
-                        .launch_builder(&plain)
-                        .arg(&x)
-                        .arg(&w)
-                        .arg(&null)
-                        .arg(&mut y)
-                        .arg(&mi)
-                        .arg(&ni)
-                        .arg(&ki)
-                        .launch(launch)
-                }?;
-                Ok(())
-            })?;
-            let (scale, p, seed) = (2.0f32, 0.0f32, 0u64);
-            let xa_launch = LaunchConfig {
-                grid_dim: (m as u32, grid(r, 8), 1),
-                block_dim: (128, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let t_lora = time_ms(stream, reps, || {
-                // SAFETY: matches lora_linear_xa_bf16(x, A, xa, p, seed, M, K, r) and
-                // lora_linear_fwd_r16_bf16(x, W, bias, xa, B, s, y, M, N, K, r).
-                unsafe {
-                    stream
-                        .launch_builder(&xa_fn)
-                        .arg(&x)
-                        .arg(&a)
-                        .arg(&mut xa)
-                        .arg(&p)
-                        .arg(&seed)
-                        .arg(&mi)
-                        .arg(&ki)
-                        .arg(&ri)
-                        .launch(xa_launch)?;
-                    stream
-                        .launch_builder(&lora)
-                        .arg(&x)
-                        .arg(&w)
-                        .arg(&null)
-                        .arg(&xa)
-                        .arg(&b)
-                        .arg(&scale)
-                        .arg(&mut y)
-                        .arg(&mi)
-                        .arg(&ni)
-                        .arg(&ki)
-                        .arg(&ri)
-                        .launch(launch)
-                }?;
-                Ok(())
-            })?;
-            let flops = 2.0 * (m * n * k) as f64;
-            println!(
-                "{m:>6} {n:>6} {k:>6} {t_cublas:>10.3} {t_plain:>10.3} {t_lora:>10.3} {:>7.2} {:>8.2} {:>8}",
-                t_plain / t_cublas,
-                t_lora / t_cublas,
-                pct(flops / (t_lora * 1e-3), peak_flops)
-            );
-        }
         Ok(())
     }
 

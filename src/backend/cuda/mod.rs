@@ -6,6 +6,8 @@
 mod backend;
 pub mod bench;
 #[cfg(feature = "cuda")]
+mod bench_lora;
+#[cfg(feature = "cuda")]
 pub mod device;
 pub mod kernels;
 #[cfg(feature = "cuda")]

@@ -1,0 +1,560 @@
+//! `sectune bench`, LoRA linear part: our bf16 GEMM cores and the fused LoRA kernels against
+//! cuBLAS at CodeLlama-7B shapes, forward (y = x·Wᵀ) and backward (dX = dY·W; W is frozen), each
+//! also checked against cuBLAS's output so a fast wrong kernel cannot pass unnoticed.
+//! LoRA fwd = xa projection + fused GEMM; LoRA bwd = dyb projection + fused dX GEMM + dA + dB.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig};
+use half::bf16;
+
+use super::bench::gpu::{pct, time_ms};
+use super::device::CudaDevice;
+use super::kernels::KernelModule;
+use super::launch::{cfg, KArg};
+use super::plan::{gemm16_launch, rank_splits};
+
+const RANK: usize = 8;
+const SHAPES: [(usize, usize, usize); 4] = [
+    (4096, 4096, 4096),
+    (4096, 11008, 4096),
+    (4096, 4096, 11008),
+    (16384, 4096, 4096),
+];
+
+/// Values in [-amp, amp) from a hash of the index: no period for sums to cancel on.
+fn hashed(n: usize, seed: u64, amp: f32) -> Vec<f32> {
+    (0..n as u64)
+        .map(|i| {
+            let mut z =
+                (i ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z ^= z >> 31;
+            z = z.wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 29;
+            ((z >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * amp
+        })
+        .collect()
+}
+
+fn upload_bf16(s: &Arc<CudaStream>, v: &[f32]) -> Result<CudaSlice<bf16>> {
+    let h: Vec<bf16> = v.iter().map(|&x| bf16::from_f32(x)).collect();
+    Ok(s.clone_htod(&h)?)
+}
+
+fn ptr<T>(s: &Arc<CudaStream>, b: &CudaSlice<T>) -> KArg {
+    KArg::U64(b.device_ptr(s).0)
+}
+
+fn go(s: &Arc<CudaStream>, f: &CudaFunction, c: LaunchConfig, args: &[KArg]) -> Result<()> {
+    let mut b = s.launch_builder(f);
+    for a in args {
+        a.push(&mut b);
+    }
+    // SAFETY: each caller passes the argument list of the entry point's signature in
+    // kernels/lora_matmul.cu, with buffers of the sizes the shapes need.
+    unsafe { b.launch(c) }?;
+    Ok(())
+}
+
+/// max |ours − ref| / max |ref| over two bf16 buffers.
+fn rel_diff(
+    s: &Arc<CudaStream>,
+    ours: &CudaSlice<bf16>,
+    reference: &CudaSlice<bf16>,
+) -> Result<f64> {
+    let (a, b) = (s.clone_dtoh(ours)?, s.clone_dtoh(reference)?);
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.to_f64().abs()));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x.to_f64() - y.to_f64()).abs()));
+    Ok(worst / scale.max(f64::MIN_POSITIVE))
+}
+
+pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
+    let (major, _) = dev.compute_capability()?;
+    println!(
+        "\nLoRA linear, bf16, r = {RANK}, W frozen (target: LoRA ≤ 1.10× cuBLAS GEMM). core: {}",
+        if major >= 8 {
+            "tensor-core pipeline (gemm_tc.cuh)"
+        } else {
+            "gemm_core.cuh (sm < 80)"
+        }
+    );
+    println!(
+        "{:>6} {:>6} {:>6} | {:>9} {:>9} {:>9} {:>6} {:>6} {:>7} | {:>9} {:>9} {:>9} {:>6} {:>6} | {:>8}",
+        "M", "N", "K", "cuBLAS", "GEMM", "LoRA", "G/cb", "L/cb", "L %pk", "cuBLAS dX", "dX", "LoRA bwd", "G/cb", "L/cb", "max rel"
+    );
+    for &(m, n, k) in &SHAPES {
+        let row = shape(dev, major, reps, m, n, k)?;
+        let flops = 2.0 * (m * n * k) as f64;
+        println!(
+            "{m:>6} {n:>6} {k:>6} | {:>9.3} {:>9.3} {:>9.3} {:>6.2} {:>6.2} {:>7} | {:>9.3} {:>9.3} {:>9.3} {:>6.2} {:>6.2} | {:>8.1e}",
+            row.cublas_fwd,
+            row.gemm_fwd,
+            row.lora_fwd,
+            row.gemm_fwd / row.cublas_fwd,
+            row.lora_fwd / row.cublas_fwd,
+            pct(flops / (row.lora_fwd * 1e-3), peak_flops),
+            row.cublas_dx,
+            row.gemm_dx,
+            row.lora_bwd,
+            row.gemm_dx / row.cublas_dx,
+            row.lora_bwd / row.cublas_dx,
+            row.worst_rel,
+        );
+    }
+    println!("(ms per call; 'max rel' = max |ours − cuBLAS| / max |cuBLAS| over y and dX of the plain GEMMs)");
+    if major >= 8 {
+        odd_shapes(dev)?;
+    }
+    Ok(())
+}
+
+/// The tensor-core entries at shapes with partial tiles and unaligned rows (the element-wise
+/// load path): plain GEMMs against cuBLAS, LoRA (with dropout in dX) against the gemm_core.cuh
+/// entries of the same name. Fails the bench when any differs by more than 2e-2 of max |ref|
+/// (two bf16 roundings of the output are ~8e-3).
+fn odd_shapes(dev: &CudaDevice) -> Result<()> {
+    let s = dev.stream();
+    let blas = CudaBlas::new(s.clone())?;
+    let mut worst = 0f64;
+    for &(m, n, k, r) in &[
+        (1, 8, 8, 1),
+        (130, 97, 75, 5),
+        (257, 136, 72, 16),
+        (64, 1000, 4096, 40),
+        (300, 4096, 11008, 8),
+    ] {
+        let rmax = if r <= 16 { 16 } else { 64 };
+        let x = upload_bf16(s, &hashed(m * k, 11, 1.0))?;
+        let w = upload_bf16(s, &hashed(n * k, 12, 0.1))?;
+        let dy = upload_bf16(s, &hashed(m * n, 13, 1.0))?;
+        let a = s.clone_htod(&hashed(r * k, 14, 0.2))?;
+        let b = s.clone_htod(&hashed(n * r, 15, 0.2))?;
+        let xa = s.clone_htod(&hashed(m * r, 16, 1.0))?;
+        let dyb = s.clone_htod(&hashed(m * r, 17, 1.0))?;
+        let (mut y_ref, y) = (s.alloc_zeros::<bf16>(m * n)?, s.alloc_zeros::<bf16>(m * n)?);
+        let (mut dx_ref, dx) = (s.alloc_zeros::<bf16>(m * k)?, s.alloc_zeros::<bf16>(m * k)?);
+        let cfg_of =
+            |transa, mm: usize, nn: usize, kk: usize, lda: usize, ldb: usize, ldc: usize| {
+                GemmConfig {
+                    transa,
+                    transb: cublasOperation_t::CUBLAS_OP_N,
+                    m: mm as i32,
+                    n: nn as i32,
+                    k: kk as i32,
+                    alpha: bf16::ONE,
+                    lda: lda as i32,
+                    ldb: ldb as i32,
+                    beta: bf16::ZERO,
+                    ldc: ldc as i32,
+                }
+            };
+        // SAFETY: buffer sizes match the configs' dimensions (see `shape`).
+        unsafe {
+            blas.gemm(
+                cfg_of(cublasOperation_t::CUBLAS_OP_T, n, m, k, k, k, n),
+                &w,
+                &x,
+                &mut y_ref,
+            )?;
+            blas.gemm(
+                cfg_of(cublasOperation_t::CUBLAS_OP_N, k, m, n, k, n, k),
+                &w,
+                &dy,
+                &mut dx_ref,
+            )?;
+        }
+        let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
+        let run = |prefix: &str,
+                   entry: &str,
+                   rank: usize,
+                   rows: usize,
+                   cols: usize,
+                   args: &[KArg]|
+         -> Result<()> {
+            let major = if prefix.is_empty() { 7 } else { 9 };
+            let (_, c) = gemm16_launch(major, rows, cols, rank);
+            let f = dev.function_for_launch(
+                KernelModule::LoraMatmul,
+                &format!("{prefix}{entry}"),
+                c.shared_mem_bytes,
+            )?;
+            go(s, &f, c, args)
+        };
+        run(
+            "tc_",
+            "linear_fwd_bf16",
+            0,
+            m,
+            n,
+            &[
+                ptr(s, &x),
+                ptr(s, &w),
+                KArg::U64(0),
+                ptr(s, &y),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+            ],
+        )?;
+        let e_fwd = rel_diff(s, &y, &y_ref)?;
+        run(
+            "tc_",
+            "linear_bwd_dx_bf16",
+            0,
+            m,
+            k,
+            &[
+                ptr(s, &dy),
+                ptr(s, &w),
+                ptr(s, &dx),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+            ],
+        )?;
+        let e_dx = rel_diff(s, &dx, &dx_ref)?;
+        let fwd_name = format!("lora_linear_fwd_r{rmax}_bf16");
+        for (prefix, out) in [("", &y_ref), ("tc_", &y)] {
+            run(
+                prefix,
+                &fwd_name,
+                rmax,
+                m,
+                n,
+                &[
+                    ptr(s, &x),
+                    ptr(s, &w),
+                    KArg::U64(0),
+                    ptr(s, &xa),
+                    ptr(s, &b),
+                    0.5f32.into(),
+                    ptr(s, out),
+                    mi.into(),
+                    ni.into(),
+                    ki.into(),
+                    ri.into(),
+                ],
+            )?;
+        }
+        let e_lora = rel_diff(s, &y, &y_ref)?;
+        let dx_name = format!("lora_linear_bwd_dx_r{rmax}_bf16");
+        for (prefix, out) in [("", &dx_ref), ("tc_", &dx)] {
+            run(
+                prefix,
+                &dx_name,
+                rmax,
+                m,
+                k,
+                &[
+                    ptr(s, &dy),
+                    ptr(s, &w),
+                    ptr(s, &dyb),
+                    ptr(s, &a),
+                    0.5f32.into(),
+                    0.1f32.into(),
+                    KArg::U64(7),
+                    ptr(s, out),
+                    mi.into(),
+                    ni.into(),
+                    ki.into(),
+                    ri.into(),
+                ],
+            )?;
+        }
+        let e_lora_dx = rel_diff(s, &dx, &dx_ref)?;
+        println!("odd shape M {m} N {n} K {k} r {r}: max rel vs reference  y {e_fwd:.1e}  dX {e_dx:.1e}  LoRA y {e_lora:.1e}  LoRA dX (p 0.1) {e_lora_dx:.1e}");
+        worst = worst.max(e_fwd).max(e_dx).max(e_lora).max(e_lora_dx);
+    }
+    if !worst.is_finite() || worst > 2e-2 {
+        bail!("a tensor-core GEMM entry differs from its reference by {worst:.2e} of max |ref|");
+    }
+    Ok(())
+}
+
+struct Row {
+    cublas_fwd: f64,
+    gemm_fwd: f64,
+    lora_fwd: f64,
+    cublas_dx: f64,
+    gemm_dx: f64,
+    lora_bwd: f64,
+    worst_rel: f64,
+}
+
+fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) -> Result<Row> {
+    let s = dev.stream();
+    let blas = CudaBlas::new(s.clone())?;
+    let x = upload_bf16(s, &hashed(m * k, 1, 1.0))?;
+    let w = upload_bf16(s, &hashed(n * k, 2, 1.0 / 64.0))?;
+    let dy = upload_bf16(s, &hashed(m * n, 3, 1.0))?;
+    let a = s.clone_htod(&hashed(RANK * k, 4, 1e-2))?;
+    let b = s.clone_htod(&hashed(n * RANK, 5, 1e-2))?;
+    let (mut y_ref, y) = (s.alloc_zeros::<bf16>(m * n)?, s.alloc_zeros::<bf16>(m * n)?);
+    let (mut dx_ref, dx) = (s.alloc_zeros::<bf16>(m * k)?, s.alloc_zeros::<bf16>(m * k)?);
+    let (xa, dyb) = (
+        s.alloc_zeros::<f32>(m * RANK)?,
+        s.alloc_zeros::<f32>(m * RANK)?,
+    );
+    let (da, db) = (
+        s.alloc_zeros::<f32>(RANK * k)?,
+        s.alloc_zeros::<f32>(n * RANK)?,
+    );
+
+    // Row-major y = x·Wᵀ is column-major yᵀ = W·xᵀ; dX = dY·W is column-major dXᵀ = Wᵀ·dYᵀ.
+    let gemm = |transa, mm, nn, kk, lda, ldb, ldc| GemmConfig {
+        transa,
+        transb: cublasOperation_t::CUBLAS_OP_N,
+        m: mm as i32,
+        n: nn as i32,
+        k: kk as i32,
+        alpha: bf16::ONE,
+        lda: lda as i32,
+        ldb: ldb as i32,
+        beta: bf16::ZERO,
+        ldc: ldc as i32,
+    };
+    let fwd_cfg = gemm(cublasOperation_t::CUBLAS_OP_T, n, m, k, k, k, n);
+    let dx_cfg = gemm(cublasOperation_t::CUBLAS_OP_N, k, m, n, k, n, k);
+    // SAFETY: w [n,k], x [m,k], y [m,n], dy [m,n], dx [m,k] match the dimensions in the configs.
+    let cublas_fwd = time_ms(s, reps, || {
+        Ok(unsafe { blas.gemm(fwd_cfg, &w, &x, &mut y_ref) }?)
+    })?;
+    let cublas_dx = time_ms(s, reps, || {
+        Ok(unsafe { blas.gemm(dx_cfg, &w, &dy, &mut dx_ref) }?)
+    })?;
+
+    let f = |name: String| dev.function(KernelModule::LoraMatmul, &name);
+    let (prefix, fwd_launch) = gemm16_launch(major, m, n, 0);
+    let (_, dx_launch) = gemm16_launch(major, m, k, 0);
+    let (_, lora_fwd_launch) = gemm16_launch(major, m, n, 16);
+    let (_, lora_dx_launch) = gemm16_launch(major, m, k, 16);
+    let fwd_fn = dev.function_for_launch(
+        KernelModule::LoraMatmul,
+        &format!("{prefix}linear_fwd_bf16"),
+        fwd_launch.shared_mem_bytes,
+    )?;
+    let dx_fn = dev.function_for_launch(
+        KernelModule::LoraMatmul,
+        &format!("{prefix}linear_bwd_dx_bf16"),
+        dx_launch.shared_mem_bytes,
+    )?;
+    let lora_fn = dev.function_for_launch(
+        KernelModule::LoraMatmul,
+        &format!("{prefix}lora_linear_fwd_r16_bf16"),
+        lora_fwd_launch.shared_mem_bytes,
+    )?;
+    let lora_dx_fn = dev.function_for_launch(
+        KernelModule::LoraMatmul,
+        &format!("{prefix}lora_linear_bwd_dx_r16_bf16"),
+        lora_dx_launch.shared_mem_bytes,
+    )?;
+    let (xa_fn, dyb_fn) = (
+        f("lora_linear_xa_bf16".into())?,
+        f("lora_linear_bwd_dyb_bf16".into())?,
+    );
+    let (da_fn, db_fn) = (
+        f("lora_linear_bwd_dA_split_bf16".into())?,
+        f("lora_linear_bwd_dB_split_bf16".into())?,
+    );
+    let reduce_fn = f("lora_rank_reduce".into())?;
+
+    let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, RANK as i32);
+    let (scale, p, seed, null) = (2.0f32, 0.0f32, 0u64, 0u64);
+    let rank_rows = cfg((m as u32, RANK.div_ceil(8) as u32, 1), (128, 1, 1));
+    // dA / dB: row splits into partial sums, added in split order by lora_rank_reduce (as the backend).
+    let (splits, rows) = rank_splits(m, k.max(n), RANK);
+    let partial = s.alloc_zeros::<f32>(splits * k.max(n) * RANK)?;
+    let split_cfg = |p: usize| {
+        cfg(
+            (
+                p.div_ceil(128) as u32,
+                RANK.div_ceil(8) as u32,
+                splits as u32,
+            ),
+            (128, 1, 1),
+        )
+    };
+    let reduce_cfg = |p: usize| cfg(((p * RANK).div_ceil(256) as u32, 1, 1), (256, 1, 1));
+    let (zi, rows_i) = (splits as i32, rows as i32);
+    let plain_fwd = || {
+        go(
+            s,
+            &fwd_fn,
+            fwd_launch,
+            &[
+                ptr(s, &x),
+                ptr(s, &w),
+                KArg::U64(null),
+                ptr(s, &y),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+            ],
+        )
+    };
+    let gemm_fwd = time_ms(s, reps, plain_fwd)?;
+    let mut worst_rel = rel_diff(s, &y, &y_ref)?;
+    let lora_fwd = time_ms(s, reps, || {
+        go(
+            s,
+            &xa_fn,
+            rank_rows,
+            &[
+                ptr(s, &x),
+                ptr(s, &a),
+                ptr(s, &xa),
+                p.into(),
+                KArg::U64(seed),
+                mi.into(),
+                ki.into(),
+                ri.into(),
+            ],
+        )?;
+        go(
+            s,
+            &lora_fn,
+            lora_fwd_launch,
+            &[
+                ptr(s, &x),
+                ptr(s, &w),
+                KArg::U64(null),
+                ptr(s, &xa),
+                ptr(s, &b),
+                scale.into(),
+                ptr(s, &y),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+                ri.into(),
+            ],
+        )
+    })?;
+    let plain_dx = || {
+        go(
+            s,
+            &dx_fn,
+            dx_launch,
+            &[
+                ptr(s, &dy),
+                ptr(s, &w),
+                ptr(s, &dx),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+            ],
+        )
+    };
+    let gemm_dx = time_ms(s, reps, plain_dx)?;
+    worst_rel = worst_rel.max(rel_diff(s, &dx, &dx_ref)?);
+    let lora_bwd = time_ms(s, reps, || {
+        go(
+            s,
+            &dyb_fn,
+            rank_rows,
+            &[
+                ptr(s, &dy),
+                ptr(s, &b),
+                ptr(s, &dyb),
+                mi.into(),
+                ni.into(),
+                ri.into(),
+            ],
+        )?;
+        go(
+            s,
+            &lora_dx_fn,
+            lora_dx_launch,
+            &[
+                ptr(s, &dy),
+                ptr(s, &w),
+                ptr(s, &dyb),
+                ptr(s, &a),
+                scale.into(),
+                p.into(),
+                KArg::U64(seed),
+                ptr(s, &dx),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+                ri.into(),
+            ],
+        )?;
+        go(
+            s,
+            &da_fn,
+            split_cfg(k),
+            &[
+                ptr(s, &x),
+                ptr(s, &dyb),
+                ptr(s, &partial),
+                p.into(),
+                KArg::U64(seed),
+                mi.into(),
+                ki.into(),
+                ri.into(),
+                rows_i.into(),
+            ],
+        )?;
+        go(
+            s,
+            &reduce_fn,
+            reduce_cfg(k),
+            &[
+                ptr(s, &partial),
+                ptr(s, &da),
+                scale.into(),
+                zi.into(),
+                ki.into(),
+                ri.into(),
+                1i32.into(),
+                ki.into(),
+            ],
+        )?;
+        go(
+            s,
+            &db_fn,
+            split_cfg(n),
+            &[
+                ptr(s, &dy),
+                ptr(s, &xa),
+                ptr(s, &partial),
+                mi.into(),
+                ni.into(),
+                ri.into(),
+                rows_i.into(),
+            ],
+        )?;
+        go(
+            s,
+            &reduce_fn,
+            reduce_cfg(n),
+            &[
+                ptr(s, &partial),
+                ptr(s, &db),
+                scale.into(),
+                zi.into(),
+                ni.into(),
+                ri.into(),
+                ri.into(),
+                1i32.into(),
+            ],
+        )
+    })?;
+    if !worst_rel.is_finite() || worst_rel > 2e-2 {
+        bail!("our {m}×{n}×{k} GEMM differs from cuBLAS by {worst_rel:.2e} of max |y|: the kernel is wrong");
+    }
+    Ok(Row {
+        cublas_fwd,
+        gemm_fwd,
+        lora_fwd,
+        cublas_dx,
+        gemm_dx,
+        lora_bwd,
+        worst_rel,
+    })
+}
