@@ -37,7 +37,8 @@
 //         a2 = pack(c0,c1 of 2k+1), a3 = pack(c2,c3 of 2k+1)  (P and dS reuse, no smem trip).
 // Softmax in base 2: x = s·scale·log2(e), m = max x, p = 2^(x − m), lse = m·ln 2 + ln l.
 // Limits: pointers 16-byte aligned (cp.async 16 B; cudarc's allocations are); B·T·H·D < 2^63,
-//   T, S < 2^31. sm_75 images carry no tc entry points (the host uses them only on sm_80+).
+//   T, S < 2^31. In sm_75 images the entry points are stubs that trap (the host uses them only on
+//   sm_80+).
 // Verified: compiles for sm_80/86/89/90 with zero spills (ptxas). See docs/cuda.md for what ran.
 #pragma once
 #include "common.cuh"
@@ -196,7 +197,7 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
       #pragma unroll
       for (int kk = 0; kk < (Q_REGS ? KS : 1); ++kk) ldsm4(qf[kk], qs_a + kk * 32);
     }
-    if (kv0 <= wq0 + 15 + off) {  // warp-uniform: some row of this warp sees a key of the tile
+    if (wq0 < T_ && kv0 <= wq0 + 15 + off) {  // warp-uniform: a real row of the warp sees the tile
       const uint32_t k_b = saddr(ks + st * BK * LD) + (uint32_t)(ln.b * 2);
       const uint32_t v_bt = saddr(vs + st * BK * LD) + (uint32_t)(ln.bt * 2);
       float s[NT][4];
@@ -336,7 +337,7 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
       cp_wait<0>();
     }
     __syncthreads();
-    if (kv0 <= wq0 + 15 + off) {
+    if (wq0 < T_ && kv0 <= wq0 + 15 + off) {
       const uint32_t k_b = saddr(ks + st * BK * LD) + (uint32_t)(ln.b * 2);
       const uint32_t v_b = saddr(vs + st * BK * LD) + (uint32_t)(ln.b * 2);
       const uint32_t k_bt = saddr(ks + st * BK * LD) + (uint32_t)(ln.bt * 2);
@@ -459,7 +460,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
       cp_wait<0>();
     }
     __syncthreads();
-    if (qt0 + BQT - 1 + off >= wk0) {  // warp-uniform: the tile's last query sees the warp's first key
+    if (wk0 < S && qt0 + BQT - 1 + off >= wk0) {  // warp-uniform: the tile sees a real key of the warp
       const T* qst = qs + st * BQT * LD;
       const T* dost = dos + st * BQT * LD;
       const float* lst = lse_s + st * BQT;
@@ -540,17 +541,33 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
 }  // namespace attn_tc
 
 #define ATTN_TC_ENTRY(T, NAME, D)                                                                                \
-  extern "C" __global__ void __launch_bounds__(128) attention_tc_fwd_d##D##_##NAME(                              \
+  extern "C" __global__ void __launch_bounds__(128, 1) attention_tc_fwd_d##D##_##NAME(                              \
       const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv, float scale) {      \
     attn_tc::fwd<T, D>(q, k, v, out, lse, T_, S, H, Hkv, scale);                                                 \
   }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(128) attention_tc_bwd_dq_d##D##_##NAME(                           \
+  extern "C" __global__ void __launch_bounds__(128, 1) attention_tc_bwd_dq_d##D##_##NAME(                           \
       const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dq, int T_,    \
       int S, int H, int Hkv, float scale) {                                                                      \
     attn_tc::bwd_dq<T, D>(q, k, v, dout, lse, delta, dq, T_, S, H, Hkv, scale);                                  \
   }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(128) attention_tc_bwd_dkv_d##D##_##NAME(                          \
+  extern "C" __global__ void __launch_bounds__(128, 1) attention_tc_bwd_dkv_d##D##_##NAME(                          \
       const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk, T* dv,     \
       int T_, int S, int H, int Hkv, float scale) {                                                              \
     attn_tc::bwd_dkv<T, D>(q, k, v, dout, lse, delta, dk, dv, T_, S, H, Hkv, scale);                             \
+  }
+
+#define ATTN_TC_STUB(T, NAME, D)                                                                                 \
+  extern "C" __global__ void attention_tc_fwd_d##D##_##NAME(const T*, const T*, const T*, T*, float*, int, int,  \
+                                                            int, int, float) {                                   \
+    __trap();                                                                                                    \
+  }                                                                                                              \
+  extern "C" __global__ void attention_tc_bwd_dq_d##D##_##NAME(const T*, const T*, const T*, const T*,           \
+                                                               const float*, const float*, T*, int, int, int,    \
+                                                               int, float) {                                     \
+    __trap();                                                                                                    \
+  }                                                                                                              \
+  extern "C" __global__ void attention_tc_bwd_dkv_d##D##_##NAME(const T*, const T*, const T*, const T*,          \
+                                                                const float*, const float*, T*, T*, int, int,    \
+                                                                int, int, float) {                               \
+    __trap();                                                                                                    \
   }
