@@ -130,10 +130,24 @@ pub(crate) mod gpu {
     ) -> Result<()> {
         let stream = dev.stream();
         println!("\nCausal attention, bf16, B = 1 (target: ≥ 0.9× torch flash SDPA)");
+        println!("CUDA-core kernels (attention.cu) beside the tensor-core ones (attention_tc.cu, \"tc\", sm_80+)");
         println!(
-            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
-            "D", "H", "T", "fwd ms", "bwd ms", "torch fwd", "torch bwd", "fwd %pk", "ratio"
+            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}",
+            "D",
+            "H",
+            "T",
+            "fwd ms",
+            "bwd ms",
+            "torch fwd",
+            "torch bwd",
+            "fwd %pk",
+            "ratio",
+            "tc fwd",
+            "tc bwd",
+            "tc %pk",
+            "tc ratio"
         );
+        let tc_ok = super::super::ops::attention::tc_supported_on(dev)?;
         for &(d, h, t) in &[
             (128usize, 32usize, 1024usize),
             (128, 32, 4096),
@@ -245,6 +259,11 @@ pub(crate) mod gpu {
                 }
                 Ok(())
             })?;
+            let (t_tc_fwd, t_tc_bwd) = if tc_ok {
+                bench_attention_tc(dev, reps, (d, h, t), &q, &k, &v, &d_out, &out)?
+            } else {
+                (f64::NAN, f64::NAN)
+            };
             let flops = 2.0 * (h * t * t * d) as f64;
             let torch_row = torch.and_then(|j| j["sdpa"].as_array()).and_then(|rows| {
                 rows.iter().find(|r| {
@@ -262,14 +281,80 @@ pub(crate) mod gpu {
                 .zip(tb)
                 .map(|(f, b)| format!("{:8.2}", (f + b) / (t_fwd + t_bwd)))
                 .unwrap_or_else(|| "     n/a".into());
+            let tc_ratio = tf
+                .zip(tb)
+                .filter(|_| tc_ok)
+                .map(|(f, b)| format!("{:8.2}", (f + b) / (t_tc_fwd + t_tc_bwd)))
+                .unwrap_or_else(|| "     n/a".into());
             println!(
-                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio}",
+                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio}",
                 show(tf),
                 show(tb),
-                pct(flops / (t_fwd * 1e-3), peak_flops)
+                pct(flops / (t_fwd * 1e-3), peak_flops),
+                pct(flops / (t_tc_fwd * 1e-3), peak_flops)
             );
         }
         Ok(())
+    }
+
+    /// Mean ms of the tensor-core forward and backward (Δ, dQ, dK/dV) on the same bf16 buffers.
+    #[allow(clippy::too_many_arguments)]
+    fn bench_attention_tc(
+        dev: &CudaDevice,
+        reps: u32,
+        (d, h, t): (usize, usize, usize),
+        q: &CudaSlice<bf16>,
+        k: &CudaSlice<bf16>,
+        v: &CudaSlice<bf16>,
+        d_out: &CudaSlice<bf16>,
+        out: &CudaSlice<bf16>,
+    ) -> Result<(f64, f64)> {
+        use super::super::ops::attention::{
+            tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads,
+        };
+        use cudarc::driver::DevicePtr;
+        let stream = dev.stream();
+        let n = t * h * d;
+        let (dq, dk, dv) = (
+            stream.alloc_zeros::<bf16>(n)?,
+            stream.alloc_zeros::<bf16>(n)?,
+            stream.alloc_zeros::<bf16>(n)?,
+        );
+        let (lse, delta) = (
+            stream.alloc_zeros::<f32>(h * t)?,
+            stream.alloc_zeros::<f32>(h * t)?,
+        );
+        let p = |s: &CudaSlice<bf16>| s.device_ptr(stream).0;
+        let g = AttnShape {
+            b: 1,
+            t,
+            s: t,
+            h,
+            hkv: h,
+            d,
+        };
+        let bufs = TcBuffers {
+            q: p(q),
+            k: p(k),
+            v: p(v),
+            out: p(out),
+            lse: lse.device_ptr(stream).0,
+        };
+        let grads = TcGrads {
+            dout: p(d_out),
+            delta: delta.device_ptr(stream).0,
+            dq: p(&dq),
+            dk: p(&dk),
+            dv: p(&dv),
+        };
+        let scale = 1.0 / (d as f32).sqrt();
+        let fwd = time_ms(stream, reps, || {
+            Ok(tc_fwd(dev, HalfDtype::Bf16, &g, &bufs, scale)?)
+        })?;
+        let bwd = time_ms(stream, reps, || {
+            Ok(tc_bwd(dev, HalfDtype::Bf16, &g, &bufs, &grads, scale)?)
+        })?;
+        Ok((fwd, bwd))
     }
 
     fn bench_adamw(

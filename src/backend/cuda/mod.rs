@@ -3,6 +3,8 @@
 //! A build without nvcc still has this module; it then reports that no kernels were built.
 
 #[cfg(feature = "cuda")]
+pub mod attention_tc;
+#[cfg(feature = "cuda")]
 mod backend;
 pub mod bench;
 #[cfg(feature = "cuda")]

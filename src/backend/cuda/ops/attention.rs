@@ -1,10 +1,17 @@
 //! Causal flash-style attention with GQA and a KV offset (S ≥ T): kernels/attention.cu, f32
 //! instances for head dims 16, 32, 64, 128 and 256. Tiles come from plan::attention_tiles.
+//! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+) have raw-pointer launchers
+//! here (`tc_fwd`, `tc_bwd`) for 16-bit callers; the backend's f32 path stays on attention.cu.
+
+use cudarc::driver::LaunchConfig;
 
 use super::super::backend::CudaBackend;
+use super::super::device::CudaDevice;
 use super::super::kernels::KernelModule;
-use super::super::launch::{cfg, int, launch};
-use super::super::plan::{attention_tiles, ATTENTION_THREADS};
+use super::super::launch::{cfg, cfg_smem, int, launch, KArg};
+use super::super::plan::{
+    attention_tc_tiles, attention_tiles, AttentionTcTiles, ATTENTION_THREADS,
+};
 use crate::backend::check;
 use crate::backend::cpu::attention::Geometry;
 use crate::error::{Error, Result};
@@ -113,4 +120,195 @@ pub fn bwd(
     launch!(@module be, module(d), format!("attention_bwd_dkv_d{d}_f32"), grid(g.s, tiles.dkv_k, g.hkv, g.b);
         qp, kp, vp, dop, lp, dp, be.ptr(&dk)?, be.ptr(&dv)?, t, s, h, hkv, scale);
     Ok((dq, dk, dv))
+}
+
+/// Stored dtype of the tensor-core attention kernels (kernels/attention_tc.cu).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HalfDtype {
+    F16,
+    Bf16,
+}
+
+impl HalfDtype {
+    fn suffix(self) -> &'static str {
+        match self {
+            HalfDtype::F16 => "f16",
+            HalfDtype::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Sizes of one attention call: q [B,T,H,D], k/v [B,S,Hkv,D].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttnShape {
+    pub b: usize,
+    pub t: usize,
+    pub s: usize,
+    pub h: usize,
+    pub hkv: usize,
+    pub d: usize,
+}
+
+/// Device addresses of the 16-bit tensors and fp32 statistics of a tc attention call.
+pub(crate) struct TcBuffers {
+    pub q: u64,
+    pub k: u64,
+    pub v: u64,
+    pub out: u64,
+    pub lse: u64,
+}
+
+/// Gradient side: dO in, Δ scratch [B,H,T] fp32, dQ/dK/dV out (fully overwritten).
+pub(crate) struct TcGrads {
+    pub dout: u64,
+    pub delta: u64,
+    pub dq: u64,
+    pub dk: u64,
+    pub dv: u64,
+}
+
+/// The tensor-core kernels need mma.sync with bf16 and cp.async: compute capability ≥ 8.0.
+pub fn tc_supported_on(dev: &CudaDevice) -> Result<bool> {
+    Ok(dev.compute_capability()?.0 >= 8)
+}
+
+fn tc_check(dev: &CudaDevice, g: &AttnShape) -> Result<(AttentionTcTiles, [i32; 4])> {
+    let tiles = attention_tc_tiles(g.d).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "tensor-core attention head dim {}: built for 64, 128 and 256",
+            g.d
+        ))
+    })?;
+    if !tc_supported_on(dev)? {
+        return Err(Error::Unsupported(
+            "tensor-core attention needs a GPU of compute capability 8.0 or newer".into(),
+        ));
+    }
+    if g.t == 0 || g.s < g.t || g.hkv == 0 || !g.h.is_multiple_of(g.hkv) || g.b == 0 {
+        return Err(Error::shape(
+            "attention_tc",
+            format!("{g:?}: need T ≥ 1, S ≥ T, B ≥ 1 and H a multiple of Hkv ≥ 1"),
+        ));
+    }
+    let dims = [
+        int("attention_tc", g.t)?,
+        int("attention_tc", g.s)?,
+        int("attention_tc", g.h)?,
+        int("attention_tc", g.hkv)?,
+    ];
+    Ok((tiles, dims))
+}
+
+fn launch_tc(
+    dev: &CudaDevice,
+    module: KernelModule,
+    name: &str,
+    cfg: LaunchConfig,
+    args: Vec<KArg>,
+) -> Result<()> {
+    let f = dev.function_for_launch(module, name, cfg.shared_mem_bytes)?;
+    let mut b = dev.stream().launch_builder(&f);
+    for a in &args {
+        a.push(&mut b);
+    }
+    // SAFETY: each caller's argument list matches the entry point's signature in
+    // attention_tc.cuh / attention.cu, and every address points to a live buffer of its shape.
+    unsafe { b.launch(cfg) }?;
+    Ok(())
+}
+
+/// Forward: out [B,T,H,D] and lse [B,H,T] from q, k, v (attention_tc_fwd_d{D}_{dtype}).
+pub(crate) fn tc_fwd(
+    dev: &CudaDevice,
+    dtype: HalfDtype,
+    g: &AttnShape,
+    buf: &TcBuffers,
+    scale: f32,
+) -> Result<()> {
+    let (tiles, [t, s, h, hkv]) = tc_check(dev, g)?;
+    let grid = (g.t.div_ceil(tiles.q_rows) as u32, g.h as u32, g.b as u32);
+    launch_tc(
+        dev,
+        KernelModule::AttentionTc,
+        &format!("attention_tc_fwd_d{}_{}", g.d, dtype.suffix()),
+        cfg_smem(grid, (ATTENTION_THREADS, 1, 1), tiles.fwd_smem),
+        vec![
+            buf.q.into(),
+            buf.k.into(),
+            buf.v.into(),
+            buf.out.into(),
+            buf.lse.into(),
+            t.into(),
+            s.into(),
+            h.into(),
+            hkv.into(),
+            scale.into(),
+        ],
+    )
+}
+
+/// Backward: Δ = rowsum(dO⊙O) with attention.cu's delta kernel, then dQ (one block per 64
+/// queries) and dK/dV (one block per key tile, summing over the GQA group: no atomics).
+pub(crate) fn tc_bwd(
+    dev: &CudaDevice,
+    dtype: HalfDtype,
+    g: &AttnShape,
+    buf: &TcBuffers,
+    grads: &TcGrads,
+    scale: f32,
+) -> Result<()> {
+    let (tiles, [t, s, h, hkv]) = tc_check(dev, g)?;
+    let rows = g.b * g.t * g.h;
+    let sfx = dtype.suffix();
+    launch_tc(
+        dev,
+        KernelModule::Attention,
+        &format!("attention_bwd_delta_{sfx}"),
+        cfg((rows.div_ceil(4) as u32, 1, 1), (128, 1, 1)),
+        vec![
+            buf.out.into(),
+            grads.dout.into(),
+            grads.delta.into(),
+            int("attention_tc", g.b)?.into(),
+            t.into(),
+            h.into(),
+            (g.d as i32).into(),
+        ],
+    )?;
+    let args = |outs: &[u64]| -> Vec<KArg> {
+        let mut a: Vec<KArg> = vec![
+            buf.q.into(),
+            buf.k.into(),
+            buf.v.into(),
+            grads.dout.into(),
+            buf.lse.into(),
+            grads.delta.into(),
+        ];
+        a.extend(outs.iter().map(|&p| KArg::from(p)));
+        a.extend([t.into(), s.into(), h.into(), hkv.into(), scale.into()]);
+        a
+    };
+    let block = (ATTENTION_THREADS, 1, 1);
+    launch_tc(
+        dev,
+        KernelModule::AttentionTc,
+        &format!("attention_tc_bwd_dq_d{}_{sfx}", g.d),
+        cfg_smem(
+            (g.t.div_ceil(tiles.q_rows) as u32, g.h as u32, g.b as u32),
+            block,
+            tiles.dq_smem,
+        ),
+        args(&[grads.dq]),
+    )?;
+    launch_tc(
+        dev,
+        KernelModule::AttentionTc,
+        &format!("attention_tc_bwd_dkv_d{}_{sfx}", g.d),
+        cfg_smem(
+            (g.s.div_ceil(tiles.dkv_k) as u32, g.hkv as u32, g.b as u32),
+            block,
+            tiles.dkv_smem,
+        ),
+        args(&[grads.dk, grads.dv]),
+    )
 }
