@@ -98,7 +98,12 @@ __device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], co
 }
 
 // Element offsets inside one stage's tiles (see the swizzle in the header).
-__device__ __forceinline__ int rowk_off(int row, int chunk) { return row * BK + ((chunk ^ ((row >> 1) & 3)) << 3); }
+// CPR = BK/8 chunks per row; rows sharing a 128-byte line (8/CPR of them) get distinct XOR keys.
+template <int BK_>
+__device__ __forceinline__ int rowk_off(int row, int chunk) {
+  constexpr int CPR = BK_ / 8;
+  return row * BK_ + ((chunk ^ ((row / (8 / CPR)) % CPR)) << 3);
+}
 __device__ __forceinline__ int kn_off(int k, int chunk) { return k * BN + ((chunk ^ (k & 7)) << 3); }
 
 __device__ __forceinline__ bool vec_ok(const void* p, int ld) {
@@ -118,26 +123,27 @@ __device__ __forceinline__ void load_chunk(T* dst, const T* src, int valid, bool
 }
 
 // Issues the loads of k-tile k0 into one stage: A rows m0.., B rows (or k rows) for output cols n0...
-template <typename T, bool B_KN>
+template <typename T, bool B_KN, int BK_>
 __device__ __forceinline__ void load_stage(T* sa, T* sb, const T* A, int lda, bool va, const T* B, int ldb, bool vb,
                                            int M, int N, int K, int m0, int n0, int k0) {
+  constexpr int CPR = BK_ / 8, PER_THREAD = BM * CPR / THREADS;
   const int tid = threadIdx.x;
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {  // A: 128 rows × 4 chunks = 512 chunks, 2 per thread
-    const int e = tid + i * THREADS, row = e >> 2, c = e & 3;
+  for (int i = 0; i < PER_THREAD; ++i) {  // A: 128 rows × CPR chunks
+    const int e = tid + i * THREADS, row = e / CPR, c = e % CPR;
     const int m = m0 + row, k = k0 + c * 8;
     const int valid = m < M ? min(8, K - k) : 0;
-    load_chunk(sa + rowk_off(row, c), A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
+    load_chunk(sa + rowk_off<BK_>(row, c), A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
   }
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < PER_THREAD; ++i) {
     const int e = tid + i * THREADS;
-    if (!B_KN) {  // 128 output rows n × 4 chunks of k
-      const int row = e >> 2, c = e & 3;
+    if (!B_KN) {  // 128 output rows n × CPR chunks of k
+      const int row = e / CPR, c = e % CPR;
       const int n = n0 + row, k = k0 + c * 8;
       const int valid = n < N ? min(8, K - k) : 0;
-      load_chunk(sb + rowk_off(row, c), B + (size_t)min(n, N - 1) * ldb + min(k, K - 1), valid, vb);
-    } else {  // 32 reduction rows k × 16 chunks of n
+      load_chunk(sb + rowk_off<BK_>(row, c), B + (size_t)min(n, N - 1) * ldb + min(k, K - 1), valid, vb);
+    } else {  // BK reduction rows k × 16 chunks of n
       const int kr = e >> 4, c = e & 15;
       const int k = k0 + kr, n = n0 + c * 8;
       const int valid = k < K ? min(8, N - n) : 0;
@@ -147,19 +153,19 @@ __device__ __forceinline__ void load_stage(T* sa, T* sb, const T* A, int lda, bo
 }
 
 // One k-tile of this warp's 64×32 output from the stage's shared tiles.
-template <typename T, bool B_KN>
+template <typename T, bool B_KN, int BK_>
 __device__ __forceinline__ void mma_stage(float (&acc)[MT][NT][4], const T* sa, const T* sb, int wm, int wn) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int kk = 0; kk < BK; kk += 16) {
+  for (int kk = 0; kk < BK_; kk += 16) {
     uint32_t af[MT][4], bfr[NT][2];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) ldsm_x4(af[mt], sa + rowk_off(wm + mt * 16 + (lane & 15), (kk >> 3) + (lane >> 4)));
+    for (int mt = 0; mt < MT; ++mt) ldsm_x4(af[mt], sa + rowk_off<BK_>(wm + mt * 16 + (lane & 15), (kk >> 3) + (lane >> 4)));
 #pragma unroll
     for (int np = 0; np < NT / 2; ++np) {
       uint32_t r[4];
       if (!B_KN) {
-        ldsm_x4(r, sb + rowk_off(wn + np * 16 + (lane & 7) + ((lane >> 4) << 3), (kk >> 3) + ((lane >> 3) & 1)));
+        ldsm_x4(r, sb + rowk_off<BK_>(wn + np * 16 + (lane & 7) + ((lane >> 4) << 3), (kk >> 3) + ((lane >> 3) & 1)));
       } else {
         ldsm_x4_trans(r, sb + kn_off(kk + (lane & 7) + (((lane >> 3) & 1) << 3), ((wn + np * 16) >> 3) + (lane >> 4)));
       }
@@ -246,32 +252,33 @@ __device__ __forceinline__ void store_pair(T* y, int ldy, int m, int n, int N, f
 }
 
 // The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared memory.
-template <typename T, bool B_KN, int RMAX>
+template <typename T, bool B_KN, int RMAX, int BK_ = BK, int STAGES_ = STAGES>
 __device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, T* y, int ldy,
                      const Rank& rank) {
+  constexpr int TILE_ = BM * BK_;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x >> 5, wm = (warp >> 2) * WM, wn = (warp & 3) * WN;
   const bool va = vec_ok(A, lda), vb = vec_ok(B, ldb);
   float acc[MT][NT][4] = {};
-  const int KT = (K + BK - 1) / BK;
+  const int KT = (K + BK_ - 1) / BK_;
 #pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < KT) load_stage<T, B_KN>(smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, A, lda, va, B, ldb, vb, M, N, K, m0, n0, s * BK);
+  for (int s = 0; s < STAGES_ - 1; ++s) {
+    if (s < KT) load_stage<T, B_KN, BK_>(smem + s * 2 * TILE_, smem + s * 2 * TILE_ + TILE_, A, lda, va, B, ldb, vb, M, N, K, m0, n0, s * BK_);
     cp_async_commit();
   }
   for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
+    cp_async_wait<STAGES_ - 2>();  // k-tile kt has landed (for this thread's copies)
     __syncthreads();              // ... for every thread's, and stage kt-1 is no longer read
-    const int next = kt + STAGES - 1;
+    const int next = kt + STAGES_ - 1;
     if (next < KT) {
-      const int s = next % STAGES;
-      load_stage<T, B_KN>(smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, A, lda, va, B, ldb, vb, M, N, K, m0, n0, next * BK);
+      const int s = next % STAGES_;
+      load_stage<T, B_KN, BK_>(smem + s * 2 * TILE_, smem + s * 2 * TILE_ + TILE_, A, lda, va, B, ldb, vb, M, N, K, m0, n0, next * BK_);
     }
     cp_async_commit();
-    const int s = kt % STAGES;
-    mma_stage<T, B_KN>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, wm, wn);
+    const int s = kt % STAGES_;
+    mma_stage<T, B_KN, BK_>(acc, smem + s * 2 * TILE_, smem + s * 2 * TILE_ + TILE_, wm, wn);
   }
   if (RMAX > 0 && rank.r > 0) {
     cp_async_wait<0>();
