@@ -232,6 +232,10 @@ pub struct StageTotals {
     pub build_s: f64,
     pub runs_s: f64,
     pub static_s: f64,
+    /// The static stage per tool.
+    pub static_tools_s: BTreeMap<String, f64>,
+    /// Programs for which a static tool was skipped (it cannot report the scenario's family).
+    pub static_tools_skipped: BTreeMap<String, u64>,
 }
 
 pub fn stage_totals(results: &[SampleResult]) -> StageTotals {
@@ -247,6 +251,15 @@ pub fn stage_totals(results: &[SampleResult]) -> StageTotals {
             totals.build_s += judgement.timings.build_ms as f64 / 1000.0;
             totals.runs_s += judgement.timings.runs_ms as f64 / 1000.0;
             totals.static_s += judgement.timings.static_ms as f64 / 1000.0;
+            for (tool, ms) in &judgement.timings.static_tools_ms {
+                *totals.static_tools_s.entry(tool.clone()).or_default() += *ms as f64 / 1000.0;
+            }
+            for skipped in &judgement.static_skipped {
+                *totals
+                    .static_tools_skipped
+                    .entry(skipped.tool.clone())
+                    .or_default() += 1;
+            }
         }
     }
     totals
