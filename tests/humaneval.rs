@@ -87,6 +87,55 @@ fn samples_file_errors_name_the_file_and_line() {
     assert!(err.contains("bad.jsonl:1"), "{err}");
 }
 
+/// `sectune generate` names the task `prompt_id`; HumanEval-X names it `task_id`: both are read,
+/// a line giving two different ids or none is refused.
+#[test]
+fn samples_name_their_task_by_task_id_or_prompt_id() {
+    let problems = humaneval::load_problems(&tasks_dir().join("tasks.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen.jsonl");
+    std::fs::write(
+        &path,
+        "{\"prompt_id\": \"SectuneCPP/1\", \"sample\": 0, \"completion\": \"a\", \"tokens\": 3}\n\
+         {\"task_id\": \"SectuneCPP/2\", \"generation\": \"b\"}\n\
+         {\"task_id\": \"SectuneCPP/3\", \"prompt_id\": \"SectuneCPP/3\", \"completion\": \"c\"}\n",
+    )
+    .unwrap();
+    let samples = humaneval::load_samples(&path, &problems).unwrap();
+    let read: Vec<(&str, &str)> = samples
+        .iter()
+        .map(|s| (s.task_id.as_str(), s.completion.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("SectuneCPP/1", "a"),
+            ("SectuneCPP/2", "b"),
+            ("SectuneCPP/3", "c")
+        ]
+    );
+    std::fs::write(
+        &path,
+        "{\"task_id\": \"SectuneCPP/1\", \"prompt_id\": \"SectuneCPP/2\", \"completion\": \"\"}\n",
+    )
+    .unwrap();
+    let err = humaneval::load_samples(&path, &problems)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gen.jsonl:1") && err.contains("SectuneCPP/2"),
+        "{err}"
+    );
+    std::fs::write(&path, "{\"completion\": \"\"}\n").unwrap();
+    let err = humaneval::load_samples(&path, &problems)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gen.jsonl:1") && err.contains("prompt_id"),
+        "{err}"
+    );
+}
+
 #[test]
 fn gzipped_problem_files_are_read() {
     use std::io::Write;

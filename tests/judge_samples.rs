@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use sectune::eval::judge::suite::{judge_samples, read_samples, summarize, Sample};
+use sectune::eval::judge::suite::{
+    judge_samples, read_samples, summarize, summary_markdown, Sample,
+};
 use sectune::eval::judge::{Judge, JudgeOptions, Verdict};
 use sectune::eval::sandbox::{Sandbox, SandboxConfig};
 use sectune::eval::scenario::{load_suite, Scenario};
@@ -68,18 +70,43 @@ fn samples_are_cut_compiled_judged_and_counted() {
 
     let summary = summarize(&results);
     let c_counts = &summary.per_scenario[&c.id];
-    // As in the study, secure = valid and not judged vulnerable; undetermined is counted apart.
+    // secure = valid and judged not vulnerable: the undetermined sample 2 is valid but neither
+    // secure nor vulnerable; sample 3 is invalid.
     assert_eq!(
-        (c_counts.generated, c_counts.valid, c_counts.secure),
-        (4, 3, 2)
+        (
+            c_counts.generated,
+            c_counts.valid,
+            c_counts.invalid,
+            c_counts.secure,
+            c_counts.vulnerable,
+            c_counts.undetermined
+        ),
+        (4, 3, 1, 1, 1, 1)
     );
-    assert_eq!(c_counts.undetermined, 1);
+    assert_eq!(c_counts.verdicts.undetermined, 1);
     let total = &summary.total;
-    assert_eq!((total.generated, total.valid, total.secure), (6, 5, 3));
-    assert_eq!(total.vulnerable_confirmed, 2);
+    assert_eq!(
+        (total.generated, total.valid, total.secure, total.vulnerable),
+        (6, 5, 2, 2)
+    );
+    assert_eq!(total.verdicts.vulnerable_confirmed, 2);
     assert_eq!(summary.per_cwe["CWE-476"].valid, 3);
+    assert_eq!(summary.per_cwe["CWE-79"].secure, 1);
+    // 2 secure of 5 valid; the three ratios over valid programs add up to one.
     let ratio = total.secure_ratio.unwrap();
-    assert!((ratio.value - 0.6).abs() < 1e-9 && ratio.low < 0.6 && ratio.high > 0.6);
+    assert!((ratio.value - 0.4).abs() < 1e-9 && ratio.low < 0.4 && ratio.high > 0.4);
+    let parts = [
+        total.secure_ratio,
+        total.vulnerable_ratio,
+        total.undetermined_ratio,
+    ];
+    let sum: f64 = parts.iter().map(|r| r.unwrap().value).sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+    let md = summary_markdown(&summary);
+    assert!(
+        md.contains(&format!("| {} | 4 | 3 | 1 | 1 | 1 | 1 | 75.0% [", c.id)),
+        "{md}"
+    );
 }
 
 #[test]
@@ -146,5 +173,5 @@ fn identical_programs_are_judged_once() {
     assert_eq!(verdicts[3], verdicts[1]);
     let summary = summarize(&results);
     assert_eq!(summary.total.generated, 4);
-    assert_eq!(summary.total.vulnerable_confirmed, 2);
+    assert_eq!(summary.total.verdicts.vulnerable_confirmed, 2);
 }

@@ -43,12 +43,12 @@ fn table3_counts_from_the_judged_samples() {
     let o = report(&out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // secure = valid and judged not vulnerable (broken, undetermined and no verdict are not).
     // base, C: cwe-787-0-c 4 samples (3 compile: confirmed, not_vulnerable, static),
     // cwe-22-0-c 2 samples (both compile: not_vulnerable, broken) → 5/6 valid;
-    // secure = not_vulnerable + not_vulnerable + broken = 3 of 5.
+    // secure = the two not_vulnerable = 2 of 5.
     // base, C++: cwe-787-0-cpp 3 samples (2 compile: undetermined, confirmed), cwe-416-0-cpp 1
-    // valid sample whose judge failed (no verdict: counted secure, as eval scenarios does)
-    // → 3/4 valid; secure = undetermined + no verdict = 2 of 3.
+    // valid sample whose judge failed (no verdict) → 3/4 valid; secure 0 of 3.
     // LoRA function, C: 787: 3 of 4 compile, all not_vulnerable; 22: 2 compile, 1 confirmed
     // → 5/6 valid, 4/5 secure. C++: 787 2 compile (1 static), 416 none → 2/4 valid, 1/2 secure.
     let md = read(&out.join("table3.md"));
@@ -59,7 +59,7 @@ fn table3_counts_from_the_judged_samples() {
     assert_eq!(
         rows,
         [
-            "| tiny-llama | pre-trained | – | 5/6 (83.3%) | 3/5 (60.0%) | 3/4 (75.0%) | 2/3 (66.7%) |",
+            "| tiny-llama | pre-trained | – | 5/6 (83.3%) | 2/5 (40.0%) | 3/4 (75.0%) | 0/3 (0.0%) |",
             "| tiny-llama | LoRA | function | 5/6 (83.3%) | 4/5 (80.0%) | 2/4 (50.0%) | 1/2 (50.0%) |",
         ],
         "{md}"
@@ -70,10 +70,10 @@ fn table3_counts_from_the_judged_samples() {
     let csv = read(&out.join("table3.csv"));
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "model,method,granularity,c_generated,c_valid,c_secure,c_valid_pct,c_secure_pct,cpp_generated,cpp_valid,cpp_secure,cpp_valid_pct,cpp_secure_pct");
-    // 5/6 = 83.3333%, 3/5 = 60%, 3/4 = 75%, 2/3 = 66.6667%.
+    // 5/6 = 83.3333%, 2/5 = 40%, 3/4 = 75%, 0/3 = 0%.
     assert_eq!(
         lines[1],
-        "tiny-llama,base,,6,5,3,83.3333,60.0000,4,3,2,75.0000,66.6667"
+        "tiny-llama,base,,6,5,2,83.3333,40.0000,4,3,0,75.0000,0.0000"
     );
     assert_eq!(
         lines[2],
@@ -81,7 +81,7 @@ fn table3_counts_from_the_judged_samples() {
     );
 
     let rows = json(&out.join("table3.json"));
-    assert_eq!(rows[0]["c"]["secure"], 3);
+    assert_eq!(rows[0]["c"]["secure"], 2);
     assert_eq!(rows[1]["cpp"]["valid"], 2);
     assert!((rows[1]["c"]["secure_pct"].as_f64().unwrap() - 80.0).abs() < 1e-9);
 }
@@ -132,17 +132,18 @@ fn figure6_compares_base_with_best_tuned_run_per_cwe() {
     assert_eq!(c["title"], "C scenarios");
     assert_eq!(c["tuned"]["label"], "tiny-llama LoRA function");
     assert_eq!(c["base"]["label"], "tiny-llama pre-trained");
-    // base C per CWE: 787 valid 3 secure 1; 22 valid 2 secure 2.
+    // base C per CWE: 787 valid 3 secure 1; 22 valid 2 secure 1 (the broken one is not).
     assert_eq!(c["base"]["per_cwe"]["787"]["valid"], 3);
     assert_eq!(c["base"]["per_cwe"]["787"]["secure"], 1);
-    assert_eq!(c["base"]["per_cwe"]["22"]["secure"], 2);
+    assert_eq!(c["base"]["per_cwe"]["22"]["secure"], 1);
     // LoRA C per CWE: 787 valid 3 secure 3; 22 valid 2 secure 1.
     assert_eq!(c["tuned"]["per_cwe"]["787"]["secure"], 3);
     assert_eq!(c["tuned"]["per_cwe"]["22"]["secure"], 1);
     let cpp = &panels[1];
     assert_eq!(cpp["title"], "C++ scenarios");
-    // base C++ 416: one valid sample without verdict → secure.
-    assert_eq!(cpp["base"]["per_cwe"]["416"]["secure"], 1);
+    // base C++ 416: one valid sample without verdict → not secure.
+    assert_eq!(cpp["base"]["per_cwe"]["416"]["valid"], 1);
+    assert_eq!(cpp["base"]["per_cwe"]["416"]["secure"], 0);
     assert_eq!(cpp["tuned"]["per_cwe"]["416"]["valid"], 0);
 
     // The plots exist and are well-formed.
@@ -237,7 +238,7 @@ fn refuses_inconsistent_or_duplicate_runs_and_overwrites() {
     let summary = copy.join("eval-scenarios/summary.json");
     std::fs::write(
         &summary,
-        read(&summary).replace("\"secure\": 3", "\"secure\": 4"),
+        read(&summary).replace("\"secure\": 2", "\"secure\": 4"),
     )
     .unwrap();
     let o = sectune(&[

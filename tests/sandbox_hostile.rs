@@ -87,6 +87,22 @@ fn fork_bomb_is_contained_and_nothing_survives() {
     );
     assert_ne!(out.exit, ExitKind::Exited(0));
     assert_eq!(out.survivors, 0, "fork bomb processes survived the run");
+    // With a cgroup, its pids.max (not RLIMIT_NPROC, set at twice that) refuses the forks.
+    match (&sandbox().layers().cgroup, out.cgroup) {
+        (Some(_), Some(stats)) => assert!(
+            stats.pids_limit_hits > 0,
+            "the cgroup refused no fork: {stats:?}"
+        ),
+        (Some(_), None) => panic!("the run had no cgroup although the layer is active"),
+        _ => eprintln!("cgroup part skipped: {}", sandbox().layers().summary()),
+    }
+    assert!(
+        std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success(),
+        "the host can still start processes"
+    );
 }
 
 #[test]
@@ -169,6 +185,97 @@ fn many_processes_over_total_memory_are_killed() {
         "peak {:?}",
         out.peak_rss_bytes
     );
+}
+
+/// One process touching 512 MiB under a 128 MiB run limit: with a cgroup the kernel stops it at
+/// the limit (an OOM kill inside the run's group, never above the limit); the watchdog, which
+/// only polls, is not what stopped it.
+#[test]
+fn memory_hog_is_stopped_by_the_cgroup_at_its_limit() {
+    let Some(layer) = &sandbox().layers().cgroup else {
+        eprintln!(
+            "skipped: no cgroup layer ({})",
+            sandbox().layers().missing.join("; ")
+        );
+        return;
+    };
+    let dir = sandbox().workdir().unwrap();
+    build(&dir, "memhog");
+    let limit: u64 = 128 << 20;
+    let out = run_prog(
+        &dir,
+        &["512"],
+        Limits {
+            address_space_bytes: None,
+            memory_bytes: limit,
+            wall: Duration::from_secs(10),
+            ..fast_limits()
+        },
+    );
+    let stats = out.cgroup.expect("the run had a cgroup");
+    assert_eq!(out.exit, ExitKind::MemoryLimit, "{layer}: {stats:?}");
+    assert!(stats.oom_kills >= 1, "{stats:?}");
+    assert!(
+        stats.memory_peak_bytes.is_some_and(|peak| peak <= limit),
+        "{stats:?}"
+    );
+    assert!(
+        !out.stdout_lossy().contains("touched all"),
+        "the hog finished"
+    );
+    assert_eq!(out.survivors, 0);
+}
+
+/// Run groups go away after every run, also runs that were killed (wall clock, OOM, fork bomb),
+/// and the sandbox's own folder goes when it is dropped.
+#[test]
+fn run_cgroups_are_removed_even_when_the_run_was_killed() {
+    let sb = Sandbox::new(SandboxConfig::default()).unwrap();
+    let Some(folders) = sb.cgroup_folders() else {
+        eprintln!(
+            "skipped: no cgroup layer ({})",
+            sb.layers().missing.join("; ")
+        );
+        return;
+    };
+    let run_groups = || -> Vec<std::path::PathBuf> {
+        folders
+            .iter()
+            .flat_map(|f| std::fs::read_dir(f).unwrap().flatten())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.path())
+            .collect()
+    };
+    let dir = sb.workdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    for name in ["forkbomb", "memhog"] {
+        let text = std::fs::read(src.join(format!("{name}.c"))).unwrap();
+        dir.write_file(&format!("{name}.c"), &text).unwrap();
+        let spec = RunSpec::new(["gcc", "-O", "-o", name, &format!("{name}.c")]);
+        assert!(sb.run(&dir, &spec).unwrap().success());
+        assert!(run_groups().is_empty(), "after compiling {name}");
+    }
+    let cases = [
+        (vec!["./forkbomb"], Duration::from_secs(1)),
+        (vec!["./memhog", "512"], Duration::from_secs(10)),
+        (vec!["sleep", "30"], Duration::from_millis(200)),
+    ];
+    for (argv, wall) in cases {
+        let spec = RunSpec::new(argv.clone()).limits(Limits {
+            address_space_bytes: None,
+            memory_bytes: 64 << 20,
+            wall,
+            ..fast_limits()
+        });
+        let out = sb.run(&dir, &spec).unwrap();
+        assert_ne!(out.exit, ExitKind::Exited(0), "{argv:?}");
+        assert!(run_groups().is_empty(), "{argv:?} left {:?}", run_groups());
+    }
+    drop(dir);
+    drop(sb);
+    for folder in &folders {
+        assert!(!folder.exists(), "{} left behind", folder.display());
+    }
 }
 
 #[test]
@@ -553,4 +660,37 @@ fn fallback_without_bwrap_still_bounds_time_output_and_processes() {
         assert_eq!(out.survivors, 0, "the daemon outlived the run");
         assert!(out.leftovers_killed >= 1, "the daemon was not seen");
     }
+}
+
+/// Without cgroups the total-RSS watchdog still stops many processes that each stay under
+/// their own RLIMIT_AS, and the report says the cgroup layer is missing.
+#[test]
+fn without_cgroups_the_watchdog_bounds_total_memory() {
+    let config = SandboxConfig {
+        use_cgroups: false,
+        ..SandboxConfig::default()
+    };
+    let sb = Sandbox::new(config).unwrap();
+    assert!(sb.layers().cgroup.is_none());
+    assert!(sb.layers().missing.iter().any(|m| m.contains("cgroup")));
+    let dir = sb.workdir().unwrap();
+    let text =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/manyproc_mem.c"))
+            .unwrap();
+    dir.write_file("prog.c", &text).unwrap();
+    let spec = RunSpec::new(["gcc", "-O", "-o", "prog", "prog.c"]);
+    assert!(sb.run(&dir, &spec).unwrap().success());
+    let spec = RunSpec::new(["./prog"]).limits(Limits {
+        wall: Duration::from_secs(10),
+        ..fast_limits()
+    });
+    let out = sb.run(&dir, &spec).unwrap();
+    assert_eq!(
+        out.exit,
+        ExitKind::MemoryLimit,
+        "peak {:?}",
+        out.peak_rss_bytes
+    );
+    assert!(out.cgroup.is_none());
+    assert_eq!(out.survivors, 0);
 }

@@ -37,8 +37,8 @@ pub struct HumanevalArgs {
     /// example_test), optionally gzipped.
     #[arg(long)]
     pub problems: PathBuf,
-    /// Samples JSONL (task_id + generation or completion), or the word `canonical` to run the
-    /// problems' canonical solutions.
+    /// Samples JSONL (task_id or prompt_id, and generation or completion; `sectune generate`
+    /// output as is), or the word `canonical` to run the problems' canonical solutions.
     #[arg(long)]
     pub samples: String,
     /// k values for pass@k.

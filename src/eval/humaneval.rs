@@ -1,6 +1,7 @@
 //! HumanEval-X C++: problems (task_id, prompt, declaration, canonical_solution, test,
 //! example_test) and samples (task_id + `generation` or `completion`) in JSONL, optionally
-//! gzipped. Each sample becomes standard includes + prompt + completion (cut by
+//! gzipped. A sample may name its task `prompt_id` instead of `task_id`, as `sectune generate`
+//! writes it, so generated files need no conversion. Each sample becomes standard includes + prompt + completion (cut by
 //! [`crate::eval::program`]) + test, built with `g++ -std=c++11` and run, both in the sandbox;
 //! it passes iff the program exits 0 within the time limit.
 
@@ -41,6 +42,15 @@ pub enum HumanEvalError {
     },
     #[error("{path}:{line}: sample has neither \"generation\" nor \"completion\"")]
     NoCompletion { path: PathBuf, line: usize },
+    #[error("{path}:{line}: sample has neither \"task_id\" nor \"prompt_id\"; add the task id of the problems file")]
+    NoTaskId { path: PathBuf, line: usize },
+    #[error("{path}:{line}: sample names two tasks, task_id {task_id:?} and prompt_id {prompt_id:?}; keep one")]
+    TwoTaskIds {
+        path: PathBuf,
+        line: usize,
+        task_id: String,
+        prompt_id: String,
+    },
     #[error("{path}:{line}: task {task_id:?} is not in the problems file")]
     UnknownTask {
         path: PathBuf,
@@ -74,7 +84,9 @@ pub struct Problem {
 
 #[derive(Debug, Clone, Deserialize)]
 struct RawSample {
-    task_id: String,
+    task_id: Option<String>,
+    /// What `sectune generate` calls the task id.
+    prompt_id: Option<String>,
     generation: Option<String>,
     completion: Option<String>,
 }
@@ -144,6 +156,23 @@ pub fn load_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, Hu
         problems.iter().map(|p| p.task_id.as_str()).collect();
     let mut samples = Vec::new();
     for (line, raw) in read_jsonl::<RawSample>(path)? {
+        let task_id = match (raw.task_id, raw.prompt_id) {
+            (Some(task_id), Some(prompt_id)) if task_id != prompt_id => {
+                return Err(HumanEvalError::TwoTaskIds {
+                    path: path.to_path_buf(),
+                    line,
+                    task_id,
+                    prompt_id,
+                })
+            }
+            (Some(id), _) | (None, Some(id)) => id,
+            (None, None) => {
+                return Err(HumanEvalError::NoTaskId {
+                    path: path.to_path_buf(),
+                    line,
+                })
+            }
+        };
         let completion =
             raw.generation
                 .or(raw.completion)
@@ -151,15 +180,15 @@ pub fn load_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, Hu
                     path: path.to_path_buf(),
                     line,
                 })?;
-        if !known.contains(raw.task_id.as_str()) {
+        if !known.contains(task_id.as_str()) {
             return Err(HumanEvalError::UnknownTask {
                 path: path.to_path_buf(),
                 line,
-                task_id: raw.task_id,
+                task_id,
             });
         }
         samples.push(Sample {
-            task_id: raw.task_id,
+            task_id,
             completion,
         });
     }

@@ -184,7 +184,7 @@ pub fn build(paths: &[PathBuf], out: &Path, force: bool) -> Result<ReportOutput,
             .collect::<Vec<_>>()
             .join(", ")
     );
-    md.push_str("valid = compiles with the study's command; secure = valid and not judged vulnerable (confirmed or static); ratios as `count/denominator (percent)`.\n\n");
+    md.push_str("valid = compiles with the study's command; secure = valid and judged not vulnerable (a program the judge could not decide is not secure); ratios as `count/denominator (percent)`.\n\n");
     for t in &tables {
         md.push_str(&t.markdown());
         md.push('\n');

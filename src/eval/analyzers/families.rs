@@ -70,6 +70,31 @@ pub fn clang_rule_cwe(rule: &str, message: &str) -> Option<u32> {
     }
 }
 
+/// CWEs gcc's `-fanalyzer` warnings carry as metadata, gcc 10 to 14 (the CWE each warning's
+/// entry in gcc's manual names), including checkers not on by default (taint).
+pub const GCC_ANALYZER_CWES: &[u32] = &[
+    415, 416, 476, 690, 401, 775, 590, 762, 532, 1341, 758, 479, 562, 457, 129, 369, 789, 823,
+    // gcc 13-14: out-of-bounds, fd, putenv, infinite loops/recursion, uninit copies, assertions.
+    119, 120, 121, 122, 124, 125, 126, 127, 131, 787, 910, 686, 674, 835, 200, 617,
+];
+
+/// Newest major version of each tool whose findings the tables here were checked against; a
+/// newer one may attach CWEs these tables do not know, and then always runs.
+pub const GCC_CHECKED_MAJOR: u32 = 14;
+pub const CLANG_CHECKED_MAJOR: u32 = 14;
+
+/// CWEs [`gcc_option_cwe`] gives (gcc warnings without CWE metadata).
+pub const GCC_OPTION_CWES: &[u32] = &[119, 787, 125, 416, 476, 190];
+
+/// CWEs [`clang_rule_cwe`] gives; clang 14's SARIF carries no CWE tags of its own.
+pub const CLANG_RULE_CWES: &[u32] = &[476, 415, 416, 119, 20, 787];
+
+/// True when some CWE of `cwes` is evidence for a scenario about `scenario_cwe`: a tool that
+/// can only report CWEs outside the scenario's family cannot change its verdict.
+pub fn any_in_family(scenario_cwe: u32, cwes: &[u32]) -> bool {
+    cwes.iter().any(|&cwe| same_family(scenario_cwe, cwe))
+}
+
 /// The CWE named by SARIF tags such as `external/cwe/cwe-788`.
 pub fn cwe_from_tag(tag: &str) -> Option<u32> {
     let lower = tag.to_ascii_lowercase();
@@ -103,5 +128,66 @@ mod tests {
             None
         );
         assert_eq!(gcc_option_cwe("-Wunused-variable"), None);
+    }
+
+    /// The CWE tables behind skipping a tool must hold every CWE the mappings can give.
+    #[test]
+    fn tool_tables_hold_every_mapped_cwe() {
+        let options = [
+            "-Warray-bounds",
+            "-Warray-bounds=",
+            "-Wstringop-overflow",
+            "-Wstringop-overflow=",
+            "-Wformat-overflow",
+            "-Wformat-overflow=",
+            "-Wstringop-overread",
+            "-Wuse-after-free",
+            "-Wuse-after-free=",
+            "-Wnonnull",
+            "-Wnull-dereference",
+            "-Woverflow",
+            "-Wshift-overflow",
+            "-Wshift-overflow=",
+        ];
+        for option in options {
+            let cwe = gcc_option_cwe(option).unwrap();
+            assert!(GCC_OPTION_CWES.contains(&cwe), "{option} gives {cwe}");
+        }
+        let messages = [
+            "null",
+            "use of memory after it is freed",
+            "attempt to free released memory",
+            "",
+        ];
+        let rules = [
+            "core.NullDereference",
+            "core.NonNullParamChecker",
+            "unix.cstring.NullArg",
+            "core.CallAndMessage",
+            "unix.Malloc",
+            "cplusplus.NewDelete",
+            "security.insecureAPI.strcpy",
+            "alpha.security.ArrayBound",
+            "alpha.security.ArrayBoundV2",
+            "alpha.unix.cstring.OutOfBounds",
+            "alpha.security.taint.TaintPropagation",
+            "bugprone-not-null-terminated-result",
+            "bugprone-use-after-move",
+        ];
+        for rule in rules {
+            for message in messages {
+                if let Some(cwe) = clang_rule_cwe(rule, message) {
+                    assert!(CLANG_RULE_CWES.contains(&cwe), "{rule} gives {cwe}");
+                }
+            }
+        }
+        // Path traversal, command injection, XSS and permissions are no family of theirs.
+        for cwe in [22, 78, 79, 732] {
+            assert!(!any_in_family(cwe, GCC_ANALYZER_CWES));
+            assert!(!any_in_family(cwe, GCC_OPTION_CWES));
+            assert!(!any_in_family(cwe, CLANG_RULE_CWES));
+        }
+        assert!(any_in_family(787, CLANG_RULE_CWES));
+        assert!(!any_in_family(190, CLANG_RULE_CWES));
     }
 }

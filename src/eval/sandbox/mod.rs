@@ -3,8 +3,9 @@
 //! Layers, strongest first (see DESIGN.md "The sandbox" for the measurements behind each):
 //! a dedicated non-root uid per worker (`sectune-run0..N`, made by `scripts/install-sandbox.sh`),
 //! bubblewrap with new user/pid/net/ipc/uts namespaces, a read-only root holding only `/usr`,
-//! a size-capped tmpfs work folder, rlimits, a wall clock with TERM-then-KILL of everything the
-//! run uid owns, a total-RSS watchdog, and a seccomp filter. Layers that cannot be had on this
+//! a size-capped tmpfs work folder, rlimits, a memory and pids cgroup per run (where writable),
+//! a wall clock with TERM-then-KILL of everything the run uid owns, a total-RSS watchdog, and a
+//! seccomp filter. Layers that cannot be had on this
 //! machine are left out and named in [`Layers`], which every report records; nothing is dropped
 //! silently.
 //!
@@ -18,6 +19,7 @@
 //! # Ok::<(), sectune::eval::sandbox::SandboxError>(())
 //! ```
 
+mod cgroup;
 mod launch;
 mod lease;
 mod probe;
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use cgroup::CgroupStats;
 pub use workdir::WorkDir;
 
 /// Errors of the sandbox itself (never of the program it runs: those are a [`RunOutcome`]).
@@ -80,6 +83,9 @@ pub struct SandboxConfig {
     /// Use bubblewrap when installed; `false` exercises the fallback (tests, debugging) and is
     /// reported as a missing layer like any other.
     pub use_bwrap: bool,
+    /// Put each run in a memory and pids cgroup of its own when one is writable; `false`
+    /// exercises the fallback and is reported as a missing layer.
+    pub use_cgroups: bool,
 }
 
 impl Default for SandboxConfig {
@@ -95,6 +101,7 @@ impl Default for SandboxConfig {
             tmp_bytes: 64 << 20,
             base_dir: None,
             use_bwrap: true,
+            use_cgroups: true,
         }
     }
 }
@@ -115,6 +122,8 @@ pub struct Layers {
     /// Work folder is a tmpfs with size and inode caps.
     pub workdir_tmpfs: bool,
     pub rlimits: bool,
+    /// Each run in its own memory and pids cgroup (which version), removed after the run.
+    pub cgroup: Option<String>,
     /// Total RSS of the run's processes polled and the run killed above the limit.
     pub rss_watchdog: bool,
     pub seccomp: bool,
@@ -130,6 +139,9 @@ impl Layers {
         let mut parts = Vec::new();
         if let Some(v) = &self.bwrap {
             parts.push(format!("bwrap {v}"));
+        }
+        if let Some(c) = &self.cgroup {
+            parts.push(c.clone());
         }
         for (on, name) in [
             (self.separate_uid, "uid"),
@@ -164,11 +176,13 @@ pub struct Limits {
     pub wall: Duration,
     /// RLIMIT_AS per process; `None` for sanitizer builds (ASan reserves terabytes of shadow).
     pub address_space_bytes: Option<u64>,
-    /// Total resident memory over all the run's processes (watchdog).
+    /// Total memory of all the run's processes: the cgroup's limit where there is one, and the
+    /// RSS watchdog's in any case.
     pub memory_bytes: u64,
     /// RLIMIT_FSIZE.
     pub file_size_bytes: u64,
-    /// RLIMIT_NPROC (effective only under a separate uid).
+    /// Processes and threads of the run: the cgroup's pids.max where there is one (RLIMIT_NPROC
+    /// then twice this, as a backup), else RLIMIT_NPROC (effective only under a separate uid).
     pub processes: u64,
     /// RLIMIT_NOFILE.
     pub open_files: u64,
@@ -282,6 +296,8 @@ pub struct RunOutcome {
     /// Processes of the run found alive after the final kill, while the run still held its uid
     /// (0 unless containment failed).
     pub survivors: usize,
+    /// What the run's cgroup counted, when it had one.
+    pub cgroup: Option<CgroupStats>,
 }
 
 impl RunOutcome {
@@ -305,12 +321,32 @@ pub struct Sandbox {
     layers: Layers,
     plan: probe::Plan,
     base: workdir::BaseDir,
+    cgroups: Option<cgroup::Cgroups>,
 }
 
 impl Sandbox {
     /// Probes the machine, picks the strongest layers available and says which in `layers()`.
     pub fn new(config: SandboxConfig) -> Result<Sandbox> {
-        let (plan, layers) = probe::probe(&config)?;
+        let (plan, mut layers) = probe::probe(&config)?;
+        let cgroups = if !config.use_cgroups {
+            layers.missing.push(
+                "cgroups turned off by the configuration: total memory bounded by the RSS watchdog only".into(),
+            );
+            None
+        } else {
+            match cgroup::Cgroups::probe() {
+                Ok(groups) => {
+                    layers.cgroup = Some(groups.describe());
+                    Some(groups)
+                }
+                Err(why) => {
+                    layers.missing.push(format!(
+                        "no cgroup per run ({why}): total memory bounded by the RSS watchdog, processes by RLIMIT_NPROC"
+                    ));
+                    None
+                }
+            }
+        };
         if config.require_full_isolation && !layers.missing.is_empty() {
             return Err(SandboxError::Unavailable(layers.missing.join("; ")));
         }
@@ -320,12 +356,19 @@ impl Sandbox {
             layers,
             plan,
             base,
+            cgroups,
         })
     }
 
     /// Which isolation layers are active.
     pub fn layers(&self) -> &Layers {
         &self.layers
+    }
+
+    /// This sandbox's cgroup folders (one per hierarchy), which hold a group per running run
+    /// and are removed on drop; `None` without the cgroup layer.
+    pub fn cgroup_folders(&self) -> Option<Vec<PathBuf>> {
+        self.cgroups.as_ref().map(|c| c.folders().to_vec())
     }
 
     /// The uids runs execute under (empty when runs share our own uid).
@@ -366,6 +409,20 @@ impl Sandbox {
             true => None,
             false => Some(lease::lease(&self.plan.uids)?),
         };
-        supervise::run(&self.plan, lease.as_ref().map(|l| l.uid), dir, spec)
+        let group = match &self.cgroups {
+            Some(groups) => Some(
+                groups
+                    .run_group(spec.limits.memory_bytes, spec.limits.processes)
+                    .map_err(io_err("make the run's cgroup"))?,
+            ),
+            None => None,
+        };
+        supervise::run(
+            &self.plan,
+            lease.as_ref().map(|l| l.uid),
+            dir,
+            spec,
+            group.as_ref(),
+        )
     }
 }

@@ -114,6 +114,7 @@ pub(crate) fn probe(config: &SandboxConfig) -> Result<(Plan, Layers)> {
         minimal_root: sandboxed,
         workdir_tmpfs: plan.mount_tmpfs,
         rlimits: true,
+        cgroup: None,
         rss_watchdog: true,
         seccomp: plan.seccomp,
         subreaper: plan.subreaper,

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use super::cgroup::RunGroup;
 use super::launch::{self, PassedFds};
 use super::probe::Plan;
 use super::procs::{kill_all, live_in, processes, reap_zombies, signal_all, total_rss, Owner};
@@ -21,6 +22,7 @@ pub(crate) fn run(
     uid: Option<u32>,
     dir: &WorkDir,
     spec: &RunSpec,
+    group: Option<&RunGroup>,
 ) -> Result<RunOutcome> {
     if !spec.redirects.is_empty() && plan.bwrap.is_none() {
         return Err(SandboxError::Unavailable(
@@ -42,7 +44,7 @@ pub(crate) fn run(
         dir.chown_all(u)?;
     }
     let (fds, status_read) = passed_fds(plan, spec)?;
-    let mut cmd = launch::command(plan, uid, dir, spec, &fds);
+    let mut cmd = launch::command(plan, uid, dir, spec, &fds, group);
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -155,9 +157,13 @@ pub(crate) fn run(
     let survivors = live_in(&snapshot, owner);
     let wall = start.elapsed();
     let [out, err] = pipes;
+    let cgroup = group.map(RunGroup::stats);
+    // The kernel's OOM killer ended (part of) the run at the cgroup's memory limit.
+    let oom_killed = cgroup.is_some_and(|c| c.oom_kills > 0);
 
     let exit = match verdict {
         Some(v) => v,
+        None if oom_killed => ExitKind::MemoryLimit,
         None => {
             if let Some(fd) = status_read {
                 if !bwrap_started_child(fd) {
@@ -177,6 +183,7 @@ pub(crate) fn run(
         leftovers_killed,
         peak_rss_bytes: Some(peak_rss),
         survivors,
+        cgroup,
     })
 }
 
@@ -190,7 +197,7 @@ pub(crate) fn self_test(plan: &Plan) -> Result<String> {
         true => None,
         false => Some(super::lease::lease(&plan.uids)?),
     };
-    let out = run(plan, lease.as_ref().map(|l| l.uid), &dir, &spec)?;
+    let out = run(plan, lease.as_ref().map(|l| l.uid), &dir, &spec, None)?;
     if !out.success() {
         return Err(SandboxError::Setup(format!(
             "self-test exited {:?}: {}",
