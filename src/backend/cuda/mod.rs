@@ -6,6 +6,8 @@
 mod backend;
 pub mod bench;
 #[cfg(feature = "cuda")]
+pub mod bench_quant;
+#[cfg(feature = "cuda")]
 pub mod device;
 pub mod kernels;
 #[cfg(feature = "cuda")]
@@ -13,6 +15,8 @@ mod launch;
 #[cfg(feature = "cuda")]
 mod ops;
 pub mod plan;
+#[cfg(feature = "cuda")]
+pub mod quant_storage;
 pub mod report;
 #[cfg(feature = "cuda")]
 pub mod storage;

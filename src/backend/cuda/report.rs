@@ -9,7 +9,13 @@ use serde::Serialize;
 use super::kernels::{KernelModule, ARCHS, KERNELS_BUILT, NVCC_PATH, NVCC_VERSION, PTXAS_REPORT};
 
 /// Modules whose kernels must not spill: they carry the training step's time.
-pub const HOT_MODULES: &[&str] = &["lora_matmul", "attention", "cross_entropy", "adamw"];
+pub const HOT_MODULES: &[&str] = &[
+    "lora_matmul",
+    "attention",
+    "cross_entropy",
+    "adamw",
+    "quant_dequant",
+];
 
 /// One kernel compiled for one arch, as `ptxas -v` described it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
