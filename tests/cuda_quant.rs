@@ -9,11 +9,13 @@
 //!   CodeLlama-7B's down_proj shape (4096 × 11008);
 //! - tiny Llama and CodeGen models with a quantized base (LoRA with dropout, IA3): loss, every
 //!   adapter gradient, three AdamW steps, and one KV-cache decoding step.
+//!
 //! Tolerances: the f32 kernels see exactly the CPU's decoded weights, so these are the f32 GEMM
 //! tolerances of tests/cuda_parity.rs: |got − ref| ≤ 1e-4·|ref| + 1e-5·max(1, max|ref|); model
 //! loss relative 1e-5; after 3 AdamW steps at lr 1e-2 each adapter value within 1e-4·|ref| +
 //! 0.05·lr and the loss of the GPU-trained adapter (scored on the CPU) within 1e-5 relative, as
 //! tests/cuda_model.rs argues.
+//!
 //! Needs `--features cuda` and a GPU; without one each test prints why it skipped, unless
 //! SECTUNE_REQUIRE_GPU=1, where it fails.
 #![cfg(feature = "cuda")]

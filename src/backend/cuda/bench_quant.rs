@@ -36,13 +36,9 @@ fn ptr<T>(stream: &Arc<CudaStream>, s: &CudaSlice<T>) -> u64 {
 
 /// One quantized weight's buffers, as the kernels' QW_PARAMS pointers.
 struct QWeight {
-    _bufs: (
-        CudaSlice<u8>,
-        CudaSlice<f32>,
-        CudaSlice<u8>,
-        CudaSlice<f32>,
-        CudaSlice<f32>,
-    ),
+    /// Keeps the buffers behind `args` alive.
+    _bytes: [CudaSlice<u8>; 2],
+    _floats: [CudaSlice<f32>; 3],
     args: [u64; 5],
     offset: f32,
     nested: i32,
@@ -68,23 +64,23 @@ fn qweight(stream: &Arc<CudaStream>, fmt: &str, n: usize, k: usize) -> Result<QW
         .map(|i| (i * 13 % 256) as u8)
         .collect();
     let map = crate::quant::dynamic::dynamic_map();
-    let bufs = (
-        stream.clone_htod(&q)?,
+    let bytes = [stream.clone_htod(&q)?, stream.clone_htod(&qscale)?];
+    let floats = [
         stream.clone_htod(&scale_host)?,
-        stream.clone_htod(&qscale)?,
         stream.clone_htod(&map)?,
         stream.clone_htod(&crate::quant::nf4::NF4_LEVELS[..])?,
-    );
+    ];
     let int8 = fmt == "int8";
     let args = [
-        ptr(stream, &bufs.0),
-        ptr(stream, &bufs.1),
-        if dq { ptr(stream, &bufs.2) } else { 0 },
-        if dq { ptr(stream, &bufs.3) } else { 0 },
-        if int8 { 0 } else { ptr(stream, &bufs.4) },
+        ptr(stream, &bytes[0]),
+        ptr(stream, &floats[0]),
+        if dq { ptr(stream, &bytes[1]) } else { 0 },
+        if dq { ptr(stream, &floats[1]) } else { 0 },
+        if int8 { 0 } else { ptr(stream, &floats[2]) },
     ];
     Ok(QWeight {
-        _bufs: bufs,
+        _bytes: bytes,
+        _floats: floats,
         args,
         offset: if dq { 0.02 } else { 0.0 },
         nested: 256,
