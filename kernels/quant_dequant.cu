@@ -1,95 +1,121 @@
-// Linear layers over quantized frozen weights, dequantized while the weight tile is staged in
-// shared memory (never a full bf16 copy of W in global memory). Formats as src/quant/ (bit-compatible
-// with bitsandbytes):
-//   nf4:  W flattened, blocks of 64; w[i] = NF4[code(i)] · absmax[i/64]; two codes a byte, value 2j in
-//         the high nibble of byte j. Double-quantized absmax: absmax[b] = map[qabsmax[b]] ·
-//         nested[b/nested_block] + offset (qabsmax == null: absmax is plain f32).
-//   int8: w[n, k] = (q[n, k] · scb[n]) · fl32(1/127)  (row absmax scb).
-//   fwd:    y [M,N] = x [M,K] · deq(W)ᵀ + bias          W [N,K] (HF out×in)
-//   bwd_dx: dX [M,K] = dY [M,N] · deq(W)                  (the base is frozen: no dW)
-// T = bf16 (tensor cores, sm_80+) or float (FMA; the tightest reference for parity). The weight tile
-// is decoded to f32 and rounded to T once, so a bf16 run equals the bf16 path on a weight that was
-// first dequantized to bf16 (bitsandbytes' own compute path).
-// Launch: grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for bwd_dx).
-// Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64 (bitsandbytes' default; the loader refuses
-//   others for this path).
-// Not yet fused with the LoRA/IA3 extensions of lora_matmul.cu / ia3.cu: qgemm_block takes the same Ext
-//   interface as gemm::gemm_block, so XaExt plugs in once it moves to a header. The adapter terms run as
-//   separate kernels meanwhile.
-// Verified: compiles with zero spills. NOT verified: any numeric result on a GPU (no GPU was lent to
-//   the session that wrote it); check nibble order and the B_KN index first against the CPU reference.
+// Linear layers over quantized frozen weights, with the LoRA and IA3 adapters fused as in
+// lora_matmul.cu / ia3.cu. The weight tile is decoded while it is staged in shared memory: no
+// decoded copy of W ever exists in global memory. Formats as src/quant/ (bit-compatible with
+// bitsandbytes):
+//   nf4:  W flattened, blocks of 64; w[i] = levels[code(i)] · absmax[i/64]; two codes a byte, value 2j
+//         in the high nibble of byte j. Double-quantized absmax (qscale != null):
+//         absmax[b] = map[qscale[b]] · scale[b/nested] + offset  (two roundings, as the CPU decodes).
+//   int8: w[n, k] = (q[n, k] · scale[n]) · fl32(1/127)  (row absmax, bitsandbytes' SCB).
+// Every entry point takes the weight as the same 7 arguments (QW_PARAMS):
+//   wq (nf4 packed bytes / int8 codes), wscale (nf4 absmax or nested absmax / int8 row absmax),
+//   wqscale (nf4 double-quant codes or null), wmap (256-level dynamic map or null),
+//   wlevels (the 16 nf4 levels; null for int8), woffset, wnested (double-quant block).
+// The levels and the map are staged in shared memory once per block (a divergent table lookup).
+// Decoding uses __fmul_rn/__fadd_rn (no FMA contraction), so the f32 instances see exactly the
+// weights the CPU reference decodes, and the parity is that of the plain f32 GEMM.
+// Kernels (F = nf4 | int8; shapes, saved tensors and launch as lora_matmul.cu and ia3.cu):
+//   qlinear_fwd_F_T      y = x·deq(W)ᵀ + bias
+//   qlinear_bwd_dx_F_T   dX = dY·deq(W)                                  (the base is frozen: no dW)
+//   qlora_fwd_rR_F_T     y = x·deq(W)ᵀ + bias + s·xa·Bᵀ                  (xa from lora_linear_xa)
+//   qlora_bwd_dx_rR_F_T  dX = dY·deq(W) + s·(dyb·A)⊙mask                 (dyb from lora_linear_bwd_dyb)
+//   qia3_in_fwd_F_T / qia3_in_bwd_F_T / qia3_out_fwd_F_T / qia3_out_bwd_dx_F_T   (ia3.cu's four)
+//   The rank projections and rank/column sums (xa, dyb, dA, dB, IA3 dl) do not touch W: the backend
+//   launches lora_matmul.cu's and ia3.cu's kernels for them.
+// T = float (FMA; all kernels, the parity reference) and bf16 (sm_80+; plain and LoRA r16, for the bench).
+// Launch: grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
+// Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64 (the backend refuses others).
+// Verified: compiles with zero spills (ptxas). NOT verified on a GPU when written (no GPU lent to
+//   that session): tests/cuda_quant.rs checks every kernel against the CPU reference.
 #include "gemm_core.cuh"
+#include "ia3_ext.cuh"
+#include "lora_ext.cuh"
 
 namespace quant {
 
 using gemm::BK;
 using gemm::BM;
 using gemm::BN;
-using gemm::LDS;
 using gemm::THREADS;
-
-__constant__ float NF4[16] = {-1.0f,
-                              -0.6961928009986877f,
-                              -0.5250730514526367f,
-                              -0.39491748809814453f,
-                              -0.28444138169288635f,
-                              -0.18477343022823334f,
-                              -0.09105003625154495f,
-                              0.0f,
-                              0.07958029955625534f,
-                              0.16093020141124725f,
-                              0.24611230194568634f,
-                              0.33791524171829224f,
-                              0.44070982933044434f,
-                              0.5626170039176941f,
-                              0.7229568362236023f,
-                              1.0f};
 
 constexpr int NF4_BLOCK = 64;
 constexpr float INV_127 = 0.007874016f;  // bitsandbytes' 7.874015718698502e-3 in f32
 
+#define QW_PARAMS                                                                                          \
+  const unsigned char *wq, const float *wscale, const unsigned char *wqscale, const float *wmap,           \
+      const float *wlevels, float woffset, int wnested
+#define QW_ARGS wq, wscale, wqscale, wmap, wlevels, woffset, wnested
+
 // W [rows, cols] in NF4; at(n, k) = w[n·cols + k].
 struct Nf4W {
+  static constexpr int TABLE = 16 + 256;  // levels, then the double-quant map
   const unsigned char* packed;
-  const float* absmax;          // plain absmax, or the nested absmax when qabsmax != null
+  const float* absmax;           // plain absmax, or the nested absmax when qabsmax != null
   const unsigned char* qabsmax;  // double quantization: 8-bit codes of absmax − offset
-  const float* map;              // 256 levels of the dynamic map (double quantization)
+  const float* map;
+  const float* levels;
   float offset;
   int nested_block;
   int cols;
+  const float* table;  // shared copy of levels (and map)
+
+  __device__ Nf4W(QW_PARAMS, int cols_)
+      : packed(wq),
+        absmax(wscale),
+        qabsmax(wqscale),
+        map(wmap),
+        levels(wlevels),
+        offset(woffset),
+        nested_block(wnested),
+        cols(cols_),
+        table(nullptr) {}
+  // Before the first barrier of the block.
+  __device__ void stage(float* s) {
+    for (int i = threadIdx.x; i < 16; i += THREADS) s[i] = levels[i];
+    if (qabsmax)
+      for (int i = threadIdx.x; i < 256; i += THREADS) s[16 + i] = map[i];
+    table = s;
+  }
   __device__ __forceinline__ float block_absmax(size_t b) const {
     if (!qabsmax) return absmax[b];
-    return map[qabsmax[b]] * absmax[b / nested_block] + offset;
+    return __fadd_rn(__fmul_rn(table[16 + qabsmax[b]], absmax[b / nested_block]), offset);
   }
   __device__ __forceinline__ float at(int n, int k) const {
     const size_t i = (size_t)n * cols + k;
     const unsigned char byte = packed[i >> 1];
     const int code = (i & 1) ? (byte & 0x0f) : (byte >> 4);
-    return NF4[code] * block_absmax(i / NF4_BLOCK);
+    return __fmul_rn(table[code], block_absmax(i / NF4_BLOCK));
   }
 };
 
 // W [rows, cols] in int8 with one absmax per row.
 struct Int8W {
+  static constexpr int TABLE = 1;
   const signed char* q;
   const float* scb;
   int cols;
+  __device__ Int8W(QW_PARAMS, int cols_) : q((const signed char*)wq), scb(wscale), cols(cols_) {}
+  __device__ void stage(float*) {}
   __device__ __forceinline__ float at(int n, int k) const {
-    return ((float)q[(size_t)n * cols + k] * scb[n]) * INV_127;
+    return __fmul_rn(__fmul_rn((float)q[(size_t)n * cols + k], scb[n]), INV_127);
   }
 };
 
-// Stages the A tile (as gemm::load_tiles does) and the decoded weight tile.
+// Stages the A tile (as gemm::load_tiles does, a_scale included) and the decoded weight tile.
 //   !B_KN: b(n, k) = W[n, k]   (forward, reduction over in_features)
 //    B_KN: b(n, k) = W[k, n]   (dX = dY·W, reduction over out_features)
 template <typename T, bool B_KN, class Q>
-__device__ __forceinline__ void load_tiles_q(gemm::Tiles<T>& s, const T* A, int lda, const Q& w, int M, int N,
-                                             int K, int m0, int n0, int k0) {
+__device__ __forceinline__ void load_tiles_q(gemm::Tiles<T>& s, const T* A, int lda, const float* a_scale,
+                                             const Q& w, int M, int N, int K, int m0, int n0, int k0) {
   const int t = threadIdx.x;
   for (int e = t; e < BM * BK; e += THREADS) {
     const int r = e / BK, kk = e % BK;
     const int m = m0 + r, k = k0 + kk;
-    s.in.a[r][kk] = (m < M && k < K) ? A[(size_t)m * lda + k] : from_f32<T>(0.f);
+    float v = 0.f;
+    if (m < M && k < K) {
+      v = to_f32(A[(size_t)m * lda + k]);
+      if (a_scale) v *= a_scale[k];
+    }
+    s.in.a[r][kk] = from_f32<T>(v);
   }
   if (!B_KN) {
     // Consecutive threads walk k: consecutive nibbles of one row, one absmax per 64 of them.
@@ -108,15 +134,19 @@ __device__ __forceinline__ void load_tiles_q(gemm::Tiles<T>& s, const T* A, int 
   }
 }
 
-// gemm::gemm_block with the weight decoded in the tile load; same Ext interface.
+// gemm::gemm_block with the weight decoded in the tile load; same Ext interface and a_scale.
+// Must be called by all 128 threads of the block (it contains barriers).
 template <typename T, bool B_KN, class Q, class Ext>
-__device__ void qgemm_block(const T* A, int lda, const Q& w, int M, int N, int K, Ext& ext) {
+__device__ void qgemm_block(const T* A, int lda, const float* a_scale, Q w, int M, int N, int K, Ext& ext) {
   __shared__ __align__(128) gemm::Tiles<T> s;
+  __shared__ float table[Q::TABLE];
+  w.stage(table);
+  __syncthreads();
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   typename gemm::AccFor<T>::type acc;
   acc.zero();
   for (int k0 = 0; k0 < K; k0 += BK) {
-    load_tiles_q<T, B_KN, Q>(s, A, lda, w, M, N, K, m0, n0, k0);
+    load_tiles_q<T, B_KN, Q>(s, A, lda, a_scale, w, M, N, K, m0, n0, k0);
     ext.load(k0);
     __syncthreads();
     acc.step(s);
@@ -135,47 +165,115 @@ __device__ void qgemm_block(const T* A, int lda, const Q& w, int M, int N, int K
   ext.block_end(s.c);
 }
 
-// y [M,N] = x [M,K]·deq(W)ᵀ + bias.
-template <typename T, class Q>
-__device__ void qlinear_fwd(const T* x, const Q& w, const T* bias, T* y, int M, int N, int K) {
-  gemm::PlainStore<T> ext{y, bias, N};
-  qgemm_block<T, false, Q>(x, K, w, M, N, K, ext);
+// The forward GEMMs reduce over K (W read [N, K]); the dX GEMMs produce K columns reducing over N.
+template <typename T, class Q, class Ext>
+__device__ void fwd_gemm(const T* x, const float* x_scale, const Q& w, int M, int N, int K, Ext& ext) {
+  qgemm_block<T, false, Q>(x, K, x_scale, w, M, N, K, ext);
+}
+template <typename T, class Q, class Ext>
+__device__ void dx_gemm(const T* dy, const float* dy_scale, const Q& w, int M, int N, int K, Ext& ext) {
+  qgemm_block<T, true, Q>(dy, N, dy_scale, w, M, K, N, ext);
 }
 
-// dX [M,K] = dY [M,N]·deq(W), W [N,K].
-template <typename T, class Q>
-__device__ void qlinear_bwd_dx(const T* dy, const Q& w, T* dx, int M, int N, int K) {
-  gemm::PlainStore<T> ext{dx, nullptr, K};
-  qgemm_block<T, true, Q>(dy, N, w, M, K, N, ext);
+template <typename T, class Q, int RMAX>
+__device__ void lora_fwd(const T* x, const Q& w, const T* bias, const float* xa, const float* Bl, float scale, T* y,
+                         int M, int N, int K, int r) {
+  __shared__ float xa_s[BM][RMAX + 1];
+  lora::XaEpilogue<T, RMAX> ext;
+  ext.xa_s = xa_s;
+  ext.xa = xa;
+  ext.Bl = Bl;
+  ext.bias = bias;
+  ext.y = y;
+  ext.scale = scale;
+  ext.M = M;
+  ext.N = N;
+  ext.r = r;
+  ext.m0 = blockIdx.y * BM;
+  fwd_gemm<T, Q>(x, nullptr, w, M, N, K, ext);
+}
+
+template <typename T, class Q, int RMAX>
+__device__ void lora_bwd_dx(const T* dy, const Q& w, const float* dyb, const float* A, float scale, float p,
+                            unsigned long long seed, T* dx, int M, int N, int K, int r) {
+  __shared__ float dyb_s[BM][RMAX + 1];
+  lora::DxExt<T, RMAX> ext;
+  ext.dyb_s = dyb_s;
+  ext.dyb = dyb;
+  ext.A = A;
+  ext.dx = dx;
+  ext.scale = scale;
+  ext.p = p;
+  ext.seed = seed;
+  ext.M = M;
+  ext.Kx = K;
+  ext.r = r;
+  ext.m0 = blockIdx.y * BM;
+  dx_gemm<T, Q>(dy, nullptr, w, M, N, K, ext);
 }
 
 }  // namespace quant
 
-#define QUANT_ENTRY(T, NAME)                                                                                      \
-  extern "C" __global__ void __launch_bounds__(128) qlinear_fwd_nf4_##NAME(                                       \
-      const T* x, const unsigned char* packed, const float* absmax, const unsigned char* qabsmax, const float* map, \
-      float offset, int nested_block, const T* bias, T* y, int M, int N, int K) {                                 \
-    quant::Nf4W w{packed, absmax, qabsmax, map, offset, nested_block, K};                                         \
-    quant::qlinear_fwd<T>(x, w, bias, y, M, N, K);                                                                \
-  }                                                                                                               \
-  extern "C" __global__ void __launch_bounds__(128) qlinear_bwd_dx_nf4_##NAME(                                    \
-      const T* dy, const unsigned char* packed, const float* absmax, const unsigned char* qabsmax,                \
-      const float* map, float offset, int nested_block, T* dx, int M, int N, int K) {                             \
-    quant::Nf4W w{packed, absmax, qabsmax, map, offset, nested_block, K};                                         \
-    quant::qlinear_bwd_dx<T>(dy, w, dx, M, N, K);                                                                 \
-  }                                                                                                               \
-  extern "C" __global__ void __launch_bounds__(128) qlinear_fwd_int8_##NAME(                                      \
-      const T* x, const signed char* q, const float* scb, const T* bias, T* y, int M, int N, int K) {             \
-    quant::Int8W w{q, scb, K};                                                                                    \
-    quant::qlinear_fwd<T>(x, w, bias, y, M, N, K);                                                                \
-  }                                                                                                               \
-  extern "C" __global__ void __launch_bounds__(128) qlinear_bwd_dx_int8_##NAME(                                   \
-      const T* dy, const signed char* q, const float* scb, T* dx, int M, int N, int K) {                          \
-    quant::Int8W w{q, scb, K};                                                                                    \
-    quant::qlinear_bwd_dx<T>(dy, w, dx, M, N, K);                                                                 \
+#define QUANT_PLAIN_ENTRY(T, NAME, F, Q)                                                                        \
+  extern "C" __global__ void __launch_bounds__(128)                                                              \
+      qlinear_fwd_##F##_##NAME(const T* x, QW_PARAMS, const T* bias, T* y, int M, int N, int K) {               \
+    gemm::PlainStore<T> ext{y, bias, N};                                                                        \
+    quant::fwd_gemm<T>(x, nullptr, Q(QW_ARGS, K), M, N, K, ext);                                                \
+  }                                                                                                             \
+  extern "C" __global__ void __launch_bounds__(128)                                                              \
+      qlinear_bwd_dx_##F##_##NAME(const T* dy, QW_PARAMS, T* dx, int M, int N, int K) {                         \
+    gemm::PlainStore<T> ext{dx, nullptr, K};                                                                    \
+    quant::dx_gemm<T>(dy, nullptr, Q(QW_ARGS, K), M, N, K, ext);                                                \
   }
 
-QUANT_ENTRY(float, f32)
+#define QUANT_LORA_ENTRY(T, NAME, F, Q, R)                                                                      \
+  extern "C" __global__ void __launch_bounds__(128) qlora_fwd_r##R##_##F##_##NAME(                               \
+      const T* x, QW_PARAMS, const T* bias, const float* xa, const float* B, float scale, T* y, int M, int N,    \
+      int K, int r) {                                                                                           \
+    quant::lora_fwd<T, Q, R>(x, Q(QW_ARGS, K), bias, xa, B, scale, y, M, N, K, r);                              \
+  }                                                                                                             \
+  extern "C" __global__ void __launch_bounds__(128) qlora_bwd_dx_r##R##_##F##_##NAME(                            \
+      const T* dy, QW_PARAMS, const float* dyb, const float* A, float scale, float p, unsigned long long seed,   \
+      T* dx, int M, int N, int K, int r) {                                                                      \
+    quant::lora_bwd_dx<T, Q, R>(dy, Q(QW_ARGS, K), dyb, A, scale, p, seed, dx, M, N, K, r);                     \
+  }
+
+#define QUANT_IA3_ENTRY(T, NAME, F, Q)                                                                          \
+  extern "C" __global__ void __launch_bounds__(128)                                                              \
+      qia3_in_fwd_##F##_##NAME(const T* x, QW_PARAMS, const T* bias, const float* l, T* y, int M, int N, int K) { \
+    gemm::PlainStore<T> ext{y, bias, N};                                                                        \
+    quant::fwd_gemm<T>(x, l, Q(QW_ARGS, K), M, N, K, ext);                                                      \
+  }                                                                                                             \
+  extern "C" __global__ void __launch_bounds__(128) qia3_in_bwd_##F##_##NAME(                                    \
+      const T* dy, const T* x, QW_PARAMS, const float* l, T* dx, float* dl, int M, int N, int K) {               \
+    ia3::InBwdStore<T> ext{dx, x, l, dl, M, K};                                                                 \
+    quant::dx_gemm<T>(dy, nullptr, Q(QW_ARGS, K), M, N, K, ext);                                                \
+  }                                                                                                             \
+  extern "C" __global__ void __launch_bounds__(128) qia3_out_fwd_##F##_##NAME(                                   \
+      const T* x, QW_PARAMS, const T* bias, const float* l, T* y, T* z, int M, int N, int K) {                   \
+    ia3::OutScaleStore<T> ext{y, z, bias, l, N};                                                                \
+    quant::fwd_gemm<T>(x, nullptr, Q(QW_ARGS, K), M, N, K, ext);                                                \
+  }                                                                                                             \
+  extern "C" __global__ void __launch_bounds__(128)                                                              \
+      qia3_out_bwd_dx_##F##_##NAME(const T* dy, QW_PARAMS, const float* l, T* dx, int M, int N, int K) {        \
+    gemm::PlainStore<T> ext{dx, nullptr, K};                                                                    \
+    quant::dx_gemm<T>(dy, l, Q(QW_ARGS, K), M, N, K, ext);                                                      \
+  }
+
+// f32: every kernel (the backend's path and the parity reference).
+#define QUANT_ALL(F, Q)                        \
+  QUANT_PLAIN_ENTRY(float, f32, F, Q)          \
+  QUANT_LORA_ENTRY(float, f32, F, Q, 16)       \
+  QUANT_LORA_ENTRY(float, f32, F, Q, 64)       \
+  QUANT_IA3_ENTRY(float, f32, F, Q)
+
+QUANT_ALL(nf4, quant::Nf4W)
+QUANT_ALL(int8, quant::Int8W)
+
+// bf16: what `sectune bench` times (plain and LoRA r ≤ 16).
 #if SECTUNE_BF16
-QUANT_ENTRY(bf16, bf16)
+QUANT_PLAIN_ENTRY(bf16, bf16, nf4, quant::Nf4W)
+QUANT_PLAIN_ENTRY(bf16, bf16, int8, quant::Int8W)
+QUANT_LORA_ENTRY(bf16, bf16, nf4, quant::Nf4W, 16)
+QUANT_LORA_ENTRY(bf16, bf16, int8, quant::Int8W, 16)
 #endif

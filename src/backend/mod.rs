@@ -185,6 +185,14 @@ pub trait Backend: Send + Sync {
         grad: AdapterGrad<'_>,
     ) -> Result<Tensor>;
 
+    /// Moves a frozen linear weight onto this backend: f32 through `upload`, quantized weights
+    /// into the backend's packed storage when it has one (the CPU keeps them as they are).
+    fn upload_base(&self, w: crate::quant::BaseWeight) -> Result<crate::quant::BaseWeight> {
+        match w {
+            crate::quant::BaseWeight::F32(t) => Ok(crate::quant::BaseWeight::F32(self.upload(t)?)),
+            q => Ok(q),
+        }
+    }
     /// `linear_fwd` with a quantized frozen weight (int8 / NF4, crate::quant), (N, K) once
     /// decoded. The CPU reference dequantizes to f32 and runs `linear_fwd`.
     fn quant_linear_fwd(

@@ -62,10 +62,9 @@ impl Linear {
         } else {
             files.quant_request()
         };
-        let weight = match crate::quant::bnb::load_linear_weight(files, name, out, inp, req)? {
-            BaseWeight::F32(t) => BaseWeight::F32(be.upload(t)?),
-            q => q,
-        };
+        let weight = be.upload_base(crate::quant::bnb::load_linear_weight(
+            files, name, out, inp, req,
+        )?)?;
         let bias = if bias {
             Some(be.upload(files.f32_shaped(&format!("{name}.bias"), &[out])?)?)
         } else {

@@ -8,6 +8,7 @@
 //! definitions. See docs/quantization.md.
 
 pub mod bnb;
+pub mod device;
 pub mod dynamic;
 pub mod int8;
 pub mod nf4;
@@ -56,6 +57,9 @@ pub enum BaseWeight {
     F32(Tensor),
     Int8(Int8Weight),
     Nf4(Nf4Weight),
+    /// int8 / NF4 in GPU memory (the CUDA backend's `upload_base`).
+    #[cfg(feature = "cuda")]
+    Cuda(crate::backend::cuda::quant_storage::QuantDeviceWeight),
 }
 
 impl From<Tensor> for BaseWeight {
@@ -86,6 +90,8 @@ impl BaseWeight {
             BaseWeight::F32(t) => t.rows(),
             BaseWeight::Int8(q) => q.rows,
             BaseWeight::Nf4(q) => q.rows,
+            #[cfg(feature = "cuda")]
+            BaseWeight::Cuda(q) => q.rows,
         }
     }
 
@@ -95,6 +101,8 @@ impl BaseWeight {
             BaseWeight::F32(t) => t.last_dim(),
             BaseWeight::Int8(q) => q.cols,
             BaseWeight::Nf4(q) => q.cols,
+            #[cfg(feature = "cuda")]
+            BaseWeight::Cuda(q) => q.cols,
         }
     }
 
@@ -111,6 +119,8 @@ impl BaseWeight {
                 nf4::Absmax::Plain(_) => "nf4",
                 nf4::Absmax::Double(_) => "nf4+dq",
             },
+            #[cfg(feature = "cuda")]
+            BaseWeight::Cuda(q) => q.format.kind(),
         }
     }
 
@@ -139,6 +149,8 @@ impl BaseWeight {
             BaseWeight::F32(t) => Ok(t.clone()),
             BaseWeight::Int8(q) => Tensor::from_vec(q.dequantize(), &shape),
             BaseWeight::Nf4(q) => Tensor::from_vec(q.dequantize()?, &shape),
+            #[cfg(feature = "cuda")]
+            BaseWeight::Cuda(q) => q.to_host()?.dequantize(),
         }
     }
 
@@ -148,6 +160,18 @@ impl BaseWeight {
             BaseWeight::F32(t) => 4 * t.numel() as u64,
             BaseWeight::Int8(q) => q.storage_bytes(),
             BaseWeight::Nf4(q) => q.storage_bytes(),
+            #[cfg(feature = "cuda")]
+            BaseWeight::Cuda(q) => q.bytes,
+        }
+    }
+
+    /// Values of the f32 copy a backend decodes for each call on this weight: the CPU reference
+    /// decodes host weights whole; f32 weights and device weights (decoded tile by tile inside
+    /// the kernels) need none.
+    pub fn decoded_copy_values(&self) -> usize {
+        match self {
+            BaseWeight::Int8(_) | BaseWeight::Nf4(_) => self.numel(),
+            _ => 0,
         }
     }
 }
@@ -211,6 +235,23 @@ mod tests {
             4,
         );
         assert!(nf4 * 7 < 4096 * 4096 * 4 / 8 * 8 && nf4 > 4096 * 4096 / 2);
+    }
+
+    #[test]
+    fn only_host_quantized_weights_need_a_decoded_copy() {
+        let w = Tensor::full(&[3, 64], 0.5);
+        for (dtype, want) in [
+            (BaseDtype::Bf16, 0),
+            (BaseDtype::Int8, 192),
+            (BaseDtype::Nf4, 192),
+        ] {
+            let req = QuantRequest {
+                dtype,
+                double_quant: false,
+            };
+            let q = BaseWeight::quantize(w.clone(), req).unwrap();
+            assert_eq!(q.decoded_copy_values(), want, "{dtype:?}");
+        }
     }
 
     #[test]

@@ -19,8 +19,9 @@ impl MemoryPlan {
 /// Bytes for the base weights as stored (`weight_bytes`: quantized linears at their packed
 /// size, see `Model::weight_bytes` and `quant::planned_bytes`), an adapter of
 /// `adapter_params` (param, grad, m, v in f32), and activations for `batch × seq` tokens at
-/// `act_bytes` each. The quantized linear reference decodes one weight at a time, so at most
-/// one layer's f32 copy is added on top (`largest_linear` values).
+/// `act_bytes` each. The CPU's quantized linear decodes one weight at a time, so at most one
+/// layer's f32 copy is added on top (`largest_linear` values, `BaseWeight::decoded_copy_values`:
+/// 0 on the GPU, whose kernels decode tile by tile).
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     cfg: &ModelConfig,

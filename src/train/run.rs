@@ -175,8 +175,7 @@ pub fn train(
     let largest_linear = model
         .linears()
         .iter()
-        .filter(|l| l.weight.as_f32().is_none())
-        .map(|l| l.weight.numel())
+        .map(|l| l.weight.decoded_copy_values())
         .max();
     let plan = memory::plan(
         model.config(),

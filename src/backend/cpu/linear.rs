@@ -14,14 +14,34 @@ pub(crate) struct Dims {
 }
 
 pub(crate) fn dims(x: &Tensor, w: &Tensor, adapter: AdapterOp<'_>) -> Result<Dims> {
-    let (k, n) = (x.last_dim(), w.rows());
-    if w.last_dim() != k || w.shape().len() != 2 {
+    if w.shape().len() != 2 {
+        return Err(Error::shape(
+            "linear",
+            format!(
+                "input {:?} does not fit weight {:?} (expected (N, {}))",
+                x.shape(),
+                w.shape(),
+                x.last_dim()
+            ),
+        ));
+    }
+    dims_of(x, (w.rows(), w.last_dim()), adapter)
+}
+
+/// `dims` for a weight of shape (n, k_w) held in any storage (quantized weights).
+pub(crate) fn dims_of(
+    x: &Tensor,
+    (n, k_w): (usize, usize),
+    adapter: AdapterOp<'_>,
+) -> Result<Dims> {
+    let k = x.last_dim();
+    if k_w != k {
         return Err(Error::shape(
             "linear",
             format!(
                 "input {:?} does not fit weight {:?} (expected (N, {k}))",
                 x.shape(),
-                w.shape()
+                [n, k_w]
             ),
         ));
     }

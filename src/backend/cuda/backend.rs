@@ -9,12 +9,14 @@ use cudarc::driver::CudaStream;
 
 use super::device::{CudaDevice, CudaError};
 use super::ops;
+use super::quant_storage::QuantDeviceWeight;
 use super::storage::DeviceBuf;
 use crate::backend::{
     AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, CrossEntropyOut, LinearSaved,
     NormSaved, RopeStyle,
 };
 use crate::error::Result;
+use crate::quant::BaseWeight;
 use crate::tensor::Tensor;
 
 pub struct CudaBackend {
@@ -134,6 +136,35 @@ impl Backend for CudaBackend {
         grad: AdapterGrad<'_>,
     ) -> Result<Tensor> {
         ops::linear::bwd(self, dy, x, w, adapter, saved, grad)
+    }
+    fn upload_base(&self, w: BaseWeight) -> Result<BaseWeight> {
+        match w {
+            BaseWeight::F32(t) => Ok(BaseWeight::F32(self.upload(t)?)),
+            BaseWeight::Int8(_) | BaseWeight::Nf4(_) => Ok(BaseWeight::Cuda(
+                QuantDeviceWeight::upload(self.stream(), &w)?,
+            )),
+            on_device @ BaseWeight::Cuda(_) => Ok(on_device),
+        }
+    }
+    fn quant_linear_fwd(
+        &self,
+        x: &Tensor,
+        w: &BaseWeight,
+        bias: Option<&Tensor>,
+        adapter: AdapterOp<'_>,
+    ) -> Result<(Tensor, LinearSaved)> {
+        ops::quant::fwd(self, x, w, bias, adapter)
+    }
+    fn quant_linear_bwd(
+        &self,
+        dy: &Tensor,
+        x: &Tensor,
+        w: &BaseWeight,
+        adapter: AdapterOp<'_>,
+        saved: &LinearSaved,
+        grad: AdapterGrad<'_>,
+    ) -> Result<Tensor> {
+        ops::quant::bwd(self, dy, x, w, adapter, saved, grad)
     }
     fn rope_fwd(&self, x: &Tensor, style: RopeStyle, pos_offset: usize) -> Result<Tensor> {
         ops::rope::apply(self, x, style, pos_offset, false)

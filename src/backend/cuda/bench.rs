@@ -119,6 +119,7 @@ pub(crate) mod gpu {
         super::super::bench_lora::run(dev, args.reps, peak.map(|p| p.0))?;
         bench_attention(dev, args.reps, peak.map(|p| p.0), torch.as_ref())?;
         bench_adamw(dev, args.reps, peak.map(|p| p.1), torch.as_ref())?;
+        super::super::bench_quant::run(dev, args.reps, torch.as_ref())?;
         Ok(())
     }
 

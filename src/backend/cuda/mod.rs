@@ -10,6 +10,8 @@ pub mod bench;
 #[cfg(feature = "cuda")]
 mod bench_lora;
 #[cfg(feature = "cuda")]
+pub mod bench_quant;
+#[cfg(feature = "cuda")]
 pub mod device;
 pub mod kernels;
 #[cfg(feature = "cuda")]
@@ -17,6 +19,8 @@ mod launch;
 #[cfg(feature = "cuda")]
 mod ops;
 pub mod plan;
+#[cfg(feature = "cuda")]
+pub mod quant_storage;
 pub mod report;
 #[cfg(feature = "cuda")]
 pub mod storage;

@@ -15,6 +15,7 @@ pub const HOT_MODULES: &[&str] = &[
     "attention_tc",
     "cross_entropy",
     "adamw",
+    "quant_dequant",
 ];
 
 /// One kernel compiled for one arch, as `ptxas -v` described it.

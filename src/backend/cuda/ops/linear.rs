@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// The rank bound of the LoRA entry point that serves rank r (r ≤ 16 or r ≤ 64).
-fn rank_instance(r: usize) -> Result<usize> {
+pub(super) fn rank_instance(r: usize) -> Result<usize> {
     match r {
         1..=16 => Ok(16),
         17..=64 => Ok(64),

@@ -9,5 +9,6 @@ pub mod elementwise;
 pub mod embedding;
 pub mod linear;
 pub mod norm;
+pub mod quant;
 pub mod rope;
 pub mod sampling;

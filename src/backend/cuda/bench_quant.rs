@@ -1,0 +1,332 @@
+//! The quantized-base section of `sectune bench`: the linear forward and dX backward over int8,
+//! nf4 and nf4 + double-quant weights (kernels/quant_dequant.cu, bf16 instances: the weight tile
+//! is decoded while staged in shared memory) against our own f32 and bf16 linears (lora_matmul.cu)
+//! at CodeLlama-7B shapes, beside bitsandbytes when bench/torch_baselines.py could import it; then
+//! the GPU memory that the seven linears of one 7B decoder layer take for a LoRA forward and
+//! backward on the f32 backend (quantized vs f32 base weights), read from the driver.
+//! The quantized weights are synthetic byte patterns (timing does not depend on their values).
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use cudarc::driver::{
+    sys::CUevent_flags, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+};
+use half::bf16;
+
+use super::device::CudaDevice;
+use super::kernels::KernelModule;
+
+/// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
+fn time_ms(stream: &Arc<CudaStream>, reps: u32, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..3 {
+        f()?;
+    }
+    let start = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+    for _ in 0..reps {
+        f()?;
+    }
+    let end = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+    Ok(start.elapsed_ms(&end)? as f64 / reps.max(1) as f64)
+}
+
+fn ptr<T>(stream: &Arc<CudaStream>, s: &CudaSlice<T>) -> u64 {
+    s.device_ptr(stream).0
+}
+
+/// One quantized weight's buffers, as the kernels' QW_PARAMS pointers.
+struct QWeight {
+    /// Keeps the buffers behind `args` alive.
+    _bytes: [CudaSlice<u8>; 2],
+    _floats: [CudaSlice<f32>; 3],
+    args: [u64; 5],
+    offset: f32,
+    nested: i32,
+}
+
+/// `fmt`: "int8", "nf4" or "nf4dq"; the values are patterns of the right sizes.
+fn qweight(stream: &Arc<CudaStream>, fmt: &str, n: usize, k: usize) -> Result<QWeight> {
+    let numel = n * k;
+    let (q_len, scale_len) = match fmt {
+        "int8" => (numel, n),
+        _ => (numel.div_ceil(2), numel.div_ceil(64)),
+    };
+    let q: Vec<u8> = (0..q_len).map(|i| (i * 37 % 251) as u8).collect();
+    let dq = fmt == "nf4dq";
+    let scale_host: Vec<f32> = if dq {
+        vec![0.01; scale_len.div_ceil(256)]
+    } else {
+        (0..scale_len)
+            .map(|i| 0.01 + (i % 7) as f32 * 1e-3)
+            .collect()
+    };
+    let qscale: Vec<u8> = (0..if dq { scale_len } else { 1 })
+        .map(|i| (i * 13 % 256) as u8)
+        .collect();
+    let map = crate::quant::dynamic::dynamic_map();
+    let bytes = [stream.clone_htod(&q)?, stream.clone_htod(&qscale)?];
+    let floats = [
+        stream.clone_htod(&scale_host)?,
+        stream.clone_htod(&map)?,
+        stream.clone_htod(&crate::quant::nf4::NF4_LEVELS[..])?,
+    ];
+    let int8 = fmt == "int8";
+    let args = [
+        ptr(stream, &bytes[0]),
+        ptr(stream, &floats[0]),
+        if dq { ptr(stream, &bytes[1]) } else { 0 },
+        if dq { ptr(stream, &floats[1]) } else { 0 },
+        if int8 { 0 } else { ptr(stream, &floats[2]) },
+    ];
+    Ok(QWeight {
+        _bytes: bytes,
+        _floats: floats,
+        args,
+        offset: if dq { 0.02 } else { 0.0 },
+        nested: 256,
+    })
+}
+
+fn gemm_launch(rows: usize, cols: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (cols.div_ceil(64) as u32, rows.div_ceil(64) as u32, 1),
+        block_dim: (128, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Launches `f(a, W..., [bias], out, M, N, K)`; W is one pointer (dense) or QW_PARAMS.
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    stream: &Arc<CudaStream>,
+    f: &CudaFunction,
+    cfg: LaunchConfig,
+    a: u64,
+    dense: Option<u64>,
+    q: Option<&QWeight>,
+    with_bias: bool,
+    out: u64,
+    dims: [i32; 3],
+) -> Result<()> {
+    let null = 0u64;
+    let mut b = stream.launch_builder(f);
+    b.arg(&a);
+    if let Some(w) = &dense {
+        b.arg(w);
+    }
+    if let Some(q) = q {
+        for p in &q.args {
+            b.arg(p);
+        }
+        b.arg(&q.offset);
+        b.arg(&q.nested);
+    }
+    if with_bias {
+        b.arg(&null);
+    }
+    b.arg(&out);
+    for d in &dims {
+        b.arg(d);
+    }
+    // SAFETY: the argument lists match linear_fwd_T(x, W, bias, y, M, N, K),
+    // linear_bwd_dx_T(dy, W, dx, M, N, K), qlinear_fwd_F_T(x, QW, bias, y, M, N, K) and
+    // qlinear_bwd_dx_F_T(dy, QW, dx, M, N, K); every buffer holds M·K, N·K (or its packed
+    // form) and M·N elements of the kernel's type.
+    unsafe { b.launch(cfg) }?;
+    Ok(())
+}
+
+fn bnb_row(torch: Option<&serde_json::Value>, m: usize, n: usize, k: usize) -> String {
+    let Some(rows) = torch.and_then(|t| t.get("bnb")) else {
+        return String::new();
+    };
+    if let Some(e) = rows.get("error") {
+        return format!("  bitsandbytes: {}", e.as_str().unwrap_or("unavailable"));
+    }
+    let row = rows.as_array().and_then(|rows| {
+        rows.iter().find(|r| {
+            r["m"].as_u64() == Some(m as u64)
+                && r["n"].as_u64() == Some(n as u64)
+                && r["k"].as_u64() == Some(k as u64)
+        })
+    });
+    let ms = |key: &str| {
+        row.and_then(|r| r[key].as_f64())
+            .map_or("n/a".to_string(), |v| format!("{v:.3}"))
+    };
+    format!(
+        "  bitsandbytes ms: nf4 fwd {} bwd {}, int8 fwd {} bwd {}",
+        ms("nf4_fwd_ms"),
+        ms("nf4_bwd_ms"),
+        ms("int8_fwd_ms"),
+        ms("int8_bwd_ms")
+    )
+}
+
+pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Result<()> {
+    let stream = dev.stream();
+    println!("\nQuantized linear, weights decoded in the tile load (ours: bf16 instances), ms");
+    println!(
+        "{:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "M", "N", "K", "pass", "f32", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
+    );
+    for &(m, n, k) in &[
+        (2048usize, 4096usize, 4096usize),
+        (2048, 11008, 4096),
+        (2048, 4096, 11008),
+        (4096, 4096, 4096),
+    ] {
+        let dims = [m as i32, n as i32, k as i32];
+        let x16: CudaSlice<bf16> = stream.alloc_zeros(m * k.max(n))?;
+        let y16: CudaSlice<bf16> = stream.alloc_zeros(m * k.max(n))?;
+        let w16: CudaSlice<bf16> = stream.alloc_zeros(n * k)?;
+        let x32: CudaSlice<f32> = stream.alloc_zeros(m * k.max(n))?;
+        let y32: CudaSlice<f32> = stream.alloc_zeros(m * k.max(n))?;
+        let w32: CudaSlice<f32> = stream.alloc_zeros(n * k)?;
+        let (x16, y16, w16) = (ptr(stream, &x16), ptr(stream, &y16), ptr(stream, &w16));
+        let (x32, y32, w32) = (ptr(stream, &x32), ptr(stream, &y32), ptr(stream, &w32));
+        let quant = [
+            ("int8", qweight(stream, "int8", n, k)?),
+            ("nf4", qweight(stream, "nf4", n, k)?),
+            ("nf4", qweight(stream, "nf4dq", n, k)?),
+        ];
+        for pass in ["fwd", "dX"] {
+            let (plain, qname, bias, cfg) = if pass == "fwd" {
+                ("linear_fwd", "qlinear_fwd", true, gemm_launch(m, n))
+            } else {
+                ("linear_bwd_dx", "qlinear_bwd_dx", false, gemm_launch(m, k))
+            };
+            let f32_fn = dev.function(KernelModule::LoraMatmul, &format!("{plain}_f32"))?;
+            let bf16_fn = dev.function(KernelModule::LoraMatmul, &format!("{plain}_bf16"))?;
+            let t32 = time_ms(stream, reps, || {
+                launch(stream, &f32_fn, cfg, x32, Some(w32), None, bias, y32, dims)
+            })?;
+            let t16 = time_ms(stream, reps, || {
+                launch(stream, &bf16_fn, cfg, x16, Some(w16), None, bias, y16, dims)
+            })?;
+            let mut tq = Vec::new();
+            for (fmt, q) in &quant {
+                let f = dev.function(KernelModule::QuantDequant, &format!("{qname}_{fmt}_bf16"))?;
+                tq.push(time_ms(stream, reps, || {
+                    launch(stream, &f, cfg, x16, None, Some(q), bias, y16, dims)
+                })?);
+            }
+            println!(
+                "{m:>5} {n:>6} {k:>6} {pass:>4} {t32:>8.3} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+                tq[0],
+                tq[1],
+                tq[2],
+                tq[0] / t16,
+                tq[1] / t16
+            );
+        }
+        let row = bnb_row(torch, m, n, k);
+        if !row.is_empty() {
+            println!("{row}");
+        }
+    }
+    layer_memory(dev)
+}
+
+/// GPU memory of the seven linears of one CodeLlama-7B layer (q, k, v, o 4096×4096; gate, up
+/// 11008×4096; down 4096×11008) with LoRA r 8 on each, one forward and backward over 2048 tokens
+/// on the f32 CUDA backend, per base dtype: the weights as uploaded, and the pool's growth over
+/// the pass (the pool keeps freed memory, so the growth is the peak of the pass). Activations
+/// are f32 here; attention and norms are not included.
+fn layer_memory(dev: &CudaDevice) -> Result<()> {
+    use crate::backend::{AdapterGrad, AdapterOp, Backend};
+    use crate::quant::{BaseDtype, BaseWeight, QuantRequest};
+    use crate::tensor::Tensor;
+
+    let be = super::CudaBackend::new(0)?;
+    let used = || -> Result<u64> {
+        trim_pool(&be)?;
+        let (free, total) = be.device().memory()?;
+        Ok((total - free) as u64)
+    };
+    // q, k, v, o; gate, up; down.
+    let shapes = [(4096usize, 4096usize), (11008, 4096), (4096, 11008)];
+    let layer = [0usize, 0, 0, 0, 1, 1, 2];
+    let host: Vec<Tensor> = shapes
+        .iter()
+        .map(|&(n, k)| {
+            let w: Vec<f32> = (0..n * k).map(|j| (j % 97) as f32 / 970.0 - 0.05).collect();
+            Tensor::from_vec(w, &[n, k])
+        })
+        .collect::<crate::error::Result<_>>()?;
+    let (tokens, r) = (2048usize, 8usize);
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    println!(
+        "\nOne 7B layer's 7 linears, LoRA r {r}, fwd+bwd over {tokens} tokens (f32 backend, f32 activations; {}):",
+        dev.name()
+    );
+    for (name, dtype, dq) in [
+        ("f32", BaseDtype::Bf16, false),
+        ("int8", BaseDtype::Int8, false),
+        ("nf4", BaseDtype::Nf4, false),
+        ("nf4+dq", BaseDtype::Nf4, true),
+    ] {
+        let before = used()?;
+        let req = QuantRequest {
+            dtype,
+            double_quant: dq,
+        };
+        let mut weights = Vec::new();
+        for &i in &layer {
+            weights.push(be.upload_base(BaseWeight::quantize(host[i].clone(), req)?)?);
+        }
+        be.synchronize()?;
+        let (free, total) = be.device().memory()?;
+        let after_weights = (total - free) as u64;
+        for (w, &i) in weights.iter().zip(&layer) {
+            let (n, k) = shapes[i];
+            let x = be.upload(Tensor::full(&[tokens, k], 0.01))?;
+            let dy = be.upload(Tensor::full(&[tokens, n], 0.01))?;
+            let a = be.upload(Tensor::full(&[r, k], 0.01))?;
+            let b = be.upload(Tensor::full(&[n, r], 0.01))?;
+            let mut da = be.upload(Tensor::zeros(&[r, k]))?;
+            let mut db = be.upload(Tensor::zeros(&[n, r]))?;
+            let op = AdapterOp::Lora {
+                a: &a,
+                b: &b,
+                scale: 2.0,
+                dropout: None,
+            };
+            let (y, saved) = be.quant_linear_fwd(&x, w, None, op)?;
+            let grad = AdapterGrad::Lora {
+                da: &mut da,
+                db: &mut db,
+            };
+            let dx = be.quant_linear_bwd(&dy, &x, w, op, &saved, grad)?;
+            drop((y, dx, saved));
+        }
+        // The pool keeps what the pass freed (release threshold "never"): its size now is the
+        // pass's peak.
+        be.synchronize()?;
+        let (free, total) = be.device().memory()?;
+        let peak = (total - free) as u64;
+        println!(
+            "  {name:>6}: weights {:8.1} MiB, pass peak above the weights {:8.1} MiB",
+            mib(after_weights.saturating_sub(before)),
+            mib(peak.saturating_sub(after_weights))
+        );
+        drop(weights);
+    }
+    trim_pool(&be)?;
+    Ok(())
+}
+
+/// Returns the pool's unused memory to the driver, so the next reading starts from live buffers.
+fn trim_pool(be: &super::CudaBackend) -> Result<()> {
+    use cudarc::driver::sys;
+    be.synchronize()?;
+    let ctx = be.device().context();
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    // SAFETY: plain driver calls on this context's device with a valid out-pointer.
+    unsafe {
+        ctx.bind_to_thread()?;
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result()?;
+        sys::cuMemPoolTrimTo(pool, 0).result()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Linear layers over quantized frozen weights (int8, NF4, NF4 + double quant) with the adapter
+//! fused: kernels/quant_dequant.cu (f32 instances) decodes the weight tile by tile in shared
+//! memory. The rank projections and sums that never touch W (LoRA xa, dyb, dA, dB; IA3's output
+//! dl) are lora_matmul.cu's and ia3.cu's kernels, launched as ops/linear.rs launches them.
+//! Same semantics, saved tensors and accumulation as `linear`; dX only (the base is frozen).
+
+use super::super::backend::CudaBackend;
+use super::super::launch::{cfg, int, launch, NULL};
+use super::super::plan::{gemm_grid, GEMM_THREADS};
+use super::super::quant_storage::QuantDeviceWeight;
+use super::linear::rank_instance;
+use crate::backend::cpu::linear::{dims_of, grad_mismatch, missing, out_shape, Dims};
+use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
+use crate::error::{Error, Result};
+use crate::quant::BaseWeight;
+use crate::tensor::Tensor;
+
+/// The seven weight arguments every quant_dequant.cu entry point takes (QW_PARAMS).
+struct QArgs {
+    q: u64,
+    scale: u64,
+    qscale: u64,
+    map: u64,
+    levels: u64,
+    offset: f32,
+    nested: i32,
+    /// "nf4" or "int8": the kernels' instance suffix.
+    fmt: &'static str,
+}
+
+fn qargs(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<QArgs> {
+    let b = &w.bufs;
+    Ok(QArgs {
+        q: be.raw(&b.q),
+        scale: be.raw(&b.scale),
+        qscale: b.qscale.as_ref().map_or(NULL, |s| be.raw(s)),
+        map: b.map.as_ref().map_or(NULL, |s| be.raw(s)),
+        levels: b.levels.as_ref().map_or(NULL, |s| be.raw(s)),
+        offset: w.offset,
+        nested: int("quant_linear", w.nested_block)?,
+        fmt: w.format.kernel_suffix(),
+    })
+}
+
+/// The device weight, or an error naming how a host weight should have reached the GPU.
+fn device_weight(w: &BaseWeight) -> Result<&QuantDeviceWeight> {
+    match w {
+        BaseWeight::Cuda(q) => Ok(q),
+        other => Err(Error::Unsupported(format!(
+            "a host {} weight was passed to the CUDA backend: move it with `be.upload_base(w)` first",
+            other.kind()
+        ))),
+    }
+}
+
+fn gemm_cfg(rows: usize, cols: usize) -> cudarc::driver::LaunchConfig {
+    cfg(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1))
+}
+
+fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
+    Ok((
+        int("quant_linear", m)?,
+        int("quant_linear", n)?,
+        int("quant_linear", k)?,
+    ))
+}
+
+pub fn fwd(
+    be: &CudaBackend,
+    x: &Tensor,
+    w: &BaseWeight,
+    bias: Option<&Tensor>,
+    adapter: AdapterOp<'_>,
+) -> Result<(Tensor, LinearSaved)> {
+    if let BaseWeight::F32(t) = w {
+        return super::linear::fwd(be, x, t, bias, adapter);
+    }
+    let qw = device_weight(w)?;
+    let Dims { m, k, n } = dims_of(x, (qw.rows, qw.cols), adapter)?;
+    if let Some(b) = bias {
+        check::len("quant_linear", "bias", b, n)?;
+    }
+    let (mi, ni, ki) = sizes(m, n, k)?;
+    let y = be.zeros(&out_shape(x, n))?;
+    let mut saved = LinearSaved::default();
+    if m == 0 || n == 0 {
+        return Ok((y, saved));
+    }
+    let q = qargs(be, qw)?;
+    let f = q.fmt;
+    let (xp, bp, yp) = (be.ptr(x)?, be.opt_ptr(bias)?, be.ptr(&y)?);
+    let grid = gemm_cfg(m, n);
+    match adapter {
+        AdapterOp::None => {
+            launch!(be, QuantDequant, format!("qlinear_fwd_{f}_f32"), grid;
+                xp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested, bp, yp, mi, ni, ki);
+        }
+        AdapterOp::Lora {
+            a,
+            b,
+            scale,
+            dropout,
+        } => {
+            let r = a.rows();
+            let name = format!("qlora_fwd_r{}_{f}_f32", rank_instance(r)?);
+            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
+            let xa = be.zeros(&[m, r])?;
+            let rank_blocks = r.div_ceil(8) as u32;
+            launch!(be, LoraMatmul, "lora_linear_xa_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
+                xp, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, r as i32);
+            launch!(be, QuantDequant, name, grid;
+                xp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
+            saved.xa = Some(xa);
+        }
+        AdapterOp::Ia3Input { l } => {
+            launch!(be, QuantDequant, format!("qia3_in_fwd_{f}_f32"), grid;
+                xp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                bp, be.ptr(l)?, yp, mi, ni, ki);
+        }
+        AdapterOp::Ia3Output { l } => {
+            let z = be.zeros(&[m, n])?;
+            launch!(be, QuantDequant, format!("qia3_out_fwd_{f}_f32"), grid;
+                xp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                bp, be.ptr(l)?, yp, be.ptr(&z)?, mi, ni, ki);
+            saved.base_out = Some(z);
+        }
+    }
+    Ok((y, saved))
+}
+
+pub fn bwd(
+    be: &CudaBackend,
+    dy: &Tensor,
+    x: &Tensor,
+    w: &BaseWeight,
+    adapter: AdapterOp<'_>,
+    saved: &LinearSaved,
+    grad: AdapterGrad<'_>,
+) -> Result<Tensor> {
+    if let BaseWeight::F32(t) = w {
+        return super::linear::bwd(be, dy, x, t, adapter, saved, grad);
+    }
+    let qw = device_weight(w)?;
+    let Dims { m, k, n } = dims_of(x, (qw.rows, qw.cols), adapter)?;
+    check::len("quant_linear_bwd", "dy", dy, m * n)?;
+    let (mi, ni, ki) = sizes(m, n, k)?;
+    let dx = be.zeros(x.shape())?;
+    if m == 0 || k == 0 {
+        return Ok(dx);
+    }
+    let q = qargs(be, qw)?;
+    let f = q.fmt;
+    let (dyp, dxp) = (be.ptr(dy)?, be.ptr(&dx)?);
+    let grid = gemm_cfg(m, k);
+    match (adapter, grad) {
+        (AdapterOp::None, _) => {
+            launch!(be, QuantDequant, format!("qlinear_bwd_dx_{f}_f32"), grid;
+                dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested, dxp, mi, ni, ki);
+        }
+        (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
+            check::len("quant_linear_bwd", "dl", dl, k)?;
+            launch!(be, QuantDequant, format!("qia3_in_bwd_{f}_f32"), grid;
+                dyp, be.ptr(x)?, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                be.ptr(l)?, dxp, be.ptr(dl)?, mi, ni, ki);
+        }
+        (AdapterOp::Ia3Output { l }, AdapterGrad::Ia3 { dl }) => {
+            check::len("quant_linear_bwd", "dl", dl, n)?;
+            let z = saved
+                .base_out
+                .as_ref()
+                .ok_or_else(|| missing("the unscaled output"))?;
+            launch!(be, QuantDequant, format!("qia3_out_bwd_dx_{f}_f32"), grid;
+                dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                be.ptr(l)?, dxp, mi, ni, ki);
+            launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((n.div_ceil(32) as u32, 1, 1), (32, 8, 1));
+                dyp, be.ptr(z)?, be.ptr(dl)?, mi, ni);
+        }
+        (
+            AdapterOp::Lora {
+                a,
+                b,
+                scale,
+                dropout,
+            },
+            AdapterGrad::Lora { da, db },
+        ) => {
+            let r = a.rows();
+            if da.shape() != a.shape() || db.shape() != b.shape() {
+                return Err(grad_mismatch());
+            }
+            let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
+            let rmax = rank_instance(r)?;
+            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
+            let ri = r as i32;
+            let rank_blocks = r.div_ceil(8) as u32;
+            let dyb = be.zeros(&[m, r])?;
+            launch!(be, LoraMatmul, "lora_linear_bwd_dyb_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
+                dyp, be.ptr(b)?, be.ptr(&dyb)?, mi, ni, ri);
+            launch!(be, QuantDequant, format!("qlora_bwd_dx_r{rmax}_{f}_f32"), grid;
+                dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                be.ptr(&dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, ri);
+            launch!(be, LoraMatmul, "lora_linear_bwd_dA_f32", cfg((k.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
+                be.ptr(x)?, be.ptr(&dyb)?, be.ptr(da)?, scale, p, seed, mi, ki, ri);
+            launch!(be, LoraMatmul, "lora_linear_bwd_dB_f32", cfg((n.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
+                dyp, be.ptr(xa)?, be.ptr(db)?, scale, mi, ni, ri);
+        }
+        _ => return Err(grad_mismatch()),
+    }
+    Ok(dx)
+}
