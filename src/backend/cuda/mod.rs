@@ -6,7 +6,11 @@
 mod backend;
 pub mod bench;
 #[cfg(feature = "cuda")]
+pub mod bench_ops;
+#[cfg(feature = "cuda")]
 pub mod device;
+#[cfg(feature = "cuda")]
+pub mod half;
 pub mod kernels;
 #[cfg(feature = "cuda")]
 mod launch;
