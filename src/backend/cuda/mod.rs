@@ -12,7 +12,11 @@ mod bench_lora;
 #[cfg(feature = "cuda")]
 pub mod bench_quant;
 #[cfg(feature = "cuda")]
+pub mod bench_ops;
+#[cfg(feature = "cuda")]
 pub mod device;
+#[cfg(feature = "cuda")]
+pub mod half;
 pub mod kernels;
 #[cfg(feature = "cuda")]
 mod launch;
