@@ -10,9 +10,9 @@ pub mod bench;
 #[cfg(feature = "cuda")]
 mod bench_lora;
 #[cfg(feature = "cuda")]
-pub mod bench_quant;
-#[cfg(feature = "cuda")]
 pub mod bench_ops;
+#[cfg(feature = "cuda")]
+pub mod bench_quant;
 #[cfg(feature = "cuda")]
 pub mod device;
 #[cfg(feature = "cuda")]
