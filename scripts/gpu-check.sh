@@ -4,13 +4,14 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
-#   steps: parity model extra memcheck racecheck train bench (default: all); extra runs every other
-#   cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention, quantized linears)
+#   steps: parity model extra memcheck racecheck train train-nf4 bench sanitize-new (default: all);
+#   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
+#   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention
 # Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train bench}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 bench sanitize-new}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -58,6 +59,26 @@ PY
     --out "$d/gen.jsonl" --samples 2 --max-new-tokens 20 --seed 3 && wc -l "$d/gen.jsonl"
 }
 
+# A tiny Llama on an NF4 (double-quantized) base: LoRA on cuda and on cpu, same losses.
+train_nf4() {
+  local d; d=$(mktemp -d)
+  "$bin/sectune" dataset build --jsonl data/demo-corpus/fixes.jsonl --out "$d/data" --granularity all --seed 42 >/dev/null &&
+  "$bin/sectune" init-model --arch llama --seed 1 --out "$d/llama" >/dev/null || return 1
+  for dev in cuda cpu; do
+    "$bin/sectune" train --device "$dev" --model "$d/llama" --train-file "$d/data/train-function.jsonl" \
+      --base-dtype nf4 --double-quant --method lora --max-steps 10 --batch-size 2 --max-tokens 256 --lr 3e-3 \
+      --out "$d/run-$dev" || return 1
+  done
+  python3 - "$d" <<'PY' || return 1
+import json, sys
+d = sys.argv[1]
+loss = {dev: [json.loads(l)["loss"] for l in open(f"{d}/run-{dev}/metrics.jsonl") if '"loss"' in l] for dev in ("cuda", "cpu")}
+worst = max(abs(a - b) / abs(b) for a, b in zip(loss["cuda"], loss["cpu"]))
+print(f"nf4 10 steps: loss cuda {loss['cuda'][0]:.5f} -> {loss['cuda'][-1]:.5f}, cpu {loss['cpu'][0]:.5f} -> {loss['cpu'][-1]:.5f}; worst relative difference {worst:.2e}")
+sys.exit(0 if worst < 1e-3 else 1)
+PY
+}
+
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
 for s in $steps; do
   case $s in
@@ -69,7 +90,13 @@ for s in $steps; do
     memcheck) step memcheck 100 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/cuda_parity" --skip 7b --test-threads=1 ;;
     racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
     train) export -f train_both; export bin; step train 120 bash -c train_both ;;
-    bench) step bench 130 "$bin/sectune" bench --reps 10 ;;
+    train-nf4) export -f train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
+    bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
+    sanitize-new)
+      for t in cuda_attention_tc cuda_quant cuda_bf16; do
+        [ -x "$bin/$t" ] && step "memcheck-$t" 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/$t" --skip 7b --test-threads=1
+      done
+      [ -x "$bin/cuda_attention_tc" ] && step racecheck-attention-tc 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60
