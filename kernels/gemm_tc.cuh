@@ -17,8 +17,8 @@
 //   layout: A a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); B b0 (k t, n g), b1 (k t+4, n g).
 // Rank term (fused LoRA epilogue, r ≤ RMAX): U [M, r] fp32 (xa or dyb, already scaled by s here), V(n, j) =
 //   V[n·vs_n + j·vs_j] fp32 (B for the forward, A for dX), staged in the freed pipeline memory and multiplied
-//   with tf32 tensor cores into the accumulators (tf32 keeps 10 mantissa bits, below the 16-bit output's own
-//   rounding); with dropout p > 0 each product is scaled by dropout_factor(seed, m·ldy + n, p) first (dX).
+//   with tf32 tensor cores into the accumulators as 3xTF32 (each operand split into two tf32 parts, ~fp32
+//   products: one tf32 product's 2^-11 error failed the f16 parity test on an H200); with dropout p > 0 each product is scaled by dropout_factor(seed, m·ldy + n, p) first (dX).
 // Loads are predicated: a 16-byte chunk goes through cp.async only when it is wholly in range and aligned
 //   (ld % 8 == 0, 16-byte base), partial or misaligned chunks are copied element by element, the rest are
 //   zero; so any M, N, K ≥ 1 is right, and the aligned 7B shapes take the fast path throughout.
@@ -90,6 +90,11 @@ __device__ __forceinline__ uint32_t tf32(float x) {
   uint32_t r;
   asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
+}
+// x = hi + lo with both in tf32: 3 tf32 products (hi·hi + hi·lo + lo·hi) keep ~fp32 accuracy.
+__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
+  hi = tf32(x);
+  lo = tf32(x - __uint_as_float(hi));
 }
 __device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], const uint32_t b[2]) {
   asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
@@ -205,13 +210,20 @@ __device__ __forceinline__ void add_rank(float (&acc)[MT][NT][4], const Rank& rk
     float la[NT][4] = {};
     for (int j0 = 0; j0 < rpad; j0 += 8) {
       const int row = wm + mt * 16 + g;
-      const uint32_t a[4] = {tf32(us[row][j0 + t]), tf32(us[row + 8][j0 + t]), tf32(us[row][j0 + t + 4]),
-                             tf32(us[row + 8][j0 + t + 4])};
+      uint32_t a_hi[4], a_lo[4];
+      split_tf32(us[row][j0 + t], a_hi[0], a_lo[0]);
+      split_tf32(us[row + 8][j0 + t], a_hi[1], a_lo[1]);
+      split_tf32(us[row][j0 + t + 4], a_hi[2], a_lo[2]);
+      split_tf32(us[row + 8][j0 + t + 4], a_hi[3], a_lo[3]);
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
         const int col = wn + nt * 8 + g;
-        const uint32_t b[2] = {tf32(vs[col][j0 + t]), tf32(vs[col][j0 + t + 4])};
-        mma1688_tf32(la[nt], a, b);
+        uint32_t b_hi[2], b_lo[2];
+        split_tf32(vs[col][j0 + t], b_hi[0], b_lo[0]);
+        split_tf32(vs[col][j0 + t + 4], b_hi[1], b_lo[1]);
+        mma1688_tf32(la[nt], a_lo, b_hi);  // 3xTF32: the small cross terms first, ~fp32 products
+        mma1688_tf32(la[nt], a_hi, b_lo);
+        mma1688_tf32(la[nt], a_hi, b_hi);
       }
     }
 #pragma unroll

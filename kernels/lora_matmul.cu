@@ -16,7 +16,7 @@
 //   (The first version recomputed xa inside every column block on CUDA cores: measured 54× cuBLAS
 //   against 18× for the plain GEMM on an H200, bench/RESULTS.md; the rank work now costs ~nothing.)
 // 16-bit on sm_80+: the tc_* entry points (same arguments as their namesakes) run the pipelined
-//   tensor-core core of gemm_tc.cuh with the rank term as a tf32 mma epilogue; grid (ceil(N_out/128),
+//   tensor-core core of gemm_tc.cuh with the rank term as a 3xTF32 mma epilogue; grid (ceil(N_out/128),
 //   ceil(M/128)), block 256, dynamic shared memory tc::smem_bytes(0 | 16 | 64). They are absent from sm_75 images.
 // Launch: GEMM kernels grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
 //   xa, dyb: grid (M, ceil(r/8)), block 128.  dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
@@ -87,26 +87,7 @@ __device__ void rank_project(const T* U, const float* V, float* out, float drop_
   if (m >= M) return;
   float acc[8];
   for (int jj = 0; jj < 8; ++jj) acc[jj] = 0.f;
-  int p_tail = 0;
-  if (sizeof(T) == 2 && P % 8 == 0 && ((uintptr_t)U & 15) == 0) {
-    // 16-bit rows: one 16-byte load of 8 consecutive elements per thread per trip (the scalar loop
-    // measured 0.1 ms for x [4096, 4096] on an H200, a quarter of the GEMM it feeds).
-    for (int p0 = threadIdx.x * 8; p0 < P; p0 += blockDim.x * 8) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(U + (size_t)m * P + p0);
-      const T* u8 = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-      for (int q = 0; q < 8; ++q) {
-        const int p = p0 + q;
-        float u = to_f32(u8[q]);
-        if (drop_p > 0.f) u *= dropout_factor(seed, (unsigned long long)m * P + p, drop_p);
-#pragma unroll
-        for (int jj = 0; jj < 8; ++jj)
-          if (j0 + jj < r) acc[jj] = fmaf(u, V[(size_t)p * sp + (size_t)(j0 + jj) * sj], acc[jj]);
-      }
-    }
-    p_tail = P;
-  }
-  for (int p = p_tail + threadIdx.x; p < P; p += blockDim.x) {
+  for (int p = threadIdx.x; p < P; p += blockDim.x) {
     float u = to_f32(U[(size_t)m * P + p]);
     if (drop_p > 0.f) u *= dropout_factor(seed, (unsigned long long)m * P + p, drop_p);
     for (int jj = 0; jj < 8; ++jj)
