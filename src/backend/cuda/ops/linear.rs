@@ -8,6 +8,7 @@ use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch};
 use super::super::plan::{gemm_grid, rank_splits, GEMM_THREADS};
 use crate::backend::cpu::linear::{dims, grad_mismatch, missing, out_shape, Dims};
+use crate::backend::dropout::Dropout;
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -130,33 +131,74 @@ pub fn bwd(
             },
             AdapterGrad::Lora { da, db },
         ) => {
-            let r = a.rows();
-            if da.shape() != a.shape() || db.shape() != b.shape() {
-                return Err(grad_mismatch());
-            }
-            let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
-            let rmax = rank_instance(r)?;
-            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
-            let ri = r as i32;
-            let rank_blocks = r.div_ceil(8) as u32;
-            let dyb = be.zeros(&[m, r])?;
-            launch!(be, LoraMatmul, "lora_linear_bwd_dyb_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
-                dyp, be.ptr(b)?, be.ptr(&dyb)?, mi, ni, ri);
-            launch!(be, LoraMatmul, format!("lora_linear_bwd_dx_r{rmax}_f32"), grid;
-                dyp, wp, be.ptr(&dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, ri);
-            let (splits, rows) = rank_splits(m, k.max(n), r);
-            let partial = be.zeros(&[splits, k.max(n), r])?;
-            let (pp, zi, rows_i) = (be.ptr(&partial)?, splits as i32, rows as i32);
-            launch!(be, LoraMatmul, "lora_linear_bwd_dA_split_f32", cfg((k.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
-                be.ptr(x)?, be.ptr(&dyb)?, pp, p, seed, mi, ki, ri, rows_i);
-            launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((k * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
-                pp, be.ptr(da)?, scale, zi, ki, ri, 1i32, ki);
-            launch!(be, LoraMatmul, "lora_linear_bwd_dB_split_f32", cfg((n.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
-                dyp, be.ptr(xa)?, pp, mi, ni, ri, rows_i);
-            launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((n * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
-                pp, be.ptr(db)?, scale, zi, ni, ri, ri, 1i32);
+            let lora = LoraBwd {
+                a,
+                b,
+                scale,
+                dropout,
+                da,
+                db,
+            };
+            lora.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
+                launch!(be, LoraMatmul, format!("lora_linear_bwd_dx_r{rmax}_f32"), grid;
+                    dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
+                Ok(())
+            })?;
         }
         _ => return Err(grad_mismatch()),
     }
     Ok(dx)
+}
+
+/// The LoRA side of a backward around the caller's fused dX GEMM: dyb = dY·B first, then
+/// `dx_gemm(dyb, rank bound, p, seed)` launches the dX kernel of the caller's weight format
+/// (16-bit/f32 W or quantized), then dA and dB as split sums added in split order.
+pub(super) struct LoraBwd<'a> {
+    pub a: &'a Tensor,
+    pub b: &'a Tensor,
+    pub scale: f32,
+    pub dropout: Option<Dropout>,
+    pub da: &'a mut Tensor,
+    pub db: &'a mut Tensor,
+}
+
+impl LoraBwd<'_> {
+    pub fn run(
+        self,
+        be: &CudaBackend,
+        dy: &Tensor,
+        x: &Tensor,
+        saved: &LinearSaved,
+        (m, n, k): (usize, usize, usize),
+        dx_gemm: impl FnOnce(&Tensor, usize, f32, u64) -> Result<()>,
+    ) -> Result<()> {
+        let r = self.a.rows();
+        if self.da.shape() != self.a.shape() || self.db.shape() != self.b.shape() {
+            return Err(grad_mismatch());
+        }
+        let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
+        let rmax = rank_instance(r)?;
+        let (p, seed) = self.dropout.map_or((0.0, 0), |d| (d.p, d.seed));
+        let (mi, ni, ki) = sizes(m, n, k)?;
+        let ri = r as i32;
+        let rank_blocks = r.div_ceil(8) as u32;
+        let dyp = be.ptr(dy)?;
+        let dyb = be.zeros(&[m, r])?;
+        launch!(be, LoraMatmul, "lora_linear_bwd_dyb_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
+            dyp, be.ptr(self.b)?, be.ptr(&dyb)?, mi, ni, ri);
+        dx_gemm(&dyb, rmax, p, seed)?;
+        let (splits, rows) = rank_splits(m, k.max(n), r);
+        let partial = be.zeros(&[splits, k.max(n), r])?;
+        let (pp, zi, rows_i) = (be.ptr(&partial)?, splits as i32, rows as i32);
+        let scale = self.scale;
+        launch!(be, LoraMatmul, "lora_linear_bwd_dA_split_f32", cfg((k.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
+            be.ptr(x)?, be.ptr(&dyb)?, pp, p, seed, mi, ki, ri, rows_i);
+        launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((k * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
+            pp, be.ptr(self.da)?, scale, zi, ki, ri, 1i32, ki);
+        launch!(be, LoraMatmul, "lora_linear_bwd_dB_split_f32", cfg((n.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
+            dyp, be.ptr(xa)?, pp, mi, ni, ri, rows_i);
+        launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((n * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
+            pp, be.ptr(self.db)?, scale, zi, ni, ri, ri, 1i32);
+        Ok(())
+    }
 }

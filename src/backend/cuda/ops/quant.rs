@@ -8,7 +8,7 @@ use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch, NULL};
 use super::super::plan::{gemm_grid, GEMM_THREADS};
 use super::super::quant_storage::QuantDeviceWeight;
-use super::linear::rank_instance;
+use super::linear::{rank_instance, LoraBwd};
 use crate::backend::cpu::linear::{dims_of, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
@@ -185,25 +185,20 @@ pub fn bwd(
             },
             AdapterGrad::Lora { da, db },
         ) => {
-            let r = a.rows();
-            if da.shape() != a.shape() || db.shape() != b.shape() {
-                return Err(grad_mismatch());
-            }
-            let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
-            let rmax = rank_instance(r)?;
-            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
-            let ri = r as i32;
-            let rank_blocks = r.div_ceil(8) as u32;
-            let dyb = be.zeros(&[m, r])?;
-            launch!(be, LoraMatmul, "lora_linear_bwd_dyb_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
-                dyp, be.ptr(b)?, be.ptr(&dyb)?, mi, ni, ri);
-            launch!(be, QuantDequant, format!("qlora_bwd_dx_r{rmax}_{f}_f32"), grid;
-                dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
-                be.ptr(&dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, ri);
-            launch!(be, LoraMatmul, "lora_linear_bwd_dA_f32", cfg((k.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
-                be.ptr(x)?, be.ptr(&dyb)?, be.ptr(da)?, scale, p, seed, mi, ki, ri);
-            launch!(be, LoraMatmul, "lora_linear_bwd_dB_f32", cfg((n.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1));
-                dyp, be.ptr(xa)?, be.ptr(db)?, scale, mi, ni, ri);
+            let lora = LoraBwd {
+                a,
+                b,
+                scale,
+                dropout,
+                da,
+                db,
+            };
+            lora.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
+                launch!(be, QuantDequant, format!("qlora_bwd_dx_r{rmax}_{f}_f32"), grid;
+                    dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
+                    be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
+                Ok(())
+            })?;
         }
         _ => return Err(grad_mismatch()),
     }
