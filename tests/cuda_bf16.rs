@@ -31,31 +31,19 @@ mod common;
 use cudarc::driver::CudaSlice;
 use sectune::backend::cpu::rope::inv_freq;
 use sectune::backend::cpu::CpuBackend;
-use sectune::backend::cuda::device::{CudaDevice, CudaError};
+use sectune::backend::cuda::device::CudaDevice;
 use sectune::backend::cuda::half::{Half, HalfRunner};
-use sectune::backend::dropout::{mix64, Dropout};
+use sectune::backend::dropout::Dropout;
 use sectune::backend::{AdapterGrad, AdapterOp, Backend, RopeStyle, IGNORE_INDEX};
 use sectune::tensor::Tensor;
+
+mod gpu_common;
+use gpu_common::device as gpu;
+use gpu_common::input;
 
 const POINTWISE: f32 = 1.0 / 64.0;
 const GEMM: f32 = 1.0 / 8.0;
 const ROUNDED_TERMS: f32 = 1.0;
-
-fn gpu() -> Option<CudaDevice> {
-    match CudaDevice::new(0) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            let required = std::env::var("SECTUNE_REQUIRE_GPU").is_ok_and(|v| v == "1");
-            assert!(!required, "SECTUNE_REQUIRE_GPU=1 but {e}");
-            assert!(
-                matches!(e, CudaError::NoDriver | CudaError::NoKernels),
-                "a GPU error other than a missing driver or kernels: {e}"
-            );
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 /// The dtypes this GPU has: bf16 entry points exist only in sm_80+ images.
 fn dtypes(dev: &CudaDevice) -> Vec<Half> {
@@ -67,15 +55,6 @@ fn dtypes(dev: &CudaDevice) -> Vec<Half> {
         }
         Err(e) => panic!("reading the compute capability: {e}"),
     }
-}
-
-fn input(n: usize, salt: usize) -> Vec<f32> {
-    (0..n as u64)
-        .map(|i| {
-            let h = mix64(i ^ ((salt as u64 + 1) << 40));
-            (h >> 40) as f32 / 8_388_608.0 - 1.0
-        })
-        .collect()
 }
 
 /// Hashed values times `scale`, rounded to `dt` (what the kernel and the reference both read).

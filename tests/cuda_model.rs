@@ -29,17 +29,8 @@ use sectune::peft::{io as peft_io, AdapterSet, PeftConfig};
 use sectune::tensor::Tensor;
 use sectune::train::optim::AdamW;
 
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::new(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            let required = std::env::var("SECTUNE_REQUIRE_GPU").is_ok_and(|v| v == "1");
-            assert!(!required, "SECTUNE_REQUIRE_GPU=1 but {e}");
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
+mod gpu_common;
+use gpu_common::backend as gpu;
 
 fn close(
     g: &CudaBackend,

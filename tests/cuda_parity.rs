@@ -12,41 +12,19 @@
 mod common;
 
 use sectune::backend::cpu::CpuBackend;
-use sectune::backend::cuda::device::CudaError;
 use sectune::backend::cuda::CudaBackend;
-use sectune::backend::dropout::{mix64, Dropout};
+use sectune::backend::dropout::Dropout;
 use sectune::backend::{
     AdamSlot, AdamWConfig, AdapterGrad, AdapterOp, Backend, RopeStyle, IGNORE_INDEX,
 };
 use sectune::tensor::Tensor;
 
+mod gpu_common;
+use gpu_common::backend as gpu;
+use gpu_common::input;
+
 const RTOL: f32 = 1e-4;
 const ATOL_OF_MAX: f32 = 1e-5;
-
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::new(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            let required = std::env::var("SECTUNE_REQUIRE_GPU").is_ok_and(|v| v == "1");
-            assert!(!required, "SECTUNE_REQUIRE_GPU=1 but {e}");
-            assert!(
-                matches!(e, CudaError::NoDriver | CudaError::NoKernels),
-                "a GPU error other than a missing driver or kernels: {e}"
-            );
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
-
-fn input(n: usize, salt: usize) -> Vec<f32> {
-    (0..n as u64)
-        .map(|i| {
-            let h = mix64(i ^ ((salt as u64 + 1) << 40));
-            (h >> 40) as f32 / 8_388_608.0 - 1.0
-        })
-        .collect()
-}
 
 fn host(v: Vec<f32>, shape: &[usize]) -> Tensor {
     Tensor::from_vec(v, shape).expect("tensor")

@@ -24,9 +24,8 @@ mod common;
 
 use common::{assert_close, fixtures};
 use sectune::backend::cpu::CpuBackend;
-use sectune::backend::cuda::device::CudaError;
 use sectune::backend::cuda::CudaBackend;
-use sectune::backend::dropout::{mix64, Dropout};
+use sectune::backend::dropout::Dropout;
 use sectune::backend::{AdamWConfig, AdapterGrad, AdapterOp, Backend};
 use sectune::model::loss::loss_and_grads;
 use sectune::model::{Ctx, KvCache, Model};
@@ -35,34 +34,12 @@ use sectune::quant::{BaseDtype, BaseWeight, QuantRequest};
 use sectune::tensor::Tensor;
 use sectune::train::optim::AdamW;
 
+mod gpu_common;
+use gpu_common::backend as gpu;
+use gpu_common::input;
+
 const RTOL: f32 = 1e-4;
 const ATOL_OF_MAX: f32 = 1e-5;
-
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::new(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            let required = std::env::var("SECTUNE_REQUIRE_GPU").is_ok_and(|v| v == "1");
-            assert!(!required, "SECTUNE_REQUIRE_GPU=1 but {e}");
-            assert!(
-                matches!(e, CudaError::NoDriver | CudaError::NoKernels),
-                "a GPU error other than a missing driver or kernels: {e}"
-            );
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
-
-/// A hash of (index, salt) in [−1, 1), as tests/cuda_parity.rs (no coherent cancellation).
-fn input(n: usize, salt: usize) -> Vec<f32> {
-    (0..n as u64)
-        .map(|i| {
-            let h = mix64(i ^ ((salt as u64 + 1) << 40));
-            (h >> 40) as f32 / 8_388_608.0 - 1.0
-        })
-        .collect()
-}
 
 fn t(shape: &[usize], salt: usize) -> Tensor {
     Tensor::from_vec(input(shape.iter().product(), salt), shape).expect("tensor")
