@@ -138,35 +138,10 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
         let dyb = s.clone_htod(&hashed(m * r, 17, 1.0))?;
         let (mut y_ref, y) = (s.alloc_zeros::<bf16>(m * n)?, s.alloc_zeros::<bf16>(m * n)?);
         let (mut dx_ref, dx) = (s.alloc_zeros::<bf16>(m * k)?, s.alloc_zeros::<bf16>(m * k)?);
-        let cfg_of =
-            |transa, mm: usize, nn: usize, kk: usize, lda: usize, ldb: usize, ldc: usize| {
-                GemmConfig {
-                    transa,
-                    transb: cublasOperation_t::CUBLAS_OP_N,
-                    m: mm as i32,
-                    n: nn as i32,
-                    k: kk as i32,
-                    alpha: bf16::ONE,
-                    lda: lda as i32,
-                    ldb: ldb as i32,
-                    beta: bf16::ZERO,
-                    ldc: ldc as i32,
-                }
-            };
         // SAFETY: buffer sizes match the configs' dimensions (see `shape`).
         unsafe {
-            blas.gemm(
-                cfg_of(cublasOperation_t::CUBLAS_OP_T, n, m, k, k, k, n),
-                &w,
-                &x,
-                &mut y_ref,
-            )?;
-            blas.gemm(
-                cfg_of(cublasOperation_t::CUBLAS_OP_N, k, m, n, k, n, k),
-                &w,
-                &dy,
-                &mut dx_ref,
-            )?;
+            blas.gemm(blas_fwd(m, n, k), &w, &x, &mut y_ref)?;
+            blas.gemm(blas_dx(m, n, k), &w, &dy, &mut dx_ref)?;
         }
         let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
         let run = |prefix: &str,
@@ -276,6 +251,35 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
     Ok(())
 }
 
+/// cuBLAS (column-major) for y [m,n] = x [m,k]·Wᵀ (W [n,k]): yᵀ = op(W)·xᵀ with op = transpose.
+fn blas_fwd(m: usize, n: usize, k: usize) -> GemmConfig<bf16> {
+    blas_cfg(cublasOperation_t::CUBLAS_OP_T, (n, m, k), (k, k, n))
+}
+
+/// cuBLAS for dX [m,k] = dY [m,n]·W [n,k]: dXᵀ = Wᵀ·dYᵀ, no transposes in column-major terms.
+fn blas_dx(m: usize, n: usize, k: usize) -> GemmConfig<bf16> {
+    blas_cfg(cublasOperation_t::CUBLAS_OP_N, (k, m, n), (k, n, k))
+}
+
+fn blas_cfg(
+    transa: cublasOperation_t,
+    (m, n, k): (usize, usize, usize),
+    (lda, ldb, ldc): (usize, usize, usize),
+) -> GemmConfig<bf16> {
+    GemmConfig {
+        transa,
+        transb: cublasOperation_t::CUBLAS_OP_N,
+        m: m as i32,
+        n: n as i32,
+        k: k as i32,
+        alpha: bf16::ONE,
+        lda: lda as i32,
+        ldb: ldb as i32,
+        beta: bf16::ZERO,
+        ldc: ldc as i32,
+    }
+}
+
 struct Row {
     cublas_fwd: f64,
     gemm_fwd: f64,
@@ -305,21 +309,7 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
         s.alloc_zeros::<f32>(n * RANK)?,
     );
 
-    // Row-major y = x·Wᵀ is column-major yᵀ = W·xᵀ; dX = dY·W is column-major dXᵀ = Wᵀ·dYᵀ.
-    let gemm = |transa, mm, nn, kk, lda, ldb, ldc| GemmConfig {
-        transa,
-        transb: cublasOperation_t::CUBLAS_OP_N,
-        m: mm as i32,
-        n: nn as i32,
-        k: kk as i32,
-        alpha: bf16::ONE,
-        lda: lda as i32,
-        ldb: ldb as i32,
-        beta: bf16::ZERO,
-        ldc: ldc as i32,
-    };
-    let fwd_cfg = gemm(cublasOperation_t::CUBLAS_OP_T, n, m, k, k, k, n);
-    let dx_cfg = gemm(cublasOperation_t::CUBLAS_OP_N, k, m, n, k, n, k);
+    let (fwd_cfg, dx_cfg) = (blas_fwd(m, n, k), blas_dx(m, n, k));
     // SAFETY: w [n,k], x [m,k], y [m,n], dy [m,n], dx [m,k] match the dimensions in the configs.
     let cublas_fwd = time_ms(s, reps, || {
         Ok(unsafe { blas.gemm(fwd_cfg, &w, &x, &mut y_ref) }?)
