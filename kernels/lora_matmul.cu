@@ -253,10 +253,4 @@ LORA_ENTRY(bf16, bf16)
 #if SECTUNE_TC
 TC_ENTRY(f16, f16)
 TC_ENTRY(bf16, bf16)
-// Tuning candidate timed beside tc_linear_fwd_bf16 by `sectune bench`: BK = 64, 3 stages (96 KB).
-extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tcx_linear_fwd_bf16(const bf16* x, const bf16* W,
-                                                                                const bf16* bias, bf16* y, int M,
-                                                                                int N, int K) {
-  tc::gemm<bf16, false, 0, 64, 3>(x, K, W, K, M, N, K, bias, y, N, tc::Rank{});
-}
 #endif

@@ -389,39 +389,6 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
     };
     let gemm_fwd = time_ms(s, reps, plain_fwd)?;
     let mut worst_rel = rel_diff(s, &y, &y_ref)?;
-    if major >= 8 {
-        // The BK = 64, 3-stage candidate (kernels/lora_matmul.cu tcx_linear_fwd_bf16).
-        let c = LaunchConfig {
-            shared_mem_bytes: 3 * 2 * 128 * 64 * 2,
-            ..fwd_launch
-        };
-        let fx = dev.function_for_launch(
-            KernelModule::LoraMatmul,
-            "tcx_linear_fwd_bf16",
-            c.shared_mem_bytes,
-        )?;
-        let t = time_ms(s, reps, || {
-            go(
-                s,
-                &fx,
-                c,
-                &[
-                    ptr(s, &x),
-                    ptr(s, &w),
-                    KArg::U64(null),
-                    ptr(s, &y),
-                    mi.into(),
-                    ni.into(),
-                    ki.into(),
-                ],
-            )
-        })?;
-        println!(
-            "  (candidate BK 64 × 3 stages: {t:.3} ms = {:.2}× the 32 × 4 core, max rel {:.1e})",
-            t / gemm_fwd,
-            rel_diff(s, &y, &y_ref)?
-        );
-    }
     let lora_fwd = time_ms(s, reps, || {
         go(
             s,

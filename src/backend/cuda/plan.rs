@@ -86,10 +86,11 @@ pub fn gemm_grid(rows: usize, cols: usize) -> (u32, u32, u32) {
 /// The tensor-core core (kernels/gemm_tc.cuh, 16-bit on sm_80+): 128×128 per block of 256.
 pub const TC_TILE: usize = 128;
 pub const TC_THREADS: u32 = 256;
-const TC_PIPE_BYTES: u32 = 4 * 2 * 128 * 32 * 2;
+const TC_PIPE_BYTES: u32 = 3 * 2 * 128 * 64 * 2;
 
 /// Dynamic shared memory of a tc_* entry with rank bound `rmax` (0: plain GEMM), as
-/// tc::smem_bytes: the 4-stage ring, or the fp32 rank operands [128][rmax+4] ×2 if larger.
+/// tc::smem_bytes: the 3-stage ring of 128×64 tiles, or the fp32 rank operands [128][rmax+4] ×2
+/// if larger (never, up to r 64).
 pub fn tc_smem_bytes(rmax: usize) -> u32 {
     let rank = 2 * 128 * (rmax as u32 + 4) * 4;
     if rmax == 0 {
@@ -184,10 +185,10 @@ mod tests {
 
     #[test]
     fn tc_smem_matches_the_kernel_header() {
-        // 4 stages × (A + B) × 128×32 × 2 bytes; r64 needs 2 × 128 × 68 × 4.
-        assert_eq!(tc_smem_bytes(0), 65_536);
-        assert_eq!(tc_smem_bytes(16), 65_536);
-        assert_eq!(tc_smem_bytes(64), 69_632);
+        // 3 stages × (A + B) × 128×64 × 2 bytes; r64 needs only 2 × 128 × 68 × 4 = 69,632.
+        assert_eq!(tc_smem_bytes(0), 98_304);
+        assert_eq!(tc_smem_bytes(16), 98_304);
+        assert_eq!(tc_smem_bytes(64), 98_304);
     }
 
     #[cfg(feature = "cuda")]
