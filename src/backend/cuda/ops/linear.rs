@@ -24,7 +24,8 @@ pub(super) fn rank_instance(r: usize) -> Result<usize> {
     }
 }
 
-fn gemm_cfg(rows: usize, cols: usize) -> cudarc::driver::LaunchConfig {
+/// Launch of a gemm_core.cuh kernel (also the quantized linears' core) with output rows×cols.
+pub(super) fn gemm_cfg(rows: usize, cols: usize) -> cudarc::driver::LaunchConfig {
     cfg(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1))
 }
 

@@ -6,9 +6,8 @@
 
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch, NULL};
-use super::super::plan::{gemm_grid, GEMM_THREADS};
 use super::super::quant_storage::QuantDeviceWeight;
-use super::linear::{rank_instance, LoraBwd};
+use super::linear::{gemm_cfg, rank_instance, LoraBwd};
 use crate::backend::cpu::linear::{dims_of, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
@@ -51,10 +50,6 @@ fn device_weight(w: &BaseWeight) -> Result<&QuantDeviceWeight> {
             other.kind()
         ))),
     }
-}
-
-fn gemm_cfg(rows: usize, cols: usize) -> cudarc::driver::LaunchConfig {
-    cfg(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1))
 }
 
 fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
