@@ -162,8 +162,10 @@ pub(crate) fn run(
     let oom_killed = cgroup.is_some_and(|c| c.oom_kills > 0);
 
     let exit = match verdict {
+        // A run whose cgroup OOM-killed a process was stopped by memory, even when what was left
+        // of it then ran into the wall clock (waiting on the killed child).
+        Some(ExitKind::TimedOut) | None if oom_killed => ExitKind::MemoryLimit,
         Some(v) => v,
-        None if oom_killed => ExitKind::MemoryLimit,
         None => {
             if let Some(fd) = status_read {
                 if !bwrap_started_child(fd) {
