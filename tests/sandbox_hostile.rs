@@ -185,6 +185,8 @@ fn many_processes_over_total_memory_are_killed() {
         "peak {:?}",
         out.peak_rss_bytes
     );
+    // Stopped at the kill, not left waiting on the killed child until the wall clock.
+    assert!(out.wall < Duration::from_secs(10), "ran {:?}", out.wall);
 }
 
 /// One process touching 512 MiB under a 128 MiB run limit: with a cgroup the kernel stops it at

@@ -168,19 +168,31 @@ impl RunGroup {
                 let (memory, pids) = (&self.dirs[0], &self.dirs[1]);
                 stats.memory_peak_bytes = number(read(memory, "memory.max_usage_in_bytes"));
                 stats.memory_limit_hits = number(read(memory, "memory.failcnt")).unwrap_or(0);
-                stats.oom_kills = keyed(read(memory, "memory.oom_control"), "oom_kill");
+                stats.oom_kills = self.oom_kills();
                 stats.pids_limit_hits = keyed(read(pids, "pids.events"), "max");
             }
             Version::V2 => {
                 let dir = &self.dirs[0];
                 stats.memory_peak_bytes = number(read(dir, "memory.peak"));
                 let events = read(dir, "memory.events");
-                stats.memory_limit_hits = keyed(events.clone(), "max");
-                stats.oom_kills = keyed(events, "oom_kill");
+                stats.memory_limit_hits = keyed(events, "max");
+                stats.oom_kills = self.oom_kills();
                 stats.pids_limit_hits = keyed(read(dir, "pids.events"), "max");
             }
         }
         stats
+    }
+
+    /// Processes the kernel's OOM killer has ended in this group so far; cheap enough to poll.
+    pub(crate) fn oom_kills(&self) -> u64 {
+        let file = match self.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        keyed(
+            std::fs::read_to_string(self.dirs[0].join(file)).ok(),
+            "oom_kill",
+        )
     }
 
     fn pids(&self) -> Vec<i32> {

@@ -90,7 +90,10 @@ pub(crate) fn run(
             last_watch = now;
             let rss = total_rss(owner);
             peak_rss = peak_rss.max(rss);
-            if rss > spec.limits.memory_bytes {
+            // The cgroup's OOM killer may already have ended part of the run: stop it there
+            // rather than letting the rest wait for the killed process until the wall clock.
+            let oom_killed = group.is_some_and(|g| g.oom_kills() > 0);
+            if rss > spec.limits.memory_bytes || oom_killed {
                 verdict = Some(ExitKind::MemoryLimit);
                 break;
             }
