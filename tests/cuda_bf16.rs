@@ -933,7 +933,7 @@ fn sampling_stays_in_the_nucleus() {
             }
             println!(
                 "{dt:?} sampling t{temp} p{top_p}: {outside}/{rows} outside the nucleus, {differ}/{rows} differ \
-                 from the host inversion, {differ_cpu}/{rows} from the CPU backend (ties split by id there)"
+                 from the host inversion, {differ_cpu}/{rows} from the CPU backend"
             );
             assert_eq!(
                 outside, 0,

@@ -98,6 +98,18 @@ fn top_p_never_leaves_the_nucleus() {
     );
 }
 
+#[test]
+fn top_p_keeps_tokens_tied_at_its_edge() {
+    // Three equally likely tokens (p ≈ 0.333 each) and a far less likely one: top_p 0.3 is
+    // reached by the first, but the nucleus holds all three ties (as sampling.cu keeps them),
+    // never the fourth.
+    let logits = [0.0f32, -12.0, 0.0, 0.0];
+    let seen: std::collections::BTreeSet<u32> = (0..300)
+        .map(|k| sample_row(&logits, 1.0, 0.3, (k as f32 + 0.5) / 300.0))
+        .collect();
+    assert_eq!(seen, [0, 2, 3].into());
+}
+
 fn tiny(dir: &std::path::Path) -> std::path::PathBuf {
     let cfg = sectune::model::init::preset_config(
         sectune::model::Arch::Llama,

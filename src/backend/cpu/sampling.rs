@@ -6,8 +6,8 @@ use crate::tensor::Tensor;
 
 /// Token chosen from one row of logits. temperature 0 means greedy (first maximum).
 /// Top-p keeps the most probable tokens whose cumulative mass before them is < top_p (at
-/// least one), as transformers' TopPLogitsWarper does, renormalizes, and inverts the CDF at u
-/// over the kept tokens in id order.
+/// least one), as transformers' TopPLogitsWarper does, plus any token tied with the last one
+/// kept; renormalizes, and inverts the CDF at u over the kept tokens in id order.
 pub fn sample_row(logits: &[f32], temperature: f32, top_p: f32, u: f32) -> u32 {
     let argmax = || {
         logits
@@ -41,6 +41,11 @@ pub fn sample_row(logits: &[f32], temperature: f32, top_p: f32, u: f32) -> u32 {
             break;
         }
         mass += p.1 / total;
+        kept += 1;
+    }
+    // Tokens as probable as the last kept one stay with it, as sampling.cu keeps every token
+    // at or above its threshold: the nucleus never depends on how ties are ordered.
+    while kept < probs.len() && probs[kept].1 == probs[kept - 1].1 {
         kept += 1;
     }
     // Invert the CDF in token-id order (the same distribution as any order), as sampling.cu
