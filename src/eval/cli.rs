@@ -22,8 +22,9 @@ pub enum EvalCommand {
     Sandbox(SandboxCheckArgs),
     /// HumanEval-X C++ pass@k: build and run every sample with its task's test, sandboxed.
     Humaneval(HumanevalArgs),
-    /// Compare two `eval humaneval` summaries (base vs tuned): Fisher's exact test per task,
-    /// Wilson 95% intervals on the overall pass ratios.
+    /// Compare a base and a tuned run: two `eval humaneval` summaries (Fisher's exact test per
+    /// task) or two `eval scenarios` summaries (per scenario, CWE and language on the valid and
+    /// secure ratios), with Wilson 95% intervals.
     Compare(CompareArgs),
     /// Judge finished programs of one scenario: sanitizer attacks plus static analyzers.
     Analyze(crate::eval::judge::cli::AnalyzeArgs),
@@ -63,7 +64,7 @@ pub struct HumanevalArgs {
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// summary.json of the base model's run.
+    /// summary.json of the base model's run (`eval humaneval` or `eval scenarios`).
     #[arg(long)]
     pub base: PathBuf,
     /// summary.json of the tuned model's run.

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::{show_ratio, SIGNIFICANCE};
 use crate::eval::stats::{fisher_exact, wilson95, Ratio};
 
 #[derive(Deserialize)]
@@ -39,10 +40,9 @@ pub struct Comparison {
     pub significant_at_0_05: usize,
 }
 
-fn load(path: &Path) -> Result<BTreeMap<String, TaskCount>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let summary: Summary = serde_json::from_str(&text).with_context(|| {
+/// The per-task counts of an `eval humaneval` summary.json already read as JSON.
+pub(super) fn parse(path: &Path, value: serde_json::Value) -> Result<BTreeMap<String, TaskCount>> {
+    let summary: Summary = serde_json::from_value(value).with_context(|| {
         format!(
             "{}: not a summary.json written by `sectune eval humaneval --out`",
             path.display()
@@ -80,7 +80,7 @@ pub fn compare(
         });
     }
     unmatched.extend(tuned.keys().filter(|k| !base.contains_key(*k)).cloned());
-    let significant_at_0_05 = tasks.iter().filter(|t| t.fisher_p < 0.05).count();
+    let significant_at_0_05 = tasks.iter().filter(|t| t.fisher_p < SIGNIFICANCE).count();
     Comparison {
         tasks,
         unmatched,
@@ -90,8 +90,12 @@ pub fn compare(
     }
 }
 
-pub fn run(base: &Path, tuned: &Path, json: bool) -> Result<()> {
-    let c = compare(&load(base)?, &load(tuned)?);
+pub(super) fn run(
+    base: BTreeMap<String, TaskCount>,
+    tuned: BTreeMap<String, TaskCount>,
+    json: bool,
+) -> Result<()> {
+    let c = compare(&base, &tuned);
     if json {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(());
@@ -106,15 +110,8 @@ pub fn run(base: &Path, tuned: &Path, json: bool) -> Result<()> {
             t.task_id, t.base.passed, t.base.n, t.tuned.passed, t.tuned.n, t.fisher_p
         );
     }
-    let show = |r: &Option<Ratio>| match r {
-        Some(r) => format!(
-            "{}/{} = {:.4} [{:.4}, {:.4}]",
-            r.successes, r.total, r.value, r.low, r.high
-        ),
-        None => "no samples".into(),
-    };
-    println!("base pass:  {}", show(&c.base_pass));
-    println!("tuned pass: {}", show(&c.tuned_pass));
+    println!("base pass:  {}", show_ratio(&c.base_pass));
+    println!("tuned pass: {}", show_ratio(&c.tuned_pass));
     println!(
         "tasks with p < 0.05: {} of {}",
         c.significant_at_0_05,
