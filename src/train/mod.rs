@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod layer_bench;
 pub mod memory;
 pub mod optim;
 pub mod run;

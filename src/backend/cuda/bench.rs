@@ -8,7 +8,11 @@ use anyhow::Result;
 
 /// Arguments of `sectune bench`.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Without one: the CUDA kernels against cuBLAS and torch.
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
     /// Timed repetitions per kernel (after 3 warm-up runs).
     #[arg(long, default_value_t = 20)]
     pub reps: u32,
@@ -17,8 +21,22 @@ pub struct BenchArgs {
     pub python: String,
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Training throughput (tokens/s) of decoder layers at 7B shapes on the CPU or the GPU,
+    /// beside transformers + PEFT on the same shapes.
+    Layer(crate::train::layer_bench::LayerBenchArgs),
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    match args.what {
+        Some(BenchWhat::Layer(layer)) => crate::train::layer_bench::run(layer),
+        None => run_kernels(args),
+    }
+}
+
 #[cfg(not(feature = "cuda"))]
-pub fn run(_args: BenchArgs) -> Result<()> {
+fn run_kernels(_args: BenchArgs) -> Result<()> {
     println!(
         "sectune bench: skipped, this binary was built without the `cuda` feature; \
          rebuild with `cargo build --release --features cuda` on a machine with an NVIDIA GPU"
@@ -27,7 +45,7 @@ pub fn run(_args: BenchArgs) -> Result<()> {
 }
 
 #[cfg(feature = "cuda")]
-pub fn run(args: BenchArgs) -> Result<()> {
+fn run_kernels(args: BenchArgs) -> Result<()> {
     use super::device::{CudaDevice, CudaError};
     match CudaDevice::new(0) {
         Ok(dev) => gpu::run_all(&dev, &args),
