@@ -135,6 +135,7 @@ pub(crate) mod gpu {
         );
         let torch = torch_baselines(&args.python);
         super::super::bench_lora::run(dev, args.reps, peak.map(|p| p.0))?;
+        super::super::bench_ia3::run(dev, args.reps)?;
         bench_attention(dev, args.reps, peak.map(|p| p.0), torch.as_ref())?;
         bench_adamw(dev, args.reps, peak.map(|p| p.1), torch.as_ref())?;
         super::super::bench_quant::run(dev, args.reps, torch.as_ref())?;

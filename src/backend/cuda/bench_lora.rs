@@ -17,7 +17,7 @@ use super::launch::{cfg, KArg};
 use super::plan::{gemm16_launch, rank_splits};
 
 const RANK: usize = 8;
-const SHAPES: [(usize, usize, usize); 4] = [
+pub(super) const SHAPES: [(usize, usize, usize); 4] = [
     (4096, 4096, 4096),
     (4096, 11008, 4096),
     (4096, 4096, 11008),
@@ -25,7 +25,7 @@ const SHAPES: [(usize, usize, usize); 4] = [
 ];
 
 /// Values in [-amp, amp) from a hash of the index: no period for sums to cancel on.
-fn hashed(n: usize, seed: u64, amp: f32) -> Vec<f32> {
+pub(super) fn hashed(n: usize, seed: u64, amp: f32) -> Vec<f32> {
     (0..n as u64)
         .map(|i| {
             let mut z =
@@ -38,28 +38,33 @@ fn hashed(n: usize, seed: u64, amp: f32) -> Vec<f32> {
         .collect()
 }
 
-fn upload_bf16(s: &Arc<CudaStream>, v: &[f32]) -> Result<CudaSlice<bf16>> {
+pub(super) fn upload_bf16(s: &Arc<CudaStream>, v: &[f32]) -> Result<CudaSlice<bf16>> {
     let h: Vec<bf16> = v.iter().map(|&x| bf16::from_f32(x)).collect();
     Ok(s.clone_htod(&h)?)
 }
 
-fn ptr<T>(s: &Arc<CudaStream>, b: &CudaSlice<T>) -> KArg {
+pub(super) fn ptr<T>(s: &Arc<CudaStream>, b: &CudaSlice<T>) -> KArg {
     KArg::U64(b.device_ptr(s).0)
 }
 
-fn go(s: &Arc<CudaStream>, f: &CudaFunction, c: LaunchConfig, args: &[KArg]) -> Result<()> {
+pub(super) fn go(
+    s: &Arc<CudaStream>,
+    f: &CudaFunction,
+    c: LaunchConfig,
+    args: &[KArg],
+) -> Result<()> {
     let mut b = s.launch_builder(f);
     for a in args {
         a.push(&mut b);
     }
-    // SAFETY: each caller passes the argument list of the entry point's signature in
-    // kernels/lora_matmul.cu, with buffers of the sizes the shapes need.
+    // SAFETY: each caller passes the argument list of the entry point's signature (in
+    // kernels/lora_matmul.cu or ia3.cu), with buffers of the sizes the shapes need.
     unsafe { b.launch(c) }?;
     Ok(())
 }
 
 /// max |ours − ref| / max |ref| over two bf16 buffers.
-fn rel_diff(
+pub(super) fn rel_diff(
     s: &Arc<CudaStream>,
     ours: &CudaSlice<bf16>,
     reference: &CudaSlice<bf16>,
@@ -252,12 +257,12 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
 }
 
 /// cuBLAS (column-major) for y [m,n] = x [m,k]·Wᵀ (W [n,k]): yᵀ = op(W)·xᵀ with op = transpose.
-fn blas_fwd(m: usize, n: usize, k: usize) -> GemmConfig<bf16> {
+pub(super) fn blas_fwd(m: usize, n: usize, k: usize) -> GemmConfig<bf16> {
     blas_cfg(cublasOperation_t::CUBLAS_OP_T, (n, m, k), (k, k, n))
 }
 
 /// cuBLAS for dX [m,k] = dY [m,n]·W [n,k]: dXᵀ = Wᵀ·dYᵀ, no transposes in column-major terms.
-fn blas_dx(m: usize, n: usize, k: usize) -> GemmConfig<bf16> {
+pub(super) fn blas_dx(m: usize, n: usize, k: usize) -> GemmConfig<bf16> {
     blas_cfg(cublasOperation_t::CUBLAS_OP_N, (k, m, n), (k, n, k))
 }
 

@@ -8,6 +8,8 @@ pub mod attention_tc;
 mod backend;
 pub mod bench;
 #[cfg(feature = "cuda")]
+mod bench_ia3;
+#[cfg(feature = "cuda")]
 mod bench_lora;
 #[cfg(feature = "cuda")]
 pub mod bench_ops;
