@@ -65,3 +65,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::backend::cuda::bench::run(args),
     }
 }
+
+/// The error and its causes on one line, as `{:#}` prints them, without a cause whose text the
+/// message before it already ends with (errors that show their source in their own message).
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = Err::<(), _>(crate::error::Error::io("scenarios", io))
+            .context("demo stage failed")
+            .unwrap_err();
+        assert_eq!(
+            error_line(&err),
+            "demo stage failed: scenarios: no such file"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_line(&plain), "outer: inner");
+    }
+}
