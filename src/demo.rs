@@ -54,7 +54,32 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
 
-pub fn run(args: DemoArgs) -> Result<()> {
+/// A shipped input of the demo: the path as given when it exists; for the default, the source
+/// tree's copy (a binary run outside the repository); otherwise an error before any stage runs.
+fn shipped(given: &Path, default: &str, flag: &str) -> Result<PathBuf> {
+    shipped_in(Path::new(env!("CARGO_MANIFEST_DIR")), given, default, flag)
+}
+
+fn shipped_in(tree: &Path, given: &Path, default: &str, flag: &str) -> Result<PathBuf> {
+    if given.exists() {
+        return Ok(given.to_path_buf());
+    }
+    if given == Path::new(default) {
+        let in_tree = tree.join(default);
+        if in_tree.exists() {
+            return Ok(in_tree);
+        }
+    }
+    bail!(
+        "{}: not found; run the demo from the sectune repository root (it ships {default}), \
+         or pass {flag} PATH",
+        given.display()
+    )
+}
+
+pub fn run(mut args: DemoArgs) -> Result<()> {
+    args.scenarios = shipped(&args.scenarios, "scenarios", "--scenarios")?;
+    args.tasks = shipped(&args.tasks, "tasks/humaneval-cpp/tasks.jsonl", "--tasks")?;
     let out = &args.out;
     if out.exists() {
         if !args.force {
@@ -271,4 +296,31 @@ fn write_manifest(dir: &Path, arch: &str, method: RunMethod, files: RunFiles) ->
         },
     )
     .with_context(|| format!("writing {}", dir.join("run.json").display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_inputs_resolve_outside_the_repository_or_fail_up_front() {
+        let tree = tempfile::tempdir().unwrap();
+        let name = "demo-suite-only-in-the-tree";
+        std::fs::create_dir(tree.path().join(name)).unwrap();
+        // The default, missing where the demo runs, comes from the source tree.
+        let found = shipped_in(tree.path(), Path::new(name), name, "--scenarios").unwrap();
+        assert_eq!(found, tree.path().join(name));
+        // A path the user gave is never swapped for the tree's copy.
+        let given = Path::new("/no/such/suite");
+        let err = shipped_in(tree.path(), given, name, "--scenarios")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/no/such/suite") && err.contains("--scenarios"),
+            "{err}"
+        );
+        // Found where it runs: used as given.
+        let here = shipped(Path::new("scenarios"), "scenarios", "--scenarios").unwrap();
+        assert_eq!(here, Path::new("scenarios"));
+    }
 }
