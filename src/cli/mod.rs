@@ -67,12 +67,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The error and its causes on one line, as `{:#}` prints them, without a cause whose text the
-/// message before it already ends with (errors that show their source in their own message).
+/// message before it already holds (errors that show their source in their own message).
 pub fn error_line(err: &anyhow::Error) -> String {
     let mut line = err.to_string();
     for cause in err.chain().skip(1) {
         let text = cause.to_string();
-        if !line.ends_with(&text) {
+        if !line.contains(&text) {
             line.push_str(": ");
             line.push_str(&text);
         }
@@ -94,6 +94,13 @@ mod tests {
         assert_eq!(
             error_line(&err),
             "demo stage failed: scenarios: no such file"
+        );
+        // The source quoted inside the message (with the fix after it) is not repeated either.
+        let quoted = anyhow::Error::new(std::io::Error::other("bad byte"))
+            .context("f.jsonl:1: not JSON (bad byte); each line must be an object");
+        assert_eq!(
+            error_line(&quoted),
+            "f.jsonl:1: not JSON (bad byte); each line must be an object"
         );
         let plain = anyhow::anyhow!("inner").context("outer");
         assert_eq!(error_line(&plain), "outer: inner");

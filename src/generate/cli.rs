@@ -36,8 +36,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Samples per prompt (study: 30).
-    #[arg(long, default_value_t = 30)]
-    pub samples: usize,
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub samples: u64,
     /// Study: 0.8.
     #[arg(long, default_value_t = 0.8)]
     pub temperature: f32,
@@ -72,7 +72,11 @@ pub fn settings(args: &GenerateArgs) -> GenSettings {
         other => other.to_string(),
     };
     GenSettings {
-        samples: if args.greedy { 1 } else { args.samples },
+        samples: if args.greedy {
+            1
+        } else {
+            args.samples as usize
+        },
         temperature: if args.greedy { 0.0 } else { args.temperature },
         top_p: args.top_p,
         max_new_tokens: args.max_new_tokens,
