@@ -162,6 +162,10 @@ fn init_score_inspect_merge() {
 
         let info = ok(&["inspect", m]);
         assert!(info.contains(arch) && info.contains("parameters"), "{info}");
+        assert!(
+            info.contains("training memory plan") && info.contains("nf4 --double-quant"),
+            "{info}"
+        );
     }
 }
 

@@ -251,14 +251,69 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         "  LoRA r={} on {:?}: {lora_params} trainable parameters; adapter + grads + AdamW state {:.3} GiB (f32)",
         lora.r, lora.target_modules, gib(lora_params, 16)
     );
-    let tokens = 5 * 1024;
-    let act_per_layer = tokens * (cfg.hidden * 10 + cfg.intermediate * 3) * 2;
-    println!(
-        "  activations, batch 5 × 1024 tokens, bf16: {:.2} GiB kept for backward, {:.2} GiB with per-layer checkpointing",
-        (act_per_layer * cfg.n_layers) as f64 / (1u64 << 30) as f64,
-        (tokens * cfg.hidden * 2 * cfg.n_layers + act_per_layer) as f64 / (1u64 << 30) as f64
-    );
+    print_training_plan(&cfg, lora_params as u64);
     Ok(())
+}
+
+/// `sectune train`'s memory plan (train::memory::plan) for this config with each base dtype, at
+/// issue 9's target setting: batch 1 × 2048 tokens (or the model's positions), with and without
+/// gradient checkpointing. The backends compute in f32, so activations and unquantized weights
+/// count 4 bytes; quantized linears count their packed size; the GPU decodes tile by tile, so no
+/// decoded copy is added (the CPU adds one layer's f32 copy).
+fn print_training_plan(cfg: &ModelConfig, adapter_params: u64) {
+    use crate::quant::{planned_bytes, BaseDtype, QuantRequest};
+    use crate::train::memory::{human, plan};
+    let seq = cfg.max_positions.min(2048);
+    let shapes = crate::model::init::tensor_shapes(cfg);
+    let weights = |req: QuantRequest| -> u64 {
+        shapes
+            .iter()
+            .map(|(n, s)| match is_block_linear(n, s) {
+                true => planned_bytes(s[0], s[1], req, 4),
+                false => 4 * s.iter().product::<usize>() as u64,
+            })
+            .sum()
+    };
+    println!(
+        "  training memory plan (as `sectune train` prints it), batch 1 × {seq} tokens, the LoRA above:"
+    );
+    println!(
+        "    {:<22} {:>10} {:>12} {:>22} {:>10} {:>22}",
+        "--base-dtype",
+        "weights",
+        "adapter+opt",
+        "activations ckpt/full",
+        "logits",
+        "total ckpt/full"
+    );
+    for (label, dtype, double_quant) in [
+        ("bf16 (held as f32)", BaseDtype::Bf16, false),
+        ("int8", BaseDtype::Int8, false),
+        ("nf4", BaseDtype::Nf4, false),
+        ("nf4 --double-quant", BaseDtype::Nf4, true),
+    ] {
+        let w = weights(QuantRequest {
+            dtype,
+            double_quant,
+        });
+        let [ckpt, full] = [true, false].map(|c| plan(cfg, w, 0, adapter_params, 1, seq, 4, c));
+        println!(
+            "    {:<22} {:>10} {:>12} {:>22} {:>10} {:>22}",
+            label,
+            human(ckpt.weights),
+            human(ckpt.adapter_and_optimizer),
+            format!("{} / {}", human(ckpt.activations), human(full.activations)),
+            human(ckpt.logits),
+            format!("{} / {}", human(ckpt.total()), human(full.total()))
+        );
+    }
+}
+
+/// The decoder blocks' 2-D weights: the linears `--base-dtype` quantizes.
+fn is_block_linear(name: &str, shape: &[usize]) -> bool {
+    shape.len() == 2
+        && name.ends_with(".weight")
+        && (name.starts_with("model.layers.") || name.starts_with("transformer.h."))
 }
 
 /// Weight memory with the block linears quantized (embeddings, norms and lm_head stay bf16),
@@ -266,11 +321,6 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 fn print_quantized_sizes(cfg: &ModelConfig, files: &TensorFiles) {
     use crate::quant::{planned_bytes, BaseDtype, QuantRequest};
     let shapes = crate::model::init::tensor_shapes(cfg);
-    let is_block_linear = |n: &str, s: &[usize]| {
-        s.len() == 2
-            && n.ends_with(".weight")
-            && (n.starts_with("model.layers.") || n.starts_with("transformer.h."))
-    };
     let bytes = |req: QuantRequest| -> u64 {
         shapes
             .iter()
