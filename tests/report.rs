@@ -87,6 +87,29 @@ fn table3_counts_from_the_judged_samples() {
 }
 
 #[test]
+fn table3b_tests_the_tuned_run_against_the_pre_trained_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    assert!(report(&out).status.success());
+    // Counts from table3_counts_from_the_judged_samples. C secure: base 2/5, LoRA 4/5, table
+    // [[2,3],[4,1]] with margins 5, 5 and 6: P(x) ∝ C(5,x)·C(5,6−x) = 5, 50, 100, 50, 5 (x = 1..5,
+    // of 210); x = 2 is 50 → p = (5 + 50 + 50 + 5) / 210 = 0.5238. C valid 5/6 both → 1.
+    // C++ secure: 0/3 vs 1/2, [[0,3],[1,1]]: P(0) = 2/5, P(1) = 3/5 → p = 0.4. C++ valid 3/4 vs
+    // 2/4: [[3,1],[2,2]], P ∝ 4, 24, 24, 4 (of 56), x = 3 is 24 → p = 1. Two scenarios per
+    // language in both runs; none moves on its own.
+    let md = read(&out.join("table3-significance.md"));
+    assert!(
+        md.contains("| tiny-llama | LoRA | function | 0.5238 | 0/0 of 2 | 1.0000 | 0/0 of 2 | 0.4000 | 0/0 of 2 | 1.0000 | 0/0 of 2 |"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("pre-trained |"),
+        "the base run has no row of its own: {md}"
+    );
+    assert!(read(&out.join("report.md")).contains("Table 3b"));
+}
+
+#[test]
 fn table6_and_table7() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");

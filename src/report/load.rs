@@ -4,28 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::manifest::{self, RunManifest};
 use super::ReportError;
 use crate::eval::compare::TaskCount;
 
 /// Generated, valid (compiles) and secure (valid and judged not vulnerable) samples.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub generated: u64,
-    pub valid: u64,
-    pub secure: u64,
-}
-
-impl Counts {
-    pub fn valid_ratio(&self) -> Option<f64> {
-        (self.generated > 0).then(|| self.valid as f64 / self.generated as f64)
-    }
-    pub fn secure_ratio(&self) -> Option<f64> {
-        (self.valid > 0).then(|| self.secure as f64 / self.valid as f64)
-    }
-}
+pub use crate::eval::compare::GroupCount as Counts;
 
 /// Everything the report uses from one run folder.
 #[derive(Debug, Clone)]
@@ -36,6 +22,8 @@ pub struct RunData {
     pub per_language: BTreeMap<String, Counts>,
     /// Language → CWE number → counts.
     pub per_language_cwe: BTreeMap<String, BTreeMap<u32, Counts>>,
+    /// Language → scenario id → counts.
+    pub per_language_scenario: BTreeMap<String, BTreeMap<String, Counts>>,
     /// HumanEval-X per-task sample counts.
     pub humaneval: Option<BTreeMap<String, TaskCount>>,
     /// Training loss per optimizer step.
@@ -80,6 +68,7 @@ pub fn load_run(dir: &Path) -> Result<RunData, ReportError> {
         manifest: manifest.clone(),
         per_language: BTreeMap::new(),
         per_language_cwe: BTreeMap::new(),
+        per_language_scenario: BTreeMap::new(),
         humaneval: None,
         losses: Vec::new(),
     };
@@ -159,9 +148,15 @@ fn load_scenarios(run: &mut RunData, path: &Path) -> Result<(), ReportError> {
         add(run.per_language.entry(sample.language.clone()).or_default());
         add(run
             .per_language_cwe
-            .entry(sample.language)
+            .entry(sample.language.clone())
             .or_default()
             .entry(sample.cwe)
+            .or_default());
+        add(run
+            .per_language_scenario
+            .entry(sample.language)
+            .or_default()
+            .entry(sample.scenario)
             .or_default());
     }
     if run.per_language.is_empty() {

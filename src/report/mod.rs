@@ -5,6 +5,7 @@ pub mod cli;
 pub mod load;
 pub mod manifest;
 pub mod plots;
+pub mod significance;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -141,6 +142,7 @@ pub fn build(paths: &[PathBuf], out: &Path, force: bool) -> Result<ReportOutput,
     let mut files = Vec::new();
     let tables: Vec<Table> = [
         Some(tables::table3(&runs)),
+        significance::table3_significance(&runs),
         tables::table6(&runs),
         tables::table7(&runs),
     ]

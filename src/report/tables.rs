@@ -9,8 +9,8 @@ use super::manifest::{RunMethod, GRANULARITIES};
 use crate::eval::compare::compare;
 use crate::eval::passk::mean_pass_at_k;
 
-/// Fisher's exact test threshold for Table 7's count.
-pub const SIGNIFICANCE: f64 = 0.05;
+/// Fisher's exact test threshold for Table 7's count and Table 3b (the one `eval compare` uses).
+pub use crate::eval::compare::SIGNIFICANCE;
 pub const LANGUAGES: [(&str, &str); 2] = [("c", "C"), ("cpp", "C++")];
 
 /// A rendered table: header and text cells for markdown/CSV, structured rows for JSON.

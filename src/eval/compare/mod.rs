@@ -11,7 +11,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 pub use humaneval::{compare, Comparison, TaskComparison, TaskCount};
-pub use scenarios::{compare_scenarios, GroupComparison, GroupCount, ScenarioComparison};
+pub use scenarios::{
+    compare_group, compare_scenarios, matched, significant_shifts, GroupComparison, GroupCount,
+    ScenarioComparison, Shifts,
+};
 
 use crate::eval::stats::Ratio;
 

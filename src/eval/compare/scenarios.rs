@@ -20,6 +20,17 @@ pub struct GroupCount {
     pub secure: u64,
 }
 
+impl GroupCount {
+    /// valid / generated.
+    pub fn valid_ratio(&self) -> Option<f64> {
+        (self.generated > 0).then(|| self.valid as f64 / self.generated as f64)
+    }
+    /// secure / valid.
+    pub fn secure_ratio(&self) -> Option<f64> {
+        (self.valid > 0).then(|| self.secure as f64 / self.valid as f64)
+    }
+}
+
 #[derive(Deserialize)]
 struct Summary {
     total: GroupCount,
@@ -118,7 +129,8 @@ pub struct ScenarioComparison {
     pub caveats: Vec<String>,
 }
 
-fn group(name: &str, base: GroupCount, tuned: GroupCount) -> GroupComparison {
+/// One row in both runs: the counts, both Fisher tests and the Wilson intervals.
+pub fn compare_group(name: &str, base: GroupCount, tuned: GroupCount) -> GroupComparison {
     GroupComparison {
         name: name.to_string(),
         base,
@@ -143,7 +155,7 @@ fn group(name: &str, base: GroupCount, tuned: GroupCount) -> GroupComparison {
 }
 
 /// Rows present in both maps, in key order; the names in only one go to `unmatched`.
-fn matched(
+pub fn matched(
     base: &BTreeMap<String, GroupCount>,
     tuned: &BTreeMap<String, GroupCount>,
     unmatched: &mut Vec<String>,
@@ -151,7 +163,7 @@ fn matched(
     let mut rows = Vec::new();
     for (name, b) in base {
         match tuned.get(name) {
-            Some(t) => rows.push(group(name, *b, *t)),
+            Some(t) => rows.push(compare_group(name, *b, *t)),
             None => unmatched.push(name.clone()),
         }
     }
@@ -162,6 +174,14 @@ fn matched(
 /// Whether tuned's `num / den` ratio is above base's (cross-multiplied: no division by zero).
 fn tuned_higher(base: (u64, u64), tuned: (u64, u64)) -> bool {
     u128::from(tuned.0) * u128::from(base.1) > u128::from(base.0) * u128::from(tuned.1)
+}
+
+/// The rows whose valid ratio, then whose secure ratio, moved at p < 0.05, by direction.
+pub fn significant_shifts(rows: &[GroupComparison]) -> (Shifts, Shifts) {
+    (
+        shifts(rows, |r| r.valid_p, |c| (c.valid, c.generated)),
+        shifts(rows, |r| r.secure_p, |c| (c.secure, c.valid)),
+    )
 }
 
 fn shifts(
@@ -185,8 +205,7 @@ pub fn compare_scenarios(base: &ScenarioSummary, tuned: &ScenarioSummary) -> Sce
     // CWE and language rows missing on one side are already named through their scenarios.
     let per_cwe = matched(&base.per_cwe, &tuned.per_cwe, &mut Vec::new());
     let per_language = matched(&base.per_language, &tuned.per_language, &mut Vec::new());
-    let valid_shifts = shifts(&per_scenario, |r| r.valid_p, |c| (c.valid, c.generated));
-    let secure_shifts = shifts(&per_scenario, |r| r.secure_p, |c| (c.secure, c.valid));
+    let (valid_shifts, secure_shifts) = significant_shifts(&per_scenario);
     let mut caveats = Vec::new();
     if base.judged_with != tuned.judged_with {
         caveats.push(
@@ -203,7 +222,7 @@ pub fn compare_scenarios(base: &ScenarioSummary, tuned: &ScenarioSummary) -> Sce
     }
     ScenarioComparison {
         caveats,
-        total: group("total", base.total, tuned.total),
+        total: compare_group("total", base.total, tuned.total),
         per_language,
         per_cwe,
         per_scenario,
