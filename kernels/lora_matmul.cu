@@ -19,7 +19,8 @@
 //   tensor-core core of gemm_tc.cuh with the rank term as a 3xTF32 mma epilogue; grid (ceil(N_out/128),
 //   ceil(M/128)), block 256, dynamic shared memory tc::smem_bytes(0 | 16 | 64). They are absent from sm_75 images.
 // Launch: GEMM kernels grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
-//   xa, dyb: grid (M, ceil(r/8)), block 128.  dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
+//   xa, dyb: grid (M, ceil(r/8)), block 128; their _tiled forms: grid (ceil(M/16), ceil(r/8)), block 256.
+//   dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
 //   dB:  grid (ceil(N/128), ceil(r/8), m_splits), block 128.  m_splits ≥ 1: more splits, more atomics.
 //   dA_split / dB_split: same grids with blockIdx.z = split of `rows` rows each, writing partial sums
 //   [splits, P, r] that lora_rank_reduce (grid ceil(P·r/256), block 256) adds in split order: as fast
@@ -96,6 +97,52 @@ __device__ void rank_project(const T* U, const float* V, float* out, float drop_
   for (int jj = 0; jj < 8; ++jj) {
     const float total = block_sum(acc[jj], scratch);
     if (threadIdx.x == 0 && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
+  }
+}
+
+// rank_project with the same arguments and result, summed in another order: a block of 8 warps
+// takes 16 rows (2 per warp) and 8 rank columns; V's slice for 256 values of p is staged once in
+// shared memory as Vs[j][p] and read by all 16 rows, so V comes from L2 M/16 times instead of M
+// times (at the 7B shapes that was 512 MB of L2 reads per call). Lanes stride over p (coalesced U
+// reads); each row ends in warp sums, no block-wide reduction.
+constexpr int kProjWarps = 8, kProjRowsPerWarp = 2, kProjChunk = 256;
+template <typename T>
+__device__ void rank_project_tiled(const T* U, const float* V, float* out, float drop_p, unsigned long long seed,
+                                   int M, int P, int r, int sp, int sj) {
+  __shared__ float Vs[8][kProjChunk + 1];  // +1: the transposing stores below hit 8 banks, not 1
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, j0 = blockIdx.y * 8;
+  const int m0 = blockIdx.x * (kProjWarps * kProjRowsPerWarp) + warp * kProjRowsPerWarp;
+  // Coalesced staging: consecutive threads take consecutive p when V runs along p (A: sp = 1),
+  // consecutive j when it runs along j (B: sj = 1).
+  const bool along_p = sp == 1;
+  float acc[kProjRowsPerWarp][8];
+  for (int i = 0; i < kProjRowsPerWarp; ++i)
+    for (int jj = 0; jj < 8; ++jj) acc[i][jj] = 0.f;
+  for (int p0 = 0; p0 < P; p0 += kProjChunk) {
+    __syncthreads();  // every warp is done with the previous chunk
+    for (int e = threadIdx.x; e < 8 * kProjChunk; e += blockDim.x) {
+      const int jj = along_p ? e / kProjChunk : e % 8, c = along_p ? e % kProjChunk : e / 8, p = p0 + c;
+      Vs[jj][c] = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
+    }
+    __syncthreads();
+    const int len = min(kProjChunk, P - p0);
+    for (int i = 0; i < kProjRowsPerWarp; ++i) {
+      const int m = m0 + i;
+      if (m >= M) break;
+      for (int c = lane; c < len; c += 32) {
+        const unsigned long long idx = (unsigned long long)m * P + p0 + c;
+        float u = to_f32(U[idx]);
+        if (drop_p > 0.f) u *= dropout_factor(seed, idx, drop_p);
+        for (int jj = 0; jj < 8; ++jj) acc[i][jj] = fmaf(u, Vs[jj][c], acc[i][jj]);
+      }
+    }
+  }
+  for (int i = 0; i < kProjRowsPerWarp; ++i) {
+    const int m = m0 + i;
+    for (int jj = 0; jj < 8; ++jj) {
+      const float total = warp_sum(acc[i][jj]);  // the whole warp takes part, rows past M included
+      if (lane == 0 && m < M && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
+    }
   }
 }
 
@@ -179,6 +226,14 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
   extern "C" __global__ void lora_linear_bwd_dyb_##NAME(const T* dy, const float* B, float* dyb, int M, int N,   \
                                                         int r) {                                                 \
     lora::rank_project<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                                 \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_xa_tiled_##NAME(                                \
+      const T* x, const float* A, float* xa, float p, unsigned long long seed, int M, int K, int r) {            \
+    lora::rank_project_tiled<T>(x, A, xa, p, seed, M, K, r, 1, K);                                               \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dyb_tiled_##NAME(                           \
+      const T* dy, const float* B, float* dyb, int M, int N, int r) {                                            \
+    lora::rank_project_tiled<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                           \
   }                                                                                                              \
   extern "C" __global__ void lora_linear_bwd_dA_##NAME(const T* x, const float* dyb, float* dA, float scale,      \
                                                        float p, unsigned long long seed, int M, int K, int r) {  \

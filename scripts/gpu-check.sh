@@ -99,7 +99,8 @@ for s in $steps; do
       for t in cuda_attention_tc cuda_quant cuda_bf16; do
         [ -x "$bin/$t" ] && step "memcheck-$t" 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/$t" --skip 7b --test-threads=1
       done
-      [ -x "$bin/cuda_attention_tc" ] && step racecheck-attention-tc 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 ;;
+      [ -x "$bin/cuda_attention_tc" ] && step racecheck-attention-tc 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1
+      [ -x "$bin/cuda_bf16" ] && step racecheck-rank-tiled 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_bf16" --test-threads=1 rank_projections_tiled ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

@@ -852,6 +852,61 @@ fn linear_at_7b_shapes_matches_cpu() {
     }
 }
 
+/// The tiled rank projections (16 rows per block, V staged in shared memory) against the
+/// row-per-block kernels they are meant to replace (plan::RANK_PROJECT_TILED): same inputs, same
+/// dropout masks, sums in another order, so f32 rounding only: ≤ 1e-5 of the largest term sum.
+#[test]
+fn rank_projections_tiled_match_the_row_kernels() {
+    use sectune::backend::cuda::half::Projection;
+    let Some(dev) = gpu() else { return };
+    for dt in dtypes(&dev) {
+        let g = HalfRunner::new(&dev, dt);
+        for (m, p_dim, r) in [
+            (1, 8, 1),
+            (17, 1000, 5),
+            (33, 257, 16),
+            (64, 300, 40),
+            (16, 64, 64),
+            (300, 4096, 8),
+        ] {
+            let u = g.upload(&rounded(dt, m * p_dim, 31, 1.0)).unwrap();
+            let v = g.upload_f32(&input(p_dim * r, 32)).unwrap();
+            // |u|·|v| summed over p: the scale the rounding is relative to.
+            let bound =
+                p_dim as f32 * max_abs(&input(m * p_dim, 31)) * max_abs(&input(p_dim * r, 32));
+            for (which, drop) in [
+                (Projection::Xa, 0.0),
+                (Projection::Xa, 0.1),
+                (Projection::Dyb, 0.0),
+            ] {
+                let (rows, tiled) = (g.zeros_f32(m * r).unwrap(), g.zeros_f32(m * r).unwrap());
+                for (out, form) in [(&rows, false), (&tiled, true)] {
+                    g.rank_project(which, form, &u, &v, out, drop, 7, m, p_dim, r)
+                        .unwrap();
+                }
+                let (want, got) = (
+                    g.download_f32(&rows).unwrap(),
+                    g.download_f32(&tiled).unwrap(),
+                );
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .fold(0f32, |w, (a, b)| w.max((a - b).abs()));
+                println!(
+                    "{dt:?} {which:?} p {drop} M {m} P {p_dim} r {r}: max |tiled − rows| {worst:.2e} \
+                     ({:.1}% of allowed)",
+                    100.0 * worst / (1e-5 * bound)
+                );
+                assert!(
+                    worst <= 1e-5 * bound && got.iter().all(|x| x.is_finite()),
+                    "{dt:?} {which:?} M {m} P {p_dim} r {r}: tiled differs by {worst}"
+                );
+                assert!(max_abs(&want) > 0.0, "the reference must not be all zeros");
+            }
+        }
+    }
+}
+
 /// The kernel's nucleus in f64: p = softmax(logits/T); τ = the probability at which the mass of
 /// {p ≥ τ} first reaches `top_p` (ties at the edge kept together); returns (p, τ).
 fn nucleus(row: &[f32], temperature: f32, top_p: f64) -> (Vec<f64>, f64) {

@@ -14,7 +14,7 @@ use super::bench::gpu::{pct, time_ms};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
-use super::plan::{gemm16_launch, rank_splits};
+use super::plan::{gemm16_launch, rank_project_launch, rank_splits, RANK_PROJECT_TILED};
 
 const RANK: usize = 8;
 pub(super) const SHAPES: [(usize, usize, usize); 4] = [
@@ -115,7 +115,7 @@ pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
     if major >= 8 {
         odd_shapes(dev)?;
     }
-    Ok(())
+    super::bench_rank::run(dev, reps)
 }
 
 /// The tensor-core entries at shapes with partial tiles and unaligned rows (the element-wise
@@ -348,9 +348,11 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
         &format!("{prefix}lora_linear_bwd_dx_r16_bf16"),
         lora_dx_launch.shared_mem_bytes,
     )?;
+    // The rank projections the backends launch (plan::RANK_PROJECT_TILED picks the form).
+    let (infix, rank_rows) = rank_project_launch(m, RANK, RANK_PROJECT_TILED);
     let (xa_fn, dyb_fn) = (
-        f("lora_linear_xa_bf16".into())?,
-        f("lora_linear_bwd_dyb_bf16".into())?,
+        f(format!("lora_linear_xa{infix}_bf16"))?,
+        f(format!("lora_linear_bwd_dyb{infix}_bf16"))?,
     );
     let (da_fn, db_fn) = (
         f("lora_linear_bwd_dA_split_bf16".into())?,
@@ -360,7 +362,6 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
 
     let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, RANK as i32);
     let (scale, p, seed, null) = (2.0f32, 0.0f32, 0u64, 0u64);
-    let rank_rows = cfg((m as u32, RANK.div_ceil(8) as u32, 1), (128, 1, 1));
     // dA / dB: row splits into partial sums, added in split order by lora_rank_reduce (as the backend).
     let (splits, rows) = rank_splits(m, k.max(n), RANK);
     let partial = s.alloc_zeros::<f32>(splits * k.max(n) * RANK)?;

@@ -10,7 +10,9 @@ use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, int, stride_cfg, KArg, NULL};
-use super::plan::{gemm16_launch, gemm_grid, GEMM_THREADS};
+use super::plan::{
+    gemm16_launch, gemm_grid, rank_project_launch, GEMM_THREADS, RANK_PROJECT_TILED,
+};
 use crate::error::Result;
 
 /// A 16-bit storage type of the kernels.
@@ -79,18 +81,19 @@ pub fn gemm_launch(_dt: Half, m: usize, n: usize, _k: usize) -> LaunchConfig {
 
 /// Launch shape of LoRA's rank-r kernels, lora_matmul.cu header: `Project` (xa, dyb) grid
 /// (rows, ⌈r/8⌉); `Accumulate` (dA, dB) grid (⌈cols/128⌉, ⌈r/8⌉, 1 row split); block 128.
-pub fn rank_launch(kind: RankKernel, rows: usize, cols: usize, r: usize) -> LaunchConfig {
-    let rank_blocks = r.div_ceil(8) as u32;
-    match kind {
-        RankKernel::Project => cfg((rows as u32, rank_blocks, 1), (128, 1, 1)),
-        RankKernel::Accumulate => cfg((cols.div_ceil(128) as u32, rank_blocks, 1), (128, 1, 1)),
-    }
+pub fn rank_accumulate_launch(cols: usize, r: usize) -> LaunchConfig {
+    cfg(
+        (cols.div_ceil(128) as u32, r.div_ceil(8) as u32, 1),
+        (128, 1, 1),
+    )
 }
 
+/// A LoRA rank projection: xa = drop(x)·Aᵀ (P = K, V = A [r, K]) or dyb = dY·B (P = N,
+/// V = B [N, r]).
 #[derive(Clone, Copy, Debug)]
-pub enum RankKernel {
-    Project,
-    Accumulate,
+pub enum Projection {
+    Xa,
+    Dyb,
 }
 
 /// Per-row kernels (norms, CE, embedding, sampling): one block per row.
@@ -729,7 +732,7 @@ impl HalfRunner<'_> {
         self.launch(KernelModule::Ia3, "ia3_out_bwd_dl", colsum_cfg(n), &a)
     }
 
-    // lora_matmul.cu: every GEMM launch through gemm_launch, every rank launch through rank_launch.
+    // lora_matmul.cu: every GEMM launch through gemm_launch, every rank launch through rank_project / rank_accumulate_launch.
     pub fn linear_fwd(
         &self,
         x: &HalfBuf,
@@ -787,6 +790,40 @@ impl HalfRunner<'_> {
     }
 
     /// LoRA forward: xa = drop(x)·Aᵀ (fp32) then y = x·Wᵀ + bias + s·xa·Bᵀ. A [r,K], B [N,r] fp32.
+    /// `out` [M, r] fp32 = the projection of `u` [M, P] by `v` (xa: A [r, P] with input dropout
+    /// p and seed; dyb: B [P, r], p unused); `tiled` picks the 16-rows-per-block form.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rank_project(
+        &self,
+        which: Projection,
+        tiled: bool,
+        u: &HalfBuf,
+        v: &CudaSlice<f32>,
+        out: &CudaSlice<f32>,
+        p: f32,
+        seed: u64,
+        m: usize,
+        p_dim: usize,
+        r: usize,
+    ) -> Result<()> {
+        let (infix, launch) = rank_project_launch(m, r, tiled);
+        let (mi, pi, ri) = (i(m)?, i(p_dim)?, i(r)?);
+        match which {
+            // lora_linear_xa{infix}(x, A, xa, p, seed, M, K, r)
+            Projection::Xa => {
+                let a = args![self.p(u), self.p(v), self.p(out), p, seed, mi, pi, ri];
+                let name = format!("lora_linear_xa{infix}");
+                self.launch(KernelModule::LoraMatmul, &name, launch, &a)
+            }
+            // lora_linear_bwd_dyb{infix}(dy, B, dyb, M, N, r)
+            Projection::Dyb => {
+                let a = args![self.p(u), self.p(v), self.p(out), mi, pi, ri];
+                let name = format!("lora_linear_bwd_dyb{infix}");
+                self.launch(KernelModule::LoraMatmul, &name, launch, &a)
+            }
+        }
+    }
+
     pub fn lora_fwd(
         &self,
         x: &HalfBuf,
@@ -804,22 +841,17 @@ impl HalfRunner<'_> {
         k: usize,
         r: usize,
     ) -> Result<()> {
-        // lora_linear_xa(x, A, xa, p, seed, M, K, r)
-        let a = args![
-            self.p(x),
-            self.p(a_),
-            self.p(xa),
+        self.rank_project(
+            Projection::Xa,
+            RANK_PROJECT_TILED,
+            x,
+            a_,
+            xa,
             p,
             seed,
-            i(m)?,
-            i(k)?,
-            i(r)?
-        ];
-        self.launch(
-            KernelModule::LoraMatmul,
-            "lora_linear_xa",
-            rank_launch(RankKernel::Project, m, k, r),
-            &a,
+            m,
+            k,
+            r,
         )?;
         // lora_linear_fwd_r{R}(x, W, bias, xa, B, scale, y, M, N, K, r)
         let a = args![
@@ -867,13 +899,17 @@ impl HalfRunner<'_> {
         r: usize,
     ) -> Result<()> {
         let (mi, ni, ki, ri) = (i(m)?, i(n)?, i(k)?, i(r)?);
-        // lora_linear_bwd_dyb(dy, B, dyb, M, N, r)
-        let a = args![self.p(dy), self.p(b_), self.p(dyb), mi, ni, ri];
-        self.launch(
-            KernelModule::LoraMatmul,
-            "lora_linear_bwd_dyb",
-            rank_launch(RankKernel::Project, m, n, r),
-            &a,
+        self.rank_project(
+            Projection::Dyb,
+            RANK_PROJECT_TILED,
+            dy,
+            b_,
+            dyb,
+            0.0,
+            0,
+            m,
+            n,
+            r,
         )?;
         // lora_linear_bwd_dx_r{R}(dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
         let a = args![
@@ -912,7 +948,7 @@ impl HalfRunner<'_> {
         self.launch(
             KernelModule::LoraMatmul,
             "lora_linear_bwd_dA",
-            rank_launch(RankKernel::Accumulate, m, k, r),
+            rank_accumulate_launch(k, r),
             &a,
         )?;
         // lora_linear_bwd_dB(dy, xa, dB, scale, M, N, r)
@@ -920,7 +956,7 @@ impl HalfRunner<'_> {
         self.launch(
             KernelModule::LoraMatmul,
             "lora_linear_bwd_dB",
-            rank_launch(RankKernel::Accumulate, m, n, r),
+            rank_accumulate_launch(n, r),
             &a,
         )
     }

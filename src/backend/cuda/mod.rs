@@ -16,6 +16,8 @@ pub mod bench_ops;
 #[cfg(feature = "cuda")]
 pub mod bench_quant;
 #[cfg(feature = "cuda")]
+mod bench_rank;
+#[cfg(feature = "cuda")]
 pub mod device;
 #[cfg(feature = "cuda")]
 pub mod half;

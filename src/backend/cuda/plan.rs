@@ -125,6 +125,31 @@ pub fn gemm16_launch(
     }
 }
 
+/// Whether the backends launch the tiled rank projections (xa = drop(x)·Aᵀ, dyb = dY·B: 16 rows
+/// per block, V staged in shared memory) instead of one row per block. Off until a GPU run has
+/// checked them: `rank_projections_tiled_match_the_row_kernels` in tests/cuda_bf16.rs and the
+/// comparison line of `sectune bench` (written without a GPU, 2026-11-26).
+pub const RANK_PROJECT_TILED: bool = false;
+
+#[cfg(feature = "cuda")]
+/// The rank-projection launch for `rows` rows and rank `r`: the entry-name infix ("_tiled" or
+/// "") that goes before the dtype suffix (`lora_linear_xa{infix}_f32`) and the grid.
+pub fn rank_project_launch(
+    rows: usize,
+    r: usize,
+    tiled: bool,
+) -> (&'static str, cudarc::driver::LaunchConfig) {
+    use super::launch::cfg;
+    let rank_blocks = r.div_ceil(8) as u32;
+    match tiled {
+        true => (
+            "_tiled",
+            cfg((rows.div_ceil(16) as u32, rank_blocks, 1), (256, 1, 1)),
+        ),
+        false => ("", cfg((rows as u32, rank_blocks, 1), (128, 1, 1))),
+    }
+}
+
 /// Row splits of the rank sums dA / dB (kernels/lora_matmul.cu *_split + lora_rank_reduce):
 /// ≥ 256 rows per split, at most 64 splits and 8 Mi partial floats. Returns (splits, rows each).
 pub fn rank_splits(m: usize, p: usize, r: usize) -> (usize, usize) {

@@ -6,7 +6,9 @@
 
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch};
-use super::super::plan::{gemm_grid, rank_splits, GEMM_THREADS};
+use super::super::plan::{
+    gemm_grid, rank_project_launch, rank_splits, GEMM_THREADS, RANK_PROJECT_TILED,
+};
 use crate::backend::cpu::linear::{dims, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::dropout::Dropout;
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
@@ -27,6 +29,26 @@ pub(super) fn rank_instance(r: usize) -> Result<usize> {
 /// Launch of a gemm_core.cuh kernel (also the quantized linears' core) with output rows×cols.
 pub(super) fn gemm_cfg(rows: usize, cols: usize) -> cudarc::driver::LaunchConfig {
     cfg(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1))
+}
+
+/// xa [m, r] = drop(x)·Aᵀ, the LoRA forward's rank projection (kept for the backward); shared by
+/// the dense and the quantized linears.
+pub(super) fn project_xa(
+    be: &CudaBackend,
+    x: &Tensor,
+    a: &Tensor,
+    dropout: Option<Dropout>,
+    m: usize,
+    k: usize,
+) -> Result<Tensor> {
+    let r = a.rows();
+    let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
+    let xa = be.zeros(&[m, r])?;
+    let (infix, project) = rank_project_launch(m, r, RANK_PROJECT_TILED);
+    let (mi, ki, ri) = (int("linear", m)?, int("linear", k)?, int("linear", r)?);
+    launch!(be, LoraMatmul, format!("lora_linear_xa{infix}_f32"), project;
+        be.ptr(x)?, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, ri);
+    Ok(xa)
 }
 
 fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
@@ -64,11 +86,7 @@ pub fn fwd(
         } => {
             let r = a.rows();
             let name = format!("lora_linear_fwd_r{}_f32", rank_instance(r)?);
-            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
-            let xa = be.zeros(&[m, r])?;
-            let rank_blocks = r.div_ceil(8) as u32;
-            launch!(be, LoraMatmul, "lora_linear_xa_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
-                xp, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, r as i32);
+            let xa = project_xa(be, x, a, dropout, m, k)?;
             launch!(be, LoraMatmul, name, grid;
                 xp, wp, bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
             saved.xa = Some(xa);
@@ -185,7 +203,8 @@ impl LoraBwd<'_> {
         let rank_blocks = r.div_ceil(8) as u32;
         let dyp = be.ptr(dy)?;
         let dyb = be.zeros(&[m, r])?;
-        launch!(be, LoraMatmul, "lora_linear_bwd_dyb_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
+        let (infix, project) = rank_project_launch(m, r, RANK_PROJECT_TILED);
+        launch!(be, LoraMatmul, format!("lora_linear_bwd_dyb{infix}_f32"), project;
             dyp, be.ptr(self.b)?, be.ptr(&dyb)?, mi, ni, ri);
         dx_gemm(&dyb, rmax, p, seed)?;
         let (splits, rows) = rank_splits(m, k.max(n), r);

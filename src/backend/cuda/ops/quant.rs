@@ -7,7 +7,7 @@
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch, NULL};
 use super::super::quant_storage::QuantDeviceWeight;
-use super::linear::{gemm_cfg, rank_instance, LoraBwd};
+use super::linear::{gemm_cfg, project_xa, rank_instance, LoraBwd};
 use crate::backend::cpu::linear::{dims_of, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
@@ -98,11 +98,7 @@ pub fn fwd(
         } => {
             let r = a.rows();
             let name = format!("qlora_fwd_r{}_{f}_f32", rank_instance(r)?);
-            let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
-            let xa = be.zeros(&[m, r])?;
-            let rank_blocks = r.div_ceil(8) as u32;
-            launch!(be, LoraMatmul, "lora_linear_xa_f32", cfg((m as u32, rank_blocks, 1), (128, 1, 1));
-                xp, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, r as i32);
+            let xa = project_xa(be, x, a, dropout, m, k)?;
             launch!(be, QuantDequant, name, grid;
                 xp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
                 bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);

@@ -1,0 +1,98 @@
+//! `sectune bench`, LoRA rank projections: the row-per-block kernels (xa = drop(x)·Aᵀ,
+//! dyb = dY·B) beside their tiled forms at the 7B shapes, bf16, r 8 and 16, with the largest
+//! difference between the two, so the switch plan::RANK_PROJECT_TILED rests on a measurement.
+
+use anyhow::{bail, Result};
+
+use super::bench::gpu::time_ms;
+use super::bench_lora::{go, hashed, ptr, upload_bf16, SHAPES};
+use super::device::CudaDevice;
+use super::kernels::KernelModule;
+use super::launch::KArg;
+use super::plan::{rank_project_launch, RANK_PROJECT_TILED};
+
+pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
+    let s = dev.stream();
+    println!(
+        "\nLoRA rank projections, bf16: one row per block vs tiled (16 rows, V in shared memory); \
+         the backends use {}",
+        if RANK_PROJECT_TILED { "tiled" } else { "rows" }
+    );
+    println!(
+        "{:>6} {:>6} {:>3} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9}",
+        "M", "P", "r", "xa rows", "xa tiled", "ratio", "dyb rows", "dyb tiled", "ratio", "max diff"
+    );
+    let mut worst_rel = 0f64;
+    for &(m, n, k) in &SHAPES {
+        for r in [8usize, 16] {
+            // xa reduces over K (x [m,k], A [r,k]); dyb over N (dY [m,n], B [n,r]).
+            let x = upload_bf16(s, &hashed(m * k, 41, 1.0))?;
+            let dy = upload_bf16(s, &hashed(m * n, 42, 1.0))?;
+            let a = s.clone_htod(&hashed(r * k, 43, 1e-2))?;
+            let b = s.clone_htod(&hashed(n * r, 44, 1e-2))?;
+            let outs = [s.alloc_zeros::<f32>(m * r)?, s.alloc_zeros::<f32>(m * r)?];
+            let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
+            let mut ms = [[0f64; 2]; 2];
+            let mut results = Vec::new();
+            for (form, tiled) in [false, true].into_iter().enumerate() {
+                let (infix, launch) = rank_project_launch(m, r, tiled);
+                let f = |name: &str| {
+                    dev.function(KernelModule::LoraMatmul, &format!("{name}{infix}_bf16"))
+                };
+                let (xa_fn, dyb_fn) = (f("lora_linear_xa")?, f("lora_linear_bwd_dyb")?);
+                let out = &outs[form];
+                ms[0][form] = time_ms(s, reps, || {
+                    let args = [
+                        ptr(s, &x),
+                        ptr(s, &a),
+                        ptr(s, out),
+                        0.05f32.into(),
+                        KArg::U64(7),
+                        mi.into(),
+                        ki.into(),
+                        ri.into(),
+                    ];
+                    go(s, &xa_fn, launch, &args)
+                })?;
+                let xa = s.clone_dtoh(out)?;
+                ms[1][form] = time_ms(s, reps, || {
+                    let args = [
+                        ptr(s, &dy),
+                        ptr(s, &b),
+                        ptr(s, out),
+                        mi.into(),
+                        ni.into(),
+                        ri.into(),
+                    ];
+                    go(s, &dyb_fn, launch, &args)
+                })?;
+                results.push((xa, s.clone_dtoh(out)?));
+            }
+            let rel = |want: &[f32], got: &[f32]| {
+                let scale = want.iter().fold(0f64, |w, v| w.max(v.abs() as f64));
+                let diff = want
+                    .iter()
+                    .zip(got)
+                    .fold(0f64, |w, (a, b)| w.max((a - b).abs() as f64));
+                diff / scale.max(f64::MIN_POSITIVE)
+            };
+            let diff = rel(&results[0].0, &results[1].0).max(rel(&results[0].1, &results[1].1));
+            worst_rel = worst_rel.max(diff);
+            println!(
+                "{m:>6} {:>6} {r:>3} | {:>9.4} {:>9.4} {:>6.2} | {:>9.4} {:>9.4} {:>6.2} | {diff:>9.1e}",
+                format!("{k}/{n}"),
+                ms[0][0],
+                ms[0][1],
+                ms[0][0] / ms[0][1],
+                ms[1][0],
+                ms[1][1],
+                ms[1][0] / ms[1][1],
+            );
+        }
+    }
+    println!("(ms per call; P = K for xa / N for dyb; ratio = rows / tiled, above 1: tiled is faster; max diff relative to max |rows|)");
+    if !worst_rel.is_finite() || worst_rel > 1e-4 {
+        bail!("the tiled rank projections differ from the row kernels by {worst_rel:.2e}");
+    }
+    Ok(())
+}
