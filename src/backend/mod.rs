@@ -118,6 +118,12 @@ pub const IGNORE_INDEX: i32 = -100;
 pub trait Backend: Send + Sync {
     fn name(&self) -> String;
 
+    /// Bytes this backend can still allocate (the host's available memory; on a GPU, its free
+    /// device memory), for the memory plan's check before training; None when unknown.
+    fn available_memory(&self) -> Option<u64> {
+        crate::train::memory::available_host_memory()
+    }
+
     /// Move a host tensor onto this backend (identity on the CPU).
     fn upload(&self, t: Tensor) -> Result<Tensor>;
     /// Copy a tensor back to host memory.

@@ -69,6 +69,33 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// Memory the OS reports as available (Linux), for the CPU backend's check.
+/// Refuses a run whose plan (beyond the weights already loaded) exceeds what the backend can
+/// still allocate, naming the settings that shrink it.
+pub fn check_fits(
+    still_needed: u64,
+    available: Option<u64>,
+    backend: &str,
+    base_unquantized: bool,
+) -> crate::error::Result<()> {
+    let Some(avail) = available else {
+        return Ok(());
+    };
+    if still_needed <= avail {
+        return Ok(());
+    }
+    let quantize = if base_unquantized {
+        ", or store the base with --base-dtype nf4 (or int8) and load the model again"
+    } else {
+        ""
+    };
+    Err(crate::error::Error::Unsupported(format!(
+        "the memory plan needs {} more after loading the model, but {backend} has {} free; lower \
+         --batch-size, turn on --gradient-checkpointing, or lower --max-tokens{quantize}",
+        human(still_needed),
+        human(avail)
+    )))
+}
+
 pub fn available_host_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
@@ -81,4 +108,31 @@ pub fn resident_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_over_the_free_memory_is_refused_with_the_way_out() {
+        assert!(check_fits(10, Some(10), "cpu", true).is_ok());
+        assert!(
+            check_fits(10, None, "cpu", true).is_ok(),
+            "unknown: no check"
+        );
+        let gib = 1u64 << 30;
+        let e = check_fits(9 * gib, Some(6 * gib), "cuda (f32, RTX 4060 Ti)", true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("9.00 GiB") && e.contains("6.00 GiB"), "{e}");
+        assert!(
+            e.contains("RTX 4060 Ti") && e.contains("--base-dtype nf4"),
+            "{e}"
+        );
+        let quantized = check_fits(9 * gib, Some(6 * gib), "cpu", false)
+            .unwrap_err()
+            .to_string();
+        assert!(!quantized.contains("--base-dtype"), "{quantized}");
+    }
 }

@@ -214,15 +214,14 @@ pub fn train(
         memory::human(plan.logits),
         memory::human(plan.total())
     );
-    if let Some(avail) = memory::available_host_memory() {
-        if plan.total() > avail {
-            return Err(Error::Unsupported(format!(
-                "the plan needs {} but {} is available; lower --batch-size, turn on --gradient-checkpointing, or lower --max-tokens",
-                memory::human(plan.total()),
-                memory::human(avail)
-            )));
-        }
-    }
+    // The base weights are already loaded: what must still fit is the rest of the plan.
+    let still_needed = plan.total().saturating_sub(model.weight_bytes());
+    memory::check_fits(
+        still_needed,
+        be.available_memory(),
+        &be.name(),
+        cfg.base_dtype == crate::quant::BaseDtype::Bf16,
+    )?;
 
     let metrics_path = cfg.out.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()

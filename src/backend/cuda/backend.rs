@@ -49,6 +49,9 @@ impl Backend for CudaBackend {
     fn name(&self) -> String {
         format!("cuda (f32, {})", self.dev.name())
     }
+    fn available_memory(&self) -> Option<u64> {
+        self.dev.memory().ok().map(|(free, _)| free as u64)
+    }
     fn upload(&self, t: Tensor) -> Result<Tensor> {
         if !t.is_host() {
             return Ok(t);
