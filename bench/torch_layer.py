@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The outside baseline of `sectune bench layer`: transformers + PEFT on the same shapes.
 
-A random model of --layers decoder blocks with a 320-token vocabulary (as the Rust side builds),
+A random model of --layers decoder blocks with a --vocab-token vocabulary (as the Rust side builds),
 the study's adapter (LoRA r 8, alpha 16, dropout 0.05 on q/v or qkv; IA3 on its targets), timed
 for a forward + loss in eval mode without autograd, and for a training step (forward, loss,
 backward). bf16 on a GPU (what people train in), f32 on the CPU (what sectune's CPU backend
@@ -12,10 +12,9 @@ import argparse
 import json
 import time
 
-VOCAB = 320
 
 
-def shapes(name, layers):
+def shapes(name):
     """transformers config kwargs; mirrors src/train/layer_bench.rs `config`."""
     if name == "codellama7b":
         return "llama", dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32,
@@ -29,18 +28,20 @@ def shapes(name, layers):
 
 
 def build(torch, args):
+    """The model in the base's dtype (bf16 on a GPU, f32 on the CPU): the bf16 path only; no
+    bitsandbytes comparison here."""
     import peft
     from transformers import CodeGenConfig, CodeGenForCausalLM, LlamaConfig, LlamaForCausalLM
 
-    arch, kw = shapes(args.shape, args.layers)
+    arch, kw = shapes(args.shape)
     if arch == "llama":
-        cfg = LlamaConfig(vocab_size=VOCAB, num_hidden_layers=args.layers, max_position_embeddings=16384,
+        cfg = LlamaConfig(vocab_size=args.vocab, num_hidden_layers=args.layers, max_position_embeddings=16384,
                           rms_norm_eps=1e-5, attn_implementation="sdpa", **kw)
         model = LlamaForCausalLM(cfg)
         lora_targets = ["q_proj", "v_proj"]
         ia3 = (["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "down_proj"], ["down_proj"])
     else:
-        cfg = CodeGenConfig(vocab_size=VOCAB, n_layer=args.layers, n_positions=16384, bos_token_id=0,
+        cfg = CodeGenConfig(vocab_size=args.vocab, n_layer=args.layers, n_positions=16384, bos_token_id=0,
                             eos_token_id=0, **kw)
         model = CodeGenForCausalLM(cfg)
         lora_targets = ["qkv_proj"]
@@ -79,6 +80,7 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--method", default="lora", choices=["lora", "ia3"])
     p.add_argument("--checkpoint", action="store_true")
+    p.add_argument("--vocab", type=int, default=320)
     args = p.parse_args()
     try:
         import peft
@@ -92,7 +94,7 @@ def main():
         return
     torch.manual_seed(0)
     model, dtype = build(torch, args)
-    ids = (torch.arange(args.batch * args.seq) * 37 % VOCAB).reshape(args.batch, args.seq).to(args.device)
+    ids = (torch.arange(args.batch * args.seq) * 37 % args.vocab).reshape(args.batch, args.seq).to(args.device)
 
     def forward():
         model.eval()

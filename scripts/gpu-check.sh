@@ -4,14 +4,15 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
-#   steps: parity model extra memcheck racecheck train train-nf4 bench layer sanitize-new (default: all);
+#   steps: parity model extra memcheck racecheck train train-nf4 bench layer quant-memory sanitize-new
+#   (default: all);
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
 #   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention
 # Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 bench layer sanitize-new}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 bench layer quant-memory sanitize-new}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -92,6 +93,10 @@ for s in $steps; do
     train) export -f train_both; export bin; step train 120 bash -c train_both ;;
     train-nf4) export -f train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
     bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
+    quant-memory) for dt in bf16 int8 nf4; do
+        step "quant-memory-$dt" 150 "$bin/sectune" bench layer --device cuda --shape codellama7b --layers 4 \
+          --vocab 32016 --seq 2048 --checkpoint --reps 2 --base-dtype "$dt" --python none
+      done ;;
     layer) for shape in codellama7b codegen27b; do
         step "layer-$shape" 120 "$bin/sectune" bench layer --device cuda --shape "$shape" --seq 2048 --reps 3
       done ;;

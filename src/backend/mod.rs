@@ -124,6 +124,14 @@ pub trait Backend: Send + Sync {
         crate::train::memory::available_host_memory()
     }
 
+    /// Most device memory the backend's tensors have held since it started or the last
+    /// `reset_peak_memory`; None on the host (see the process's resident memory instead).
+    fn peak_memory(&self) -> Option<u64> {
+        None
+    }
+
+    fn reset_peak_memory(&self) {}
+
     /// Move a host tensor onto this backend (identity on the CPU).
     fn upload(&self, t: Tensor) -> Result<Tensor>;
     /// Copy a tensor back to host memory.

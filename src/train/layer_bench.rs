@@ -16,6 +16,7 @@ use crate::model::init::{preset_config, write_random_model, Preset};
 use crate::model::loss::{loss, loss_and_grads_with};
 use crate::model::{Arch, Ctx, Model, ModelConfig};
 use crate::peft::{AdapterSet, Ia3Config, LoraConfig, PeftConfig};
+use crate::quant::{BaseDtype, QuantRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -54,6 +55,16 @@ pub struct LayerBenchArgs {
     /// Recompute each block in the backward (as `train --gradient-checkpointing`).
     #[arg(long)]
     pub checkpoint: bool,
+    /// How the base linears are stored, as `train --base-dtype`.
+    #[arg(long, value_enum, default_value = "bf16")]
+    pub base_dtype: BaseDtype,
+    /// With --base-dtype nf4: 8-bit absmax values.
+    #[arg(long)]
+    pub double_quant: bool,
+    /// Vocabulary size: 320 keeps the embedding and head out of the figure; 32016 (CodeLlama)
+    /// or 51200 (CodeGen2) adds the real head, for whole-model memory.
+    #[arg(long, default_value_t = crate::model::init::TINY_VOCAB)]
+    pub vocab: usize,
     /// Timed steps, after one warm-up.
     #[arg(long, default_value_t = 3)]
     pub reps: u32,
@@ -74,6 +85,13 @@ pub struct LayerBenchResult {
     pub seq: usize,
     pub method: Method,
     pub checkpoint: bool,
+    pub base_dtype: BaseDtype,
+    pub double_quant: bool,
+    pub vocab: usize,
+    /// Base weights as held (quantized linears packed), bytes.
+    pub weight_bytes: u64,
+    /// Most device memory the backend held during the timed training steps (None on the CPU).
+    pub peak_device_bytes: Option<u64>,
     pub adapter_params: usize,
     pub forward_ms: f64,
     pub step_ms: f64,
@@ -154,7 +172,8 @@ pub fn measure(args: &LayerBenchArgs) -> Result<LayerBenchResult> {
     if args.layers == 0 || args.batch == 0 || args.seq < 2 || args.reps == 0 {
         bail!("--layers, --batch and --reps must be at least 1 and --seq at least 2");
     }
-    let cfg = config(args.shape, args.layers);
+    let mut cfg = config(args.shape, args.layers);
+    cfg.vocab_size = args.vocab.max(2);
     if args.seq > cfg.max_positions {
         bail!(
             "--seq {} is over the {} positions",
@@ -164,7 +183,12 @@ pub fn measure(args: &LayerBenchArgs) -> Result<LayerBenchResult> {
     }
     let be = select::open(args.device)?;
     let dir = ScratchDir::create()?;
-    let model = random_model(&dir.0, &cfg, be.as_ref())?;
+    let req = QuantRequest {
+        dtype: args.base_dtype,
+        double_quant: args.double_quant,
+    };
+    let model = random_model(&dir.0, &cfg, be.as_ref(), req)?;
+    drop(dir); // the weights are loaded: free the disk before timing
     let adapter = AdapterSet::init(peft(args.method, cfg.arch), &model.linear_infos(), 7)?
         .to_backend(be.as_ref())?;
     let tokens = args.batch * args.seq;
@@ -195,7 +219,9 @@ pub fn measure(args: &LayerBenchArgs) -> Result<LayerBenchResult> {
     };
     // Every timed call returns the loss as a host number, so the device has finished.
     let forward_ms = mean_ms(args.reps, forward)?;
+    be.reset_peak_memory();
     let step_ms = mean_ms(args.reps, || step(1))?;
+    let peak_device_bytes = be.peak_memory();
     let flops = step_flops(&cfg, b, t, args.checkpoint);
     let torch = torch_baseline(args)?;
     let speed_vs_torch = torch
@@ -211,6 +237,11 @@ pub fn measure(args: &LayerBenchArgs) -> Result<LayerBenchResult> {
         seq: t,
         method: args.method,
         checkpoint: args.checkpoint,
+        base_dtype: args.base_dtype,
+        double_quant: args.double_quant,
+        vocab: cfg.vocab_size,
+        weight_bytes: model.weight_bytes(),
+        peak_device_bytes,
         adapter_params: adapter.num_params(),
         forward_ms,
         step_ms,
@@ -239,9 +270,14 @@ impl Drop for ScratchDir {
     }
 }
 
-fn random_model(dir: &Path, cfg: &ModelConfig, be: &dyn crate::backend::Backend) -> Result<Model> {
+fn random_model(
+    dir: &Path,
+    cfg: &ModelConfig,
+    be: &dyn crate::backend::Backend,
+    req: QuantRequest,
+) -> Result<Model> {
     write_random_model(dir, cfg, 11, true)?;
-    Ok(Model::load(dir, be)?)
+    Ok(Model::load_quantized(dir, be, req)?)
 }
 
 /// Mean milliseconds of `f` over `reps` calls after one warm-up; `f` must be synchronous.
@@ -275,6 +311,7 @@ fn torch_baseline(args: &LayerBenchArgs) -> Result<Option<serde_json::Value>> {
         .args(["--batch", &args.batch.to_string()])
         .args(["--seq", &args.seq.to_string()])
         .args(["--reps", &args.reps.to_string()])
+        .args(["--vocab", &args.vocab.to_string()])
         .args([
             "--method",
             match args.method {
@@ -315,6 +352,19 @@ fn print(r: &LayerBenchResult) {
         if r.checkpoint { ", checkpointing" } else { "" },
         r.adapter_params,
         r.backend
+    );
+    println!(
+        "base linears {}{}, vocabulary {}: weights {} as held; peak device memory in the steps: {}",
+        r.base_dtype.as_str(),
+        if r.double_quant {
+            " (double quant)"
+        } else {
+            ""
+        },
+        r.vocab,
+        crate::train::memory::human(r.weight_bytes),
+        r.peak_device_bytes
+            .map_or("n/a on the CPU".into(), crate::train::memory::human)
     );
     let tokens = (r.batch * r.seq) as f64;
     println!(
@@ -381,6 +431,9 @@ mod tests {
             seq: 8,
             method,
             checkpoint,
+            base_dtype: BaseDtype::Bf16,
+            double_quant: false,
+            vocab: crate::model::init::TINY_VOCAB,
             reps: 1,
             python: python.into(),
             json: true,
@@ -396,6 +449,15 @@ mod tests {
             assert!(r.adapter_params > 0);
             assert!(r.torch.is_none() && r.speed_vs_torch.is_none());
         }
+        // A quantized base holds fewer bytes and still trains.
+        let mut nf4 = small("none", Method::Lora, false);
+        nf4.base_dtype = BaseDtype::Nf4;
+        let (q, plain) = (
+            measure(&nf4).unwrap(),
+            measure(&small("none", Method::Lora, false)).unwrap(),
+        );
+        assert!(q.weight_bytes < plain.weight_bytes, "{q:?}");
+        assert!(q.tokens_per_s > 0.0 && q.peak_device_bytes.is_none());
         // A python that cannot start is reported in the result, not raised.
         let r = measure(&small("/nonexistent/python3", Method::Lora, false)).unwrap();
         let err = r.torch.unwrap()["error"].as_str().unwrap().to_string();

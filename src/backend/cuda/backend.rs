@@ -52,6 +52,12 @@ impl Backend for CudaBackend {
     fn available_memory(&self) -> Option<u64> {
         self.dev.memory().ok().map(|(free, _)| free as u64)
     }
+    fn peak_memory(&self) -> Option<u64> {
+        self.dev.pool_peak().ok()
+    }
+    fn reset_peak_memory(&self) {
+        let _ = self.dev.reset_pool_peak();
+    }
     fn upload(&self, t: Tensor) -> Result<Tensor> {
         if !t.is_host() {
             return Ok(t);

@@ -90,6 +90,19 @@ impl CudaDevice {
         self.ctx.name().unwrap_or_else(|_| "unknown GPU".into())
     }
 
+    /// Most bytes the default memory pool (every tensor and scratch buffer of the backend) has
+    /// held since the context started or the last `reset_pool_peak`; the CUDA context, the
+    /// loaded modules and cuBLAS's workspace are outside it.
+    pub fn pool_peak(&self) -> Result<u64, CudaError> {
+        pool_attribute(&self.ctx, None).map_err(driver("reading the memory pool's peak"))
+    }
+
+    pub fn reset_pool_peak(&self) -> Result<(), CudaError> {
+        pool_attribute(&self.ctx, Some(0))
+            .map(|_| ())
+            .map_err(driver("resetting the memory pool's peak"))
+    }
+
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
@@ -183,6 +196,26 @@ impl CudaDevice {
 }
 
 /// Raises the default pool's release threshold to "never": freed memory stays in the pool.
+/// Reads (None) or sets (Some) the default pool's CU_MEMPOOL_ATTR_USED_MEM_HIGH.
+fn pool_attribute(ctx: &CudaContext, set: Option<u64>) -> Result<u64, DriverError> {
+    use cudarc::driver::sys;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut value: u64 = set.unwrap_or(0);
+    let attr = sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH;
+    // SAFETY: plain driver calls on this context's device with valid pointers to a u64, the
+    // attribute's type.
+    unsafe {
+        ctx.bind_to_thread()?;
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result()?;
+        match set {
+            Some(_) => sys::cuMemPoolSetAttribute(pool, attr, (&mut value as *mut u64).cast()),
+            None => sys::cuMemPoolGetAttribute(pool, attr, (&mut value as *mut u64).cast()),
+        }
+        .result()?;
+    }
+    Ok(value)
+}
+
 fn keep_pool_memory(ctx: &CudaContext) -> Result<(), DriverError> {
     use cudarc::driver::sys;
     let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
