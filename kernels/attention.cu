@@ -1,6 +1,7 @@
 // Causal flash-style attention entry points for the head dims of real checkpoints: 64, 128
-// (CodeLlama-7B) and 256 (CodeGen2-7B), in f32, f16 and bf16 (sm_80+). What they compute, the
-// launch shapes and the limits are in attention.cuh.
+// (CodeLlama-7B) and 256 (CodeGen2-7B), in f32 (the backend) and bf16 (sm_80+, the bench's CUDA-core
+// columns; 16-bit attention is attention_tc.cu's). What they compute, the launch shapes and the
+// limits are in attention.cuh.
 #include "attention.cuh"
 
 #define ATTN_ENTRY(T, NAME)                                                                                      \
@@ -13,7 +14,6 @@
   }
 
 ATTN_ENTRY(float, f32)
-ATTN_ENTRY(f16, f16)
 #if SECTUNE_BF16
 ATTN_ENTRY(bf16, bf16)
 #endif

@@ -21,7 +21,7 @@
 //   qia3_in_fwd_F_T / qia3_in_bwd_F_T / qia3_out_fwd_F_T / qia3_out_bwd_dx_F_T   (ia3.cu's four)
 //   The rank projections and rank/column sums (xa, dyb, dA, dB, IA3 dl) do not touch W: the backend
 //   launches lora_matmul.cu's and ia3.cu's kernels for them.
-// T = float (FMA; all kernels, the parity reference) and bf16 (sm_80+; plain and LoRA r16, for the bench).
+// T = float (FMA; all kernels, the parity reference) and bf16 (sm_80+; the plain linears, for the bench).
 // Launch: grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
 // Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64 (the backend refuses others).
 // Verified: compiles with zero spills (ptxas). NOT verified on a GPU when written (no GPU lent to
@@ -270,10 +270,8 @@ __device__ void lora_bwd_dx(const T* dy, const Q& w, const float* dyb, const flo
 QUANT_ALL(nf4, quant::Nf4W)
 QUANT_ALL(int8, quant::Int8W)
 
-// bf16: what `sectune bench` times (plain and LoRA r ≤ 16).
+// bf16: what `sectune bench` times (the plain linears).
 #if SECTUNE_BF16
 QUANT_PLAIN_ENTRY(bf16, bf16, nf4, quant::Nf4W)
 QUANT_PLAIN_ENTRY(bf16, bf16, int8, quant::Int8W)
-QUANT_LORA_ENTRY(bf16, bf16, nf4, quant::Nf4W, 16)
-QUANT_LORA_ENTRY(bf16, bf16, int8, quant::Int8W, 16)
 #endif

@@ -1,5 +1,6 @@
 //! Compile-level checks of the CUDA kernels (no GPU needed): every kernels/*.cu was compiled and
-//! embedded, ptxas reported on every arch, and the hot kernels do not spill registers.
+//! embedded, ptxas reported on every arch, the hot kernels do not spill registers, and every
+//! entry point is launched from the Rust side.
 //! Without nvcc the build has no kernels: these tests then say so and pass, unless
 //! SECTUNE_REQUIRE_KERNELS=1 (set in CI after scripts/install-cuda-toolchain.sh), where they fail.
 
@@ -120,5 +121,102 @@ fn hot_kernels_keep_their_arrays_in_registers() {
         framed.is_empty(),
         "hot kernels with local-memory arrays:\n{}",
         framed.join("\n")
+    );
+}
+
+/// Issue 4: every entry point in the fatbins is launched from the Rust side (src/backend/cuda),
+/// so no kernel is compiled and left unwired. Launch names are written as string literals,
+/// often formats ("lora_linear_xa{infix}_f32", "attention_fwd_d{d}_bf16"); each literal becomes
+/// a pattern with `{…}` standing for any name characters. The 16-bit runner appends the dtype
+/// itself and plan::gemm16_launch prepends the "tc_" core prefix, so an entry also matches
+/// without its dtype suffix or that prefix. (A dtype appended at run time cannot be told apart,
+/// so this finds families nothing launches, not one unused dtype of a launched family.)
+#[test]
+fn every_entry_point_is_launched_from_rust() {
+    if !kernels_present() {
+        return;
+    }
+    let mut sources = String::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/backend/cuda"
+    ))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src/backend/cuda is readable") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).expect("source file"));
+            }
+        }
+    }
+    let literal =
+        regex::Regex::new(r#""([a-z][A-Za-z0-9_]*(?:\{[^"{}]*\}[A-Za-z0-9_]*)*)""#).unwrap();
+    let literals: Vec<String> = literal
+        .captures_iter(&sources)
+        .map(|c| c[1].to_string())
+        .collect();
+    // A plain name of two words or more also stands for the names a launcher builds on it
+    // (format!("{qname}_{fmt}_bf16") with qname = "qlinear_fwd").
+    let stems: Vec<String> = literals
+        .iter()
+        .filter(|s| !s.contains('{') && s.contains('_'))
+        .map(|s| format!("{s}_"))
+        .collect();
+    let patterns: Vec<regex::Regex> = literals
+        .iter()
+        // A pattern must pin its first word, or it would match every name.
+        .filter(|s| s.split('{').next().is_some_and(|head| head.len() >= 3))
+        .map(|s| {
+            let parts: Vec<String> = s
+                .split(['{', '}'])
+                .enumerate()
+                .map(|(i, part)| match i % 2 {
+                    0 => regex::escape(part),
+                    _ => "[A-Za-z0-9_]*".to_string(),
+                })
+                .collect();
+            regex::Regex::new(&format!("^{}$", parts.concat())).unwrap()
+        })
+        .collect();
+    let mut entries: Vec<String> = embedded_report()
+        .expect("ptxas report")
+        .into_iter()
+        .map(|r| r.kernel)
+        .collect();
+    entries.sort();
+    entries.dedup();
+    let forms = |name: &str| -> Vec<String> {
+        let mut v = vec![name.to_string()];
+        for suffix in ["_f32", "_f16", "_bf16"] {
+            if let Some(stem) = name.strip_suffix(suffix) {
+                v.push(stem.to_string());
+            }
+        }
+        let stripped: Vec<String> = v
+            .iter()
+            .filter_map(|n| n.strip_prefix("tc_").map(String::from))
+            .collect();
+        v.extend(stripped);
+        v
+    };
+    let unwired: Vec<&String> = entries
+        .iter()
+        .filter(|e| {
+            let by_pattern = forms(e)
+                .iter()
+                .any(|f| patterns.iter().any(|p| p.is_match(f)));
+            !(by_pattern || stems.iter().any(|s| e.starts_with(s.as_str())))
+        })
+        .collect();
+    assert!(
+        unwired.is_empty(),
+        "entry points no Rust launch names: {unwired:?}"
+    );
+    assert!(
+        entries.len() > 100,
+        "only {} entries in the report",
+        entries.len()
     );
 }
