@@ -14,7 +14,10 @@ use super::bench::gpu::{pct, time_ms};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
-use super::plan::{gemm16_launch, rank_project_launch, rank_splits, RANK_PROJECT_TILED};
+use super::plan::{
+    gemm16_core_launch, gemm16_launch, rank_project_launch, rank_splits, GemmCore,
+    RANK_PROJECT_TILED,
+};
 
 const RANK: usize = 8;
 pub(super) const SHAPES: [(usize, usize, usize); 4] = [
@@ -156,8 +159,11 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
                    cols: usize,
                    args: &[KArg]|
          -> Result<()> {
-            let major = if prefix.is_empty() { 7 } else { 9 };
-            let (_, c) = gemm16_launch(major, rows, cols, rank);
+            let core = match prefix.is_empty() {
+                true => GemmCore::Fma,
+                false => GemmCore::TensorCore,
+            };
+            let c = gemm16_core_launch(core, rows, cols, rank);
             let f = dev.function_for_launch(
                 KernelModule::LoraMatmul,
                 &format!("{prefix}{entry}"),

@@ -100,28 +100,64 @@ pub fn tc_smem_bytes(rmax: usize) -> u32 {
     }
 }
 
+/// The two GEMM cores of the 16-bit linears: gemm_core.cuh (FMA, every arch) and gemm_tc.cuh
+/// (tensor cores, sm_80+, entry names prefixed "tc_").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmCore {
+    Fma,
+    TensorCore,
+}
+
+impl GemmCore {
+    /// The core a GPU of compute capability `cc_major`.x runs.
+    pub fn for_arch(cc_major: i32) -> Self {
+        match cc_major >= 8 {
+            true => GemmCore::TensorCore,
+            false => GemmCore::Fma,
+        }
+    }
+
+    /// The entry-name prefix of this core's instances.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            GemmCore::TensorCore => "tc_",
+            GemmCore::Fma => "",
+        }
+    }
+}
+
 #[cfg(feature = "cuda")]
-/// A 16-bit GEMM-family launch (linear, LoRA fwd / dX): the entry-name prefix ("tc_" for the
-/// tensor-core core on compute capability ≥ 8.0, "" for gemm_core.cuh) and its launch config.
+/// A 16-bit GEMM-family launch (linear, LoRA fwd / dX) on the core of compute capability
+/// `cc_major`: the entry-name prefix and the launch config.
 pub fn gemm16_launch(
     cc_major: i32,
     rows: usize,
     cols: usize,
     rmax: usize,
 ) -> (&'static str, cudarc::driver::LaunchConfig) {
+    let core = GemmCore::for_arch(cc_major);
+    (core.prefix(), gemm16_core_launch(core, rows, cols, rmax))
+}
+
+#[cfg(feature = "cuda")]
+/// The launch config of `core`'s GEMM-family entries for an output of `rows` × `cols`.
+pub fn gemm16_core_launch(
+    core: GemmCore,
+    rows: usize,
+    cols: usize,
+    rmax: usize,
+) -> cudarc::driver::LaunchConfig {
     use super::launch::cfg_smem;
-    if cc_major >= 8 {
-        let grid = (
-            cols.div_ceil(TC_TILE) as u32,
-            rows.div_ceil(TC_TILE) as u32,
-            1,
-        );
-        (
-            "tc_",
-            cfg_smem(grid, (TC_THREADS, 1, 1), tc_smem_bytes(rmax)),
-        )
-    } else {
-        ("", cfg_smem(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1), 0))
+    match core {
+        GemmCore::TensorCore => {
+            let grid = (
+                cols.div_ceil(TC_TILE) as u32,
+                rows.div_ceil(TC_TILE) as u32,
+                1,
+            );
+            cfg_smem(grid, (TC_THREADS, 1, 1), tc_smem_bytes(rmax))
+        }
+        GemmCore::Fma => cfg_smem(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1), 0),
     }
 }
 
