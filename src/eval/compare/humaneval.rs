@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::scenarios::{tuned_higher, Shifts};
 use super::{show_ratio, SIGNIFICANCE};
 use crate::eval::stats::{fisher_exact, wilson95, Ratio};
 
@@ -37,7 +38,11 @@ pub struct Comparison {
     pub unmatched: Vec<String>,
     pub base_pass: Option<Ratio>,
     pub tuned_pass: Option<Ratio>,
+    /// Fisher p of the pooled counts (all matched tasks' samples).
+    pub pooled_p: f64,
     pub significant_at_0_05: usize,
+    /// The tasks with p < 0.05 whose pass rate went up / down.
+    pub shifts: Shifts,
 }
 
 /// The per-task counts of an `eval humaneval` summary.json already read as JSON.
@@ -81,12 +86,21 @@ pub fn compare(
     }
     unmatched.extend(tuned.keys().filter(|k| !base.contains_key(*k)).cloned());
     let significant_at_0_05 = tasks.iter().filter(|t| t.fisher_p < SIGNIFICANCE).count();
+    let mut shifts = Shifts::default();
+    for t in tasks.iter().filter(|t| t.fisher_p < SIGNIFICANCE) {
+        match tuned_higher((t.base.passed, t.base.n), (t.tuned.passed, t.tuned.n)) {
+            true => shifts.up.push(t.task_id.clone()),
+            false => shifts.down.push(t.task_id.clone()),
+        }
+    }
     Comparison {
         tasks,
         unmatched,
         base_pass: wilson95(bp, bn),
         tuned_pass: wilson95(tp, tn),
+        pooled_p: fisher_exact(bp, bn - bp, tp, tn - tp),
         significant_at_0_05,
+        shifts,
     }
 }
 
@@ -112,10 +126,21 @@ pub(super) fn run(
     }
     println!("base pass:  {}", show_ratio(&c.base_pass));
     println!("tuned pass: {}", show_ratio(&c.tuned_pass));
+    println!("pooled Fisher p: {:.4}", c.pooled_p);
     println!(
-        "tasks with p < 0.05: {} of {}",
+        "tasks with p < {SIGNIFICANCE}: {} of {} ({} higher, {} lower){}",
         c.significant_at_0_05,
-        c.tasks.len()
+        c.tasks.len(),
+        c.shifts.up.len(),
+        c.shifts.down.len(),
+        match c.significant_at_0_05 {
+            0 => String::new(),
+            _ => format!(
+                ": higher [{}], lower [{}]",
+                c.shifts.up.join(", "),
+                c.shifts.down.join(", ")
+            ),
+        }
     );
     if !c.unmatched.is_empty() {
         println!("in only one run (ignored): {}", c.unmatched.join(", "));
@@ -142,6 +167,10 @@ mod tests {
         assert!((c.tasks[0].fisher_p - 2.0 / 184_756.0).abs() < 1e-15);
         assert!((c.tasks[1].fisher_p - 1.0).abs() < 1e-12);
         assert_eq!(c.significant_at_0_05, 1);
+        assert_eq!(c.shifts.up, ["a"]);
+        assert!(c.shifts.down.is_empty());
+        // Pooled over a and b: 5/20 → 15/20, [[5,15],[15,5]].
+        assert!(c.pooled_p < 0.01, "{}", c.pooled_p);
         assert_eq!(c.base_pass.unwrap().successes, 5);
         assert_eq!(c.tuned_pass.unwrap().successes, 15);
     }

@@ -172,7 +172,7 @@ pub fn matched(
 }
 
 /// Whether tuned's `num / den` ratio is above base's (cross-multiplied: no division by zero).
-fn tuned_higher(base: (u64, u64), tuned: (u64, u64)) -> bool {
+pub(super) fn tuned_higher(base: (u64, u64), tuned: (u64, u64)) -> bool {
     u128::from(tuned.0) * u128::from(base.1) > u128::from(base.0) * u128::from(tuned.1)
 }
 
