@@ -175,8 +175,8 @@ impl RunGroup {
                 let dir = &self.dirs[0];
                 stats.memory_peak_bytes = number(read(dir, "memory.peak"));
                 let events = read(dir, "memory.events");
-                stats.memory_limit_hits = keyed(events, "max");
-                stats.oom_kills = self.oom_kills();
+                stats.memory_limit_hits = keyed(events.clone(), "max");
+                stats.oom_kills = keyed(events, "oom_kill");
                 stats.pids_limit_hits = keyed(read(dir, "pids.events"), "max");
             }
         }
