@@ -261,19 +261,10 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 /// count 4 bytes; quantized linears count their packed size; the GPU decodes tile by tile, so no
 /// decoded copy is added (the CPU adds one layer's f32 copy).
 fn print_training_plan(cfg: &ModelConfig, adapter_params: u64) {
-    use crate::quant::{planned_bytes, BaseDtype, QuantRequest};
+    use crate::quant::{BaseDtype, QuantRequest};
     use crate::train::memory::{human, plan};
     let seq = cfg.max_positions.min(2048);
-    let shapes = crate::model::init::tensor_shapes(cfg);
-    let weights = |req: QuantRequest| -> u64 {
-        shapes
-            .iter()
-            .map(|(n, s)| match is_block_linear(n, s) {
-                true => planned_bytes(s[0], s[1], req, 4),
-                false => 4 * s.iter().product::<usize>() as u64,
-            })
-            .sum()
-    };
+    let weights = |req: QuantRequest| weight_bytes(cfg, req, 4);
     println!(
         "  training memory plan (as `sectune train` prints it), batch 1 × {seq} tokens, the LoRA above:"
     );
@@ -309,6 +300,18 @@ fn print_training_plan(cfg: &ModelConfig, adapter_params: u64) {
     }
 }
 
+/// Bytes of every weight of `cfg` with the block linears stored as `req` asks and everything
+/// else (and unquantized linears) at `plain_bytes` per value.
+fn weight_bytes(cfg: &ModelConfig, req: crate::quant::QuantRequest, plain_bytes: u64) -> u64 {
+    crate::model::init::tensor_shapes(cfg)
+        .iter()
+        .map(|(n, s)| match is_block_linear(n, s) {
+            true => crate::quant::planned_bytes(s[0], s[1], req, plain_bytes),
+            false => plain_bytes * s.iter().product::<usize>() as u64,
+        })
+        .sum()
+}
+
 /// The decoder blocks' 2-D weights: the linears `--base-dtype` quantizes.
 fn is_block_linear(name: &str, shape: &[usize]) -> bool {
     shape.len() == 2
@@ -319,20 +322,8 @@ fn is_block_linear(name: &str, shape: &[usize]) -> bool {
 /// Weight memory with the block linears quantized (embeddings, norms and lm_head stay bf16),
 /// and the layout the checkpoint itself is stored in when bitsandbytes wrote it.
 fn print_quantized_sizes(cfg: &ModelConfig, files: &TensorFiles) {
-    use crate::quant::{planned_bytes, BaseDtype, QuantRequest};
-    let shapes = crate::model::init::tensor_shapes(cfg);
-    let bytes = |req: QuantRequest| -> u64 {
-        shapes
-            .iter()
-            .map(|(n, s)| {
-                if is_block_linear(n, s) {
-                    planned_bytes(s[0], s[1], req, 2)
-                } else {
-                    2 * s.iter().product::<usize>() as u64
-                }
-            })
-            .sum()
-    };
+    use crate::quant::{BaseDtype, QuantRequest};
+    let bytes = |req: QuantRequest| weight_bytes(cfg, req, 2);
     let q = |dtype, double_quant| QuantRequest {
         dtype,
         double_quant,
