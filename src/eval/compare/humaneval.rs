@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::scenarios::{tuned_higher, Shifts};
+use super::scenarios::Shifts;
 use super::{show_ratio, SIGNIFICANCE};
 use crate::eval::stats::{fisher_exact, wilson95, Ratio};
 
@@ -86,13 +86,15 @@ pub fn compare(
     }
     unmatched.extend(tuned.keys().filter(|k| !base.contains_key(*k)).cloned());
     let significant_at_0_05 = tasks.iter().filter(|t| t.fisher_p < SIGNIFICANCE).count();
-    let mut shifts = Shifts::default();
-    for t in tasks.iter().filter(|t| t.fisher_p < SIGNIFICANCE) {
-        match tuned_higher((t.base.passed, t.base.n), (t.tuned.passed, t.tuned.n)) {
-            true => shifts.up.push(t.task_id.clone()),
-            false => shifts.down.push(t.task_id.clone()),
-        }
-    }
+    let shifts = Shifts::of(tasks.iter().map(|t| {
+        let (b, u) = (t.base, t.tuned);
+        (
+            t.task_id.as_str(),
+            t.fisher_p,
+            (b.passed, b.n),
+            (u.passed, u.n),
+        )
+    }));
     Comparison {
         tasks,
         unmatched,

@@ -172,31 +172,37 @@ pub fn matched(
 }
 
 /// Whether tuned's `num / den` ratio is above base's (cross-multiplied: no division by zero).
-pub(super) fn tuned_higher(base: (u64, u64), tuned: (u64, u64)) -> bool {
+fn tuned_higher(base: (u64, u64), tuned: (u64, u64)) -> bool {
     u128::from(tuned.0) * u128::from(base.1) > u128::from(base.0) * u128::from(tuned.1)
 }
 
 /// The rows whose valid ratio, then whose secure ratio, moved at p < 0.05, by direction.
 pub fn significant_shifts(rows: &[GroupComparison]) -> (Shifts, Shifts) {
+    let of = |p: fn(&GroupComparison) -> f64, ratio: fn(&GroupCount) -> (u64, u64)| {
+        Shifts::of(
+            rows.iter()
+                .map(|r| (r.name.as_str(), p(r), ratio(&r.base), ratio(&r.tuned))),
+        )
+    };
     (
-        shifts(rows, |r| r.valid_p, |c| (c.valid, c.generated)),
-        shifts(rows, |r| r.secure_p, |c| (c.secure, c.valid)),
+        of(|r| r.valid_p, |c| (c.valid, c.generated)),
+        of(|r| r.secure_p, |c| (c.secure, c.valid)),
     )
 }
 
-fn shifts(
-    rows: &[GroupComparison],
-    p: impl Fn(&GroupComparison) -> f64,
-    ratio: impl Fn(&GroupCount) -> (u64, u64),
-) -> Shifts {
-    let mut s = Shifts::default();
-    for row in rows.iter().filter(|r| p(r) < SIGNIFICANCE) {
-        match tuned_higher(ratio(&row.base), ratio(&row.tuned)) {
-            true => s.up.push(row.name.clone()),
-            false => s.down.push(row.name.clone()),
+impl Shifts {
+    /// From (name, p, base (successes, total), tuned (successes, total)): the names with
+    /// p < SIGNIFICANCE, by the direction the tuned ratio moved.
+    pub fn of<'a>(rows: impl Iterator<Item = (&'a str, f64, (u64, u64), (u64, u64))>) -> Shifts {
+        let mut s = Shifts::default();
+        for (name, _, base, tuned) in rows.filter(|r| r.1 < SIGNIFICANCE) {
+            match tuned_higher(base, tuned) {
+                true => s.up.push(name.to_string()),
+                false => s.down.push(name.to_string()),
+            }
         }
+        s
     }
-    s
 }
 
 pub fn compare_scenarios(base: &ScenarioSummary, tuned: &ScenarioSummary) -> ScenarioComparison {
