@@ -7,20 +7,19 @@ use anyhow::{bail, Result};
 use cudarc::cublas::{CudaBlas, Gemm};
 use half::bf16;
 
-use super::bench_lora::{blas_dx, blas_fwd, go, hashed, ptr, upload_bf16, SHAPES};
+use super::bench_lora::{blas_dx, blas_fwd, go, hashed, max_rel, ptr, upload_bf16, SHAPES};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
 use super::plan::{gemm_grid, GEMM_THREADS};
 
-/// max |ours − reference| / max |reference|, the reference already on the host.
+/// `max_rel` of a bf16 output against a reference already on the host.
 fn rel_to(ours: &[bf16], reference: &[f32]) -> f64 {
-    let scale = reference.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-    let worst = ours
-        .iter()
-        .zip(reference)
-        .fold(0f64, |m, (x, y)| m.max((x.to_f64() - *y as f64).abs()));
-    worst / scale.max(f64::MIN_POSITIVE)
+    max_rel(
+        ours.iter()
+            .zip(reference)
+            .map(|(x, y)| (x.to_f64(), *y as f64)),
+    )
 }
 
 /// `v` with row-major columns (`cols` wide) times `l[col]`, rounded to bf16 as the kernel does

@@ -66,19 +66,24 @@ pub(super) fn go(
     Ok(())
 }
 
-/// max |ours − ref| / max |ref| over two bf16 buffers.
+/// max |ours − ref| / max |ref| over (ours, ref) pairs: the error measure of every bench check.
+pub(super) fn max_rel(pairs: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let (worst, scale) = pairs.fold((0f64, 0f64), |(w, m), (ours, reference)| {
+        (w.max((ours - reference).abs()), m.max(reference.abs()))
+    });
+    worst / scale.max(f64::MIN_POSITIVE)
+}
+
+/// `max_rel` over two bf16 device buffers.
 pub(super) fn rel_diff(
     s: &Arc<CudaStream>,
     ours: &CudaSlice<bf16>,
     reference: &CudaSlice<bf16>,
 ) -> Result<f64> {
     let (a, b) = (s.clone_dtoh(ours)?, s.clone_dtoh(reference)?);
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.to_f64().abs()));
-    let worst = a
-        .iter()
-        .zip(&b)
-        .fold(0f64, |m, (x, y)| m.max((x.to_f64() - y.to_f64()).abs()));
-    Ok(worst / scale.max(f64::MIN_POSITIVE))
+    Ok(max_rel(
+        a.iter().zip(&b).map(|(x, y)| (x.to_f64(), y.to_f64())),
+    ))
 }
 
 pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 
 use super::bench::gpu::time_ms;
-use super::bench_lora::{go, hashed, ptr, upload_bf16, SHAPES};
+use super::bench_lora::{go, hashed, max_rel, ptr, upload_bf16, SHAPES};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::KArg;
@@ -69,12 +69,7 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
                 results.push((xa, s.clone_dtoh(out)?));
             }
             let rel = |want: &[f32], got: &[f32]| {
-                let scale = want.iter().fold(0f64, |w, v| w.max(v.abs() as f64));
-                let diff = want
-                    .iter()
-                    .zip(got)
-                    .fold(0f64, |w, (a, b)| w.max((a - b).abs() as f64));
-                diff / scale.max(f64::MIN_POSITIVE)
+                max_rel(got.iter().zip(want).map(|(g, w)| (*g as f64, *w as f64)))
             };
             let diff = rel(&results[0].0, &results[1].0).max(rel(&results[0].1, &results[1].1));
             worst_rel = worst_rel.max(diff);
