@@ -300,25 +300,20 @@ fn torch_baseline(args: &LayerBenchArgs) -> Result<Option<serde_json::Value>> {
         return Ok(None);
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/torch_layer.py");
-    let device = match args.device {
-        Device::Cpu => "cpu",
-        Device::Cuda => "cuda",
-    };
     let out = Command::new(&args.python)
         .arg(script)
-        .args(["--shape", shape_name(args.shape), "--device", device])
+        .args([
+            "--shape",
+            &cli_name(args.shape),
+            "--device",
+            &cli_name(args.device),
+        ])
         .args(["--layers", &args.layers.to_string()])
         .args(["--batch", &args.batch.to_string()])
         .args(["--seq", &args.seq.to_string()])
         .args(["--reps", &args.reps.to_string()])
         .args(["--vocab", &args.vocab.to_string()])
-        .args([
-            "--method",
-            match args.method {
-                Method::Lora => "lora",
-                Method::Ia3 => "ia3",
-            },
-        ])
+        .args(["--method", &cli_name(args.method)])
         .args(args.checkpoint.then_some("--checkpoint"))
         .output();
     let value = match out {
@@ -333,12 +328,10 @@ fn torch_baseline(args: &LayerBenchArgs) -> Result<Option<serde_json::Value>> {
     Ok(Some(value))
 }
 
-fn shape_name(shape: LayerShape) -> &'static str {
-    match shape {
-        LayerShape::Codellama7b => "codellama7b",
-        LayerShape::Codegen27b => "codegen27b",
-        LayerShape::Small => "small",
-    }
+/// The value's name on the command line (the script's flags take the same names).
+fn cli_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 fn print(r: &LayerBenchResult) {
@@ -420,6 +413,13 @@ mod tests {
         );
         let ck = step_flops(&c, 1, 1, true) / 32.0;
         assert!((ck / (6.0 * weights) - 1.0).abs() < 1e-3);
+        // The names bench/torch_layer.py's flags accept.
+        assert_eq!(cli_name(LayerShape::Codegen27b), "codegen27b");
+        assert_eq!(cli_name(LayerShape::Codellama7b), "codellama7b");
+        assert_eq!(
+            (cli_name(Method::Ia3), cli_name(Device::Cuda)),
+            ("ia3".into(), "cuda".into())
+        );
     }
 
     fn small(python: &str, method: Method, checkpoint: bool) -> LayerBenchArgs {
