@@ -31,8 +31,9 @@ impl GroupCount {
     }
 }
 
+/// The rows of a summary, as read.
 #[derive(Deserialize)]
-struct Summary {
+struct Rows {
     total: GroupCount,
     per_language: BTreeMap<String, GroupCount>,
     per_cwe: BTreeMap<String, GroupCount>,
@@ -44,10 +45,7 @@ pub struct ScenarioSummary {
     /// The analyzers and compilers with their versions (`environment.tools`).
     judged_with: Option<serde_json::Value>,
     completion_rule: Option<serde_json::Value>,
-    total: GroupCount,
-    per_language: BTreeMap<String, GroupCount>,
-    per_cwe: BTreeMap<String, GroupCount>,
-    per_scenario: BTreeMap<String, GroupCount>,
+    rows: Rows,
 }
 
 /// The counts of a summary.json: `eval scenarios` writes them under "summary", beside the
@@ -58,7 +56,7 @@ pub(super) fn rows(doc: &serde_json::Value) -> &serde_json::Value {
 
 /// An `eval scenarios` summary.json already read as JSON.
 pub(super) fn parse(path: &Path, doc: serde_json::Value) -> Result<ScenarioSummary> {
-    let s: Summary = serde_json::from_value(rows(&doc).clone()).with_context(|| {
+    let s: Rows = serde_json::from_value(rows(&doc).clone()).with_context(|| {
         format!(
             "{}: not a summary.json written by `sectune eval scenarios --out`",
             path.display()
@@ -82,10 +80,7 @@ pub(super) fn parse(path: &Path, doc: serde_json::Value) -> Result<ScenarioSumma
     Ok(ScenarioSummary {
         judged_with: doc.get("environment").and_then(|e| e.get("tools")).cloned(),
         completion_rule: rows(&doc).get("completion_rule").cloned(),
-        total: s.total,
-        per_language: s.per_language,
-        per_cwe: s.per_cwe,
-        per_scenario: s.per_scenario,
+        rows: s,
     })
 }
 
@@ -207,10 +202,11 @@ impl Shifts {
 
 pub fn compare_scenarios(base: &ScenarioSummary, tuned: &ScenarioSummary) -> ScenarioComparison {
     let mut unmatched = Vec::new();
-    let per_scenario = matched(&base.per_scenario, &tuned.per_scenario, &mut unmatched);
+    let (b, t) = (&base.rows, &tuned.rows);
+    let per_scenario = matched(&b.per_scenario, &t.per_scenario, &mut unmatched);
     // CWE and language rows missing on one side are already named through their scenarios.
-    let per_cwe = matched(&base.per_cwe, &tuned.per_cwe, &mut Vec::new());
-    let per_language = matched(&base.per_language, &tuned.per_language, &mut Vec::new());
+    let per_cwe = matched(&b.per_cwe, &t.per_cwe, &mut Vec::new());
+    let per_language = matched(&b.per_language, &t.per_language, &mut Vec::new());
     let (valid_shifts, secure_shifts) = significant_shifts(&per_scenario);
     let mut caveats = Vec::new();
     if base.judged_with != tuned.judged_with {
@@ -228,7 +224,7 @@ pub fn compare_scenarios(base: &ScenarioSummary, tuned: &ScenarioSummary) -> Sce
     }
     ScenarioComparison {
         caveats,
-        total: compare_group("total", base.total, tuned.total),
+        total: compare_group("total", b.total, t.total),
         per_language,
         per_cwe,
         per_scenario,
