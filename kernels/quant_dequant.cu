@@ -6,14 +6,16 @@
 //         in the high nibble of byte j. Double-quantized absmax (qscale != null):
 //         absmax[b] = map[qscale[b]] · scale[b/nested] + offset  (two roundings, as the CPU decodes).
 //   int8: w[n, k] = (q[n, k] · scale[n]) · fl32(1/127)  (row absmax, bitsandbytes' SCB).
+//   bf16: w[n, k] = the bf16 pattern widened to f32 (exact; a bf16 checkpoint held in 16 bits).
 // Every entry point takes the weight as the same 7 arguments (QW_PARAMS):
-//   wq (nf4 packed bytes / int8 codes), wscale (nf4 absmax or nested absmax / int8 row absmax),
+//   wq (nf4 packed bytes / int8 codes / bf16 patterns as 2 bytes each), wscale (nf4 absmax or
+//   nested absmax / int8 row absmax / null for bf16),
 //   wqscale (nf4 double-quant codes or null), wmap (256-level dynamic map or null),
 //   wlevels (the 16 nf4 levels; null for int8), woffset, wnested (double-quant block).
 // The levels and the map are staged in shared memory once per block (a divergent table lookup).
 // Decoding uses __fmul_rn/__fadd_rn (no FMA contraction), so the f32 instances see exactly the
 // weights the CPU reference decodes, and the parity is that of the plain f32 GEMM.
-// Kernels (F = nf4 | int8; shapes, saved tensors and launch as lora_matmul.cu and ia3.cu):
+// Kernels (F = nf4 | int8 | bf16; shapes, saved tensors and launch as lora_matmul.cu and ia3.cu):
 //   qlinear_fwd_F_T      y = x·deq(W)ᵀ + bias
 //   qlinear_bwd_dx_F_T   dX = dY·deq(W)                                  (the base is frozen: no dW)
 //   qlora_fwd_rR_F_T     y = x·deq(W)ᵀ + bias + s·xa·Bᵀ                  (xa from lora_linear_xa)
@@ -97,6 +99,18 @@ struct Int8W {
   __device__ void stage(float*) {}
   __device__ __forceinline__ float at(int n, int k) const {
     return __fmul_rn(__fmul_rn((float)q[(size_t)n * cols + k], scb[n]), INV_127);
+  }
+};
+
+// W [rows, cols] as bf16 bit patterns: the upper half of each f32, so widening is exact.
+struct Bf16W {
+  static constexpr int TABLE = 1;
+  const unsigned short* bits;
+  int cols;
+  __device__ Bf16W(QW_PARAMS, int cols_) : bits((const unsigned short*)wq), cols(cols_) {}
+  __device__ void stage(float*) {}
+  __device__ __forceinline__ float at(int n, int k) const {
+    return __uint_as_float((unsigned)bits[(size_t)n * cols + k] << 16);
   }
 };
 
@@ -269,6 +283,7 @@ __device__ void lora_bwd_dx(const T* dy, const Q& w, const float* dyb, const flo
 
 QUANT_ALL(nf4, quant::Nf4W)
 QUANT_ALL(int8, quant::Int8W)
+QUANT_ALL(bf16, quant::Bf16W)
 
 // bf16: what `sectune bench` times (the plain linears).
 #if SECTUNE_BF16

@@ -4,7 +4,8 @@
 //! - upload keeps every byte (device → host round trip equals the host weight);
 //! - decoding is exact: x = I gives y = Wᵀ and dY = I gives dX = W, compared bit for bit;
 //! - quantized linear fwd/bwd with no adapter, LoRA (ranks 5/16/40, dropout 0/0.25/0.1), IA3 on the
-//!   input and on the output, with and without bias, for int8, nf4 and nf4 + double quant, on odd
+//!   input and on the output, with and without bias, for bf16 (a bf16 checkpoint held in 16
+//!   bits), int8, nf4 and nf4 + double quant, on odd
 //!   shapes (K = 45, 100, 257: not multiples of the 64-value nf4 block, so blocks span rows) and at
 //!   CodeLlama-7B's down_proj shape (4096 × 11008);
 //! - tiny Llama and CodeGen models with a quantized base (LoRA with dropout, IA3): loss, every
@@ -63,7 +64,8 @@ fn check(g: &CudaBackend, what: &str, got: &Tensor, want: &Tensor) {
     );
 }
 
-const FORMATS: [(&str, BaseDtype, bool); 3] = [
+const FORMATS: [(&str, BaseDtype, bool); 4] = [
+    ("bf16", BaseDtype::Bf16, false),
     ("int8", BaseDtype::Int8, false),
     ("nf4", BaseDtype::Nf4, false),
     ("nf4+dq", BaseDtype::Nf4, true),
@@ -76,9 +78,18 @@ fn req(dtype: BaseDtype, double_quant: bool) -> QuantRequest {
     }
 }
 
-/// A quantized (n, k) weight from the hash inputs, and its copy on the GPU.
+/// A quantized (n, k) weight from the hash inputs, and its copy on the GPU. For bf16 the inputs
+/// are rounded to bf16 values first (what a bf16 checkpoint holds), or they would stay f32.
 fn weights(g: &CudaBackend, n: usize, k: usize, r: QuantRequest) -> (BaseWeight, BaseWeight) {
-    let host = BaseWeight::quantize(t(&[n, k], 2), r).expect("quantize");
+    let mut w = t(&[n, k], 2);
+    if r.dtype == BaseDtype::Bf16 {
+        w.host_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|v| *v = half::bf16::from_f32(*v).to_f32());
+    }
+    let host = BaseWeight::quantize(w, r).expect("quantize");
+    assert_ne!(host.kind(), "f32", "not stored compactly");
     let dev = g.upload_base(host.clone()).expect("upload_base");
     assert!(matches!(dev, BaseWeight::Cuda(_)), "not moved to the GPU");
     assert_eq!(dev.kind(), host.kind());
@@ -356,12 +367,24 @@ fn max_abs(t: &Tensor) -> f32 {
     t.host().unwrap().iter().fold(0f32, |m, x| m.max(x.abs()))
 }
 
-/// One tiny model on both backends with the base quantized as `r` asks.
+/// One tiny model on both backends with the base quantized as `r` asks; for bf16 the fixture
+/// (f32) is first saved as a bf16 checkpoint, which the default then holds in 16 bits.
 fn model_case(g: &CudaBackend, case: &str, r: QuantRequest) {
-    let base = fixtures().join(format!("{}-base", case.split('-').next().unwrap()));
+    let mut base = fixtures().join(format!("{}-base", case.split('-').next().unwrap()));
+    let bf16_copy = tempfile::tempdir().unwrap();
+    if r.dtype == BaseDtype::Bf16 {
+        let m = Model::load(&base, &CpuBackend).unwrap();
+        base = bf16_copy.path().join("base");
+        m.save(&base, sectune::model::safetensors_io::SaveDtype::BF16)
+            .unwrap();
+    }
     let cpu_model = Model::load_quantized(&base, &CpuBackend, r).unwrap();
     let gpu_model = Model::load_quantized(&base, g, r).unwrap();
     let tag = format!("{case} {}", cpu_model.base_weights_summary());
+    assert!(
+        !cpu_model.base_weights_summary().starts_with("f32"),
+        "{tag}: the block linears were not stored compactly"
+    );
     assert_eq!(
         gpu_model.base_weights_summary(),
         cpu_model.base_weights_summary()

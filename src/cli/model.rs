@@ -81,7 +81,7 @@ pub struct ScoreArgs {
     /// Include the token ids in the JSON output (to replay the text in another tool).
     #[arg(long, requires = "json")]
     pub show_ids: bool,
-    /// Store the base linears as bf16 (as loaded), int8 or nf4 while scoring.
+    /// Store the base linears as bf16 (where lossless, else f32), f32, int8 or nf4 while scoring.
     #[arg(long, value_enum, default_value = "bf16")]
     pub base_dtype: crate::quant::BaseDtype,
     /// With --base-dtype nf4: 8-bit absmax values (double quantization).
@@ -251,20 +251,23 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         "  LoRA r={} on {:?}: {lora_params} trainable parameters; adapter + grads + AdamW state {:.3} GiB (f32)",
         lora.r, lora.target_modules, gib(lora_params, 16)
     );
-    print_training_plan(&cfg, lora_params as u64);
+    print_training_plan(&cfg, &files, lora_params as u64);
     Ok(())
 }
 
 /// `sectune train`'s memory plan (train::memory::plan) for this config with each base dtype, at
 /// issue 9's target setting: batch 1 × 2048 tokens (or the model's positions), with and without
-/// gradient checkpointing. The backends compute in f32, so activations and unquantized weights
-/// count 4 bytes; quantized linears count their packed size; the GPU decodes tile by tile, so no
-/// decoded copy is added (the CPU adds one layer's f32 copy).
-fn print_training_plan(cfg: &ModelConfig, adapter_params: u64) {
+/// gradient checkpointing. The backends compute in f32, so activations, embeddings, norms and
+/// lm_head count 4 bytes; `--base-dtype bf16` holds the block linears in 2 bytes when the
+/// checkpoint stores them in bf16 (4 otherwise); quantized linears count their packed size; the
+/// GPU decodes tile by tile, so no decoded copy is added (the CPU adds one layer's f32 copy).
+fn print_training_plan(cfg: &ModelConfig, files: &TensorFiles, adapter_params: u64) {
     use crate::quant::{BaseDtype, QuantRequest};
     use crate::train::memory::{human, plan};
     let seq = cfg.max_positions.min(2048);
-    let weights = |req: QuantRequest| weight_bytes(cfg, req, 4);
+    let bf16_checkpoint = linears_stored_in_bf16(cfg, files);
+    let bf16_bytes = if bf16_checkpoint { 2 } else { 4 };
+    let weights = |req: QuantRequest| weight_bytes(cfg, req, 4, bf16_bytes);
     println!(
         "  training memory plan (as `sectune train` prints it), batch 1 × {seq} tokens, the LoRA above:"
     );
@@ -277,8 +280,14 @@ fn print_training_plan(cfg: &ModelConfig, adapter_params: u64) {
         "logits",
         "total ckpt/full"
     );
+    let bf16_label = if bf16_checkpoint {
+        "bf16 (default)"
+    } else {
+        "bf16 (f32 checkpoint)"
+    };
     for (label, dtype, double_quant) in [
-        ("bf16 (held as f32)", BaseDtype::Bf16, false),
+        (bf16_label, BaseDtype::Bf16, false),
+        ("f32", BaseDtype::F32, false),
         ("int8", BaseDtype::Int8, false),
         ("nf4", BaseDtype::Nf4, false),
         ("nf4 --double-quant", BaseDtype::Nf4, true),
@@ -298,16 +307,35 @@ fn print_training_plan(cfg: &ModelConfig, adapter_params: u64) {
             format!("{} / {}", human(ckpt.total()), human(full.total()))
         );
     }
+    if !bf16_checkpoint {
+        println!(
+            "    (the block linears are not stored in bf16, so --base-dtype bf16 keeps them in f32: nothing is rounded)"
+        );
+    }
 }
 
-/// Bytes of every weight of `cfg` with the block linears stored as `req` asks and everything
-/// else (and unquantized linears) at `plain_bytes` per value.
-fn weight_bytes(cfg: &ModelConfig, req: crate::quant::QuantRequest, plain_bytes: u64) -> u64 {
+/// Whether every block linear of the checkpoint is a bf16 tensor (what `--base-dtype bf16`
+/// then holds in 16 bits).
+fn linears_stored_in_bf16(cfg: &ModelConfig, files: &TensorFiles) -> bool {
+    crate::model::init::tensor_shapes(cfg)
+        .iter()
+        .filter(|(n, s)| is_block_linear(n, s))
+        .all(|(n, _)| files.dtype(n) == Some(safetensors::Dtype::BF16))
+}
+
+/// Bytes of every weight of `cfg` with the block linears stored as `req` asks (`bf16_bytes` a
+/// value for `--base-dtype bf16`) and everything else at `other_bytes` per value.
+fn weight_bytes(
+    cfg: &ModelConfig,
+    req: crate::quant::QuantRequest,
+    other_bytes: u64,
+    bf16_bytes: u64,
+) -> u64 {
     crate::model::init::tensor_shapes(cfg)
         .iter()
         .map(|(n, s)| match is_block_linear(n, s) {
-            true => crate::quant::planned_bytes(s[0], s[1], req, plain_bytes),
-            false => plain_bytes * s.iter().product::<usize>() as u64,
+            true => crate::quant::planned_bytes(s[0], s[1], req, bf16_bytes),
+            false => other_bytes * s.iter().product::<usize>() as u64,
         })
         .sum()
 }
@@ -323,7 +351,7 @@ fn is_block_linear(name: &str, shape: &[usize]) -> bool {
 /// and the layout the checkpoint itself is stored in when bitsandbytes wrote it.
 fn print_quantized_sizes(cfg: &ModelConfig, files: &TensorFiles) {
     use crate::quant::{BaseDtype, QuantRequest};
-    let bytes = |req: QuantRequest| weight_bytes(cfg, req, 2);
+    let bytes = |req: QuantRequest| weight_bytes(cfg, req, 2, 2);
     let q = |dtype, double_quant| QuantRequest {
         dtype,
         double_quant,

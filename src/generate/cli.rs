@@ -26,7 +26,8 @@ pub struct GenerateArgs {
     /// JSONL with id (or task_id) and prompt, a folder of .c/.cpp files, or a scenario suite.
     #[arg(long)]
     pub prompts: PathBuf,
-    /// Store the base linears as bf16 (as loaded), int8 or nf4 (docs/quantization.md).
+    /// Store the base linears as bf16 (where lossless, else f32), f32, int8 or nf4
+    /// (docs/quantization.md).
     #[arg(long, value_enum, default_value = "bf16")]
     pub base_dtype: crate::quant::BaseDtype,
     /// With --base-dtype nf4: 8-bit absmax values (double quantization).

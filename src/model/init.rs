@@ -124,8 +124,19 @@ pub fn random_weights(cfg: &ModelConfig, seed: u64) -> Result<BTreeMap<String, T
     Ok(out)
 }
 
-/// Writes a complete random model folder; refuses to overwrite an existing model.
+/// Writes a complete random model folder in f32; refuses to overwrite an existing model.
 pub fn write_random_model(dir: &Path, cfg: &ModelConfig, seed: u64, force: bool) -> Result<()> {
+    write_random_model_as(dir, cfg, seed, force, SaveDtype::F32)
+}
+
+/// `write_random_model` with the weights stored as `dtype` (bf16, as real 7B checkpoints are).
+pub fn write_random_model_as(
+    dir: &Path,
+    cfg: &ModelConfig,
+    seed: u64,
+    force: bool,
+    dtype: SaveDtype,
+) -> Result<()> {
     crate::util::fsx::ensure_fresh_output(dir, "model.safetensors", force)?;
     let weights = random_weights(cfg, seed)?;
     // One metadata key only: safetensors writes its metadata map in hash order, so more
@@ -133,7 +144,7 @@ pub fn write_random_model(dir: &Path, cfg: &ModelConfig, seed: u64, force: bool)
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     write_atomic(
         &dir.join("model.safetensors"),
-        &to_bytes(&weights, SaveDtype::F32, Some(meta))?,
+        &to_bytes(&weights, dtype, Some(meta))?,
     )?;
     let json = |v: &serde_json::Value| {
         serde_json::to_string_pretty(v).map_err(|e| Error::Unsupported(e.to_string()))

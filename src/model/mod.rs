@@ -56,9 +56,12 @@ impl Linear {
         inp: usize,
         bias: bool,
     ) -> Result<Self> {
-        // lm_head stays unquantized unless the checkpoint stores it quantized (as bitsandbytes).
+        // lm_head stays f32 unless the checkpoint stores it quantized (as bitsandbytes).
         let req = if name == "lm_head" {
-            QuantRequest::default()
+            QuantRequest {
+                dtype: crate::quant::BaseDtype::F32,
+                double_quant: false,
+            }
         } else {
             files.quant_request()
         };
@@ -205,10 +208,11 @@ impl Model {
             + quantized
     }
 
+    /// Linears held in a lossy format (int8, nf4), which cannot be saved.
     fn quantized_linears(&self) -> usize {
         self.linears()
             .iter()
-            .filter(|l| l.weight.as_f32().is_none())
+            .filter(|l| l.weight.is_lossy())
             .count()
     }
 
@@ -356,6 +360,12 @@ impl Model {
         let mut tensors = BTreeMap::new();
         for (k, t) in self.named_weights() {
             tensors.insert(k, t.clone());
+        }
+        // Linears held in bf16 are not among the f32 weights; they widen exactly.
+        for l in self.linears() {
+            if l.weight.as_f32().is_none() {
+                tensors.insert(format!("{}.weight", l.name), l.weight.dequantize()?);
+            }
         }
         let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
         let bytes = safetensors_io::to_bytes(&tensors, dtype, Some(meta))?;

@@ -1,12 +1,13 @@
-//! Quantized storage of frozen base weights: int8 (per-row absmax) and NF4 (blocks of 64,
-//! optional double quantization), bit-compatible with bitsandbytes' formats. Only the linear
-//! layers inside the transformer blocks are quantized; embeddings, norms and lm_head stay f32
-//! (bitsandbytes and transformers skip lm_head too).
+//! Storage of frozen base weights: bf16 (lossless, for weights that are bf16 values), int8
+//! (per-row absmax) and NF4 (blocks of 64, optional double quantization), bit-compatible with
+//! bitsandbytes' formats. Only the linear layers inside the transformer blocks are stored this
+//! way; embeddings, norms and lm_head stay f32 (bitsandbytes and transformers skip lm_head too).
 //!
 //! The reference forward/backward of a quantized linear dequantizes to f32 and runs the plain
 //! linear op (`Backend::quant_linear_fwd` / `quant_linear_bwd`), so it is exact to the formats'
 //! definitions. See docs/quantization.md.
 
+pub mod bf16;
 pub mod bnb;
 pub mod device;
 pub mod dynamic;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+pub use bf16::Bf16Weight;
 pub use int8::Int8Weight;
 pub use nf4::Nf4Weight;
 
@@ -24,9 +26,12 @@ pub use nf4::Nf4Weight;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BaseDtype {
-    /// As loaded (bf16/fp16/f32 checkpoints; f32 on the CPU backend).
+    /// 16 bits where lossless: a linear whose values are all bf16 values (a bf16 checkpoint) is
+    /// held in bf16, any other (f32, f16 checkpoints) in f32 as loaded. Never rounds.
     #[default]
     Bf16,
+    /// f32 whatever the checkpoint (twice bf16's memory; the CPU backend skips the widening).
+    F32,
     /// 8-bit codes with one f32 absmax per output row.
     Int8,
     /// NormalFloat-4, blocks of 64 with an f32 absmax each (8-bit with --double-quant).
@@ -37,6 +42,7 @@ impl BaseDtype {
     pub fn as_str(self) -> &'static str {
         match self {
             BaseDtype::Bf16 => "bf16",
+            BaseDtype::F32 => "f32",
             BaseDtype::Int8 => "int8",
             BaseDtype::Nf4 => "nf4",
         }
@@ -55,9 +61,10 @@ pub struct QuantRequest {
 #[derive(Clone, Debug, PartialEq)]
 pub enum BaseWeight {
     F32(Tensor),
+    Bf16(Bf16Weight),
     Int8(Int8Weight),
     Nf4(Nf4Weight),
-    /// int8 / NF4 in GPU memory (the CUDA backend's `upload_base`).
+    /// bf16 / int8 / NF4 in GPU memory (the CUDA backend's `upload_base`).
     #[cfg(feature = "cuda")]
     Cuda(crate::backend::cuda::quant_storage::QuantDeviceWeight),
 }
@@ -69,11 +76,16 @@ impl From<Tensor> for BaseWeight {
 }
 
 impl BaseWeight {
-    /// Quantizes a host f32 weight (out, in) as `req` asks; Bf16 keeps it as it is.
+    /// Stores a host f32 weight (out, in) as `req` asks: Bf16 holds it in 16 bits only when that
+    /// is lossless, F32 keeps it as it is.
     pub fn quantize(w: Tensor, req: QuantRequest) -> Result<Self> {
         let (rows, cols) = (w.rows(), w.last_dim());
         Ok(match req.dtype {
-            BaseDtype::Bf16 => BaseWeight::F32(w),
+            BaseDtype::F32 => BaseWeight::F32(w),
+            BaseDtype::Bf16 => match Bf16Weight::exact(w.host()?, rows, cols)? {
+                Some(b) => BaseWeight::Bf16(b),
+                None => BaseWeight::F32(w),
+            },
             BaseDtype::Int8 => BaseWeight::Int8(Int8Weight::quantize(w.host()?, rows, cols)?),
             BaseDtype::Nf4 => BaseWeight::Nf4(Nf4Weight::quantize(
                 w.host()?,
@@ -88,6 +100,7 @@ impl BaseWeight {
     pub fn rows(&self) -> usize {
         match self {
             BaseWeight::F32(t) => t.rows(),
+            BaseWeight::Bf16(q) => q.rows,
             BaseWeight::Int8(q) => q.rows,
             BaseWeight::Nf4(q) => q.rows,
             #[cfg(feature = "cuda")]
@@ -99,6 +112,7 @@ impl BaseWeight {
     pub fn cols(&self) -> usize {
         match self {
             BaseWeight::F32(t) => t.last_dim(),
+            BaseWeight::Bf16(q) => q.cols,
             BaseWeight::Int8(q) => q.cols,
             BaseWeight::Nf4(q) => q.cols,
             #[cfg(feature = "cuda")]
@@ -110,10 +124,11 @@ impl BaseWeight {
         self.rows() * self.cols()
     }
 
-    /// "f32", "int8", "nf4" or "nf4+dq" (double-quantized absmax).
+    /// "f32", "bf16", "int8", "nf4" or "nf4+dq" (double-quantized absmax).
     pub fn kind(&self) -> &'static str {
         match self {
             BaseWeight::F32(_) => "f32",
+            BaseWeight::Bf16(_) => "bf16",
             BaseWeight::Int8(_) => "int8",
             BaseWeight::Nf4(q) => match q.absmax {
                 nf4::Absmax::Plain(_) => "nf4",
@@ -131,8 +146,18 @@ impl BaseWeight {
         }
     }
 
-    /// The f32 weight, for operations that rewrite it (merging an adapter).
+    /// Whether the stored values differ from the loaded ones (int8, nf4): such weights cannot
+    /// be merged into or saved. f32 and bf16 storage are exact.
+    pub fn is_lossy(&self) -> bool {
+        !matches!(self.kind(), "f32" | "bf16")
+    }
+
+    /// The f32 weight, for operations that rewrite it (merging an adapter). A host bf16 weight
+    /// is widened to f32 in place first (exact; the rewrite would not stay a bf16 value).
     pub fn f32_mut(&mut self) -> Result<&mut Tensor> {
+        if let BaseWeight::Bf16(q) = self {
+            *self = BaseWeight::F32(Tensor::from_vec(q.dequantize(), &[q.rows, q.cols])?);
+        }
         let kind = self.kind();
         match self {
             BaseWeight::F32(t) => Ok(t),
@@ -147,6 +172,7 @@ impl BaseWeight {
         let shape = [self.rows(), self.cols()];
         match self {
             BaseWeight::F32(t) => Ok(t.clone()),
+            BaseWeight::Bf16(q) => Tensor::from_vec(q.dequantize(), &shape),
             BaseWeight::Int8(q) => Tensor::from_vec(q.dequantize(), &shape),
             BaseWeight::Nf4(q) => Tensor::from_vec(q.dequantize()?, &shape),
             #[cfg(feature = "cuda")]
@@ -158,6 +184,7 @@ impl BaseWeight {
     pub fn storage_bytes(&self) -> u64 {
         match self {
             BaseWeight::F32(t) => 4 * t.numel() as u64,
+            BaseWeight::Bf16(q) => q.storage_bytes(),
             BaseWeight::Int8(q) => q.storage_bytes(),
             BaseWeight::Nf4(q) => q.storage_bytes(),
             #[cfg(feature = "cuda")]
@@ -170,18 +197,19 @@ impl BaseWeight {
     /// the kernels) need none.
     pub fn decoded_copy_values(&self) -> usize {
         match self {
-            BaseWeight::Int8(_) | BaseWeight::Nf4(_) => self.numel(),
+            BaseWeight::Bf16(_) | BaseWeight::Int8(_) | BaseWeight::Nf4(_) => self.numel(),
             _ => 0,
         }
     }
 }
 
-/// Planned bytes of an (rows, cols) linear weight stored as `req` asks, with `bf16_bytes`
-/// per value for the unquantized case (2 on a GPU, 4 on the CPU backend).
+/// Planned bytes of an (rows, cols) linear weight stored as `req` asks, with `bf16_bytes` per
+/// value for `BaseDtype::Bf16` (2 when the checkpoint holds bf16 values, 4 when it stays f32).
 pub fn planned_bytes(rows: usize, cols: usize, req: QuantRequest, bf16_bytes: u64) -> u64 {
     let n = (rows * cols) as u64;
     match req.dtype {
         BaseDtype::Bf16 => n * bf16_bytes,
+        BaseDtype::F32 => n * 4,
         BaseDtype::Int8 => n + 4 * rows as u64,
         BaseDtype::Nf4 => {
             let blocks = n.div_ceil(nf4::BLOCK as u64);
@@ -199,30 +227,48 @@ pub fn planned_bytes(rows: usize, cols: usize, req: QuantRequest, bf16_bytes: u6
 mod tests {
     use super::*;
 
+    fn req(dtype: BaseDtype) -> QuantRequest {
+        QuantRequest {
+            dtype,
+            double_quant: false,
+        }
+    }
+
     #[test]
     fn planned_bytes_match_what_quantizing_holds() {
-        let w = Tensor::from_vec(
+        // Small integers are bf16 values (bf16 stores 2 bytes each); 1 + 2^-20 is not.
+        let bf16_valued = Tensor::from_vec(
             (0..96 * 80).map(|i| (i % 13) as f32 - 6.0).collect(),
             &[96, 80],
         )
         .unwrap();
-        for (dtype, dq) in [
-            (BaseDtype::Bf16, false),
-            (BaseDtype::Int8, false),
-            (BaseDtype::Nf4, false),
-            (BaseDtype::Nf4, true),
-        ] {
-            let req = QuantRequest {
-                dtype,
-                double_quant: dq,
-            };
-            let q = BaseWeight::quantize(w.clone(), req).unwrap();
-            assert_eq!(
-                planned_bytes(96, 80, req, 4),
-                q.storage_bytes(),
-                "{dtype:?} {dq}"
-            );
-            assert_eq!((q.rows(), q.cols()), (96, 80));
+        let f32_valued = Tensor::from_vec(
+            (0..96 * 80)
+                .map(|i| (i % 13) as f32 - 6.0 + 1.0 / (1 << 20) as f32)
+                .collect(),
+            &[96, 80],
+        )
+        .unwrap();
+        for (w, bf16_bytes) in [(&bf16_valued, 2), (&f32_valued, 4)] {
+            for (dtype, dq) in [
+                (BaseDtype::Bf16, false),
+                (BaseDtype::F32, false),
+                (BaseDtype::Int8, false),
+                (BaseDtype::Nf4, false),
+                (BaseDtype::Nf4, true),
+            ] {
+                let req = QuantRequest {
+                    dtype,
+                    double_quant: dq,
+                };
+                let q = BaseWeight::quantize(w.clone(), req).unwrap();
+                assert_eq!(
+                    planned_bytes(96, 80, req, bf16_bytes),
+                    q.storage_bytes(),
+                    "{dtype:?} {dq} {bf16_bytes}"
+                );
+                assert_eq!((q.rows(), q.cols()), (96, 80));
+            }
         }
         // nf4 is about an eighth of f32, int8 about a quarter.
         let nf4 = planned_bytes(
@@ -241,15 +287,12 @@ mod tests {
     fn only_host_quantized_weights_need_a_decoded_copy() {
         let w = Tensor::full(&[3, 64], 0.5);
         for (dtype, want) in [
-            (BaseDtype::Bf16, 0),
+            (BaseDtype::F32, 0),
+            (BaseDtype::Bf16, 192),
             (BaseDtype::Int8, 192),
             (BaseDtype::Nf4, 192),
         ] {
-            let req = QuantRequest {
-                dtype,
-                double_quant: false,
-            };
-            let q = BaseWeight::quantize(w.clone(), req).unwrap();
+            let q = BaseWeight::quantize(w.clone(), req(dtype)).unwrap();
             assert_eq!(q.decoded_copy_values(), want, "{dtype:?}");
         }
     }
@@ -267,5 +310,26 @@ mod tests {
         .unwrap();
         let e = q.f32_mut().unwrap_err().to_string();
         assert!(e.contains("--base-dtype bf16"), "{e}");
+        assert!(q.is_lossy());
+    }
+
+    #[test]
+    fn bf16_storage_is_chosen_only_when_lossless_and_widens_for_rewrites() {
+        let exact = Tensor::from_vec(vec![0.5, -2.0, 0.375, 8.0], &[2, 2]).unwrap();
+        let inexact = Tensor::from_vec(vec![0.5, -2.0, 0.1, 8.0], &[2, 2]).unwrap();
+        let mut q = BaseWeight::quantize(exact.clone(), req(BaseDtype::Bf16)).unwrap();
+        assert_eq!(
+            (q.kind(), q.storage_bytes(), q.is_lossy()),
+            ("bf16", 8, false)
+        );
+        assert_eq!(q.dequantize().unwrap(), exact);
+        let kept = BaseWeight::quantize(inexact.clone(), req(BaseDtype::Bf16)).unwrap();
+        assert_eq!(kept, BaseWeight::F32(inexact));
+        let forced = BaseWeight::quantize(exact.clone(), req(BaseDtype::F32)).unwrap();
+        assert_eq!(forced.kind(), "f32");
+        // Merging rewrites the weight: it is widened to f32 first, values unchanged.
+        let widened = q.f32_mut().unwrap().clone();
+        assert_eq!(widened, exact);
+        assert_eq!(q, BaseWeight::F32(exact));
     }
 }

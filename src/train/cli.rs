@@ -97,8 +97,9 @@ pub struct TrainArgs {
     pub save_every: Option<usize>,
     #[arg(long)]
     pub gradient_checkpointing: bool,
-    /// Frozen base linears: bf16 (as loaded), int8 (per-row absmax) or nf4 (QLoRA 4-bit)
-    /// [default: bf16]. Checkpoints saved by bitsandbytes load as stored.
+    /// Frozen base linears: bf16 (16 bits where lossless: bf16 checkpoints; others stay f32),
+    /// f32, int8 (per-row absmax) or nf4 (QLoRA 4-bit) [default: bf16]. Checkpoints saved by
+    /// bitsandbytes load as stored.
     #[arg(long, value_enum)]
     pub base_dtype: Option<crate::quant::BaseDtype>,
     /// With --base-dtype nf4: store the block absmax values in 8 bits too (double quantization).

@@ -53,7 +53,7 @@ pub struct TrainConfig {
     /// Checkpoint every N steps (0: only the final adapter).
     pub save_every: usize,
     pub gradient_checkpointing: bool,
-    /// Storage of the frozen base linears: bf16 (as loaded), int8 or nf4.
+    /// Storage of the frozen base linears: bf16 (where lossless, else f32), f32, int8 or nf4.
     pub base_dtype: crate::quant::BaseDtype,
     /// nf4 only: also quantize the per-block absmax values (QLoRA's double quantization).
     pub double_quant: bool,

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::backend::select::{self, Device};
-use crate::model::init::{preset_config, write_random_model, Preset};
+use crate::model::init::{preset_config, write_random_model_as, Preset};
 use crate::model::loss::{loss, loss_and_grads_with};
 use crate::model::{Arch, Ctx, Model, ModelConfig};
 use crate::peft::{AdapterSet, Ia3Config, LoraConfig, PeftConfig};
@@ -276,7 +276,14 @@ fn random_model(
     be: &dyn crate::backend::Backend,
     req: QuantRequest,
 ) -> Result<Model> {
-    write_random_model(dir, cfg, 11, true)?;
+    // bf16 on disk, as the 7B checkpoints are: `--base-dtype bf16` then holds 16-bit weights.
+    write_random_model_as(
+        dir,
+        cfg,
+        11,
+        true,
+        crate::model::safetensors_io::SaveDtype::BF16,
+    )?;
     Ok(Model::load_quantized(dir, be, req)?)
 }
 
@@ -458,6 +465,20 @@ mod tests {
         );
         assert!(q.weight_bytes < plain.weight_bytes, "{q:?}");
         assert!(q.tokens_per_s > 0.0 && q.peak_device_bytes.is_none());
+        // The random model is bf16 on disk, so bf16 holds the block linears in half of f32's bytes.
+        let mut f32_base = small("none", Method::Lora, false);
+        f32_base.base_dtype = BaseDtype::F32;
+        let wide = measure(&f32_base).unwrap();
+        let linears: u64 = crate::model::init::tensor_shapes(&config(LayerShape::Small, 1))
+            .iter()
+            .filter(|(name, shape)| name.starts_with("model.layers.") && shape.len() == 2)
+            .map(|(_, shape)| (shape[0] * shape[1]) as u64)
+            .sum();
+        assert_eq!(
+            wide.weight_bytes - plain.weight_bytes,
+            2 * linears,
+            "{wide:?}"
+        );
         // A python that cannot start is reported in the result, not raised.
         let r = measure(&small("/nonexistent/python3", Method::Lora, false)).unwrap();
         let err = r.torch.unwrap()["error"].as_str().unwrap().to_string();

@@ -220,7 +220,10 @@ pub fn train(
         still_needed,
         be.available_memory(),
         &be.name(),
-        cfg.base_dtype == crate::quant::BaseDtype::Bf16,
+        matches!(
+            cfg.base_dtype,
+            crate::quant::BaseDtype::Bf16 | crate::quant::BaseDtype::F32
+        ),
     )?;
 
     let metrics_path = cfg.out.join("metrics.jsonl");

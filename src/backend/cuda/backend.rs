@@ -149,7 +149,7 @@ impl Backend for CudaBackend {
     fn upload_base(&self, w: BaseWeight) -> Result<BaseWeight> {
         match w {
             BaseWeight::F32(t) => Ok(BaseWeight::F32(self.upload(t)?)),
-            BaseWeight::Int8(_) | BaseWeight::Nf4(_) => Ok(BaseWeight::Cuda(
+            BaseWeight::Bf16(_) | BaseWeight::Int8(_) | BaseWeight::Nf4(_) => Ok(BaseWeight::Cuda(
                 QuantDeviceWeight::upload(self.stream(), &w)?,
             )),
             on_device @ BaseWeight::Cuda(_) => Ok(on_device),

@@ -1,7 +1,8 @@
 //! The quantized-base section of `sectune bench`: the linear forward and dX backward over int8,
 //! nf4 and nf4 + double-quant weights (kernels/quant_dequant.cu, bf16 instances: the weight tile
 //! is decoded while staged in shared memory) against our own f32 and bf16 linears (lora_matmul.cu)
-//! at CodeLlama-7B shapes, beside bitsandbytes when bench/torch_baselines.py could import it; then
+//! at CodeLlama-7B shapes, beside bitsandbytes when bench/torch_baselines.py could import it, and
+//! the f32 backend's bf16-held base (f32 instance over 16-bit weights) against its f32 linear; then
 //! the GPU memory that the seven linears of one 7B decoder layer take for a LoRA forward and
 //! backward on the f32 backend (quantized vs f32 base weights), read from the driver.
 //! The quantized weights are synthetic byte patterns (timing does not depend on their values).
@@ -44,11 +45,12 @@ struct QWeight {
     nested: i32,
 }
 
-/// `fmt`: "int8", "nf4" or "nf4dq"; the values are patterns of the right sizes.
+/// `fmt`: "int8", "nf4", "nf4dq" or "bf16"; the values are patterns of the right sizes.
 fn qweight(stream: &Arc<CudaStream>, fmt: &str, n: usize, k: usize) -> Result<QWeight> {
     let numel = n * k;
     let (q_len, scale_len) = match fmt {
         "int8" => (numel, n),
+        "bf16" => (2 * numel, 1),
         _ => (numel.div_ceil(2), numel.div_ceil(64)),
     };
     let q: Vec<u8> = (0..q_len).map(|i| (i * 37 % 251) as u8).collect();
@@ -70,13 +72,17 @@ fn qweight(stream: &Arc<CudaStream>, fmt: &str, n: usize, k: usize) -> Result<QW
         stream.clone_htod(&map)?,
         stream.clone_htod(&crate::quant::nf4::NF4_LEVELS[..])?,
     ];
-    let int8 = fmt == "int8";
+    let (int8, bf16) = (fmt == "int8", fmt == "bf16");
     let args = [
         ptr(stream, &bytes[0]),
-        ptr(stream, &floats[0]),
+        if bf16 { 0 } else { ptr(stream, &floats[0]) },
         if dq { ptr(stream, &bytes[1]) } else { 0 },
         if dq { ptr(stream, &floats[1]) } else { 0 },
-        if int8 { 0 } else { ptr(stream, &floats[2]) },
+        if int8 || bf16 {
+            0
+        } else {
+            ptr(stream, &floats[2])
+        },
     ];
     Ok(QWeight {
         _bytes: bytes,
@@ -166,9 +172,22 @@ fn bnb_row(torch: Option<&serde_json::Value>, m: usize, n: usize, k: usize) -> S
 pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Result<()> {
     let stream = dev.stream();
     println!("\nQuantized linear, weights decoded in the tile load (ours: bf16 instances), ms");
+    println!("(f32+w16: the f32 backend's linear over a bf16-held base, against its f32 linear)");
     println!(
-        "{:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
-        "M", "N", "K", "pass", "f32", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
+        "{:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}",
+        "M",
+        "N",
+        "K",
+        "pass",
+        "f32",
+        "bf16",
+        "int8",
+        "nf4",
+        "nf4+dq",
+        "int8/bf16",
+        "nf4/bf16",
+        "f32+w16",
+        "w16/f32"
     );
     for &(m, n, k) in &[
         (2048usize, 4096usize, 4096usize),
@@ -190,6 +209,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
             ("nf4", qweight(stream, "nf4", n, k)?),
             ("nf4", qweight(stream, "nf4dq", n, k)?),
         ];
+        let held16 = qweight(stream, "bf16", n, k)?;
         for pass in ["fwd", "dX"] {
             let (plain, qname, bias, cfg) = if pass == "fwd" {
                 ("linear_fwd", "qlinear_fwd", true, gemm_launch(m, n))
@@ -211,13 +231,18 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
                     launch(stream, &f, cfg, x16, None, Some(q), bias, y16, dims)
                 })?);
             }
+            let f = dev.function(KernelModule::QuantDequant, &format!("{qname}_bf16_f32"))?;
+            let tw16 = time_ms(stream, reps, || {
+                launch(stream, &f, cfg, x32, None, Some(&held16), bias, y32, dims)
+            })?;
             println!(
-                "{m:>5} {n:>6} {k:>6} {pass:>4} {t32:>8.3} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+                "{m:>5} {n:>6} {k:>6} {pass:>4} {t32:>8.3} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2} {tw16:>8.3} {:>8.2}",
                 tq[0],
                 tq[1],
                 tq[2],
                 tq[0] / t16,
-                tq[1] / t16
+                tq[1] / t16,
+                tw16 / t32
             );
         }
         let row = bnb_row(torch, m, n, k);
@@ -247,10 +272,13 @@ fn layer_memory(dev: &CudaDevice) -> Result<()> {
     // q, k, v, o; gate, up; down.
     let shapes = [(4096usize, 4096usize), (11008, 4096), (4096, 11008)];
     let layer = [0usize, 0, 0, 0, 1, 1, 2];
+    // bf16 values, as a bf16 checkpoint holds: `--base-dtype bf16` keeps them in 16 bits.
     let host: Vec<Tensor> = shapes
         .iter()
         .map(|&(n, k)| {
-            let w: Vec<f32> = (0..n * k).map(|j| (j % 97) as f32 / 970.0 - 0.05).collect();
+            let w: Vec<f32> = (0..n * k)
+                .map(|j| bf16::from_f32((j % 97) as f32 / 970.0 - 0.05).to_f32())
+                .collect();
             Tensor::from_vec(w, &[n, k])
         })
         .collect::<crate::error::Result<_>>()?;
@@ -261,7 +289,8 @@ fn layer_memory(dev: &CudaDevice) -> Result<()> {
         dev.name()
     );
     for (name, dtype, dq) in [
-        ("f32", BaseDtype::Bf16, false),
+        ("f32", BaseDtype::F32, false),
+        ("bf16", BaseDtype::Bf16, false),
         ("int8", BaseDtype::Int8, false),
         ("nf4", BaseDtype::Nf4, false),
         ("nf4+dq", BaseDtype::Nf4, true),

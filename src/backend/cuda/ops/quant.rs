@@ -1,4 +1,4 @@
-//! Linear layers over quantized frozen weights (int8, NF4, NF4 + double quant) with the adapter
+//! Linear layers over compact frozen weights (bf16, int8, NF4, NF4 + double quant) with the adapter
 //! fused: kernels/quant_dequant.cu (f32 instances) decodes the weight tile by tile in shared
 //! memory. The rank projections and sums that never touch W (LoRA xa, dyb, dA, dB; IA3's output
 //! dl) are lora_matmul.cu's and ia3.cu's kernels, launched as ops/linear.rs launches them.
@@ -23,7 +23,7 @@ struct QArgs {
     levels: u64,
     offset: f32,
     nested: i32,
-    /// "nf4" or "int8": the kernels' instance suffix.
+    /// "nf4", "int8" or "bf16": the kernels' instance suffix.
     fmt: &'static str,
 }
 
@@ -31,7 +31,7 @@ fn qargs(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<QArgs> {
     let b = &w.bufs;
     Ok(QArgs {
         q: be.raw(&b.q),
-        scale: be.raw(&b.scale),
+        scale: b.scale.as_ref().map_or(NULL, |s| be.raw(s)),
         qscale: b.qscale.as_ref().map_or(NULL, |s| be.raw(s)),
         map: b.map.as_ref().map_or(NULL, |s| be.raw(s)),
         levels: b.levels.as_ref().map_or(NULL, |s| be.raw(s)),
