@@ -36,48 +36,40 @@ step() {  # step NAME TIMEOUT_S COMMAND...
   echo "=== $name: rc=$rc in $(( $(date +%s) - t0 ))s" | tee -a "$log"
 }
 
-# The same short LoRA run (demo corpus, tiny Llama, grad-accum 2, checkpoints) on both backends,
-# then generation from the GPU-trained adapter on the GPU: the CLI path end to end.
-train_both() {
-  local d; d=$(mktemp -d)
+# train_pair DIR TAG STEPS FLAGS...: the same short LoRA run (demo corpus, tiny Llama) on cuda
+# and on cpu into DIR/run-{cuda,cpu}; fails unless every step's loss agrees to 1e-3 relative.
+train_pair() {
+  local d=$1 tag=$2 steps=$3; shift 3
   "$bin/sectune" dataset build --jsonl data/demo-corpus/fixes.jsonl --out "$d/data" --granularity all --seed 42 >/dev/null &&
   "$bin/sectune" init-model --arch llama --seed 1 --out "$d/llama" >/dev/null || return 1
   for dev in cuda cpu; do
     "$bin/sectune" train --device "$dev" --model "$d/llama" --train-file "$d/data/train-function.jsonl" \
-      --method lora --max-steps 30 --batch-size 2 --grad-accum 2 --max-tokens 256 --lr 3e-3 --save-every 10 \
+      --method lora --max-steps "$steps" --batch-size 2 --max-tokens 256 --lr 3e-3 "$@" \
       --out "$d/run-$dev" || return 1
     echo "$dev: $(tail -n 1 "$d/run-$dev/metrics.jsonl")"
   done
-  python3 - "$d" <<'PY' || return 1
+  python3 - "$d" "$tag" "$steps" <<'PY'
 import json, sys
-d = sys.argv[1]
+d, tag, steps = sys.argv[1:]
 loss = {dev: [json.loads(l)["loss"] for l in open(f"{d}/run-{dev}/metrics.jsonl") if '"loss"' in l] for dev in ("cuda", "cpu")}
 worst = max(abs(a - b) / abs(b) for a, b in zip(loss["cuda"], loss["cpu"]))
-print(f"30 steps: loss cuda {loss['cuda'][0]:.5f} -> {loss['cuda'][-1]:.5f}, cpu {loss['cpu'][0]:.5f} -> {loss['cpu'][-1]:.5f}; worst relative step-loss difference {worst:.2e}")
+print(f"{tag} {steps} steps: loss cuda {loss['cuda'][0]:.5f} -> {loss['cuda'][-1]:.5f}, cpu {loss['cpu'][0]:.5f} -> {loss['cpu'][-1]:.5f}; worst relative step-loss difference {worst:.2e}")
 sys.exit(0 if worst < 1e-3 else 1)
 PY
+}
+
+# The CLI path end to end: 30 steps with grad-accum 2 and checkpoints on both backends, then
+# generation from the GPU-trained adapter on the GPU.
+train_both() {
+  local d; d=$(mktemp -d)
+  train_pair "$d" lora 30 --grad-accum 2 --save-every 10 || return 1
   "$bin/sectune" generate --device cuda --model "$d/llama" --adapter "$d/run-cuda/adapter" --prompts scenarios \
     --out "$d/gen.jsonl" --samples 2 --max-new-tokens 20 --seed 3 && wc -l "$d/gen.jsonl"
 }
 
-# A tiny Llama on an NF4 (double-quantized) base: LoRA on cuda and on cpu, same losses.
+# The same on an NF4 (double-quantized) base, 10 steps.
 train_nf4() {
-  local d; d=$(mktemp -d)
-  "$bin/sectune" dataset build --jsonl data/demo-corpus/fixes.jsonl --out "$d/data" --granularity all --seed 42 >/dev/null &&
-  "$bin/sectune" init-model --arch llama --seed 1 --out "$d/llama" >/dev/null || return 1
-  for dev in cuda cpu; do
-    "$bin/sectune" train --device "$dev" --model "$d/llama" --train-file "$d/data/train-function.jsonl" \
-      --base-dtype nf4 --double-quant --method lora --max-steps 10 --batch-size 2 --max-tokens 256 --lr 3e-3 \
-      --out "$d/run-$dev" || return 1
-  done
-  python3 - "$d" <<'PY' || return 1
-import json, sys
-d = sys.argv[1]
-loss = {dev: [json.loads(l)["loss"] for l in open(f"{d}/run-{dev}/metrics.jsonl") if '"loss"' in l] for dev in ("cuda", "cpu")}
-worst = max(abs(a - b) / abs(b) for a, b in zip(loss["cuda"], loss["cpu"]))
-print(f"nf4 10 steps: loss cuda {loss['cuda'][0]:.5f} -> {loss['cuda'][-1]:.5f}, cpu {loss['cpu'][0]:.5f} -> {loss['cpu'][-1]:.5f}; worst relative difference {worst:.2e}")
-sys.exit(0 if worst < 1e-3 else 1)
-PY
+  train_pair "$(mktemp -d)" nf4 10 --base-dtype nf4 --double-quant
 }
 
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
@@ -90,8 +82,8 @@ for s in $steps; do
       done ;;
     memcheck) step memcheck 100 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/cuda_parity" --skip 7b --test-threads=1 ;;
     racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
-    train) export -f train_both; export bin; step train 120 bash -c train_both ;;
-    train-nf4) export -f train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
+    train) export -f train_pair train_both; export bin; step train 120 bash -c train_both ;;
+    train-nf4) export -f train_pair train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
     bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
     quant-memory) for dt in bf16 int8 nf4; do
         step "quant-memory-$dt" 150 "$bin/sectune" bench layer --device cuda --shape codellama7b --layers 4 \

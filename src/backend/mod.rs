@@ -121,7 +121,7 @@ pub trait Backend: Send + Sync {
     /// Bytes this backend can still allocate (the host's available memory; on a GPU, its free
     /// device memory), for the memory plan's check before training; None when unknown.
     fn available_memory(&self) -> Option<u64> {
-        crate::train::memory::available_host_memory()
+        crate::util::host_memory::available()
     }
 
     /// Most device memory the backend's tensors have held since it started or the last

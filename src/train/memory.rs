@@ -68,7 +68,6 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// Memory the OS reports as available (Linux), for the CPU backend's check.
 /// Refuses a run whose plan (beyond the weights already loaded) exceeds what the backend can
 /// still allocate, naming the settings that shrink it.
 pub fn check_fits(
@@ -94,20 +93,6 @@ pub fn check_fits(
         human(still_needed),
         human(avail)
     )))
-}
-
-pub fn available_host_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Resident memory of this process, for the metrics log.
-pub fn resident_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 #[cfg(test)]

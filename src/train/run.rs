@@ -307,7 +307,7 @@ pub fn train(
             last_loss = step_loss;
             let tps = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
             let mut rec = serde_json::json!({"step": state.step, "epoch": state.epoch, "loss": step_loss, "lr": lr,
-                "tokens_per_s": tps, "resident_bytes": memory::resident_bytes(),
+                "tokens_per_s": tps, "resident_bytes": crate::util::host_memory::resident(),
                 "device_peak_bytes": be.peak_memory(), "skipped": !finite});
             if cfg.eval_every > 0 && state.step % cfg.eval_every == 0 && !val_seqs.is_empty() {
                 let refs: Vec<&[u32]> = val_seqs.iter().map(|s| s.as_slice()).collect();

@@ -1,4 +1,5 @@
 //! Small shared utilities.
 
 pub mod fsx;
+pub mod host_memory;
 pub mod rng;
