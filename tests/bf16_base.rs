@@ -13,7 +13,7 @@ use sectune::model::init::{preset_config, write_random_model, write_random_model
 use sectune::model::loss::loss_and_grads;
 use sectune::model::safetensors_io::{SaveDtype, TensorFiles};
 use sectune::model::{Arch, Ctx, Model};
-use sectune::peft::{AdapterSet, Ia3Config, LoraConfig, ModuleAdapter, PeftConfig};
+use sectune::peft::{Ia3Config, LoraConfig, PeftConfig};
 use sectune::quant::{BaseDtype, QuantRequest};
 use sectune::train::config::{Method, TrainConfig};
 use sectune::train::run::{train, Hooks};
@@ -32,10 +32,7 @@ fn bf16_checkpoint(dir: &Path, arch: Arch) -> PathBuf {
 }
 
 fn load(dir: &Path, dtype: BaseDtype) -> Model {
-    let req = QuantRequest {
-        dtype,
-        double_quant: false,
-    };
+    let req = QuantRequest::new(dtype, false);
     Model::load_quantized(dir, &CpuBackend, req).unwrap()
 }
 
@@ -46,21 +43,6 @@ fn block_linear_values(m: &Model) -> u64 {
         .filter(|l| l.name != "lm_head")
         .map(|l| l.weight.numel() as u64)
         .sum()
-}
-
-/// Adapters that change the model (PEFT's init leaves LoRA B at zero and IA3 at one).
-fn perturbed(config: PeftConfig, model: &Model) -> AdapterSet {
-    let mut a = AdapterSet::init(config, &model.linear_infos(), 5).unwrap();
-    for (k, m) in a.modules.values_mut().enumerate() {
-        let t = match m {
-            ModuleAdapter::Lora { b, .. } => b,
-            ModuleAdapter::Ia3 { l, .. } => l,
-        };
-        for (i, v) in t.host_mut().unwrap().iter_mut().enumerate() {
-            *v += 0.04 * (((i * 13 + k * 7) % 19) as f32 / 9.0 - 1.0);
-        }
-    }
-    a
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -95,7 +77,7 @@ fn a_bf16_checkpoint_is_held_in_16_bits_with_the_f32_numbers() {
             PeftConfig::Lora(lora),
             PeftConfig::Ia3(Ia3Config::study_default(arch)),
         ] {
-            let adapter = perturbed(config, &wide);
+            let adapter = common::perturbed(config, &wide);
             let run = |m: &Model| {
                 let mut g = adapter.zeros_like();
                 let ctx = Ctx {
@@ -161,7 +143,7 @@ fn a_bf16_held_base_saves_and_merges_as_the_f32_one() {
         }
         // Merging widens the bf16 linears to f32 first and gives the f32-held result.
         let (mut narrow, mut wide) = (load(&dir, BaseDtype::Bf16), load(&dir, BaseDtype::F32));
-        let adapter = perturbed(PeftConfig::Lora(LoraConfig::study_default(arch)), &wide);
+        let adapter = common::perturbed(PeftConfig::Lora(LoraConfig::study_default(arch)), &wide);
         sectune::peft::merge::merge_into(&mut narrow, &adapter).unwrap();
         sectune::peft::merge::merge_into(&mut wide, &adapter).unwrap();
         for (a, b) in narrow.linears().iter().zip(wide.linears()) {

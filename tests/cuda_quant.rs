@@ -71,13 +71,6 @@ const FORMATS: [(&str, BaseDtype, bool); 4] = [
     ("nf4+dq", BaseDtype::Nf4, true),
 ];
 
-fn req(dtype: BaseDtype, double_quant: bool) -> QuantRequest {
-    QuantRequest {
-        dtype,
-        double_quant,
-    }
-}
-
 /// A quantized (n, k) weight from the hash inputs, and its copy on the GPU. For bf16 the inputs
 /// are rounded to bf16 values first (what a bf16 checkpoint holds), or they would stay f32.
 fn weights(g: &CudaBackend, n: usize, k: usize, r: QuantRequest) -> (BaseWeight, BaseWeight) {
@@ -230,7 +223,7 @@ impl Case<'_> {
 fn upload_keeps_every_byte() {
     let Some(g) = gpu() else { return };
     for (name, dtype, dq) in FORMATS {
-        let (host, dev) = weights(&g, 70, 45, req(dtype, dq));
+        let (host, dev) = weights(&g, 70, 45, QuantRequest::new(dtype, dq));
         let BaseWeight::Cuda(d) = &dev else {
             panic!("{name}: not on the GPU")
         };
@@ -248,7 +241,7 @@ fn decoding_in_the_tiles_is_bit_exact() {
     // with k not a multiple of 64 put nf4 blocks across rows and odd counts split bytes.
     for (n, k) in [(70, 45), (3, 131), (129, 64)] {
         for (name, dtype, dq) in FORMATS {
-            let (host, dev) = weights(&g, n, k, req(dtype, dq));
+            let (host, dev) = weights(&g, n, k, QuantRequest::new(dtype, dq));
             let want = host.dequantize().unwrap();
             let want = want.host().unwrap();
             let eye = |s: usize| {
@@ -300,7 +293,7 @@ fn quantized_linear_with_every_adapter_matches_cpu() {
     let Some(g) = gpu() else { return };
     for (m, n, k) in [(1, 1, 1), (37, 70, 45), (65, 129, 100), (130, 300, 257)] {
         for (name, dtype, dq) in FORMATS {
-            let (w, gw) = weights(&g, n, k, req(dtype, dq));
+            let (w, gw) = weights(&g, n, k, QuantRequest::new(dtype, dq));
             let case = Case {
                 g: &g,
                 w: &w,
@@ -325,7 +318,7 @@ fn quantized_linear_at_a_7b_shape_matches_cpu() {
     let Some(g) = gpu() else { return };
     // CodeLlama-7B's down_proj (4096 × 11008), r 8 as in the study.
     for (name, dtype, dq) in FORMATS {
-        let (w, gw) = weights(&g, 4096, 11008, req(dtype, dq));
+        let (w, gw) = weights(&g, 4096, 11008, QuantRequest::new(dtype, dq));
         let case = Case {
             g: &g,
             w: &w,
@@ -341,7 +334,8 @@ fn quantized_linear_at_a_7b_shape_matches_cpu() {
 #[test]
 fn host_weights_are_refused_with_the_fix() {
     let Some(g) = gpu() else { return };
-    let host = BaseWeight::quantize(t(&[8, 64], 2), req(BaseDtype::Nf4, false)).unwrap();
+    let host =
+        BaseWeight::quantize(t(&[8, 64], 2), QuantRequest::new(BaseDtype::Nf4, false)).unwrap();
     let x = up(&g, &t(&[2, 64], 1));
     let e = g
         .quant_linear_fwd(&x, &host, None, AdapterOp::None)
@@ -504,7 +498,7 @@ fn quantized_base_models_match_cpu_on_gpu() {
     let Some(g) = gpu() else { return };
     for case in ["llama-lora", "llama-ia3", "codegen-lora", "codegen-ia3"] {
         for (_, dtype, dq) in FORMATS {
-            model_case(&g, case, req(dtype, dq));
+            model_case(&g, case, QuantRequest::new(dtype, dq));
         }
     }
 }

@@ -12,9 +12,7 @@ use sectune::backend::cpu::CpuBackend;
 use sectune::model::loss::loss_and_grads;
 use sectune::model::safetensors_io::TensorFiles;
 use sectune::model::{Ctx, Keep, Model};
-use sectune::peft::{
-    io as peft_io, AdapterSet, Ia3Config, LoraConfig, ModuleAdapter, PeftConfig, Targets,
-};
+use sectune::peft::{io as peft_io, Ia3Config, LoraConfig, PeftConfig, Targets};
 use sectune::quant::nf4::{Absmax, DoubleQuant, Nf4Weight, NF4_LEVELS};
 use sectune::quant::{dynamic, BaseDtype, BaseWeight, Int8Weight, QuantRequest};
 use sectune::train::config::{Method, TrainConfig};
@@ -223,21 +221,6 @@ fn dequantized_twin(dir: &Path, quantized: &Model) -> Model {
     twin
 }
 
-/// Adapters that change the model (PEFT's init leaves LoRA B at zero and IA3 at one).
-fn perturbed(config: PeftConfig, model: &Model) -> AdapterSet {
-    let mut a = AdapterSet::init(config, &model.linear_infos(), 7).unwrap();
-    for (k, m) in a.modules.values_mut().enumerate() {
-        let t = match m {
-            ModuleAdapter::Lora { b, .. } => b,
-            ModuleAdapter::Ia3 { l, .. } => l,
-        };
-        for (i, v) in t.host_mut().unwrap().iter_mut().enumerate() {
-            *v += 0.05 * (((i * 31 + k * 17) % 23) as f32 / 11.0 - 1.0);
-        }
-    }
-    a
-}
-
 fn rel_max(got: &[f32], want: &[f32]) -> f32 {
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
     got.iter()
@@ -261,10 +244,7 @@ fn lora_and_ia3_on_a_quantized_base_match_the_dequantized_f32_model() {
             (BaseDtype::Nf4, false),
             (BaseDtype::Nf4, true),
         ] {
-            let req = QuantRequest {
-                dtype,
-                double_quant: dq,
-            };
+            let req = QuantRequest::new(dtype, dq);
             let quantized = Model::load_quantized(&dir, &be, req).unwrap();
             assert!(!quantized.base_weights_summary().contains("f32 ×2"));
             let twin = dequantized_twin(&dir, &quantized);
@@ -279,7 +259,7 @@ fn lora_and_ia3_on_a_quantized_base_match_the_dequantized_f32_model() {
             };
             let ia3 = PeftConfig::Ia3(Ia3Config::study_default(arch));
             for config in [lora, ia3] {
-                let adapter = perturbed(config, &quantized);
+                let adapter = common::perturbed(config, &quantized);
                 let run = |m: &Model| {
                     let mut g = adapter.zeros_like();
                     let ctx = Ctx::eval(&be, Some(&adapter));
@@ -418,10 +398,7 @@ fn a_quantized_base_trains_and_resumes_to_identical_adapters() {
 fn quantized_models_refuse_to_be_saved_or_merged() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny_model(tmp.path(), sectune::model::Arch::Codegen);
-    let req = QuantRequest {
-        dtype: BaseDtype::Nf4,
-        double_quant: false,
-    };
+    let req = QuantRequest::new(BaseDtype::Nf4, false);
     let mut m = Model::load_quantized(&dir, &CpuBackend, req).unwrap();
     let e = m
         .save(
@@ -432,7 +409,7 @@ fn quantized_models_refuse_to_be_saved_or_merged() {
         .to_string();
     assert!(e.contains("--base-dtype bf16"), "{e}");
     assert!(!tmp.path().join("out").exists());
-    let adapter = perturbed(
+    let adapter = common::perturbed(
         PeftConfig::Ia3(Ia3Config::study_default(sectune::model::Arch::Codegen)),
         &m,
     );

@@ -123,10 +123,7 @@ pub fn score(args: ScoreArgs) -> Result<()> {
     if args.double_quant && args.base_dtype != crate::quant::BaseDtype::Nf4 {
         anyhow::bail!("--double-quant applies to --base-dtype nf4 only");
     }
-    let req = crate::quant::QuantRequest {
-        dtype: args.base_dtype,
-        double_quant: args.double_quant,
-    };
+    let req = crate::quant::QuantRequest::new(args.base_dtype, args.double_quant);
     let (model, adapter) =
         load_quantized_model_and_adapter(&be, &args.model, args.adapter.as_deref(), req)?;
     let tok = Tokenizer::load(&args.model)?;
@@ -292,10 +289,7 @@ fn print_training_plan(cfg: &ModelConfig, files: &TensorFiles, adapter_params: u
         ("nf4", BaseDtype::Nf4, false),
         ("nf4 --double-quant", BaseDtype::Nf4, true),
     ] {
-        let w = weights(QuantRequest {
-            dtype,
-            double_quant,
-        });
+        let w = weights(QuantRequest::new(dtype, double_quant));
         let [ckpt, full] = [true, false].map(|c| plan(cfg, w, 0, adapter_params, 1, seq, 4, c));
         println!(
             "    {:<22} {:>10} {:>12} {:>22} {:>10} {:>22}",
@@ -352,10 +346,7 @@ fn is_block_linear(name: &str, shape: &[usize]) -> bool {
 fn print_quantized_sizes(cfg: &ModelConfig, files: &TensorFiles) {
     use crate::quant::{BaseDtype, QuantRequest};
     let bytes = |req: QuantRequest| weight_bytes(cfg, req, 2, 2);
-    let q = |dtype, double_quant| QuantRequest {
-        dtype,
-        double_quant,
-    };
+    let q = |dtype, double_quant| QuantRequest::new(dtype, double_quant);
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     println!(
         "  memory, block linears quantized (--base-dtype): int8 {:.2} GiB   nf4 {:.2} GiB   nf4 + --double-quant {:.2} GiB",

@@ -100,10 +100,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if args.double_quant && args.base_dtype != crate::quant::BaseDtype::Nf4 {
         anyhow::bail!("--double-quant applies to --base-dtype nf4 only");
     }
-    let req = crate::quant::QuantRequest {
-        dtype: args.base_dtype,
-        double_quant: args.double_quant,
-    };
+    let req = crate::quant::QuantRequest::new(args.base_dtype, args.double_quant);
     let (model, adapter) =
         load_quantized_model_and_adapter(be, &args.model, args.adapter.as_deref(), req)?;
     let tok = Tokenizer::load(&args.model)?;

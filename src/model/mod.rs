@@ -58,10 +58,7 @@ impl Linear {
     ) -> Result<Self> {
         // lm_head stays f32 unless the checkpoint stores it quantized (as bitsandbytes).
         let req = if name == "lm_head" {
-            QuantRequest {
-                dtype: crate::quant::BaseDtype::F32,
-                double_quant: false,
-            }
+            QuantRequest::new(crate::quant::BaseDtype::F32, false)
         } else {
             files.quant_request()
         };

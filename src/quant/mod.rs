@@ -57,6 +57,15 @@ pub struct QuantRequest {
     pub double_quant: bool,
 }
 
+impl QuantRequest {
+    pub fn new(dtype: BaseDtype, double_quant: bool) -> Self {
+        QuantRequest {
+            dtype,
+            double_quant,
+        }
+    }
+}
+
 /// A frozen linear weight (out, in) in one of the storage formats.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BaseWeight {
@@ -228,10 +237,7 @@ mod tests {
     use super::*;
 
     fn req(dtype: BaseDtype) -> QuantRequest {
-        QuantRequest {
-            dtype,
-            double_quant: false,
-        }
+        QuantRequest::new(dtype, false)
     }
 
     #[test]
@@ -257,10 +263,7 @@ mod tests {
                 (BaseDtype::Nf4, false),
                 (BaseDtype::Nf4, true),
             ] {
-                let req = QuantRequest {
-                    dtype,
-                    double_quant: dq,
-                };
+                let req = QuantRequest::new(dtype, dq);
                 let q = BaseWeight::quantize(w.clone(), req).unwrap();
                 assert_eq!(
                     planned_bytes(96, 80, req, bf16_bytes),
@@ -271,15 +274,7 @@ mod tests {
             }
         }
         // nf4 is about an eighth of f32, int8 about a quarter.
-        let nf4 = planned_bytes(
-            4096,
-            4096,
-            QuantRequest {
-                dtype: BaseDtype::Nf4,
-                double_quant: true,
-            },
-            4,
-        );
+        let nf4 = planned_bytes(4096, 4096, QuantRequest::new(BaseDtype::Nf4, true), 4);
         assert!(nf4 * 7 < 4096 * 4096 * 4 / 8 * 8 && nf4 > 4096 * 4096 / 2);
     }
 
@@ -300,14 +295,7 @@ mod tests {
     #[test]
     fn quantized_weights_refuse_in_place_rewrites() {
         let w = Tensor::full(&[2, 64], 0.25);
-        let mut q = BaseWeight::quantize(
-            w,
-            QuantRequest {
-                dtype: BaseDtype::Int8,
-                double_quant: false,
-            },
-        )
-        .unwrap();
+        let mut q = BaseWeight::quantize(w, QuantRequest::new(BaseDtype::Int8, false)).unwrap();
         let e = q.f32_mut().unwrap_err().to_string();
         assert!(e.contains("--base-dtype bf16"), "{e}");
         assert!(q.is_lossy());

@@ -112,10 +112,7 @@ impl TrainConfig {
     }
 
     pub fn quant_request(&self) -> crate::quant::QuantRequest {
-        crate::quant::QuantRequest {
-            dtype: self.base_dtype,
-            double_quant: self.double_quant,
-        }
+        crate::quant::QuantRequest::new(self.base_dtype, self.double_quant)
     }
 
     /// Settings that change the numbers of a run; a resumed run must match them.

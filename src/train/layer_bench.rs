@@ -183,10 +183,7 @@ pub fn measure(args: &LayerBenchArgs) -> Result<LayerBenchResult> {
     }
     let be = select::open(args.device)?;
     let dir = ScratchDir::create()?;
-    let req = QuantRequest {
-        dtype: args.base_dtype,
-        double_quant: args.double_quant,
-    };
+    let req = QuantRequest::new(args.base_dtype, args.double_quant);
     let model = random_model(&dir.0, &cfg, be.as_ref(), req)?;
     drop(dir); // the weights are loaded: free the disk before timing
     let adapter = AdapterSet::init(peft(args.method, cfg.arch), &model.linear_infos(), 7)?

@@ -41,3 +41,21 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
+
+/// Adapters that change the model (PEFT's init leaves LoRA B at zero and IA3 at one).
+pub fn perturbed(
+    config: sectune::peft::PeftConfig,
+    model: &sectune::model::Model,
+) -> sectune::peft::AdapterSet {
+    let mut a = sectune::peft::AdapterSet::init(config, &model.linear_infos(), 7).unwrap();
+    for (k, m) in a.modules.values_mut().enumerate() {
+        let t = match m {
+            sectune::peft::ModuleAdapter::Lora { b, .. } => b,
+            sectune::peft::ModuleAdapter::Ia3 { l, .. } => l,
+        };
+        for (i, v) in t.host_mut().unwrap().iter_mut().enumerate() {
+            *v += 0.05 * (((i * 31 + k * 17) % 23) as f32 / 11.0 - 1.0);
+        }
+    }
+    a
+}

@@ -296,10 +296,7 @@ fn layer_memory(dev: &CudaDevice) -> Result<()> {
         ("nf4+dq", BaseDtype::Nf4, true),
     ] {
         let before = used()?;
-        let req = QuantRequest {
-            dtype,
-            double_quant: dq,
-        };
+        let req = QuantRequest::new(dtype, dq);
         let mut weights = Vec::new();
         for &i in &layer {
             weights.push(be.upload_base(BaseWeight::quantize(host[i].clone(), req)?)?);
