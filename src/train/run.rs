@@ -198,11 +198,17 @@ pub fn train(
         total,
         be.name()
     );
+    let stored = model.base_weights_summary();
     eprintln!(
-        "base weights: {} requested; linears stored as {}",
-        cfg.base_dtype.as_str(),
-        model.base_weights_summary()
+        "base weights: {} requested; linears stored as {stored}",
+        cfg.base_dtype.as_str()
     );
+    if cfg.base_dtype == crate::quant::BaseDtype::Bf16 && !stored.contains("bf16") {
+        eprintln!(
+            "  (the checkpoint's linears are not bf16 values, so they stay f32 and nothing is rounded; \
+             --base-dtype int8 or nf4 shrinks them)"
+        );
+    }
     eprintln!(
         "memory plan (batch {} × {} tokens{}): weights {} + adapter/optimizer {} + activations {} + logits {} = {}",
         cfg.batch_size,
