@@ -4,7 +4,8 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
-#   steps: parity model extra memcheck racecheck train train-nf4 bench layer quant-memory sanitize-new
+#   steps: parity model extra memcheck racecheck train train-nf4 train-bf16 bench layer quant-memory
+#   sanitize-new
 #   (default: all);
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
 #   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention
@@ -12,7 +13,7 @@
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 bench layer quant-memory sanitize-new}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 bench layer quant-memory sanitize-new}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -36,12 +37,13 @@ step() {  # step NAME TIMEOUT_S COMMAND...
   echo "=== $name: rc=$rc in $(( $(date +%s) - t0 ))s" | tee -a "$log"
 }
 
-# train_pair DIR TAG STEPS FLAGS...: the same short LoRA run (demo corpus, tiny Llama) on cuda
-# and on cpu into DIR/run-{cuda,cpu}; fails unless every step's loss agrees to 1e-3 relative.
+# train_pair DIR TAG STEPS FLAGS...: the same short LoRA run (demo corpus, tiny Llama written in
+# ${model_dtype:-f32}) on cuda and on cpu into DIR/run-{cuda,cpu}; fails unless every step's loss
+# agrees to 1e-3 relative.
 train_pair() {
   local d=$1 tag=$2 steps=$3; shift 3
   "$bin/sectune" dataset build --jsonl data/demo-corpus/fixes.jsonl --out "$d/data" --granularity all --seed 42 >/dev/null &&
-  "$bin/sectune" init-model --arch llama --seed 1 --out "$d/llama" >/dev/null || return 1
+  "$bin/sectune" init-model --arch llama --seed 1 --dtype "${model_dtype:-f32}" --out "$d/llama" >/dev/null || return 1
   for dev in cuda cpu; do
     "$bin/sectune" train --device "$dev" --model "$d/llama" --train-file "$d/data/train-function.jsonl" \
       --method lora --max-steps "$steps" --batch-size 2 --max-tokens 256 --lr 3e-3 "$@" \
@@ -72,6 +74,11 @@ train_nf4() {
   train_pair "$(mktemp -d)" nf4 10 --base-dtype nf4 --double-quant
 }
 
+# The same on a bf16 checkpoint, which the default --base-dtype bf16 holds in 16 bits.
+train_bf16() {
+  model_dtype=bf16 train_pair "$(mktemp -d)" bf16-held 10
+}
+
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
 for s in $steps; do
   case $s in
@@ -84,6 +91,7 @@ for s in $steps; do
     racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
     train) export -f train_pair train_both; export bin; step train 120 bash -c train_both ;;
     train-nf4) export -f train_pair train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
+    train-bf16) export -f train_pair train_bf16; export bin; step train-bf16 90 bash -c train_bf16 ;;
     bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
     quant-memory) for dt in bf16 int8 nf4; do
         step "quant-memory-$dt" 150 "$bin/sectune" bench layer --device cuda --shape codellama7b --layers 4 \

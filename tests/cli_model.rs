@@ -212,3 +212,42 @@ fn errors_name_the_problem_without_panicking() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bf16_random_model_is_held_and_scored_in_16_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("bf16");
+    let ms = m.to_str().unwrap();
+    ok(&[
+        "init-model",
+        "--arch",
+        "llama",
+        "--dtype",
+        "bf16",
+        "--out",
+        ms,
+    ]);
+    let files =
+        sectune::model::safetensors_io::TensorFiles::open(&m.join("model.safetensors")).unwrap();
+    assert!(files
+        .names()
+        .all(|n| files.dtype(n) == Some(safetensors::Dtype::BF16)));
+    let info = ok(&["inspect", ms]);
+    assert!(info.contains("bf16 (default)"), "{info}");
+    let text = tmp.path().join("t.c");
+    std::fs::write(&text, TEXT).unwrap();
+    let score = |dtype: &str| {
+        json_loss(&ok(&[
+            "score",
+            "--model",
+            ms,
+            "--text-file",
+            text.to_str().unwrap(),
+            "--base-dtype",
+            dtype,
+            "--json",
+        ]))
+    };
+    // Widening bf16 is exact: the 16-bit base scores exactly as the f32 one.
+    assert_eq!(score("bf16").to_bits(), score("f32").to_bits());
+}

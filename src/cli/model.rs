@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::backend::cpu::CpuBackend;
 use crate::backend::Backend;
-use crate::model::init::{preset_config, write_random_model, Preset};
+use crate::model::init::{preset_config, write_random_model_as, Preset};
 use crate::model::loss::loss;
 use crate::model::safetensors_io::{SaveDtype, TensorFiles};
 use crate::model::tokenizer::Tokenizer;
@@ -31,6 +31,26 @@ pub struct InitModelArgs {
     /// Overwrite a model already in the folder.
     #[arg(long)]
     pub force: bool,
+    /// Dtype of the written weights (bf16, as 7B checkpoints are, exercises the 16-bit base).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: WeightDtypeArg,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum WeightDtypeArg {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl From<WeightDtypeArg> for SaveDtype {
+    fn from(d: WeightDtypeArg) -> Self {
+        match d {
+            WeightDtypeArg::F32 => SaveDtype::F32,
+            WeightDtypeArg::Bf16 => SaveDtype::BF16,
+            WeightDtypeArg::F16 => SaveDtype::F16,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -50,7 +70,7 @@ impl From<ArchArg> for Arch {
 
 pub fn init_model(args: InitModelArgs) -> Result<()> {
     let cfg = preset_config(args.arch.into(), args.preset);
-    write_random_model(&args.out, &cfg, args.seed, args.force)?;
+    write_random_model_as(&args.out, &cfg, args.seed, args.force, args.dtype.into())?;
     let params: usize = crate::model::init::tensor_shapes(&cfg)
         .iter()
         .map(|(_, s)| s.iter().product::<usize>())
