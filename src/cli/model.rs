@@ -277,7 +277,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 /// gradient checkpointing. The backends compute in f32, so activations, embeddings, norms and
 /// lm_head count 4 bytes; `--base-dtype bf16` holds the block linears in 2 bytes when the
 /// checkpoint stores them in bf16 (4 otherwise); quantized linears count their packed size; the
-/// GPU decodes tile by tile, so no decoded copy is added (the CPU adds one layer's f32 copy).
+/// GPU decodes tile by tile, so no decoded copy is added (the CPU adds one decode block).
 fn print_training_plan(cfg: &ModelConfig, files: &TensorFiles, adapter_params: u64) {
     use crate::quant::{BaseDtype, QuantRequest};
     use crate::train::memory::{human, plan};

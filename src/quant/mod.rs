@@ -9,6 +9,7 @@
 
 pub mod bf16;
 pub mod bnb;
+pub mod decode;
 pub mod device;
 pub mod dynamic;
 pub mod int8;
@@ -202,11 +203,13 @@ impl BaseWeight {
     }
 
     /// Values of the f32 copy a backend decodes for each call on this weight: the CPU reference
-    /// decodes host weights whole; f32 weights and device weights (decoded tile by tile inside
-    /// the kernels) need none.
+    /// decodes host weights a block at a time (`decode::BLOCK_VALUES`); f32 weights and device
+    /// weights (decoded tile by tile inside the kernels) need none.
     pub fn decoded_copy_values(&self) -> usize {
         match self {
-            BaseWeight::Bf16(_) | BaseWeight::Int8(_) | BaseWeight::Nf4(_) => self.numel(),
+            BaseWeight::Bf16(_) | BaseWeight::Int8(_) | BaseWeight::Nf4(_) => {
+                self.numel().min(decode::BLOCK_VALUES)
+            }
             _ => 0,
         }
     }

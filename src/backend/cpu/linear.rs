@@ -5,7 +5,89 @@ use super::gemm::{gemm, Layout};
 use crate::backend::dropout::Dropout;
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
+use crate::quant::decode::{RangeDecoder, BLOCK_VALUES as DECODED_BLOCK_VALUES};
+use crate::quant::BaseWeight;
 use crate::tensor::Tensor;
+
+/// The frozen weight W (N, K) as the base GEMMs read it.
+enum Frozen<'a> {
+    /// f32 values, read in place.
+    Dense(&'a [f32]),
+    /// bf16 / int8 / nf4 on the host: decoded a block of rows (forward) or columns (dX) at a
+    /// time. Each output element reduces over the same full K (or N) in the same order as the
+    /// dense GEMM, so the results equal the fully decoded weight's bit for bit.
+    Compact(RangeDecoder<'a>),
+}
+
+impl Frozen<'_> {
+    /// y (m, n) = a (m, k) · Wᵀ.
+    fn xwt(&self, m: usize, n: usize, k: usize, a: &[f32], y: &mut [f32]) -> Result<()> {
+        let d = match self {
+            Frozen::Dense(w) => {
+                gemm(m, n, k, 1.0, a, Layout::N, w, Layout::T, 0.0, y);
+                return Ok(());
+            }
+            Frozen::Compact(d) => d,
+        };
+        let nb = (DECODED_BLOCK_VALUES / k.max(1)).clamp(1, n.max(1));
+        let (mut wb, mut yb) = (vec![0f32; nb * k], vec![0f32; m * nb]);
+        for n0 in (0..n).step_by(nb) {
+            let bn = nb.min(n - n0);
+            d.decode(n0 * k, &mut wb[..bn * k])?;
+            gemm(
+                m,
+                bn,
+                k,
+                1.0,
+                a,
+                Layout::N,
+                &wb[..bn * k],
+                Layout::T,
+                0.0,
+                &mut yb[..m * bn],
+            );
+            for (row, part) in y.chunks_mut(n).zip(yb.chunks(bn)) {
+                row[n0..n0 + bn].copy_from_slice(part);
+            }
+        }
+        Ok(())
+    }
+
+    /// dx (m, k) = dy (m, n) · W.
+    fn dyw(&self, m: usize, n: usize, k: usize, dy: &[f32], dx: &mut [f32]) -> Result<()> {
+        let d = match self {
+            Frozen::Dense(w) => {
+                gemm(m, k, n, 1.0, dy, Layout::N, w, Layout::N, 0.0, dx);
+                return Ok(());
+            }
+            Frozen::Compact(d) => d,
+        };
+        let kb = (DECODED_BLOCK_VALUES / n.max(1)).clamp(1, k.max(1));
+        let (mut wb, mut xb) = (vec![0f32; n * kb], vec![0f32; m * kb]);
+        for k0 in (0..k).step_by(kb) {
+            let bk = kb.min(k - k0);
+            for (row, part) in wb[..n * bk].chunks_mut(bk).enumerate() {
+                d.decode(row * k + k0, part)?;
+            }
+            gemm(
+                m,
+                bk,
+                n,
+                1.0,
+                dy,
+                Layout::N,
+                &wb[..n * bk],
+                Layout::N,
+                0.0,
+                &mut xb[..m * bk],
+            );
+            for (row, part) in dx.chunks_mut(k).zip(xb.chunks(bk)) {
+                row[k0..k0 + bk].copy_from_slice(part);
+            }
+        }
+        Ok(())
+    }
+}
 
 pub(crate) struct Dims {
     pub m: usize,
@@ -105,8 +187,38 @@ pub fn linear_fwd(
     bias: Option<&Tensor>,
     adapter: AdapterOp<'_>,
 ) -> Result<(Tensor, LinearSaved)> {
-    let Dims { m, k, n } = dims(x, w, adapter)?;
-    let (xs, ws) = (x.host()?, w.host()?);
+    let dims = dims(x, w, adapter)?;
+    fwd(x, Frozen::Dense(w.host()?), dims, bias, adapter)
+}
+
+/// `linear_fwd` over a host weight in any storage, decoded block by block (exact).
+pub fn compact_linear_fwd(
+    x: &Tensor,
+    w: &BaseWeight,
+    bias: Option<&Tensor>,
+    adapter: AdapterOp<'_>,
+) -> Result<(Tensor, LinearSaved)> {
+    let dims = dims_of(x, (w.rows(), w.cols()), adapter)?;
+    match w.as_f32() {
+        Some(t) => fwd(x, Frozen::Dense(t.host()?), dims, bias, adapter),
+        None => fwd(
+            x,
+            Frozen::Compact(RangeDecoder::new(w)?),
+            dims,
+            bias,
+            adapter,
+        ),
+    }
+}
+
+fn fwd(
+    x: &Tensor,
+    w: Frozen<'_>,
+    Dims { m, k, n }: Dims,
+    bias: Option<&Tensor>,
+    adapter: AdapterOp<'_>,
+) -> Result<(Tensor, LinearSaved)> {
+    let xs = x.host()?;
     let mut y = vec![0.0f32; m * n];
     let mut saved = LinearSaved::default();
     match adapter {
@@ -116,11 +228,11 @@ pub fn linear_fwd(
                 .chunks(k)
                 .flat_map(|row| row.iter().zip(ls).map(|(v, l)| v * l))
                 .collect();
-            gemm(m, n, k, 1.0, &scaled, Layout::N, ws, Layout::T, 0.0, &mut y);
+            w.xwt(m, n, k, &scaled, &mut y)?;
             add_bias(&mut y, bias, n)?;
         }
         _ => {
-            gemm(m, n, k, 1.0, xs, Layout::N, ws, Layout::T, 0.0, &mut y);
+            w.xwt(m, n, k, xs, &mut y)?;
             add_bias(&mut y, bias, n)?;
         }
     }
@@ -198,15 +310,44 @@ pub fn linear_bwd(
     saved: &LinearSaved,
     grad: AdapterGrad<'_>,
 ) -> Result<Tensor> {
-    let Dims { m, k, n } = dims(x, w, adapter)?;
+    let dims = dims(x, w, adapter)?;
+    bwd(dy, x, Frozen::Dense(w.host()?), dims, adapter, saved, grad)
+}
+
+/// `linear_bwd` over a host weight in any storage, decoded block by block (exact).
+pub fn compact_linear_bwd(
+    dy: &Tensor,
+    x: &Tensor,
+    w: &BaseWeight,
+    adapter: AdapterOp<'_>,
+    saved: &LinearSaved,
+    grad: AdapterGrad<'_>,
+) -> Result<Tensor> {
+    let dims = dims_of(x, (w.rows(), w.cols()), adapter)?;
+    let frozen = match w.as_f32() {
+        Some(t) => Frozen::Dense(t.host()?),
+        None => Frozen::Compact(RangeDecoder::new(w)?),
+    };
+    bwd(dy, x, frozen, dims, adapter, saved, grad)
+}
+
+fn bwd(
+    dy: &Tensor,
+    x: &Tensor,
+    w: Frozen<'_>,
+    Dims { m, k, n }: Dims,
+    adapter: AdapterOp<'_>,
+    saved: &LinearSaved,
+    grad: AdapterGrad<'_>,
+) -> Result<Tensor> {
     check::len("linear_bwd", "dy", dy, m * n)?;
-    let (dys, xs, ws) = (dy.host()?, x.host()?, w.host()?);
+    let (dys, xs) = (dy.host()?, x.host()?);
     let mut dx = vec![0.0f32; m * k];
     match (adapter, grad) {
-        (AdapterOp::None, _) => gemm(m, k, n, 1.0, dys, Layout::N, ws, Layout::N, 0.0, &mut dx),
+        (AdapterOp::None, _) => w.dyw(m, n, k, dys, &mut dx)?,
         (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
             check::len("linear_bwd", "dl", dl, k)?;
-            gemm(m, k, n, 1.0, dys, Layout::N, ws, Layout::N, 0.0, &mut dx);
+            w.dyw(m, n, k, dys, &mut dx)?;
             let (ls, dls) = (l.host()?, dl.host_mut()?);
             for (g, x) in dx.chunks_mut(k).zip(xs.chunks(k)) {
                 for (((g, x), l), d) in g.iter_mut().zip(x).zip(ls).zip(dls.iter_mut()) {
@@ -229,7 +370,7 @@ pub fn linear_bwd(
                     *g *= l;
                 }
             }
-            gemm(m, k, n, 1.0, &dyl, Layout::N, ws, Layout::N, 0.0, &mut dx);
+            w.dyw(m, n, k, &dyl, &mut dx)?;
         }
         (
             AdapterOp::Lora {
@@ -245,7 +386,7 @@ pub fn linear_bwd(
                 return Err(grad_mismatch());
             }
             let xa = saved.xa.as_ref().ok_or_else(|| missing("x·Aᵀ"))?;
-            gemm(m, k, n, 1.0, dys, Layout::N, ws, Layout::N, 0.0, &mut dx);
+            w.dyw(m, n, k, dys, &mut dx)?;
             let mut dyb = vec![0.0f32; m * r];
             gemm(
                 m,
@@ -306,4 +447,68 @@ pub fn linear_bwd(
         _ => return Err(grad_mismatch()),
     }
     Tensor::from_vec(dx, x.shape())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{BaseDtype, QuantRequest};
+
+    fn tensor(shape: &[usize], salt: usize) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v = (0..n)
+            .map(|i| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.0 - 1.0)
+            .collect();
+        Tensor::from_vec(v, shape).unwrap()
+    }
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.host().unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn block_decoded_weights_give_the_fully_decoded_results_bit_for_bit() {
+        // About 1.5 blocks of weights: two row blocks in the forward, two column blocks in dX.
+        let (m, k, r) = (3, 2000, 4);
+        let n = DECODED_BLOCK_VALUES * 3 / 2 / k;
+        assert!(n * k > DECODED_BLOCK_VALUES && n * k < 2 * DECODED_BLOCK_VALUES);
+        let mut w = tensor(&[n, k], 1);
+        w.host_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|v| *v = half::bf16::from_f32(*v * 0.05).to_f32());
+        let (x, dy) = (tensor(&[m, k], 2), tensor(&[m, n], 3));
+        let (a, b, bias) = (tensor(&[r, k], 4), tensor(&[n, r], 5), tensor(&[n], 6));
+        for dtype in [BaseDtype::Bf16, BaseDtype::Int8, BaseDtype::Nf4] {
+            let q = BaseWeight::quantize(w.clone(), QuantRequest::new(dtype, false)).unwrap();
+            assert_ne!(q.kind(), "f32");
+            let dense = q.dequantize().unwrap();
+            let op = AdapterOp::Lora {
+                a: &a,
+                b: &b,
+                scale: 2.0,
+                dropout: Some(Dropout { p: 0.1, seed: 9 }),
+            };
+            let (y1, s1) = compact_linear_fwd(&x, &q, Some(&bias), op).unwrap();
+            let (y2, s2) = linear_fwd(&x, &dense, Some(&bias), op).unwrap();
+            assert_eq!(bits(&y1), bits(&y2), "{} y", q.kind());
+            let run_bwd = |s: &LinearSaved, compact: bool| {
+                let (mut da, mut db) = (Tensor::zeros(&[r, k]), Tensor::zeros(&[n, r]));
+                let grad = AdapterGrad::Lora {
+                    da: &mut da,
+                    db: &mut db,
+                };
+                let dx = if compact {
+                    compact_linear_bwd(&dy, &x, &q, op, s, grad)
+                } else {
+                    linear_bwd(&dy, &x, &dense, op, s, grad)
+                };
+                (dx.unwrap(), da, db)
+            };
+            let ((dx1, da1, db1), (dx2, da2, db2)) = (run_bwd(&s1, true), run_bwd(&s2, false));
+            assert_eq!(bits(&dx1), bits(&dx2), "{} dx", q.kind());
+            assert_eq!(bits(&da1), bits(&da2), "{} dA", q.kind());
+            assert_eq!(bits(&db1), bits(&db2), "{} dB", q.kind());
+        }
+    }
 }
