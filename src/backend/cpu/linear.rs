@@ -1,6 +1,8 @@
 //! Linear layer with a fused adapter (LoRA or IA3), the CPU reference of lora_matmul.cu/ia3.cu.
 //! W is frozen: only the input and the adapter get gradients.
 
+use rayon::prelude::*;
+
 use super::gemm::{gemm, Layout};
 use crate::backend::dropout::Dropout;
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
@@ -33,7 +35,10 @@ impl Frozen<'_> {
         let (mut wb, mut yb) = (vec![0f32; nb * k], vec![0f32; m * nb]);
         for n0 in (0..n).step_by(nb) {
             let bn = nb.min(n - n0);
-            d.decode(n0 * k, &mut wb[..bn * k])?;
+            wb[..bn * k]
+                .par_chunks_mut(k)
+                .enumerate()
+                .try_for_each(|(row, part)| d.decode((n0 + row) * k, part))?;
             gemm(
                 m,
                 bn,
@@ -66,9 +71,10 @@ impl Frozen<'_> {
         let (mut wb, mut xb) = (vec![0f32; n * kb], vec![0f32; m * kb]);
         for k0 in (0..k).step_by(kb) {
             let bk = kb.min(k - k0);
-            for (row, part) in wb[..n * bk].chunks_mut(bk).enumerate() {
-                d.decode(row * k + k0, part)?;
-            }
+            wb[..n * bk]
+                .par_chunks_mut(bk)
+                .enumerate()
+                .try_for_each(|(row, part)| d.decode(row * k + k0, part))?;
             gemm(
                 m,
                 bk,
