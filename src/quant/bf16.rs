@@ -50,10 +50,16 @@ impl Bf16Weight {
 
     /// The f32 values (exact).
     pub fn dequantize(&self) -> Vec<f32> {
-        self.bits
-            .iter()
-            .map(|&b| f32::from_bits((b as u32) << 16))
-            .collect()
+        let mut out = vec![0f32; self.bits.len()];
+        self.decode_into(0, &mut out);
+        out
+    }
+
+    /// out = the values start .. start + out.len() (in range), widened.
+    pub fn decode_into(&self, start: usize, out: &mut [f32]) {
+        for (o, &b) in out.iter_mut().zip(&self.bits[start..]) {
+            *o = f32::from_bits((b as u32) << 16);
+        }
     }
 
     pub fn storage_bytes(&self) -> u64 {

@@ -1,15 +1,15 @@
-//! Decoding a host weight's values range by range, bit for bit as `BaseWeight::dequantize`, so
-//! the CPU reference can run a compact linear a block of rows or columns at a time instead of
-//! widening the whole weight for every call (that full copy cost more than the GEMM itself).
+//! Decoding a host weight's values range by range, so the CPU reference can run a compact
+//! linear a block of rows or columns at a time instead of widening the whole weight for every
+//! call (that full copy cost more than the GEMM itself). Each format's `decode_into` serves both
+//! this and its `dequantize`, so the two agree bit for bit.
 
-use super::int8::INV_127;
+use super::BaseWeight;
+use crate::error::{Error, Result};
 
 /// Values the CPU reference decodes per GEMM block (32 MiB of f32, two blocks of a 7B
 /// 4096 × 4096 linear): the whole weight is never widened at once, and the GEMM repacks the
 /// activations only a few times per call (smaller blocks made that repacking the cost).
 pub const BLOCK_VALUES: usize = 1 << 23;
-use super::BaseWeight;
-use crate::error::{Error, Result};
 
 /// Decodes ranges of one weight's row-major flattened values.
 pub struct RangeDecoder<'a> {
@@ -47,22 +47,9 @@ impl<'a> RangeDecoder<'a> {
         }
         match self.w {
             BaseWeight::F32(t) => out.copy_from_slice(&t.host()?[start..end]),
-            BaseWeight::Bf16(q) => {
-                for (o, &b) in out.iter_mut().zip(&q.bits[start..end]) {
-                    *o = f32::from_bits((b as u32) << 16);
-                }
-            }
-            BaseWeight::Int8(q) => {
-                let cols = q.cols.max(1);
-                for (i, o) in (start..end).zip(out.iter_mut()) {
-                    *o = (q.q[i] as f32 * q.absmax[i / cols]) * INV_127;
-                }
-            }
-            BaseWeight::Nf4(q) => {
-                for (i, o) in (start..end).zip(out.iter_mut()) {
-                    *o = q.levels[q.code(i) as usize] * self.nf4_absmax[i / q.block];
-                }
-            }
+            BaseWeight::Bf16(q) => q.decode_into(start, out),
+            BaseWeight::Int8(q) => q.decode_into(start, out),
+            BaseWeight::Nf4(q) => q.decode_into(&self.nf4_absmax, start, out),
             #[cfg(feature = "cuda")]
             BaseWeight::Cuda(_) => unreachable!("refused by RangeDecoder::new"),
         }

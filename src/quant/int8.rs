@@ -67,11 +67,17 @@ impl Int8Weight {
 
     /// The f32 weight (rows, cols).
     pub fn dequantize(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.q.len());
-        for (qrow, am) in self.q.chunks(self.cols.max(1)).zip(&self.absmax) {
-            out.extend(qrow.iter().map(|&c| (c as f32 * am) * INV_127));
-        }
+        let mut out = vec![0f32; self.q.len()];
+        self.decode_into(0, &mut out);
         out
+    }
+
+    /// out = the decoded values start .. start + out.len() of the flattened weight (in range).
+    pub fn decode_into(&self, start: usize, out: &mut [f32]) {
+        let cols = self.cols.max(1);
+        for (i, o) in (start..start + out.len()).zip(out.iter_mut()) {
+            *o = (self.q[i] as f32 * self.absmax[i / cols]) * INV_127;
+        }
     }
 
     /// Bytes held: one per weight plus an f32 scale per row.

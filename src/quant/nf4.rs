@@ -150,13 +150,17 @@ impl Nf4Weight {
     pub fn dequantize(&self) -> Result<Vec<f32>> {
         self.validate()?;
         let absmax = self.absmax_values()?;
-        let n = self.numel();
-        let mut out = Vec::with_capacity(n);
-        for (b, am) in absmax.iter().enumerate() {
-            let end = ((b + 1) * self.block).min(n);
-            out.extend((b * self.block..end).map(|i| self.levels[self.code(i) as usize] * am));
-        }
+        let mut out = vec![0f32; self.numel()];
+        self.decode_into(&absmax, 0, &mut out);
         Ok(out)
+    }
+
+    /// out = the decoded values start .. start + out.len() of the flattened weight (in range),
+    /// given `absmax_values()` of a validated weight.
+    pub fn decode_into(&self, absmax: &[f32], start: usize, out: &mut [f32]) {
+        for (i, o) in (start..start + out.len()).zip(out.iter_mut()) {
+            *o = self.levels[self.code(i) as usize] * absmax[i / self.block];
+        }
     }
 
     /// Bytes held: half a byte per weight plus the absmax state.

@@ -21,7 +21,15 @@ enum Frozen<'a> {
     Compact(RangeDecoder<'a>),
 }
 
-impl Frozen<'_> {
+impl<'a> Frozen<'a> {
+    /// f32 weights in place, any other storage through a block decoder.
+    fn of(w: &'a BaseWeight) -> Result<Self> {
+        Ok(match w.as_f32() {
+            Some(t) => Frozen::Dense(t.host()?),
+            None => Frozen::Compact(RangeDecoder::new(w)?),
+        })
+    }
+
     /// y (m, n) = a (m, k) · Wᵀ.
     fn xwt(&self, m: usize, n: usize, k: usize, a: &[f32], y: &mut [f32]) -> Result<()> {
         let d = match self {
@@ -205,16 +213,7 @@ pub fn compact_linear_fwd(
     adapter: AdapterOp<'_>,
 ) -> Result<(Tensor, LinearSaved)> {
     let dims = dims_of(x, (w.rows(), w.cols()), adapter)?;
-    match w.as_f32() {
-        Some(t) => fwd(x, Frozen::Dense(t.host()?), dims, bias, adapter),
-        None => fwd(
-            x,
-            Frozen::Compact(RangeDecoder::new(w)?),
-            dims,
-            bias,
-            adapter,
-        ),
-    }
+    fwd(x, Frozen::of(w)?, dims, bias, adapter)
 }
 
 fn fwd(
@@ -330,11 +329,7 @@ pub fn compact_linear_bwd(
     grad: AdapterGrad<'_>,
 ) -> Result<Tensor> {
     let dims = dims_of(x, (w.rows(), w.cols()), adapter)?;
-    let frozen = match w.as_f32() {
-        Some(t) => Frozen::Dense(t.host()?),
-        None => Frozen::Compact(RangeDecoder::new(w)?),
-    };
-    bwd(dy, x, frozen, dims, adapter, saved, grad)
+    bwd(dy, x, Frozen::of(w)?, dims, adapter, saved, grad)
 }
 
 fn bwd(
