@@ -165,8 +165,8 @@ impl BaseWeight {
     /// The f32 weight, for operations that rewrite it (merging an adapter). A host bf16 weight
     /// is widened to f32 in place first (exact; the rewrite would not stay a bf16 value).
     pub fn f32_mut(&mut self) -> Result<&mut Tensor> {
-        if let BaseWeight::Bf16(q) = self {
-            *self = BaseWeight::F32(Tensor::from_vec(q.dequantize(), &[q.rows, q.cols])?);
+        if let BaseWeight::Bf16(_) = self {
+            *self = BaseWeight::F32(self.dequantize()?);
         }
         let kind = self.kind();
         match self {

@@ -1,7 +1,8 @@
 //! Frozen base weights held in GPU memory in a compact format (bf16, int8, nf4): the patterns or
-//! packed codes, the absmax state and the code tables exactly as `crate::quant` holds them on the host, uploaded once when the model moves to
-//! the CUDA backend. The kernels of kernels/quant_dequant.cu decode tiles in shared memory, so
-//! no decoded copy of a weight exists in global memory. Shared behind an `Arc` (the weights are
+//! packed codes, the absmax state and the code tables exactly as `crate::quant` holds them on the
+//! host, uploaded once when the model moves to the CUDA backend. The kernels of
+//! kernels/quant_dequant.cu decode tiles in shared memory, so no decoded copy of a weight exists
+//! in global memory. Shared behind an `Arc` (the weights are
 //! frozen): cloning a model's weight costs nothing.
 
 use std::sync::Arc;
