@@ -5,15 +5,18 @@
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
 #   steps: parity model extra memcheck racecheck train train-nf4 train-bf16 bench layer quant-memory
-#   sanitize-new
+#   sanitize-new rank-tiled (quant-memory-DTYPE and layer-SHAPE run one of theirs; memcheck-BINARY
+#   runs memcheck on one test binary)
 #   (default: all);
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
-#   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention
+#   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention;
+#   rank-tiled reruns the LoRA parity suites with the tiled rank projections
+#   (SECTUNE_RANK_PROJECT=tiled) and racechecks them
 # Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 bench layer quant-memory sanitize-new}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 bench layer quant-memory sanitize-new rank-tiled}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -88,24 +91,29 @@ for s in $steps; do
         case $(basename "$t") in cuda_parity|cuda_model) ;; *) step "$(basename "$t")" 75 "$t" --test-threads=1 ;; esac
       done ;;
     memcheck) step memcheck 100 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/cuda_parity" --skip 7b --test-threads=1 ;;
+    memcheck-*) t=${s#memcheck-}; [ -x "$bin/$t" ] && step "$s" 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/$t" --skip 7b --test-threads=1 ;;
     racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
     train) export -f train_pair train_both; export bin; step train 120 bash -c train_both ;;
     train-nf4) export -f train_pair train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
     train-bf16) export -f train_pair train_bf16; export bin; step train-bf16 90 bash -c train_bf16 ;;
     bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
-    quant-memory) for dt in bf16 int8 nf4; do
+    quant-memory|quant-memory-*) dts=${s#quant-memory-}; [ "$dts" = "$s" ] && dts="bf16 int8 nf4"; for dt in $dts; do
         step "quant-memory-$dt" 150 "$bin/sectune" bench layer --device cuda --shape codellama7b --layers 4 \
           --vocab 32016 --seq 2048 --checkpoint --reps 2 --base-dtype "$dt" --python none
       done ;;
-    layer) for shape in codellama7b codegen27b; do
+    layer|layer-*) shapes=${s#layer-}; [ "$shapes" = "$s" ] && shapes="codellama7b codegen27b"; for shape in $shapes; do
         step "layer-$shape" 120 "$bin/sectune" bench layer --device cuda --shape "$shape" --seq 2048 --reps 3
       done ;;
     sanitize-new)
       for t in cuda_attention_tc cuda_quant cuda_bf16; do
         [ -x "$bin/$t" ] && step "memcheck-$t" 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/$t" --skip 7b --test-threads=1
       done
-      [ -x "$bin/cuda_attention_tc" ] && step racecheck-attention-tc 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1
-      [ -x "$bin/cuda_bf16" ] && step racecheck-rank-tiled 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_bf16" --test-threads=1 rank_projections_tiled ;;
+      [ -x "$bin/cuda_attention_tc" ] && step racecheck-attention-tc 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 ;;
+    rank-tiled)
+      [ -x "$bin/cuda_bf16" ] && step racecheck-rank-tiled 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_bf16" --test-threads=1 rank_projections_tiled
+      for t in cuda_parity cuda_model cuda_bf16 cuda_quant; do
+        [ -x "$bin/$t" ] && step "$t-rank-tiled" 75 env SECTUNE_RANK_PROJECT=tiled "$bin/$t" --test-threads=1
+      done ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

@@ -853,11 +853,11 @@ fn linear_at_7b_shapes_matches_cpu() {
 }
 
 /// The tiled rank projections (16 rows per block, V staged in shared memory) against the
-/// row-per-block kernels they are meant to replace (plan::RANK_PROJECT_TILED): same inputs, same
+/// row-per-block kernels they are meant to replace (plan::rank_project_tiled picks per call): same inputs, same
 /// dropout masks, sums in another order, so f32 rounding only: ≤ 1e-5 of the largest term sum.
 #[test]
 fn rank_projections_tiled_match_the_row_kernels() {
-    use sectune::backend::cuda::half::Projection;
+    use sectune::backend::cuda::plan::Projection;
     let Some(dev) = gpu() else { return };
     for dt in dtypes(&dev) {
         let g = HalfRunner::new(&dev, dt);

@@ -15,8 +15,8 @@ use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
 use super::plan::{
-    gemm16_core_launch, gemm16_launch, rank_project_launch, rank_splits, GemmCore,
-    RANK_PROJECT_TILED,
+    gemm16_core_launch, gemm16_launch, rank_project_launch, rank_project_tiled, rank_splits,
+    GemmCore, Projection,
 };
 
 const RANK: usize = 8;
@@ -359,11 +359,14 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
         &format!("{prefix}lora_linear_bwd_dx_r16_bf16"),
         lora_dx_launch.shared_mem_bytes,
     )?;
-    // The rank projections the backends launch (plan::RANK_PROJECT_TILED picks the form).
-    let (infix, rank_rows) = rank_project_launch(m, RANK, RANK_PROJECT_TILED);
+    // The rank projections the backends launch (plan::rank_project_tiled picks each form).
+    let (xa_infix, xa_launch) =
+        rank_project_launch(m, RANK, rank_project_tiled(Projection::Xa, m, RANK));
+    let (dyb_infix, dyb_launch) =
+        rank_project_launch(m, RANK, rank_project_tiled(Projection::Dyb, m, RANK));
     let (xa_fn, dyb_fn) = (
-        f(format!("lora_linear_xa{infix}_bf16"))?,
-        f(format!("lora_linear_bwd_dyb{infix}_bf16"))?,
+        f(format!("lora_linear_xa{xa_infix}_bf16"))?,
+        f(format!("lora_linear_bwd_dyb{dyb_infix}_bf16"))?,
     );
     let (da_fn, db_fn) = (
         f("lora_linear_bwd_dA_split_bf16".into())?,
@@ -410,7 +413,7 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
         go(
             s,
             &xa_fn,
-            rank_rows,
+            xa_launch,
             &[
                 ptr(s, &x),
                 ptr(s, &a),
@@ -462,7 +465,7 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
         go(
             s,
             &dyb_fn,
-            rank_rows,
+            dyb_launch,
             &[
                 ptr(s, &dy),
                 ptr(s, &b),

@@ -1,6 +1,6 @@
 //! `sectune bench`, LoRA rank projections: the row-per-block kernels (xa = drop(x)·Aᵀ,
 //! dyb = dY·B) beside their tiled forms at the 7B shapes, bf16, r 8 and 16, with the largest
-//! difference between the two, so the switch plan::RANK_PROJECT_TILED rests on a measurement.
+//! difference between the two; plan::rank_project_tiled picks the form per call from these figures.
 
 use anyhow::{bail, Result};
 
@@ -9,17 +9,16 @@ use super::bench_lora::{go, hashed, max_rel, ptr, upload_bf16, SHAPES};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::KArg;
-use super::plan::{rank_project_launch, RANK_PROJECT_TILED};
+use super::plan::{rank_project_launch, rank_project_tiled, Projection};
 
 pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
     let s = dev.stream();
     println!(
         "\nLoRA rank projections, bf16: one row per block vs tiled (16 rows, V in shared memory); \
-         the backends use {}",
-        if RANK_PROJECT_TILED { "tiled" } else { "rows" }
+         'uses': the forms plan::rank_project_tiled picks for xa / dyb"
     );
     println!(
-        "{:>6} {:>6} {:>3} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9}",
+        "{:>6} {:>6} {:>3} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9} | uses",
         "M", "P", "r", "xa rows", "xa tiled", "ratio", "dyb rows", "dyb tiled", "ratio", "max diff"
     );
     let mut worst_rel = 0f64;
@@ -74,7 +73,7 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
             let diff = rel(&results[0].0, &results[1].0).max(rel(&results[0].1, &results[1].1));
             worst_rel = worst_rel.max(diff);
             println!(
-                "{m:>6} {:>6} {r:>3} | {:>9.4} {:>9.4} {:>6.2} | {:>9.4} {:>9.4} {:>6.2} | {diff:>9.1e}",
+                "{m:>6} {:>6} {r:>3} | {:>9.4} {:>9.4} {:>6.2} | {:>9.4} {:>9.4} {:>6.2} | {diff:>9.1e} | {}/{}",
                 format!("{k}/{n}"),
                 ms[0][0],
                 ms[0][1],
@@ -82,6 +81,8 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
                 ms[1][0],
                 ms[1][1],
                 ms[1][0] / ms[1][1],
+                form_name(Projection::Xa, m, r),
+                form_name(Projection::Dyb, m, r),
             );
         }
     }
@@ -90,4 +91,11 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
         bail!("the tiled rank projections differ from the row kernels by {worst_rel:.2e}");
     }
     Ok(())
+}
+
+fn form_name(which: Projection, rows: usize, r: usize) -> &'static str {
+    match rank_project_tiled(which, rows, r) {
+        true => "tiled",
+        false => "rows",
+    }
 }

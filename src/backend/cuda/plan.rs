@@ -161,11 +161,35 @@ pub fn gemm16_core_launch(
     }
 }
 
-/// Whether the backends launch the tiled rank projections (xa = drop(x)·Aᵀ, dyb = dY·B: 16 rows
-/// per block, V staged in shared memory) instead of one row per block. Off until a GPU run has
-/// checked them: `rank_projections_tiled_match_the_row_kernels` in tests/cuda_bf16.rs and the
-/// comparison line of `sectune bench` (written without a GPU, 2026-11-26).
-pub const RANK_PROJECT_TILED: bool = false;
+/// A LoRA rank projection: xa = drop(x)·Aᵀ (P = K, V = A [r, K]) or dyb = dY·B (P = N,
+/// V = B [N, r]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Projection {
+    Xa,
+    Dyb,
+}
+
+/// Blocks of the tiled xa projection (16 rows × 8 ranks each) from which it beats one row per
+/// block: on an H100 (2026-11-26, bench/RESULTS.md) tiled xa ran 0.77–0.91× the row kernel's speed
+/// at M 4096, r 8 (256 blocks for 132 SMs) and 1.35–1.62× from 512 blocks on; tiled dyb won at
+/// every shape (1.36–6.4×).
+const XA_TILED_MIN_BLOCKS: usize = 512;
+
+/// Whether the backends launch the tiled rank projection (16 rows per block, V staged in shared
+/// memory) for `rows` rows and rank `r`, or one row per block. SECTUNE_RANK_PROJECT=tiled|rows
+/// forces one form (the GPU check runs the parity suites with each).
+pub fn rank_project_tiled(which: Projection, rows: usize, r: usize) -> bool {
+    static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    let forced = FORCED.get_or_init(|| match std::env::var("SECTUNE_RANK_PROJECT").as_deref() {
+        Ok("tiled") => Some(true),
+        Ok("rows") => Some(false),
+        _ => None,
+    });
+    forced.unwrap_or(match which {
+        Projection::Dyb => true,
+        Projection::Xa => rows.div_ceil(16) * r.div_ceil(8) >= XA_TILED_MIN_BLOCKS,
+    })
+}
 
 #[cfg(feature = "cuda")]
 /// The rank-projection launch for `rows` rows and rank `r`: the entry-name infix ("_tiled" or

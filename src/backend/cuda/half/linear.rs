@@ -249,7 +249,7 @@ impl HalfRunner<'_> {
     ) -> Result<()> {
         self.rank_project(
             Projection::Xa,
-            RANK_PROJECT_TILED,
+            rank_project_tiled(Projection::Xa, m, r),
             x,
             a_,
             xa,
@@ -307,7 +307,7 @@ impl HalfRunner<'_> {
         let (mi, ni, ki, ri) = (i(m)?, i(n)?, i(k)?, i(r)?);
         self.rank_project(
             Projection::Dyb,
-            RANK_PROJECT_TILED,
+            rank_project_tiled(Projection::Dyb, m, r),
             dy,
             b_,
             dyb,

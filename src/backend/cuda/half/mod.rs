@@ -11,7 +11,7 @@ use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, int, KArg, NULL};
 use super::plan::{
-    gemm16_launch, gemm_grid, rank_project_launch, GEMM_THREADS, RANK_PROJECT_TILED,
+    gemm16_launch, gemm_grid, rank_project_launch, rank_project_tiled, Projection, GEMM_THREADS,
 };
 use crate::error::Result;
 
@@ -86,14 +86,6 @@ pub fn rank_accumulate_launch(cols: usize, r: usize) -> LaunchConfig {
         (cols.div_ceil(128) as u32, r.div_ceil(8) as u32, 1),
         (128, 1, 1),
     )
-}
-
-/// A LoRA rank projection: xa = drop(x)·Aᵀ (P = K, V = A [r, K]) or dyb = dY·B (P = N,
-/// V = B [N, r]).
-#[derive(Clone, Copy, Debug)]
-pub enum Projection {
-    Xa,
-    Dyb,
 }
 
 /// Per-row kernels (norms, CE, embedding, sampling): one block per row.

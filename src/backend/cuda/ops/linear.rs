@@ -7,7 +7,7 @@
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch};
 use super::super::plan::{
-    gemm_grid, rank_project_launch, rank_splits, GEMM_THREADS, RANK_PROJECT_TILED,
+    gemm_grid, rank_project_launch, rank_project_tiled, rank_splits, Projection, GEMM_THREADS,
 };
 use crate::backend::cpu::linear::{dims, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::dropout::Dropout;
@@ -44,7 +44,7 @@ pub(super) fn project_xa(
     let r = a.rows();
     let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
     let xa = be.zeros(&[m, r])?;
-    let (infix, project) = rank_project_launch(m, r, RANK_PROJECT_TILED);
+    let (infix, project) = rank_project_launch(m, r, rank_project_tiled(Projection::Xa, m, r));
     let (mi, ki, ri) = (int("linear", m)?, int("linear", k)?, int("linear", r)?);
     launch!(be, LoraMatmul, format!("lora_linear_xa{infix}_f32"), project;
         be.ptr(x)?, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, ri);
@@ -203,7 +203,7 @@ impl LoraBwd<'_> {
         let rank_blocks = r.div_ceil(8) as u32;
         let dyp = be.ptr(dy)?;
         let dyb = be.zeros(&[m, r])?;
-        let (infix, project) = rank_project_launch(m, r, RANK_PROJECT_TILED);
+        let (infix, project) = rank_project_launch(m, r, rank_project_tiled(Projection::Dyb, m, r));
         launch!(be, LoraMatmul, format!("lora_linear_bwd_dyb{infix}_f32"), project;
             dyp, be.ptr(self.b)?, be.ptr(&dyb)?, mi, ni, ri);
         dx_gemm(&dyb, rmax, p, seed)?;
