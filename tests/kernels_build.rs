@@ -220,3 +220,40 @@ fn every_entry_point_is_launched_from_rust() {
         entries.len()
     );
 }
+
+/// The tensor-core attention backward starts with the Δ pass of attention.cu
+/// (attention_bwd_delta_{dtype}), so every dtype attention_tc.cu is built for, on every arch,
+/// needs that entry too. 5964b08 dropped the f16 one with the unused f16 CUDA-core attention and
+/// only the first H100 run noticed (the wiring check above cannot: it sees a run-time suffix).
+#[test]
+fn tensor_core_attention_has_its_delta_pass_in_every_dtype() {
+    if !kernels_present() {
+        return;
+    }
+    let rows = embedded_report().expect("the embedded report parses");
+    let has = |module: &str, arch: &str, kernel: &str| {
+        rows.iter()
+            .any(|r| r.module == module && r.arch == arch && r.kernel == kernel)
+    };
+    let mut checked = 0;
+    for r in rows
+        .iter()
+        // sm_75 has stubs only: the backend launches the tensor-core attention from sm_80 on.
+        .filter(|r| r.module == "attention_tc" && r.arch != "sm_75")
+        .filter(|r| r.kernel.starts_with("attention_tc_fwd_"))
+    {
+        let dtype = r.kernel.rsplit('_').next().expect("a dtype suffix");
+        let delta = format!("attention_bwd_delta_{dtype}");
+        assert!(
+            has("attention", &r.arch, &delta),
+            "{} on {} has no {delta} in kernels/attention.cu",
+            r.kernel,
+            r.arch
+        );
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "no tensor-core attention entries in the report"
+    );
+}
