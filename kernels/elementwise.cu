@@ -4,6 +4,8 @@
 //   cat_seq:          out [B, S1+S2, R] = a [B, S1, R] then b [B, S2, R] along the sequence (R = H·D)
 //   gather_cols:      out[m, j] = x[m, idx[j]]                    x [M, K], out [M, J]
 //   scatter_cols_add: dx[m, idx[j]] += dout[m, j]                 idx distinct (host checks), no atomics
+//   round_f32_to_bf16 / widen_bf16_to_f32: y[i] = bf16(x[i]) (nearest even) / f32(x[i]) (exact), the
+//   casts of `--precision bf16` around the tensor-core linears and attention
 // Launch: grid-stride, block 256, any grid. Limits: element counts < 2^63; idx values < K.
 // Pure copies and one add per element: bit-identical to src/backend/cpu/elementwise.rs.
 #include "common.cuh"
@@ -68,4 +70,19 @@ ELEMENTWISE_ENTRY(float, f32)
 ELEMENTWISE_ENTRY(f16, f16)
 #if SECTUNE_BF16
 ELEMENTWISE_ENTRY(bf16, bf16)
+#endif
+
+template <typename T>
+__device__ void round_from_f32(const float* x, T* y, long long n) {
+  GRID_STRIDE(i, n) y[i] = from_f32<T>(x[i]);
+}
+
+template <typename T>
+__device__ void widen_to_f32(const T* x, float* y, long long n) {
+  GRID_STRIDE(i, n) y[i] = to_f32(x[i]);
+}
+
+#if SECTUNE_BF16
+extern "C" __global__ void round_f32_to_bf16(const float* x, bf16* y, long long n) { round_from_f32<bf16>(x, y, n); }
+extern "C" __global__ void widen_bf16_to_f32(const bf16* x, float* y, long long n) { widen_to_f32<bf16>(x, y, n); }
 #endif

@@ -16,20 +16,42 @@ pub enum Device {
     Cuda,
 }
 
-pub fn open(device: Device) -> Result<Box<dyn Backend>> {
-    match device {
-        Device::Cpu => Ok(Box::new(CpuBackend)),
-        Device::Cuda => open_cuda(),
+/// `--precision f32|bf16`: what the CUDA backend computes its large matrix products in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// Everything in f32, as the CPU reference (results match it to f32 rounding).
+    #[default]
+    F32,
+    /// Mixed precision (CUDA, compute capability 8.0+): the block linears over a bf16-held base
+    /// and attention at head dims 64/128/256 run on the tensor cores with bf16 inputs, fp32
+    /// accumulation and bf16 outputs widened back to f32; adapters, norms, loss and the optimizer
+    /// stay f32. Results differ from the f32 run at bf16 rounding (about 3 significant digits).
+    Bf16,
+}
+
+pub fn open(device: Device, precision: Precision) -> Result<Box<dyn Backend>> {
+    match (device, precision) {
+        (Device::Cpu, Precision::F32) => Ok(Box::new(CpuBackend)),
+        (Device::Cpu, Precision::Bf16) => Err(crate::error::Error::Unsupported(
+            "--precision bf16 is a mode of the CUDA backend (tensor cores); the CPU reference \
+             computes in f32: drop --precision or use --device cuda"
+                .into(),
+        )),
+        (Device::Cuda, p) => open_cuda(p),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn open_cuda() -> Result<Box<dyn Backend>> {
-    Ok(Box::new(crate::backend::cuda::CudaBackend::new(0)?))
+fn open_cuda(precision: Precision) -> Result<Box<dyn Backend>> {
+    let be = crate::backend::cuda::CudaBackend::new(0)?;
+    Ok(Box::new(match precision {
+        Precision::F32 => be,
+        Precision::Bf16 => be.with_bf16_compute()?,
+    }))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn open_cuda() -> Result<Box<dyn Backend>> {
+fn open_cuda(_precision: Precision) -> Result<Box<dyn Backend>> {
     Err(Error::Unsupported(
         "--device cuda: this binary was built without the `cuda` feature; rebuild with \
          `cargo build --release --features cuda` (see docs/cuda.md), or use --device cpu"
@@ -43,13 +65,33 @@ mod tests {
 
     #[test]
     fn cpu_always_opens_and_cuda_explains_itself_without_a_gpu() {
-        assert!(open(Device::Cpu).unwrap().name().starts_with("cpu"));
-        if let Err(e) = open(Device::Cuda) {
+        assert!(open(Device::Cpu, Precision::F32)
+            .unwrap()
+            .name()
+            .starts_with("cpu"));
+        if let Err(e) = open(Device::Cuda, Precision::F32) {
             let msg = e.to_string();
             assert!(
                 msg.contains("cuda") || msg.contains("CUDA") || msg.contains("GPU"),
                 "{msg}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod precision_tests {
+    use super::*;
+
+    #[test]
+    fn bf16_precision_is_refused_on_the_cpu_with_the_fix() {
+        let msg = open(Device::Cpu, Precision::Bf16)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("--precision bf16") && msg.contains("--device cuda"),
+            "{msg}"
+        );
     }
 }

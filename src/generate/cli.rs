@@ -23,6 +23,10 @@ pub struct GenerateArgs {
     /// Backend: cpu (f32 reference) or cuda (GPU 0; needs a build with --features cuda).
     #[arg(long, value_enum, default_value_t = crate::backend::select::Device::Cpu)]
     pub device: crate::backend::select::Device,
+    /// Compute precision: f32 (default) or bf16 (CUDA mixed precision on the tensor cores,
+    /// compute capability 8.0+; see docs/cuda.md).
+    #[arg(long, value_enum, default_value_t = crate::backend::select::Precision::F32)]
+    pub precision: crate::backend::select::Precision,
     /// JSONL with id (or task_id) and prompt, a folder of .c/.cpp files, or a scenario suite.
     #[arg(long)]
     pub prompts: PathBuf,
@@ -95,7 +99,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let be = crate::backend::select::open(args.device)?;
+    let be = crate::backend::select::open(args.device, args.precision)?;
     let be = be.as_ref();
     if args.double_quant && args.base_dtype != crate::quant::BaseDtype::Nf4 {
         anyhow::bail!("--double-quant applies to --base-dtype nf4 only");

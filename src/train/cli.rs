@@ -16,6 +16,10 @@ pub struct TrainArgs {
     /// Backend: cpu (f32 reference) or cuda (GPU 0; needs a build with --features cuda).
     #[arg(long, value_enum, default_value_t = crate::backend::select::Device::Cpu)]
     pub device: crate::backend::select::Device,
+    /// Compute precision: f32 (default) or bf16 (CUDA mixed precision on the tensor cores,
+    /// compute capability 8.0+; see docs/cuda.md).
+    #[arg(long, value_enum, default_value_t = crate::backend::select::Precision::F32)]
+    pub precision: crate::backend::select::Precision,
     /// Continue the run whose output (or checkpoint) folder this is.
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -193,7 +197,7 @@ pub fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let cfg = resolve(&args)?;
-    let be = crate::backend::select::open(args.device)?;
+    let be = crate::backend::select::open(args.device, args.precision)?;
     let hooks = Hooks {
         stop_after: args.stop_after_steps,
         progress: true,

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::backend::select::{self, Device};
+use crate::backend::select::{self, Device, Precision};
 use crate::model::init::{preset_config, write_random_model_as, Preset};
 use crate::model::loss::{loss, loss_and_grads_with};
 use crate::model::{Arch, Ctx, Model, ModelConfig};
@@ -43,6 +43,10 @@ pub struct LayerBenchArgs {
     /// Backend to time.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
+    /// Compute precision: f32 (default) or bf16 (CUDA mixed precision on the tensor cores,
+    /// compute capability 8.0+; see docs/cuda.md).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     #[arg(long, default_value_t = 1)]
     pub layers: usize,
     #[arg(long, default_value_t = 1)]
@@ -181,7 +185,7 @@ pub fn measure(args: &LayerBenchArgs) -> Result<LayerBenchResult> {
             cfg.max_positions
         );
     }
-    let be = select::open(args.device)?;
+    let be = select::open(args.device, args.precision)?;
     let dir = ScratchDir::create()?;
     let req = QuantRequest::new(args.base_dtype, args.double_quant);
     let model = random_model(&dir.0, &cfg, be.as_ref(), req)?;
@@ -430,6 +434,7 @@ mod tests {
         LayerBenchArgs {
             shape: LayerShape::Small,
             device: Device::Cpu,
+            precision: Precision::F32,
             layers: 1,
             batch: 2,
             seq: 8,

@@ -21,6 +21,8 @@ use crate::tensor::Tensor;
 
 pub struct CudaBackend {
     dev: CudaDevice,
+    /// `--precision bf16`: bf16-held linears and attention on the tensor cores (ops/mixed.rs).
+    bf16_compute: bool,
 }
 
 impl CudaBackend {
@@ -28,7 +30,26 @@ impl CudaBackend {
     pub fn new(ordinal: usize) -> std::result::Result<Self, CudaError> {
         Ok(CudaBackend {
             dev: CudaDevice::new(ordinal)?,
+            bf16_compute: false,
         })
+    }
+
+    /// This backend in bf16 mixed precision (`--precision bf16`); needs compute capability 8.0+
+    /// for the bf16 tensor-core kernels.
+    pub fn with_bf16_compute(mut self) -> Result<Self> {
+        let (major, minor) = self.dev.compute_capability()?;
+        if major < 8 {
+            return Err(crate::error::Error::Unsupported(format!(
+                "--precision bf16 needs a GPU of compute capability 8.0 or newer (this one is \
+                 {major}.{minor}); use --precision f32"
+            )));
+        }
+        self.bf16_compute = true;
+        Ok(self)
+    }
+
+    pub fn bf16_compute(&self) -> bool {
+        self.bf16_compute
     }
 
     pub fn device(&self) -> &CudaDevice {
@@ -47,7 +68,12 @@ impl CudaBackend {
 
 impl Backend for CudaBackend {
     fn name(&self) -> String {
-        format!("cuda (f32, {})", self.dev.name())
+        let precision = if self.bf16_compute {
+            "bf16 mixed"
+        } else {
+            "f32"
+        };
+        format!("cuda ({precision}, {})", self.dev.name())
     }
     fn available_memory(&self) -> Option<u64> {
         self.dev.memory().ok().map(|(free, _)| free as u64)

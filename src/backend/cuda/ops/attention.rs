@@ -1,7 +1,7 @@
 //! Causal flash-style attention with GQA and a KV offset (S ≥ T): kernels/attention.cu, f32
 //! instances for head dims 16, 32, 64, 128 and 256. Tiles come from plan::attention_tiles.
 //! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+) have raw-pointer launchers
-//! here (`tc_fwd`, `tc_bwd`) for 16-bit callers; the backend's f32 path stays on attention.cu.
+//! here (`tc_fwd`, `tc_bwd`) for 16-bit callers: `--precision bf16` (ops/mixed.rs) and the tests.
 
 use cudarc::driver::LaunchConfig;
 
@@ -60,6 +60,9 @@ pub fn fwd(
     if g.b * g.t == 0 {
         return Ok((out, lse));
     }
+    if super::mixed::takes_attention(be, d) {
+        return super::mixed::attention_fwd(be, q, k, v, &g, scale);
+    }
     let tiles = attention_tiles(4, d);
     let (t, s, h, hkv) = (
         int("attention", g.t)?,
@@ -95,6 +98,9 @@ pub fn bwd(
     );
     if g.b * g.t == 0 {
         return Ok((dq, dk, dv));
+    }
+    if super::mixed::takes_attention(be, d) {
+        return super::mixed::attention_bwd(be, dout, q, k, v, out, lse, &g, scale);
     }
     let tiles = attention_tiles(4, d);
     let (t, s, h, hkv) = (

@@ -81,6 +81,9 @@ pub fn fwd(
     if m == 0 || n == 0 {
         return Ok((y, saved));
     }
+    if super::mixed::takes_linear(be, qw, &adapter) {
+        return super::mixed::linear_fwd(be, x, qw, bias, adapter, (m, n, k));
+    }
     let q = qargs(be, qw)?;
     let f = q.fmt;
     let (xp, bp, yp) = (be.ptr(x)?, be.opt_ptr(bias)?, be.ptr(&y)?);
@@ -139,6 +142,9 @@ pub fn bwd(
     let dx = be.zeros(x.shape())?;
     if m == 0 || k == 0 {
         return Ok(dx);
+    }
+    if super::mixed::takes_linear(be, qw, &adapter) {
+        return super::mixed::linear_bwd(be, dy, x, qw, adapter, saved, grad, (m, n, k));
     }
     let q = qargs(be, qw)?;
     let f = q.fmt;

@@ -1,0 +1,262 @@
+//! `--precision bf16`: the block linears over a bf16-held base (no adapter or LoRA) and attention
+//! at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_` entries on
+//! gemm_tc.cuh, attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
+//! the kernels accumulate in fp32 and store bf16, and the outputs are widened back to f32, as
+//! torch autocast does around its bf16 GEMMs. The LoRA rank work (xa, dyb, dA, dB) stays in f32
+//! on the unrounded activations, so adapter gradients carry only the base path's rounding.
+//! IA3, int8/nf4 and f32-held weights, and everything else, keep the f32 kernels.
+
+use cudarc::driver::{CudaSlice, LaunchConfig};
+
+use super::super::backend::CudaBackend;
+use super::super::launch::{int, launch, stride_cfg, NULL};
+use super::super::plan::{attention_tc_tiles, gemm16_launch};
+use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
+use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
+use super::linear::{project_xa, rank_instance, LoraBwd};
+use crate::backend::cpu::attention::Geometry;
+use crate::backend::cpu::linear::{grad_mismatch, out_shape};
+use crate::backend::{AdapterGrad, AdapterOp, LinearSaved};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// bf16 bit patterns on the device.
+type Bf16Buf = CudaSlice<u16>;
+
+/// A bf16 copy of `t` (round to nearest even).
+fn round(be: &CudaBackend, t: &Tensor) -> Result<Bf16Buf> {
+    let n = t.numel();
+    let out = be.stream().alloc_zeros::<u16>(n.max(1))?;
+    launch!(be, Elementwise, "round_f32_to_bf16", stride_cfg(n); be.ptr(t)?, be.raw(&out), n as i64);
+    Ok(out)
+}
+
+/// An f32 tensor of `shape` holding the bf16 values of `h` (exact).
+fn widen(be: &CudaBackend, h: &Bf16Buf, shape: &[usize]) -> Result<Tensor> {
+    let out = be.zeros(shape)?;
+    let n = out.numel();
+    launch!(be, Elementwise, "widen_bf16_to_f32", stride_cfg(n); be.raw(h), be.ptr(&out)?, n as i64);
+    Ok(out)
+}
+
+fn scratch(be: &CudaBackend, n: usize) -> Result<Bf16Buf> {
+    Ok(be.stream().alloc_zeros::<u16>(n.max(1))?)
+}
+
+/// The 16-bit GEMM-family launch (tensor-core core: `with_bf16_compute` checked the arch).
+fn gemm(
+    be: &CudaBackend,
+    rows: usize,
+    cols: usize,
+    rmax: usize,
+) -> Result<(&'static str, LaunchConfig)> {
+    let (major, _) = be.device().compute_capability()?;
+    Ok(gemm16_launch(major, rows, cols, rmax))
+}
+
+/// Whether this linear runs in bf16: a bf16-held weight with no adapter or LoRA.
+pub(super) fn takes_linear(
+    be: &CudaBackend,
+    w: &QuantDeviceWeight,
+    adapter: &AdapterOp<'_>,
+) -> bool {
+    be.bf16_compute()
+        && w.format == QuantFormat::Bf16
+        && matches!(adapter, AdapterOp::None | AdapterOp::Lora { .. })
+}
+
+fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
+    Ok((
+        int("linear_bf16", m)?,
+        int("linear_bf16", n)?,
+        int("linear_bf16", k)?,
+    ))
+}
+
+/// y = x·Wᵀ + bias (+ s·xa·Bᵀ) with x, W, bias in bf16; m, n > 0.
+pub(super) fn linear_fwd(
+    be: &CudaBackend,
+    x: &Tensor,
+    w: &QuantDeviceWeight,
+    bias: Option<&Tensor>,
+    adapter: AdapterOp<'_>,
+    (m, n, k): (usize, usize, usize),
+) -> Result<(Tensor, LinearSaved)> {
+    let (mi, ni, ki) = sizes(m, n, k)?;
+    let xh = round(be, x)?;
+    let bias_h = bias.map(|b| round(be, b)).transpose()?;
+    let yh = scratch(be, m * n)?;
+    let (xp, wp, yp) = (be.raw(&xh), be.raw(&w.bufs.q), be.raw(&yh));
+    let bp = bias_h.as_ref().map_or(NULL, |b| be.raw(b));
+    let mut saved = LinearSaved::default();
+    match adapter {
+        // (x, W, bias, y, M, N, K)
+        AdapterOp::None => {
+            let (core, grid) = gemm(be, m, n, 0)?;
+            launch!(be, LoraMatmul, format!("{core}linear_fwd_bf16"), grid; xp, wp, bp, yp, mi, ni, ki);
+        }
+        // (x, W, bias, xa, B, scale, y, M, N, K, r)
+        AdapterOp::Lora {
+            a,
+            b,
+            scale,
+            dropout,
+        } => {
+            let r = a.rows();
+            let rmax = rank_instance(r)?;
+            let xa = project_xa(be, x, a, dropout, m, k)?;
+            let (core, grid) = gemm(be, m, n, rmax)?;
+            launch!(be, LoraMatmul, format!("{core}lora_linear_fwd_r{rmax}_bf16"), grid;
+                xp, wp, bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
+            saved.xa = Some(xa);
+        }
+        _ => {
+            return Err(Error::Unsupported(
+                "IA3 linears run in f32 under --precision bf16".into(),
+            ))
+        }
+    }
+    Ok((widen(be, &yh, &out_shape(x, n))?, saved))
+}
+
+/// dX = dY·W (+ s·(dY·B)·A ⊙ mask) with dY and W in bf16; LoRA's dA, dB in f32; m, k > 0.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn linear_bwd(
+    be: &CudaBackend,
+    dy: &Tensor,
+    x: &Tensor,
+    w: &QuantDeviceWeight,
+    adapter: AdapterOp<'_>,
+    saved: &LinearSaved,
+    grad: AdapterGrad<'_>,
+    (m, n, k): (usize, usize, usize),
+) -> Result<Tensor> {
+    let (mi, ni, ki) = sizes(m, n, k)?;
+    let dyh = round(be, dy)?;
+    let dxh = scratch(be, m * k)?;
+    let (dyp, wp, dxp) = (be.raw(&dyh), be.raw(&w.bufs.q), be.raw(&dxh));
+    match (adapter, grad) {
+        // (dy, W, dx, M, N, K)
+        (AdapterOp::None, _) => {
+            let (core, grid) = gemm(be, m, k, 0)?;
+            launch!(be, LoraMatmul, format!("{core}linear_bwd_dx_bf16"), grid; dyp, wp, dxp, mi, ni, ki);
+        }
+        // (dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
+        (
+            AdapterOp::Lora {
+                a,
+                b,
+                scale,
+                dropout,
+            },
+            AdapterGrad::Lora { da, db },
+        ) => {
+            let lora = LoraBwd {
+                a,
+                b,
+                scale,
+                dropout,
+                da,
+                db,
+            };
+            lora.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
+                let (core, grid) = gemm(be, m, k, rmax)?;
+                launch!(be, LoraMatmul, format!("{core}lora_linear_bwd_dx_r{rmax}_bf16"), grid;
+                    dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
+                Ok(())
+            })?;
+        }
+        _ => return Err(grad_mismatch()),
+    }
+    widen(be, &dxh, x.shape())
+}
+
+/// Whether attention at head dim `d` runs in bf16 (the tensor-core kernels' head dims).
+pub(super) fn takes_attention(be: &CudaBackend, d: usize) -> bool {
+    be.bf16_compute() && attention_tc_tiles(d).is_some()
+}
+
+fn attn_shape(g: &Geometry) -> AttnShape {
+    AttnShape {
+        b: g.b,
+        t: g.t,
+        s: g.s,
+        h: g.h,
+        hkv: g.hkv,
+        d: g.d,
+    }
+}
+
+/// out (widened from bf16) and lse [B,H,T] fp32; B·T > 0.
+pub(super) fn attention_fwd(
+    be: &CudaBackend,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    g: &Geometry,
+    scale: f32,
+) -> Result<(Tensor, Tensor)> {
+    let (qh, kh, vh) = (round(be, q)?, round(be, k)?, round(be, v)?);
+    let out_h = scratch(be, q.numel())?;
+    let lse = be.zeros(&[g.b, g.h, g.t])?;
+    let buf = TcBuffers {
+        q: be.raw(&qh),
+        k: be.raw(&kh),
+        v: be.raw(&vh),
+        out: be.raw(&out_h),
+        lse: be.ptr(&lse)?,
+    };
+    tc_fwd(be.device(), HalfDtype::Bf16, &attn_shape(g), &buf, scale)?;
+    Ok((widen(be, &out_h, q.shape())?, lse))
+}
+
+/// dQ, dK, dV (widened from bf16). `out` came from `attention_fwd`, so it holds bf16 values and
+/// rounds back to the bits the forward stored; B·T > 0.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn attention_bwd(
+    be: &CudaBackend,
+    dout: &Tensor,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    out: &Tensor,
+    lse: &Tensor,
+    g: &Geometry,
+    scale: f32,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (qh, kh, vh) = (round(be, q)?, round(be, k)?, round(be, v)?);
+    let (out_h, dout_h) = (round(be, out)?, round(be, dout)?);
+    let (dq_h, dk_h, dv_h) = (
+        scratch(be, q.numel())?,
+        scratch(be, k.numel())?,
+        scratch(be, v.numel())?,
+    );
+    let delta = be.zeros(&[g.b, g.h, g.t])?;
+    let buf = TcBuffers {
+        q: be.raw(&qh),
+        k: be.raw(&kh),
+        v: be.raw(&vh),
+        out: be.raw(&out_h),
+        lse: be.ptr(lse)?,
+    };
+    let grads = TcGrads {
+        dout: be.raw(&dout_h),
+        delta: be.ptr(&delta)?,
+        dq: be.raw(&dq_h),
+        dk: be.raw(&dk_h),
+        dv: be.raw(&dv_h),
+    };
+    tc_bwd(
+        be.device(),
+        HalfDtype::Bf16,
+        &attn_shape(g),
+        &buf,
+        &grads,
+        scale,
+    )?;
+    Ok((
+        widen(be, &dq_h, q.shape())?,
+        widen(be, &dk_h, k.shape())?,
+        widen(be, &dv_h, v.shape())?,
+    ))
+}
