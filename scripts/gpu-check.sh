@@ -85,9 +85,10 @@ train_bf16() {
 }
 
 # --precision bf16 on cuda (tensor-core linears over the bf16-held base) against the f32 CPU:
-# bf16 rounding, so the step losses agree to 2e-2 relative.
+# bf16 rounding, so the step losses agree to 5e-3 relative (a CPU emulation of the roundings:
+# 2.1e-4 over the same 10 steps).
 train_mixed() {
-  model_dtype=bf16 cuda_flags="--precision bf16" loss_tol=2e-2 train_pair "$(mktemp -d)" bf16-mixed 10
+  model_dtype=bf16 cuda_flags="--precision bf16" loss_tol=5e-3 train_pair "$(mktemp -d)" bf16-mixed 10
 }
 
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1

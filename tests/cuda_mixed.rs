@@ -2,10 +2,12 @@
 //! checkpoints at the head dims of real models (Llama 64 with GQA, CodeGen 128): the block
 //! linears and attention run on the bf16 tensor-core kernels, everything else in f32.
 //! Tolerances: each mixed linear or attention rounds its inputs and its output to bf16 (unit
-//! roundoff 2^-9), a few dozen roundings along any path through these 2-block models, so: loss
-//! within 1e-2 relative; logits ‖got − ref‖₂ ≤ 2e-2·‖ref‖₂; every adapter gradient (LoRA with
-//! dropout, IA3) ‖got − ref‖₂ ≤ 5e-2·‖ref‖₂. A wrong argument, tile or cast gives errors of
-//! order 1. The mixed path must also be the one taken: its loss differs from the f32 GPU run's.
+//! roundoff 2^-9). A CPU emulation of exactly these roundings (f32 reference ops on rounded
+//! inputs, outputs rounded; 2026-11-26, not committed) gave at most: loss 6.6e-5 relative, logits
+//! ‖Δ‖₂/‖ref‖₂ 8.8e-3, adapter gradient 2.0e-2 (Llama layer-3 q_proj lora_A). The bounds leave
+//! room for the GPU's other fp32 summation orders: loss 1e-3 relative, logits 2e-2, every
+//! adapter gradient (LoRA with dropout, IA3) 5e-2. A wrong argument, tile or cast gives errors
+//! of order 1. The mixed path must also be the one taken: its loss differs from the f32 GPU run's.
 //! Needs `--features cuda` and a GPU of compute capability 8.0+; skips without one.
 #![cfg(feature = "cuda")]
 
@@ -128,7 +130,7 @@ fn bf16_mixed_precision_tracks_the_f32_reference() {
                 "{tag}: loss cpu {} bf16-mixed {} (rel {loss_rel:.2e}), f32 gpu {}",
                 want.loss, got.loss, f32_run.loss
             );
-            assert!(loss_rel <= 1e-2, "{tag}: loss differs by {loss_rel:e}");
+            assert!(loss_rel <= 1e-3, "{tag}: loss differs by {loss_rel:e}");
             assert_ne!(
                 got.loss.to_bits(),
                 f32_run.loss.to_bits(),
