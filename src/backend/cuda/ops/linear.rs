@@ -141,24 +141,8 @@ pub fn bwd(
             launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((n.div_ceil(32) as u32, 1, 1), (32, 8, 1));
                 dyp, be.ptr(z)?, be.ptr(dl)?, mi, ni);
         }
-        (
-            AdapterOp::Lora {
-                a,
-                b,
-                scale,
-                dropout,
-            },
-            AdapterGrad::Lora { da, db },
-        ) => {
-            let lora = LoraBwd {
-                a,
-                b,
-                scale,
-                dropout,
-                da,
-                db,
-            };
-            lora.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
+        (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
+            LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
                 launch!(be, LoraMatmul, format!("lora_linear_bwd_dx_r{rmax}_f32"), grid;
                     dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
                 Ok(())
@@ -181,7 +165,30 @@ pub(super) struct LoraBwd<'a> {
     pub db: &'a mut Tensor,
 }
 
-impl LoraBwd<'_> {
+impl<'a> LoraBwd<'a> {
+    /// The LoRA backward of a linear whose adapter and gradient are both LoRA.
+    pub fn of(adapter: AdapterOp<'a>, grad: AdapterGrad<'a>) -> Result<Self> {
+        match (adapter, grad) {
+            (
+                AdapterOp::Lora {
+                    a,
+                    b,
+                    scale,
+                    dropout,
+                },
+                AdapterGrad::Lora { da, db },
+            ) => Ok(LoraBwd {
+                a,
+                b,
+                scale,
+                dropout,
+                da,
+                db,
+            }),
+            _ => Err(grad_mismatch()),
+        }
+    }
+
     pub fn run(
         self,
         be: &CudaBackend,

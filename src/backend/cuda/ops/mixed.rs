@@ -142,24 +142,8 @@ pub(super) fn linear_bwd(
             launch!(be, LoraMatmul, format!("{core}linear_bwd_dx_bf16"), grid; dyp, wp, dxp, mi, ni, ki);
         }
         // (dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
-        (
-            AdapterOp::Lora {
-                a,
-                b,
-                scale,
-                dropout,
-            },
-            AdapterGrad::Lora { da, db },
-        ) => {
-            let lora = LoraBwd {
-                a,
-                b,
-                scale,
-                dropout,
-                da,
-                db,
-            };
-            lora.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
+        (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
+            LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
                 let (core, grid) = gemm(be, m, k, rmax)?;
                 launch!(be, LoraMatmul, format!("{core}lora_linear_bwd_dx_r{rmax}_bf16"), grid;
                     dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
@@ -187,6 +171,26 @@ fn attn_shape(g: &Geometry) -> AttnShape {
     }
 }
 
+/// bf16 copies of an attention call's q, k, v.
+struct Qkv([Bf16Buf; 3]);
+
+impl Qkv {
+    fn round(be: &CudaBackend, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Self> {
+        Ok(Qkv([round(be, q)?, round(be, k)?, round(be, v)?]))
+    }
+
+    fn buffers(&self, be: &CudaBackend, out: &Bf16Buf, lse: u64) -> TcBuffers {
+        let [q, k, v] = &self.0;
+        TcBuffers {
+            q: be.raw(q),
+            k: be.raw(k),
+            v: be.raw(v),
+            out: be.raw(out),
+            lse,
+        }
+    }
+}
+
 /// out (widened from bf16) and lse [B,H,T] fp32; B·T > 0.
 pub(super) fn attention_fwd(
     be: &CudaBackend,
@@ -196,16 +200,10 @@ pub(super) fn attention_fwd(
     g: &Geometry,
     scale: f32,
 ) -> Result<(Tensor, Tensor)> {
-    let (qh, kh, vh) = (round(be, q)?, round(be, k)?, round(be, v)?);
+    let qkv = Qkv::round(be, q, k, v)?;
     let out_h = scratch(be, q.numel())?;
     let lse = be.zeros(&[g.b, g.h, g.t])?;
-    let buf = TcBuffers {
-        q: be.raw(&qh),
-        k: be.raw(&kh),
-        v: be.raw(&vh),
-        out: be.raw(&out_h),
-        lse: be.ptr(&lse)?,
-    };
+    let buf = qkv.buffers(be, &out_h, be.ptr(&lse)?);
     tc_fwd(be.device(), HalfDtype::Bf16, &attn_shape(g), &buf, scale)?;
     Ok((widen(be, &out_h, q.shape())?, lse))
 }
@@ -224,7 +222,7 @@ pub(super) fn attention_bwd(
     g: &Geometry,
     scale: f32,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let (qh, kh, vh) = (round(be, q)?, round(be, k)?, round(be, v)?);
+    let qkv = Qkv::round(be, q, k, v)?;
     let (out_h, dout_h) = (round(be, out)?, round(be, dout)?);
     let (dq_h, dk_h, dv_h) = (
         scratch(be, q.numel())?,
@@ -232,13 +230,7 @@ pub(super) fn attention_bwd(
         scratch(be, v.numel())?,
     );
     let delta = be.zeros(&[g.b, g.h, g.t])?;
-    let buf = TcBuffers {
-        q: be.raw(&qh),
-        k: be.raw(&kh),
-        v: be.raw(&vh),
-        out: be.raw(&out_h),
-        lse: be.ptr(lse)?,
-    };
+    let buf = qkv.buffers(be, &out_h, be.ptr(lse)?);
     let grads = TcGrads {
         dout: be.raw(&dout_h),
         delta: be.ptr(&delta)?,

@@ -173,24 +173,8 @@ pub fn bwd(
             launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((n.div_ceil(32) as u32, 1, 1), (32, 8, 1));
                 dyp, be.ptr(z)?, be.ptr(dl)?, mi, ni);
         }
-        (
-            AdapterOp::Lora {
-                a,
-                b,
-                scale,
-                dropout,
-            },
-            AdapterGrad::Lora { da, db },
-        ) => {
-            let lora = LoraBwd {
-                a,
-                b,
-                scale,
-                dropout,
-                da,
-                db,
-            };
-            lora.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
+        (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
+            LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
                 launch!(be, QuantDequant, format!("qlora_bwd_dx_r{rmax}_{f}_f32"), grid;
                     dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
                     be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
