@@ -67,6 +67,11 @@ pub fn fwd(
         check::len("linear", "bias", b, n)?;
     }
     let (mi, ni, ki) = sizes(m, n, k)?;
+    if m > 0 && n > 0 {
+        if let Some(w16) = super::mixed::rounded(be, w, &adapter)? {
+            return super::mixed::linear_fwd(be, x, w16, bias, adapter, (m, n, k));
+        }
+    }
     let y = be.zeros(&out_shape(x, n))?;
     let mut saved = LinearSaved::default();
     if m == 0 || n == 0 {
@@ -116,6 +121,11 @@ pub fn bwd(
     let Dims { m, k, n } = dims(x, w, adapter)?;
     check::len("linear_bwd", "dy", dy, m * n)?;
     let (mi, ni, ki) = sizes(m, n, k)?;
+    if m > 0 && k > 0 {
+        if let Some(w16) = super::mixed::rounded(be, w, &adapter)? {
+            return super::mixed::linear_bwd(be, dy, x, w16, adapter, saved, grad, (m, n, k));
+        }
+    }
     let dx = be.zeros(x.shape())?;
     if m == 0 || k == 0 {
         return Ok(dx);

@@ -1,10 +1,10 @@
-//! `--precision bf16`: the block linears over a bf16-held base (no adapter or LoRA) and attention
-//! at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_` entries on
+//! `--precision bf16`: linears with no adapter or LoRA (over a bf16-held base, or an f32 weight
+//! rounded per call) and attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_` entries on
 //! gemm_tc.cuh, attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
 //! the kernels accumulate in fp32 and store bf16, and the outputs are widened back to f32, as
 //! torch autocast does around its bf16 GEMMs. The LoRA rank work (xa, dyb, dA, dB) stays in f32
 //! on the unrounded activations, so adapter gradients carry only the base path's rounding.
-//! IA3, int8/nf4 and f32-held weights, and everything else, keep the f32 kernels.
+//! IA3 and int8/nf4 linears, and everything else, keep the f32 kernels.
 
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
@@ -54,15 +54,45 @@ fn gemm(
     Ok(gemm16_launch(major, rows, cols, rmax))
 }
 
-/// Whether this linear runs in bf16: a bf16-held weight with no adapter or LoRA.
-pub(super) fn takes_linear(
+fn mixed_adapter(be: &CudaBackend, adapter: &AdapterOp<'_>) -> bool {
+    be.bf16_compute() && matches!(adapter, AdapterOp::None | AdapterOp::Lora { .. })
+}
+
+/// The bf16 weight a mixed linear reads: a bf16-held base as it is, or an f32 weight rounded for
+/// the call, as torch autocast does (exact for the values of a bf16 checkpoint, e.g. its lm_head).
+pub(super) enum Weight16<'a> {
+    Held(&'a QuantDeviceWeight),
+    Rounded(Bf16Buf),
+}
+
+impl Weight16<'_> {
+    fn ptr(&self, be: &CudaBackend) -> u64 {
+        match self {
+            Weight16::Held(w) => be.raw(&w.bufs.q),
+            Weight16::Rounded(w) => be.raw(w),
+        }
+    }
+}
+
+/// A bf16-held weight under `--precision bf16`, with no adapter or LoRA: runs in bf16.
+pub(super) fn held<'a>(
     be: &CudaBackend,
-    w: &QuantDeviceWeight,
+    w: &'a QuantDeviceWeight,
     adapter: &AdapterOp<'_>,
-) -> bool {
-    be.bf16_compute()
-        && w.format == QuantFormat::Bf16
-        && matches!(adapter, AdapterOp::None | AdapterOp::Lora { .. })
+) -> Option<Weight16<'a>> {
+    (mixed_adapter(be, adapter) && w.format == QuantFormat::Bf16).then_some(Weight16::Held(w))
+}
+
+/// An f32 weight under `--precision bf16`, with no adapter or LoRA: its bf16 rounding.
+pub(super) fn rounded(
+    be: &CudaBackend,
+    w: &Tensor,
+    adapter: &AdapterOp<'_>,
+) -> Result<Option<Weight16<'static>>> {
+    if !mixed_adapter(be, adapter) {
+        return Ok(None);
+    }
+    Ok(Some(Weight16::Rounded(round(be, w)?)))
 }
 
 fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
@@ -77,7 +107,7 @@ fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
 pub(super) fn linear_fwd(
     be: &CudaBackend,
     x: &Tensor,
-    w: &QuantDeviceWeight,
+    w: Weight16<'_>,
     bias: Option<&Tensor>,
     adapter: AdapterOp<'_>,
     (m, n, k): (usize, usize, usize),
@@ -86,7 +116,7 @@ pub(super) fn linear_fwd(
     let xh = round(be, x)?;
     let bias_h = bias.map(|b| round(be, b)).transpose()?;
     let yh = scratch(be, m * n)?;
-    let (xp, wp, yp) = (be.raw(&xh), be.raw(&w.bufs.q), be.raw(&yh));
+    let (xp, wp, yp) = (be.raw(&xh), w.ptr(be), be.raw(&yh));
     let bp = bias_h.as_ref().map_or(NULL, |b| be.raw(b));
     let mut saved = LinearSaved::default();
     match adapter {
@@ -125,7 +155,7 @@ pub(super) fn linear_bwd(
     be: &CudaBackend,
     dy: &Tensor,
     x: &Tensor,
-    w: &QuantDeviceWeight,
+    w: Weight16<'_>,
     adapter: AdapterOp<'_>,
     saved: &LinearSaved,
     grad: AdapterGrad<'_>,
@@ -134,7 +164,7 @@ pub(super) fn linear_bwd(
     let (mi, ni, ki) = sizes(m, n, k)?;
     let dyh = round(be, dy)?;
     let dxh = scratch(be, m * k)?;
-    let (dyp, wp, dxp) = (be.raw(&dyh), be.raw(&w.bufs.q), be.raw(&dxh));
+    let (dyp, wp, dxp) = (be.raw(&dyh), w.ptr(be), be.raw(&dxh));
     match (adapter, grad) {
         // (dy, W, dx, M, N, K)
         (AdapterOp::None, _) => {

@@ -76,13 +76,15 @@ pub fn fwd(
         check::len("quant_linear", "bias", b, n)?;
     }
     let (mi, ni, ki) = sizes(m, n, k)?;
+    if m > 0 && n > 0 {
+        if let Some(w16) = super::mixed::held(be, qw, &adapter) {
+            return super::mixed::linear_fwd(be, x, w16, bias, adapter, (m, n, k));
+        }
+    }
     let y = be.zeros(&out_shape(x, n))?;
     let mut saved = LinearSaved::default();
     if m == 0 || n == 0 {
         return Ok((y, saved));
-    }
-    if super::mixed::takes_linear(be, qw, &adapter) {
-        return super::mixed::linear_fwd(be, x, qw, bias, adapter, (m, n, k));
     }
     let q = qargs(be, qw)?;
     let f = q.fmt;
@@ -139,12 +141,14 @@ pub fn bwd(
     let Dims { m, k, n } = dims_of(x, (qw.rows, qw.cols), adapter)?;
     check::len("quant_linear_bwd", "dy", dy, m * n)?;
     let (mi, ni, ki) = sizes(m, n, k)?;
+    if m > 0 && k > 0 {
+        if let Some(w16) = super::mixed::held(be, qw, &adapter) {
+            return super::mixed::linear_bwd(be, dy, x, w16, adapter, saved, grad, (m, n, k));
+        }
+    }
     let dx = be.zeros(x.shape())?;
     if m == 0 || k == 0 {
         return Ok(dx);
-    }
-    if super::mixed::takes_linear(be, qw, &adapter) {
-        return super::mixed::linear_bwd(be, dy, x, qw, adapter, saved, grad, (m, n, k));
     }
     let q = qargs(be, qw)?;
     let f = q.fmt;
