@@ -59,3 +59,143 @@ pub fn perturbed(
     }
     a
 }
+
+/// ‖got − want‖₂ / ‖want‖₂.
+pub fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let (mut err, mut norm) = (0f64, 0f64);
+    for (g, w) in got.iter().zip(want) {
+        err += (*g as f64 - *w as f64).powi(2);
+        norm += (*w as f64).powi(2);
+    }
+    (err / norm.max(1e-300)).sqrt()
+}
+
+/// bf16 checkpoints of random Llama (head dim 64, GQA 4/2) and CodeGen (head dim 128) models at
+/// the `small` preset's depth: the mixed-precision tests' models (attention on the tensor-core
+/// head dims, every linear held in bf16).
+pub fn bf16_real_head_dim_models(dir: &std::path::Path) -> Vec<(sectune::model::Arch, PathBuf)> {
+    use sectune::backend::RopeStyle;
+    use sectune::model::init::{preset_config, write_random_model_as, Preset};
+    use sectune::model::safetensors_io::SaveDtype;
+    use sectune::model::Arch;
+    [(Arch::Llama, 256, 4, 2), (Arch::Codegen, 512, 4, 4)]
+        .into_iter()
+        .map(|(arch, hidden, heads, kv)| {
+            let mut cfg = preset_config(arch, Preset::Small);
+            cfg.hidden = hidden;
+            cfg.n_heads = heads;
+            cfg.n_kv_heads = kv;
+            cfg.head_dim = hidden / heads;
+            if let RopeStyle::Interleaved { theta, .. } = cfg.rope {
+                cfg.rope = RopeStyle::Interleaved {
+                    rotary_dim: cfg.head_dim / 2,
+                    theta,
+                };
+            }
+            let out = dir.join(format!("{arch:?}-d{}", cfg.head_dim));
+            write_random_model_as(&out, &cfg, 5, false, SaveDtype::BF16).unwrap();
+            (arch, out)
+        })
+        .collect()
+}
+
+/// The mixed-precision tests' adapters: LoRA with dropout 0.1 and IA3, perturbed from PEFT's init.
+pub fn mixed_test_adapters(
+    arch: sectune::model::Arch,
+    model: &sectune::model::Model,
+) -> Vec<(&'static str, sectune::peft::AdapterSet)> {
+    use sectune::peft::{Ia3Config, LoraConfig, PeftConfig};
+    let mut lora = LoraConfig::study_default(arch);
+    lora.lora_dropout = 0.1;
+    vec![
+        ("lora", perturbed(PeftConfig::Lora(lora), model)),
+        (
+            "ia3",
+            perturbed(PeftConfig::Ia3(Ia3Config::study_default(arch)), model),
+        ),
+    ]
+}
+
+/// The batch the mixed-precision tests score: 2 × 37 tokens, every position labelled.
+pub fn mixed_test_batch() -> (Vec<u32>, Vec<i64>, usize, usize) {
+    let (batch, seq) = (2usize, 37usize);
+    let ids: Vec<u32> = (0..(batch * seq) as u32)
+        .map(|i| (i * 53 + 7) % 250)
+        .collect();
+    let labels = ids.iter().map(|&i| i as i64).collect();
+    (ids, labels, batch, seq)
+}
+
+/// Loss, logits and adapter gradients of one batch (host values).
+pub struct Scored {
+    pub loss: f64,
+    pub logits: Vec<f32>,
+    pub grads: Vec<(String, Vec<f32>)>,
+}
+
+/// The mixed-precision tests' batch scored on `be` with `adapter`, dropout seed 99.
+pub fn scored(
+    model: &sectune::model::Model,
+    be: &dyn sectune::backend::Backend,
+    adapter: &sectune::peft::AdapterSet,
+) -> Scored {
+    let (ids, labels, batch, seq) = mixed_test_batch();
+    let mut on_device = adapter.clone();
+    on_device.map_tensors(|t| be.upload(t.clone())).unwrap();
+    let ctx = sectune::model::Ctx {
+        be,
+        adapters: Some(&on_device),
+        dropout_seed: Some(99),
+    };
+    let mut grads = adapter.zeros_like();
+    grads.map_tensors(|t| be.upload(t.clone())).unwrap();
+    let out =
+        sectune::model::loss::loss_and_grads(model, &ctx, &ids, &labels, batch, seq, &mut grads)
+            .unwrap();
+    let host = |t: &sectune::tensor::Tensor| be.download(t).unwrap().host().unwrap().to_vec();
+    let grads = grads
+        .named_tensors()
+        .into_iter()
+        .map(|(k, g)| (k, host(g)))
+        .collect();
+    Scored {
+        loss: out.loss,
+        logits: host(&out.logits),
+        grads,
+    }
+}
+
+/// The mixed-precision bounds against the f32 reference (tests/bf16_mixed.rs sizes them):
+/// loss relative, logits and each adapter gradient ‖Δ‖₂/‖ref‖₂.
+pub const MIXED_LOSS_REL: f64 = 1e-3;
+pub const MIXED_LOGITS_L2: f64 = 2e-2;
+pub const MIXED_GRAD_L2: f64 = 5e-2;
+
+/// Asserts `got` is within the mixed-precision bounds of `want`; returns (loss rel, logits L2,
+/// worst gradient L2) for the caller to print.
+pub fn assert_mixed_close(tag: &str, got: &Scored, want: &Scored) -> (f64, f64, f64) {
+    let loss = (got.loss - want.loss).abs() / want.loss.abs();
+    let logits = rel_l2(&got.logits, &want.logits);
+    let mut worst = 0f64;
+    for ((k, g), (_, w)) in got.grads.iter().zip(&want.grads) {
+        let e = rel_l2(g, w);
+        assert!(
+            e <= MIXED_GRAD_L2,
+            "{tag}: gradient {k} rel L2 {e:e} > {MIXED_GRAD_L2}"
+        );
+        worst = worst.max(e);
+    }
+    eprintln!(
+        "{tag}: loss rel {loss:.2e}, logits rel L2 {logits:.2e}, worst gradient rel L2 {worst:.2e}"
+    );
+    assert!(
+        loss <= MIXED_LOSS_REL,
+        "{tag}: loss rel {loss:e} > {MIXED_LOSS_REL}"
+    );
+    assert!(
+        logits <= MIXED_LOGITS_L2,
+        "{tag}: logits rel L2 {logits:e} > {MIXED_LOGITS_L2}"
+    );
+    (loss, logits, worst)
+}

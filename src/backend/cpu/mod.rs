@@ -3,6 +3,7 @@
 mod activation;
 mod adamw;
 pub(crate) mod attention;
+pub mod bf16_mixed;
 pub(crate) mod cross_entropy;
 pub(crate) mod elementwise;
 pub(crate) mod embedding;
