@@ -4,6 +4,7 @@
 //   cat_seq:          out [B, S1+S2, R] = a [B, S1, R] then b [B, S2, R] along the sequence (R = H·D)
 //   gather_cols:      out[m, j] = x[m, idx[j]]                    x [M, K], out [M, J]
 //   scatter_cols_add: dx[m, idx[j]] += dout[m, j]                 idx distinct (host checks), no atomics
+//   scale_cols_f32:   out[m, n] = x[m, n]·l[n]                   x, out [M, N] (IA3 under --precision bf16)
 //   round_f32_to_bf16 / widen_bf16_to_f32: y[i] = bf16(x[i]) (nearest even) / f32(x[i]) (exact), the
 //   casts of `--precision bf16` around the tensor-core linears and attention
 // Launch: grid-stride, block 256, any grid. Limits: element counts < 2^63; idx values < K.
@@ -80,6 +81,10 @@ __device__ void round_from_f32(const float* x, T* y, long long n) {
 template <typename T>
 __device__ void widen_to_f32(const T* x, float* y, long long n) {
   GRID_STRIDE(i, n) y[i] = to_f32(x[i]);
+}
+
+extern "C" __global__ void scale_cols_f32(const float* x, const float* l, float* out, long long M, long long N) {
+  GRID_STRIDE(i, M * N) out[i] = x[i] * l[i % N];
 }
 
 #if SECTUNE_BF16

@@ -22,10 +22,10 @@ pub enum Precision {
     /// Everything in f32, as the CPU reference (results match it to f32 rounding).
     #[default]
     F32,
-    /// Mixed precision (CUDA, compute capability 8.0+): linears with no adapter or LoRA and
+    /// Mixed precision (CUDA, compute capability 8.0+): linears (LoRA, IA3 or none) and
     /// attention at head dims 64/128/256 run on the tensor cores with bf16 inputs (an f32 weight
-    /// is rounded per call), fp32 accumulation and bf16 outputs widened back to f32; the LoRA
-    /// rank work, IA3 and quantized linears, norms, loss and the optimizer stay f32. Results
+    /// is rounded per call), fp32 accumulation and bf16 outputs widened back to f32; the adapter
+    /// math, int8/nf4 linears, norms, loss and the optimizer stay f32. Results
     /// differ from the f32 run at bf16 rounding (about 3 significant digits).
     Bf16,
 }

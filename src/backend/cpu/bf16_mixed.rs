@@ -1,12 +1,15 @@
 //! The CPU model of the CUDA backend's `--precision bf16` (src/backend/cuda/ops/mixed.rs): the f32
 //! reference ops with the same bf16 roundings at the same places, for tests that size and check
 //! the mixed path's error (tests/bf16_mixed.rs, tests/cuda_mixed.rs). Not a user backend.
-//! - linear with no adapter or LoRA: y = bf16(bf16(x)·bf16(W)ᵀ + bf16(bias) + s·drop(x)·Aᵀ·Bᵀ),
-//!   dX = bf16(bf16(dY)·bf16(W) + s·(dY·B)·A ⊙ mask); the LoRA terms and dA, dB from the f32
+//! - linear, LoRA or none: y = bf16(bf16(x)·bf16(W)ᵀ + bf16(bias) + s·drop(x)·Aᵀ·Bᵀ) and
+//!   dX = bf16(bf16(dY)·bf16(W) + s·(dY·B)·A ⊙ mask), the LoRA terms and dA, dB from the f32
 //!   activations (a bf16-held base is bf16 already; an f32 weight is rounded);
+//! - IA3 input: y = bf16(bf16(x⊙l)·Wᵀ), g = bf16(bf16(dY)·W), dX = g⊙l, dl += Σ x⊙g;
+//!   IA3 output: z = bf16(bf16(x)·Wᵀ), y = z⊙l, dX = bf16(bf16(dY⊙l)·W), dl += Σ dY⊙z
+//!   (products with l and the sums in f32);
 //! - attention at head dims 64, 128, 256: out = bf16(attn(bf16 q, k, v)), lse in f32;
 //!   dQ, dK, dV = bf16(attn_bwd(bf16 dout, q, k, v; out, lse));
-//! - everything else (IA3, int8/nf4 linears, norms, loss, AdamW): the f32 reference.
+//! - everything else (int8/nf4 linears, norms, loss, AdamW): the f32 reference.
 //!
 //! The sums run in the CPU's order, the GPU's in its own: results agree to fp32 summation noise
 //! plus the rare bf16 rounding that lands on the other side of a tie.
@@ -39,8 +42,27 @@ fn sum_rounded(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     round(&F32.add(a, b)?)
 }
 
-fn mixed(adapter: &AdapterOp<'_>) -> bool {
-    matches!(adapter, AdapterOp::None | AdapterOp::Lora { .. })
+/// x ⊙ l along the last dim, in f32 (IA3's scaling around the bf16 GEMM).
+fn scale_cols(x: &Tensor, l: &Tensor) -> Result<Tensor> {
+    let l = l.host()?;
+    let v = x
+        .host()?
+        .chunks(l.len().max(1))
+        .flat_map(|row| row.iter().zip(l).map(|(a, b)| a * b))
+        .collect();
+    Tensor::from_vec(v, x.shape())
+}
+
+/// dl[c] += Σ_r u[r, c]·v[r, c], in f32.
+fn column_dot(u: &Tensor, v: &Tensor, dl: &mut Tensor) -> Result<()> {
+    let dl = dl.host_mut()?;
+    let cols = dl.len().max(1);
+    for (ru, rv) in u.host()?.chunks(cols).zip(v.host()?.chunks(cols)) {
+        for ((d, a), b) in dl.iter_mut().zip(ru).zip(rv) {
+            *d += a * b;
+        }
+    }
+    Ok(())
 }
 
 /// The tensor-core attention's head dims (plan::attention_tc_tiles).
@@ -49,7 +71,7 @@ fn mixed_attention(q: &Tensor) -> bool {
 }
 
 impl Bf16MixedEmulation {
-    /// The mixed linear forward; `base` runs x·Wᵀ + bias on the rounded x and bias.
+    /// The mixed linear forward; `base` runs x·Wᵀ + bias on the rounded input and bias.
     fn linear_fwd_with(
         x: &Tensor,
         (n, k): (usize, usize),
@@ -58,18 +80,31 @@ impl Bf16MixedEmulation {
         base: impl FnOnce(&Tensor, Option<&Tensor>) -> Result<Tensor>,
     ) -> Result<(Tensor, LinearSaved)> {
         let bias = bias.map(round).transpose()?;
-        let y = base(&round(x)?, bias.as_ref())?;
+        let input = match adapter {
+            AdapterOp::Ia3Input { l } => round(&scale_cols(x, l)?)?,
+            _ => round(x)?,
+        };
+        let y = base(&input, bias.as_ref())?;
         match adapter {
             AdapterOp::Lora { .. } => {
                 // A zero weight leaves exactly the LoRA term and its saved xa.
                 let (lora, saved) = F32.linear_fwd(x, &Tensor::zeros(&[n, k]), None, adapter)?;
                 Ok((sum_rounded(&y, &lora)?, saved))
             }
+            AdapterOp::Ia3Output { l } => {
+                let z = round(&y)?;
+                let scaled = scale_cols(&z, l)?;
+                let saved = LinearSaved {
+                    base_out: Some(z),
+                    ..LinearSaved::default()
+                };
+                Ok((scaled, saved))
+            }
             _ => Ok((round(&y)?, LinearSaved::default())),
         }
     }
 
-    /// The mixed linear backward; `base` runs dY·W on the rounded dY.
+    /// The mixed linear backward; `base` runs dY·W on a rounded dY.
     #[allow(clippy::too_many_arguments)]
     fn linear_bwd_with(
         dy: &Tensor,
@@ -80,14 +115,26 @@ impl Bf16MixedEmulation {
         grad: AdapterGrad<'_>,
         base: impl FnOnce(&Tensor) -> Result<Tensor>,
     ) -> Result<Tensor> {
-        let dx = base(&round(dy)?)?;
-        match adapter {
-            AdapterOp::Lora { .. } => {
+        match (adapter, grad) {
+            (AdapterOp::Lora { .. }, grad) => {
+                let dx = base(&round(dy)?)?;
                 let zero = Tensor::zeros(&[n, k]);
                 let lora = F32.linear_bwd(dy, x, &zero, adapter, saved, grad)?;
                 sum_rounded(&dx, &lora)
             }
-            _ => round(&dx),
+            (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
+                let g = round(&base(&round(dy)?)?)?;
+                column_dot(x, &g, dl)?;
+                scale_cols(&g, l)
+            }
+            (AdapterOp::Ia3Output { l }, AdapterGrad::Ia3 { dl }) => {
+                let z = saved.base_out.as_ref().ok_or_else(|| {
+                    crate::error::Error::Unsupported("IA3 backward without the saved output".into())
+                })?;
+                column_dot(dy, z, dl)?;
+                round(&base(&round(&scale_cols(dy, l)?)?)?)
+            }
+            _ => round(&base(&round(dy)?)?),
         }
     }
 }
@@ -166,7 +213,7 @@ impl Backend for Bf16MixedEmulation {
         bias: Option<&Tensor>,
         adapter: AdapterOp<'_>,
     ) -> Result<(Tensor, LinearSaved)> {
-        if !mixed(&adapter) || x.numel() == 0 || w.numel() == 0 {
+        if x.numel() == 0 || w.numel() == 0 {
             return F32.linear_fwd(x, w, bias, adapter);
         }
         let w16 = round(w)?;
@@ -183,7 +230,7 @@ impl Backend for Bf16MixedEmulation {
         saved: &LinearSaved,
         grad: AdapterGrad<'_>,
     ) -> Result<Tensor> {
-        if !mixed(&adapter) || x.numel() == 0 || w.numel() == 0 {
+        if x.numel() == 0 || w.numel() == 0 {
             return F32.linear_bwd(dy, x, w, adapter, saved, grad);
         }
         let w16 = round(w)?;
@@ -202,7 +249,7 @@ impl Backend for Bf16MixedEmulation {
     ) -> Result<(Tensor, LinearSaved)> {
         match w {
             BaseWeight::F32(t) => self.linear_fwd(x, t, bias, adapter),
-            BaseWeight::Bf16(_) if mixed(&adapter) && x.numel() > 0 => {
+            BaseWeight::Bf16(_) if x.numel() > 0 => {
                 Self::linear_fwd_with(x, (w.rows(), w.cols()), bias, adapter, |x16, b16| {
                     Ok(F32.quant_linear_fwd(x16, w, b16, AdapterOp::None)?.0)
                 })
@@ -221,7 +268,7 @@ impl Backend for Bf16MixedEmulation {
     ) -> Result<Tensor> {
         match w {
             BaseWeight::F32(t) => self.linear_bwd(dy, x, t, adapter, saved, grad),
-            BaseWeight::Bf16(_) if mixed(&adapter) && x.numel() > 0 => {
+            BaseWeight::Bf16(_) if x.numel() > 0 => {
                 let dims = (w.rows(), w.cols());
                 Self::linear_bwd_with(dy, x, dims, adapter, saved, grad, |dy16| {
                     let none = LinearSaved::default();

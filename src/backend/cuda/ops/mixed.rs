@@ -1,23 +1,24 @@
-//! `--precision bf16`: linears with no adapter or LoRA (over a bf16-held base, or an f32 weight
-//! rounded per call) and attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_` entries on
-//! gemm_tc.cuh, attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
+//! `--precision bf16`: linears (over a bf16-held base, or an f32 weight rounded per call) and
+//! attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_`
+//! entries on gemm_tc.cuh, attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
 //! the kernels accumulate in fp32 and store bf16, and the outputs are widened back to f32, as
 //! torch autocast does around its bf16 GEMMs. The LoRA rank work (xa, dyb, dA, dB) stays in f32
 //! on the unrounded activations, so adapter gradients carry only the base path's rounding.
-//! IA3 and int8/nf4 linears, and everything else, keep the f32 kernels.
+//! IA3's scaling and dl run in f32 around the plain bf16 GEMM. int8/nf4 linears, and everything
+//! else, keep the f32 kernels.
 
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
 use super::super::backend::CudaBackend;
-use super::super::launch::{int, launch, stride_cfg, NULL};
+use super::super::launch::{cfg, int, launch, stride_cfg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_launch};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
 use super::linear::{project_xa, rank_instance, LoraBwd};
 use crate::backend::cpu::attention::Geometry;
-use crate::backend::cpu::linear::{grad_mismatch, out_shape};
-use crate::backend::{AdapterGrad, AdapterOp, LinearSaved};
-use crate::error::{Error, Result};
+use crate::backend::cpu::linear::{grad_mismatch, missing, out_shape};
+use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 /// bf16 bit patterns on the device.
@@ -54,10 +55,6 @@ fn gemm(
     Ok(gemm16_launch(major, rows, cols, rmax))
 }
 
-fn mixed_adapter(be: &CudaBackend, adapter: &AdapterOp<'_>) -> bool {
-    be.bf16_compute() && matches!(adapter, AdapterOp::None | AdapterOp::Lora { .. })
-}
-
 /// The bf16 weight a mixed linear reads: a bf16-held base as it is, or an f32 weight rounded for
 /// the call, as torch autocast does (exact for the values of a bf16 checkpoint, e.g. its lm_head).
 pub(super) enum Weight16<'a> {
@@ -74,22 +71,14 @@ impl Weight16<'_> {
     }
 }
 
-/// A bf16-held weight under `--precision bf16`, with no adapter or LoRA: runs in bf16.
-pub(super) fn held<'a>(
-    be: &CudaBackend,
-    w: &'a QuantDeviceWeight,
-    adapter: &AdapterOp<'_>,
-) -> Option<Weight16<'a>> {
-    (mixed_adapter(be, adapter) && w.format == QuantFormat::Bf16).then_some(Weight16::Held(w))
+/// A bf16-held weight under `--precision bf16`: runs in bf16.
+pub(super) fn held<'a>(be: &CudaBackend, w: &'a QuantDeviceWeight) -> Option<Weight16<'a>> {
+    (be.bf16_compute() && w.format == QuantFormat::Bf16).then_some(Weight16::Held(w))
 }
 
-/// An f32 weight under `--precision bf16`, with no adapter or LoRA: its bf16 rounding.
-pub(super) fn rounded(
-    be: &CudaBackend,
-    w: &Tensor,
-    adapter: &AdapterOp<'_>,
-) -> Result<Option<Weight16<'static>>> {
-    if !mixed_adapter(be, adapter) {
+/// An f32 weight under `--precision bf16`: its bf16 rounding.
+pub(super) fn rounded(be: &CudaBackend, w: &Tensor) -> Result<Option<Weight16<'static>>> {
+    if !be.bf16_compute() {
         return Ok(None);
     }
     Ok(Some(Weight16::Rounded(round(be, w)?)))
@@ -103,7 +92,39 @@ fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
     ))
 }
 
-/// y = x·Wᵀ + bias (+ s·xa·Bᵀ) with x, W, bias in bf16; m, n > 0.
+/// x ⊙ l along the last dim (x [rows, cols], l [cols]), f32: IA3's scaling outside the GEMM.
+fn scale_cols(
+    be: &CudaBackend,
+    x: &Tensor,
+    l: &Tensor,
+    rows: usize,
+    cols: usize,
+) -> Result<Tensor> {
+    check::len("ia3_bf16", "l", l, cols)?;
+    let out = be.zeros(x.shape())?;
+    launch!(be, Elementwise, "scale_cols_f32", stride_cfg(rows * cols);
+        be.ptr(x)?, be.ptr(l)?, be.ptr(&out)?, rows as i64, cols as i64);
+    Ok(out)
+}
+
+/// dl[c] += Σ_r u[r, c]·v[r, c] (ia3.cu's column sums, one row split: a fixed order).
+fn column_dot(
+    be: &CudaBackend,
+    u: &Tensor,
+    v: &Tensor,
+    dl: &Tensor,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    check::len("ia3_bf16", "dl", dl, cols)?;
+    launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((cols.div_ceil(32) as u32, 1, 1), (32, 8, 1));
+        be.ptr(u)?, be.ptr(v)?, be.ptr(dl)?, int("ia3_bf16", rows)?, int("ia3_bf16", cols)?);
+    Ok(())
+}
+
+/// y = x·Wᵀ + bias with x, W, bias in bf16, and the adapter: LoRA's s·xa·Bᵀ in the epilogue
+/// (xa from the f32 x), IA3's l on the f32 x before rounding (input) or on the widened output
+/// (output, which keeps that z for dl); m, n > 0.
 pub(super) fn linear_fwd(
     be: &CudaBackend,
     x: &Tensor,
@@ -113,18 +134,16 @@ pub(super) fn linear_fwd(
     (m, n, k): (usize, usize, usize),
 ) -> Result<(Tensor, LinearSaved)> {
     let (mi, ni, ki) = sizes(m, n, k)?;
-    let xh = round(be, x)?;
+    let xh = match adapter {
+        AdapterOp::Ia3Input { l } => round(be, &scale_cols(be, x, l, m, k)?)?,
+        _ => round(be, x)?,
+    };
     let bias_h = bias.map(|b| round(be, b)).transpose()?;
     let yh = scratch(be, m * n)?;
     let (xp, wp, yp) = (be.raw(&xh), w.ptr(be), be.raw(&yh));
     let bp = bias_h.as_ref().map_or(NULL, |b| be.raw(b));
     let mut saved = LinearSaved::default();
     match adapter {
-        // (x, W, bias, y, M, N, K)
-        AdapterOp::None => {
-            let (core, grid) = gemm(be, m, n, 0)?;
-            launch!(be, LoraMatmul, format!("{core}linear_fwd_bf16"), grid; xp, wp, bp, yp, mi, ni, ki);
-        }
         // (x, W, bias, xa, B, scale, y, M, N, K, r)
         AdapterOp::Lora {
             a,
@@ -140,16 +159,24 @@ pub(super) fn linear_fwd(
                 xp, wp, bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
             saved.xa = Some(xa);
         }
+        // (x, W, bias, y, M, N, K)
         _ => {
-            return Err(Error::Unsupported(
-                "IA3 linears run in f32 under --precision bf16".into(),
-            ))
+            let (core, grid) = gemm(be, m, n, 0)?;
+            launch!(be, LoraMatmul, format!("{core}linear_fwd_bf16"), grid; xp, wp, bp, yp, mi, ni, ki);
         }
     }
-    Ok((widen(be, &yh, &out_shape(x, n))?, saved))
+    let y = widen(be, &yh, &out_shape(x, n))?;
+    if let AdapterOp::Ia3Output { l } = adapter {
+        let scaled = scale_cols(be, &y, l, m, n)?;
+        saved.base_out = Some(y);
+        return Ok((scaled, saved));
+    }
+    Ok((y, saved))
 }
 
-/// dX = dY·W (+ s·(dY·B)·A ⊙ mask) with dY and W in bf16; LoRA's dA, dB in f32; m, k > 0.
+/// dX = dY·W with dY and W in bf16, and the adapter's part: LoRA's s·(dY·B)·A ⊙ mask in the
+/// epilogue with dA, dB from the f32 activations; IA3 input: dX = g⊙l, dl += Σ x⊙g with
+/// g = dY·W widened; IA3 output: dX = (dY⊙l)·W, dl += Σ dY⊙z (f32); m, k > 0.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn linear_bwd(
     be: &CudaBackend,
@@ -162,15 +189,21 @@ pub(super) fn linear_bwd(
     (m, n, k): (usize, usize, usize),
 ) -> Result<Tensor> {
     let (mi, ni, ki) = sizes(m, n, k)?;
-    let dyh = round(be, dy)?;
+    let scaled_dy = match adapter {
+        AdapterOp::Ia3Output { l } => Some(scale_cols(be, dy, l, m, n)?),
+        _ => None,
+    };
+    let dyh = round(be, scaled_dy.as_ref().unwrap_or(dy))?;
     let dxh = scratch(be, m * k)?;
     let (dyp, wp, dxp) = (be.raw(&dyh), w.ptr(be), be.raw(&dxh));
-    match (adapter, grad) {
+    let plain_dx = || -> Result<()> {
         // (dy, W, dx, M, N, K)
-        (AdapterOp::None, _) => {
-            let (core, grid) = gemm(be, m, k, 0)?;
-            launch!(be, LoraMatmul, format!("{core}linear_bwd_dx_bf16"), grid; dyp, wp, dxp, mi, ni, ki);
-        }
+        let (core, grid) = gemm(be, m, k, 0)?;
+        launch!(be, LoraMatmul, format!("{core}linear_bwd_dx_bf16"), grid; dyp, wp, dxp, mi, ni, ki);
+        Ok(())
+    };
+    match (adapter, grad) {
+        (AdapterOp::None, _) => plain_dx()?,
         // (dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
         (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
             LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
@@ -179,6 +212,20 @@ pub(super) fn linear_bwd(
                     dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
                 Ok(())
             })?;
+        }
+        (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
+            plain_dx()?;
+            let g = widen(be, &dxh, x.shape())?;
+            column_dot(be, x, &g, dl, m, k)?;
+            return scale_cols(be, &g, l, m, k);
+        }
+        (AdapterOp::Ia3Output { .. }, AdapterGrad::Ia3 { dl }) => {
+            let z = saved
+                .base_out
+                .as_ref()
+                .ok_or_else(|| missing("the unscaled output"))?;
+            column_dot(be, dy, z, dl, m, n)?;
+            plain_dx()?;
         }
         _ => return Err(grad_mismatch()),
     }

@@ -77,7 +77,7 @@ pub fn fwd(
     }
     let (mi, ni, ki) = sizes(m, n, k)?;
     if m > 0 && n > 0 {
-        if let Some(w16) = super::mixed::held(be, qw, &adapter) {
+        if let Some(w16) = super::mixed::held(be, qw) {
             return super::mixed::linear_fwd(be, x, w16, bias, adapter, (m, n, k));
         }
     }
@@ -142,7 +142,7 @@ pub fn bwd(
     check::len("quant_linear_bwd", "dy", dy, m * n)?;
     let (mi, ni, ki) = sizes(m, n, k)?;
     if m > 0 && k > 0 {
-        if let Some(w16) = super::mixed::held(be, qw, &adapter) {
+        if let Some(w16) = super::mixed::held(be, qw) {
             return super::mixed::linear_bwd(be, dy, x, w16, adapter, saved, grad, (m, n, k));
         }
     }
