@@ -44,13 +44,7 @@ fn sum_rounded(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// x ⊙ l along the last dim, in f32 (IA3's scaling around the bf16 GEMM).
 fn scale_cols(x: &Tensor, l: &Tensor) -> Result<Tensor> {
-    let l = l.host()?;
-    let v = x
-        .host()?
-        .chunks(l.len().max(1))
-        .flat_map(|row| row.iter().zip(l).map(|(a, b)| a * b))
-        .collect();
-    Tensor::from_vec(v, x.shape())
+    Tensor::from_vec(super::linear::scale_cols(x.host()?, l.host()?), x.shape())
 }
 
 /// dl[c] += Σ_r u[r, c]·v[r, c], in f32.

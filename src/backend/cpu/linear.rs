@@ -228,12 +228,7 @@ fn fwd(
     let mut saved = LinearSaved::default();
     match adapter {
         AdapterOp::Ia3Input { l } => {
-            let ls = l.host()?;
-            let scaled: Vec<f32> = xs
-                .chunks(k)
-                .flat_map(|row| row.iter().zip(ls).map(|(v, l)| v * l))
-                .collect();
-            w.xwt(m, n, k, &scaled, &mut y)?;
+            w.xwt(m, n, k, &scale_cols(xs, l.host()?), &mut y)?;
             add_bias(&mut y, bias, n)?;
         }
         _ => {
@@ -278,18 +273,20 @@ fn fwd(
             saved.xa = Some(Tensor::from_vec(xa, &[m, r])?);
         }
         AdapterOp::Ia3Output { l } => {
-            let ls = l.host()?;
-            let base = y.clone();
-            for row in y.chunks_mut(n) {
-                for (v, l) in row.iter_mut().zip(ls) {
-                    *v *= l;
-                }
-            }
+            let base = std::mem::take(&mut y);
+            y = scale_cols(&base, l.host()?);
             saved.base_out = Some(Tensor::from_vec(base, &[m, n])?);
         }
         AdapterOp::None | AdapterOp::Ia3Input { .. } => {}
     }
     Ok((Tensor::from_vec(y, &out_shape(x, n))?, saved))
+}
+
+/// x ⊙ l along the last dim (rows of l.len() values): IA3's scaling.
+pub(crate) fn scale_cols(x: &[f32], l: &[f32]) -> Vec<f32> {
+    x.chunks(l.len().max(1))
+        .flat_map(|row| row.iter().zip(l).map(|(v, l)| v * l))
+        .collect()
 }
 
 pub(crate) fn missing(what: &str) -> Error {

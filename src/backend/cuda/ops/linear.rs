@@ -51,7 +51,7 @@ pub(super) fn project_xa(
     Ok(xa)
 }
 
-fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
+pub(super) fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
     Ok((int("linear", m)?, int("linear", n)?, int("linear", k)?))
 }
 

@@ -14,7 +14,7 @@ use super::super::launch::{cfg, int, launch, stride_cfg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_launch};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
-use super::linear::{project_xa, rank_instance, LoraBwd};
+use super::linear::{project_xa, rank_instance, sizes, LoraBwd};
 use crate::backend::cpu::attention::Geometry;
 use crate::backend::cpu::linear::{grad_mismatch, missing, out_shape};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
@@ -82,14 +82,6 @@ pub(super) fn rounded(be: &CudaBackend, w: &Tensor) -> Result<Option<Weight16<'s
         return Ok(None);
     }
     Ok(Some(Weight16::Rounded(round(be, w)?)))
-}
-
-fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
-    Ok((
-        int("linear_bf16", m)?,
-        int("linear_bf16", n)?,
-        int("linear_bf16", k)?,
-    ))
 }
 
 /// x ⊙ l along the last dim (x [rows, cols], l [cols]), f32: IA3's scaling outside the GEMM.
