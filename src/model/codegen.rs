@@ -220,7 +220,7 @@ impl Codegen {
         let datt = heads(ctx.lin_bwd(&layer.out, &dx, &t.att, &t.so, grads)?)?;
         let out = heads(t.att)?;
         let (dq, dk, dv) = be.attention_bwd(&datt, &t.q, &t.k, &t.v, &out, &t.lse, g.scale)?;
-        let mut dqkv = be.upload(Tensor::zeros(&[dh.rows(), 3 * cfg.hidden]))?;
+        let mut dqkv = be.zeros(&[dh.rows(), 3 * cfg.hidden])?;
         be.scatter_cols_add(
             &mut dqkv,
             &Ctx::flat(be.rope_bwd(&dq, cfg.rope, g.pos)?)?,

@@ -92,6 +92,9 @@ impl Backend for CudaBackend {
         let buf = self.stream().clone_htod(t.host()?)?;
         Tensor::from_device(DeviceBuf(buf), &shape)
     }
+    fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
+        CudaBackend::zeros(self, shape) // the inherent device allocation (launch.rs)
+    }
     fn download(&self, t: &Tensor) -> Result<Tensor> {
         if t.is_host() {
             return Ok(t.clone());

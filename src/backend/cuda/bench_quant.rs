@@ -310,8 +310,8 @@ fn layer_memory(dev: &CudaDevice) -> Result<()> {
             let dy = be.upload(Tensor::full(&[tokens, n], 0.01))?;
             let a = be.upload(Tensor::full(&[r, k], 0.01))?;
             let b = be.upload(Tensor::full(&[n, r], 0.01))?;
-            let mut da = be.upload(Tensor::zeros(&[r, k]))?;
-            let mut db = be.upload(Tensor::zeros(&[n, r]))?;
+            let mut da = be.zeros(&[r, k])?;
+            let mut db = be.zeros(&[n, r])?;
             let op = AdapterOp::Lora {
                 a: &a,
                 b: &b,
