@@ -1,7 +1,7 @@
 // Pipelined tensor-core GEMM core for 16-bit inputs (f16, bf16) on sm_80+; the hot path of
 // lora_matmul.cu's 16-bit entry points (the f32 instances and sm_75 keep gemm_core.cuh).
 //   C[m, n] = Σ_k a(m, k) · b(n, k) in fp32, then optionally + Σ_j U[m, j]·V(n, j) (the LoRA rank term),
-//   then y[m, n] = T(C + bias[n]).
+//   then y[m, n] = T(C + bias[n]) (stored as T, or as the float of that T value: the f32y entries).
 //   a(m, k) = A[m·lda + k];  b(n, k) = B[n·ldb + k] (!B_KN, HF weight W [N, K]: y = x·Wᵀ)
 //                                   = B[k·ldb + n] ( B_KN, W [N_w, K_w] read as [reduction, out]: dX = dY·W)
 // Tiles: 128×128 output per block, BK = 64, 256 threads = 8 warps as 2 (m) × 4 (n), warp tile 64×32
@@ -246,28 +246,49 @@ template <typename T> struct Pair;
 template <> struct Pair<bf16> { typedef __nv_bfloat162 type; };
 template <> struct Pair<f16> { typedef __half2 type; };
 
-template <typename T>
-__device__ __forceinline__ void store_pair(T* y, int ldy, int m, int n, int N, float v0, float v1, const T* bias,
-                                           bool vec) {
-  if (bias) {
-    v0 += to_f32(bias[n]);
-    if (n + 1 < N) v1 += to_f32(bias[n + 1]);
+// y holds T, or (Y = float, the f32y entries) float carrying T's value: the output is rounded to T
+// either way, and --precision bf16 reads it as f32 without a widening pass.
+__device__ __forceinline__ void put_pair(float* p, float v0, float v1, bool pair) {
+  if (pair) {
+    *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+  } else {
+    p[0] = v0;
   }
-  T* p = y + (size_t)m * ldy + n;
-  if (vec && n + 1 < N) {
+}
+template <typename T>
+__device__ __forceinline__ void put_pair(T* p, float v0, float v1, bool pair) {
+  if (pair) {
     typename Pair<T>::type pr;
     pr.x = from_f32<T>(v0);
     pr.y = from_f32<T>(v1);
     *reinterpret_cast<typename Pair<T>::type*>(p) = pr;
   } else {
     p[0] = from_f32<T>(v0);
-    if (n + 1 < N) p[1] = from_f32<T>(v1);
+  }
+}
+
+template <typename T, typename Y>
+__device__ __forceinline__ void store_pair(Y* y, int ldy, int m, int n, int N, float v0, float v1, const T* bias,
+                                           bool vec) {
+  if (bias) {
+    v0 += to_f32(bias[n]);
+    if (n + 1 < N) v1 += to_f32(bias[n + 1]);
+  }
+  v0 = to_f32(from_f32<T>(v0));  // T's rounding, also for a float y
+  v1 = to_f32(from_f32<T>(v1));
+  Y* p = y + (size_t)m * ldy + n;
+  if (vec || n + 1 >= N) {
+    put_pair(p, v0, v1, n + 1 < N);
+  } else {
+    put_pair(p, v0, 0.f, false);
+    put_pair(p + 1, v1, 0.f, false);
   }
 }
 
 // The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared memory.
-template <typename T, bool B_KN, int RMAX, int BK_ = BK, int STAGES_ = STAGES>
-__device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, T* y, int ldy,
+// Y (deduced from y): T, or float for the f32y entries (see store_pair).
+template <typename T, bool B_KN, int RMAX, int BK_ = BK, int STAGES_ = STAGES, typename Y>
+__device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, Y* y, int ldy,
                      const Rank& rank) {
   constexpr int TILE_ = BM * BK_;
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -300,7 +321,7 @@ __device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int
     add_rank<RMAX>(acc, rank, reinterpret_cast<float*>(smem_raw), M, N, ldy, m0, n0, wm, wn);
   }
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const bool vy = (ldy & 1) == 0 && ((uintptr_t)y & 3) == 0;
+  const bool vy = (ldy & 1) == 0 && ((uintptr_t)y & (2 * sizeof(Y) - 1)) == 0;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll

@@ -18,6 +18,7 @@
 // 16-bit on sm_80+: the tc_* entry points (same arguments as their namesakes) run the pipelined
 //   tensor-core core of gemm_tc.cuh with the rank term as a 3xTF32 mma epilogue; grid (ceil(N_out/128),
 //   ceil(M/128)), block 256, dynamic shared memory tc::smem_bytes(0 | 16 | 64). They are absent from sm_75 images.
+//   The bf16 `_f32y` twins store y / dX as f32 holding the bf16-rounded values (--precision bf16).
 // Launch: GEMM kernels grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
 //   xa, dyb: grid (M, ceil(r/8)), block 128; their _tiled forms: grid (ceil(M/16), ceil(r/8)), block 256.
 //   dA: grid (ceil(K/128), ceil(r/8), m_splits), block 128.
@@ -278,34 +279,36 @@ LORA_ENTRY(f16, f16)
 LORA_ENTRY(bf16, bf16)
 #endif
 
-// Tensor-core entry points (sm_80+), see the header.
-#define TC_RANK_ENTRY(T, NAME, R)                                                                                \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_lora_linear_fwd_r##R##_##NAME(                 \
-      const T* x, const T* W, const T* bias, const float* xa, const float* B, float scale, T* y, int M, int N,   \
+// Tensor-core entry points (sm_80+), see the header. Y is the output's type: T, or float for the
+// `_f32y` entries (`--precision bf16`: outputs rounded to T, stored as f32; YS names them).
+#define TC_RANK_ENTRY(T, NAME, R, Y, YS)                                                                         \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_lora_linear_fwd_r##R##YS##_##NAME(             \
+      const T* x, const T* W, const T* bias, const float* xa, const float* B, float scale, Y* y, int M, int N,   \
       int K, int r) {                                                                                            \
     const tc::Rank rank{xa, B, r, 1, r, scale, 0.f, 0ull};                                                       \
     tc::gemm<T, false, R>(x, K, W, K, M, N, K, bias, y, N, rank);                                                \
   }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_lora_linear_bwd_dx_r##R##_##NAME(              \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_lora_linear_bwd_dx_r##R##YS##_##NAME(          \
       const T* dy, const T* W, const float* dyb, const float* A, float scale, float p, unsigned long long seed,   \
-      T* dx, int M, int N, int K, int r) {                                                                       \
+      Y* dx, int M, int N, int K, int r) {                                                                       \
     const tc::Rank rank{dyb, A, 1, K, r, scale, p, seed};                                                        \
     tc::gemm<T, true, R>(dy, N, W, K, M, K, N, nullptr, dx, K, rank);                                            \
   }
 
-#define TC_ENTRY(T, NAME)                                                                                        \
-  TC_RANK_ENTRY(T, NAME, 16)                                                                                     \
-  TC_RANK_ENTRY(T, NAME, 64)                                                                                     \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_linear_fwd_##NAME(                             \
-      const T* x, const T* W, const T* bias, T* y, int M, int N, int K) {                                        \
+#define TC_ENTRY(T, NAME, Y, YS)                                                                                 \
+  TC_RANK_ENTRY(T, NAME, 16, Y, YS)                                                                              \
+  TC_RANK_ENTRY(T, NAME, 64, Y, YS)                                                                              \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_linear_fwd##YS##_##NAME(                       \
+      const T* x, const T* W, const T* bias, Y* y, int M, int N, int K) {                                        \
     tc::gemm<T, false, 0>(x, K, W, K, M, N, K, bias, y, N, tc::Rank{});                                          \
   }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_linear_bwd_dx_##NAME(                          \
-      const T* dy, const T* W, T* dx, int M, int N, int K) {                                                     \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_linear_bwd_dx##YS##_##NAME(                    \
+      const T* dy, const T* W, Y* dx, int M, int N, int K) {                                                     \
     tc::gemm<T, true, 0>(dy, N, W, K, M, K, N, nullptr, dx, K, tc::Rank{});                                      \
   }
 
 #if SECTUNE_TC
-TC_ENTRY(f16, f16)
-TC_ENTRY(bf16, bf16)
+TC_ENTRY(f16, f16, f16, )
+TC_ENTRY(bf16, bf16, bf16, )
+TC_ENTRY(bf16, bf16, float, _f32y)
 #endif

@@ -1,8 +1,9 @@
 //! `--precision bf16`: linears (over a bf16-held base, or an f32 weight rounded per call) and
 //! attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_`
 //! entries on gemm_tc.cuh, attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
-//! the kernels accumulate in fp32 and store bf16, and the outputs are widened back to f32, as
-//! torch autocast does around its bf16 GEMMs. The LoRA rank work (xa, dyb, dA, dB) stays in f32
+//! the kernels accumulate in fp32 and round their outputs to bf16, as torch autocast does around
+//! its bf16 GEMMs; the linears store those bf16 values as f32 directly (the `_f32y` entries), the
+//! attention kernels store bf16 and are widened. The LoRA rank work (xa, dyb, dA, dB) stays in f32
 //! on the unrounded activations, so adapter gradients carry only the base path's rounding.
 //! IA3's scaling and dl run in f32 around the plain bf16 GEMM. int8/nf4 linears, and everything
 //! else, keep the f32 kernels.
@@ -11,7 +12,7 @@ use cudarc::driver::{CudaSlice, LaunchConfig};
 
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch, stride_cfg, NULL};
-use super::super::plan::{attention_tc_tiles, gemm16_launch};
+use super::super::plan::{attention_tc_tiles, gemm16_core_launch, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
 use super::linear::{project_xa, rank_instance, sizes, LoraBwd};
@@ -40,19 +41,20 @@ fn widen(be: &CudaBackend, h: &Bf16Buf, shape: &[usize]) -> Result<Tensor> {
     Ok(out)
 }
 
+/// `t` rounded to bf16 and widened back (the two conversion kernels in one call; for the
+/// op-level parity test).
+pub fn round_trip_bf16(be: &CudaBackend, t: &Tensor) -> Result<Tensor> {
+    widen(be, &round(be, t)?, t.shape())
+}
+
 fn scratch(be: &CudaBackend, n: usize) -> Result<Bf16Buf> {
     Ok(be.stream().alloc_zeros::<u16>(n.max(1))?)
 }
 
-/// The 16-bit GEMM-family launch (tensor-core core: `with_bf16_compute` checked the arch).
-fn gemm(
-    be: &CudaBackend,
-    rows: usize,
-    cols: usize,
-    rmax: usize,
-) -> Result<(&'static str, LaunchConfig)> {
-    let (major, _) = be.device().compute_capability()?;
-    Ok(gemm16_launch(major, rows, cols, rmax))
+/// The launch of a tensor-core GEMM-family `_f32y` entry (bf16 operands, outputs rounded to bf16
+/// and stored as f32, so no widening pass); `with_bf16_compute` checked for sm_80+.
+fn gemm(rows: usize, cols: usize, rmax: usize) -> LaunchConfig {
+    gemm16_core_launch(GemmCore::TensorCore, rows, cols, rmax)
 }
 
 /// The bf16 weight a mixed linear reads: a bf16-held base as it is, or an f32 weight rounded for
@@ -85,7 +87,7 @@ pub(super) fn rounded(be: &CudaBackend, w: &Tensor) -> Result<Option<Weight16<'s
 }
 
 /// x ⊙ l along the last dim (x [rows, cols], l [cols]), f32: IA3's scaling outside the GEMM.
-fn scale_cols(
+pub fn scale_cols(
     be: &CudaBackend,
     x: &Tensor,
     l: &Tensor,
@@ -115,7 +117,7 @@ fn column_dot(
 }
 
 /// y = x·Wᵀ + bias with x, W, bias in bf16, and the adapter: LoRA's s·xa·Bᵀ in the epilogue
-/// (xa from the f32 x), IA3's l on the f32 x before rounding (input) or on the widened output
+/// (xa from the f32 x), IA3's l on the f32 x before rounding (input) or on the f32 output
 /// (output, which keeps that z for dl); m, n > 0.
 pub(super) fn linear_fwd(
     be: &CudaBackend,
@@ -131,8 +133,8 @@ pub(super) fn linear_fwd(
         _ => round(be, x)?,
     };
     let bias_h = bias.map(|b| round(be, b)).transpose()?;
-    let yh = scratch(be, m * n)?;
-    let (xp, wp, yp) = (be.raw(&xh), w.ptr(be), be.raw(&yh));
+    let y = be.zeros(&out_shape(x, n))?;
+    let (xp, wp, yp) = (be.raw(&xh), w.ptr(be), be.ptr(&y)?);
     let bp = bias_h.as_ref().map_or(NULL, |b| be.raw(b));
     let mut saved = LinearSaved::default();
     match adapter {
@@ -146,18 +148,15 @@ pub(super) fn linear_fwd(
             let r = a.rows();
             let rmax = rank_instance(r)?;
             let xa = project_xa(be, x, a, dropout, m, k)?;
-            let (core, grid) = gemm(be, m, n, rmax)?;
-            launch!(be, LoraMatmul, format!("{core}lora_linear_fwd_r{rmax}_bf16"), grid;
+            launch!(be, LoraMatmul, format!("tc_lora_linear_fwd_r{rmax}_f32y_bf16"), gemm(m, n, rmax);
                 xp, wp, bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
             saved.xa = Some(xa);
         }
         // (x, W, bias, y, M, N, K)
         _ => {
-            let (core, grid) = gemm(be, m, n, 0)?;
-            launch!(be, LoraMatmul, format!("{core}linear_fwd_bf16"), grid; xp, wp, bp, yp, mi, ni, ki);
+            launch!(be, LoraMatmul, "tc_linear_fwd_f32y_bf16", gemm(m, n, 0); xp, wp, bp, yp, mi, ni, ki);
         }
     }
-    let y = widen(be, &yh, &out_shape(x, n))?;
     if let AdapterOp::Ia3Output { l } = adapter {
         let scaled = scale_cols(be, &y, l, m, n)?;
         saved.base_out = Some(y);
@@ -168,7 +167,7 @@ pub(super) fn linear_fwd(
 
 /// dX = dY·W with dY and W in bf16, and the adapter's part: LoRA's s·(dY·B)·A ⊙ mask in the
 /// epilogue with dA, dB from the f32 activations; IA3 input: dX = g⊙l, dl += Σ x⊙g with
-/// g = dY·W widened; IA3 output: dX = (dY⊙l)·W, dl += Σ dY⊙z (f32); m, k > 0.
+/// g = dY·W (bf16 values in f32); IA3 output: dX = (dY⊙l)·W, dl += Σ dY⊙z (f32); m, k > 0.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn linear_bwd(
     be: &CudaBackend,
@@ -186,12 +185,11 @@ pub(super) fn linear_bwd(
         _ => None,
     };
     let dyh = round(be, scaled_dy.as_ref().unwrap_or(dy))?;
-    let dxh = scratch(be, m * k)?;
-    let (dyp, wp, dxp) = (be.raw(&dyh), w.ptr(be), be.raw(&dxh));
+    let dx = be.zeros(x.shape())?;
+    let (dyp, wp, dxp) = (be.raw(&dyh), w.ptr(be), be.ptr(&dx)?);
     let plain_dx = || -> Result<()> {
         // (dy, W, dx, M, N, K)
-        let (core, grid) = gemm(be, m, k, 0)?;
-        launch!(be, LoraMatmul, format!("{core}linear_bwd_dx_bf16"), grid; dyp, wp, dxp, mi, ni, ki);
+        launch!(be, LoraMatmul, "tc_linear_bwd_dx_f32y_bf16", gemm(m, k, 0); dyp, wp, dxp, mi, ni, ki);
         Ok(())
     };
     match (adapter, grad) {
@@ -199,17 +197,15 @@ pub(super) fn linear_bwd(
         // (dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
         (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
             LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
-                let (core, grid) = gemm(be, m, k, rmax)?;
-                launch!(be, LoraMatmul, format!("{core}lora_linear_bwd_dx_r{rmax}_bf16"), grid;
+                launch!(be, LoraMatmul, format!("tc_lora_linear_bwd_dx_r{rmax}_f32y_bf16"), gemm(m, k, rmax);
                     dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
                 Ok(())
             })?;
         }
         (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
             plain_dx()?;
-            let g = widen(be, &dxh, x.shape())?;
-            column_dot(be, x, &g, dl, m, k)?;
-            return scale_cols(be, &g, l, m, k);
+            column_dot(be, x, &dx, dl, m, k)?; // dx holds g = dY·W here
+            return scale_cols(be, &dx, l, m, k);
         }
         (AdapterOp::Ia3Output { .. }, AdapterGrad::Ia3 { dl }) => {
             let z = saved
@@ -221,7 +217,7 @@ pub(super) fn linear_bwd(
         }
         _ => return Err(grad_mismatch()),
     }
-    widen(be, &dxh, x.shape())
+    Ok(dx)
 }
 
 /// Whether attention at head dim `d` runs in bf16 (the tensor-core kernels' head dims).
