@@ -23,9 +23,10 @@ pub struct GenerateArgs {
     /// Backend: cpu (f32 reference) or cuda (GPU 0; needs a build with --features cuda).
     #[arg(long, value_enum, default_value_t = crate::backend::select::Device::Cpu)]
     pub device: crate::backend::select::Device,
-    /// Compute precision: f32 (default) or bf16 (CUDA mixed precision on the tensor cores,
-    /// compute capability 8.0+; see docs/cuda.md).
-    #[arg(long, value_enum, default_value_t = crate::backend::select::Precision::F32)]
+    /// Compute precision: auto (default: bf16 on a CUDA GPU of compute capability 8.0+, else
+    /// f32), f32 (exact, as the CPU reference) or bf16 (CUDA mixed precision on the tensor
+    /// cores; see docs/cuda.md).
+    #[arg(long, value_enum, default_value_t = crate::backend::select::Precision::Auto)]
     pub precision: crate::backend::select::Precision,
     /// JSONL with id (or task_id) and prompt, a folder of .c/.cpp files, or a scenario suite.
     #[arg(long)]

@@ -43,9 +43,10 @@ pub struct LayerBenchArgs {
     /// Backend to time.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
-    /// Compute precision: f32 (default) or bf16 (CUDA mixed precision on the tensor cores,
-    /// compute capability 8.0+; see docs/cuda.md).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    /// Compute precision: auto (default: bf16 on a CUDA GPU of compute capability 8.0+, else
+    /// f32), f32 (exact, as the CPU reference) or bf16 (CUDA mixed precision on the tensor
+    /// cores; see docs/cuda.md).
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
     #[arg(long, default_value_t = 1)]
     pub layers: usize,
