@@ -8,7 +8,7 @@ caller can go on without it.
 Shapes mirror src/backend/cuda/bench.rs: causal SDPA with the flash backend, bf16, B = 1;
 torch.optim.AdamW(fused=True) on one fp32 tensor of 16 Mi elements; "ops" mirrors
 src/backend/cuda/bench_ops.rs (same keys, bf16, 7B shapes). Each op's "kind" says what torch runs:
-"fused" = one native kernel (F.layer_norm, F.gelu tanh, F.embedding); "eager" = several kernels
+"fused" = one native kernel (F.layer_norm, F.gelu tanh, F.embedding, dtype casts, x * l); "eager" = several kernels
 from plain torch ops (hand-written RMSNorm, rotate-half, silu·u, sampling); "native" = torch's
 own multi-kernel implementation (F.cross_entropy = log_softmax + nll, embedding backward).
 No torch.compile: its first compile would dominate a 20-rep run.
@@ -151,7 +151,14 @@ def ops(torch):
         ids = (torch.arange(t, device="cuda") * 7919) % VOCAB
         put(f"embedding_fwd_t{t}", time_ms(torch, lambda: F.embedding(ids, table)), "fused")
         put(f"embedding_bwd_t{t}", fwd_bwd_ms(torch, lambda tb: F.embedding(ids, tb), (table,), dy), "native")
-        del x, w, b, dy, q, g, u, dh, table
+
+        xf = torch.randn(t, FFN, device="cuda", dtype=torch.float32)
+        lf = torch.randn(FFN, device="cuda", dtype=torch.float32)
+        xb = xf.to(torch.bfloat16)
+        put(f"round_to_bf16_t{t}", time_ms(torch, lambda: xf.to(torch.bfloat16)), "fused")
+        put(f"widen_to_f32_t{t}", time_ms(torch, lambda: xb.float()), "fused")
+        put(f"scale_cols_f32_t{t}", time_ms(torch, lambda: xf * lf), "fused")
+        del x, w, b, dy, q, g, u, dh, table, xf, lf, xb
 
     t = 4096
     logits = torch.randn(t, VOCAB, **bf, requires_grad=True)

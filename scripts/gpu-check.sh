@@ -6,7 +6,9 @@
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
 #   steps: parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed bench
 #   layer layer-mixed quant-memory sanitize-new rank-tiled; quant-memory-DTYPE and layer-SHAPE run
-#   one of theirs, memcheck-BINARY runs memcheck on one test binary
+#   one of theirs, test-BINARY runs one test binary, memcheck-BINARY runs memcheck on one;
+#   full-memory-DTYPE measures the whole 32-block CodeLlama-7B, profile-mixed(-SHAPE) writes an
+#   ncu kernel-time summary of one mixed-precision layer's forward and training steps (neither is in the default list)
 #   (default: all);
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
 #   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention;
@@ -41,14 +43,14 @@ step() {  # step NAME TIMEOUT_S COMMAND...
 }
 
 # train_pair DIR TAG STEPS FLAGS...: the same short LoRA run (demo corpus, tiny Llama written in
-# ${model_dtype:-f32}) on cuda (plus ${cuda_flags}) and on cpu into DIR/run-{cuda,cpu}; fails
+# ${model_dtype:-f32}) on cuda (plus ${cuda_flags}, default --precision f32) and on cpu into DIR/run-{cuda,cpu}; fails
 # unless every step's loss agrees to ${loss_tol:-1e-3} relative.
 train_pair() {
   local d=$1 tag=$2 steps=$3; shift 3
   "$bin/sectune" dataset build --jsonl data/demo-corpus/fixes.jsonl --out "$d/data" --granularity all --seed 42 >/dev/null &&
   "$bin/sectune" init-model --arch llama --seed 1 --dtype "${model_dtype:-f32}" --out "$d/llama" >/dev/null || return 1
   for dev in cuda cpu; do
-    local extra=""; [ "$dev" = cuda ] && extra=${cuda_flags:-}
+    local extra=""; [ "$dev" = cuda ] && extra=${cuda_flags:---precision f32}
     # shellcheck disable=SC2086 # extra is a word list
     "$bin/sectune" train --device "$dev" $extra --model "$d/llama" --train-file "$d/data/train-function.jsonl" \
       --method lora --max-steps "$steps" --batch-size 2 --max-tokens 256 --lr 3e-3 "$@" \
@@ -100,6 +102,7 @@ for s in $steps; do
         case $(basename "$t") in cuda_parity|cuda_model) ;; *) step "$(basename "$t")" 75 "$t" --test-threads=1 ;; esac
       done ;;
     memcheck) step memcheck 100 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/cuda_parity" --skip 7b --test-threads=1 ;;
+    test-*) t=${s#test-}; [ -x "$bin/$t" ] && step "$s" 90 "$bin/$t" --test-threads=1 ;;
     memcheck-*) t=${s#memcheck-}; [ -x "$bin/$t" ] && step "$s" 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/$t" --skip 7b --test-threads=1 ;;
     racecheck) step racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 attention norms activations ;;
     train) export -f train_pair train_both; export bin; step train 120 bash -c train_both ;;
@@ -107,15 +110,25 @@ for s in $steps; do
     train-bf16) export -f train_pair train_bf16; export bin; step train-bf16 90 bash -c train_bf16 ;;
     train-mixed) export -f train_pair train_mixed; export bin; step train-mixed 90 bash -c train_mixed ;;
     bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
+    full-memory-*) dt=${s#full-memory-}  # all 32 blocks: writes a 13.5 GB bf16 checkpoint first
+      step "$s" 420 "$bin/sectune" bench layer --device cuda --precision f32 --shape codellama7b --layers 32 \
+        --vocab 32016 --seq 2048 --checkpoint --reps 1 --base-dtype "$dt" --python none ;;
+    profile-mixed|profile-mixed-*)  # per-kernel GPU time of one mixed bf16 decoder layer (ncu)
+      shapes=${s#profile-mixed-}; [ "$shapes" = "$s" ] && shapes="codellama7b codegen27b"; for shape in $shapes; do
+        step "profile-mixed-$shape" 150 ncu --csv --page raw --print-units base --metrics gpu__time_duration.sum --cache-control none \
+          --clock-control none --log-file "$out/ncu-$shape.csv" "$bin/sectune" bench layer --device cuda --precision bf16 \
+          --shape "$shape" --seq 2048 --reps 1 --python none
+        python3 scripts/kernel-times.py "$out/ncu-$shape.csv" >>"$log" 2>&1
+      done ;;
     quant-memory|quant-memory-*) dts=${s#quant-memory-}; [ "$dts" = "$s" ] && dts="bf16 int8 nf4"; for dt in $dts; do
         step "quant-memory-$dt" 150 "$bin/sectune" bench layer --device cuda --shape codellama7b --layers 4 \
-          --vocab 32016 --seq 2048 --checkpoint --reps 2 --base-dtype "$dt" --python none
+          --vocab 32016 --seq 2048 --checkpoint --reps 2 --base-dtype "$dt" --precision f32 --python none
       done ;;
     layer-mixed) for shape in codellama7b codegen27b; do
         step "layer-mixed-$shape" 120 "$bin/sectune" bench layer --device cuda --precision bf16 --shape "$shape" --seq 2048 --reps 3
       done ;;
     layer|layer-*) shapes=${s#layer-}; [ "$shapes" = "$s" ] && shapes="codellama7b codegen27b"; for shape in $shapes; do
-        step "layer-$shape" 120 "$bin/sectune" bench layer --device cuda --shape "$shape" --seq 2048 --reps 3
+        step "layer-$shape" 120 "$bin/sectune" bench layer --device cuda --precision f32 --shape "$shape" --seq 2048 --reps 3
       done ;;
     sanitize-new)
       for t in cuda_attention_tc cuda_quant cuda_bf16; do

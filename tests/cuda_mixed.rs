@@ -16,11 +16,77 @@ mod common;
 use common::{assert_mixed_close, bf16_real_head_dim_models, mixed_test_adapters, rel_l2, scored};
 use sectune::backend::cpu::bf16_mixed::Bf16MixedEmulation;
 use sectune::backend::cpu::CpuBackend;
+use sectune::backend::cuda::{round_trip_bf16, scale_cols_f32};
 use sectune::backend::Backend;
 use sectune::model::Model;
+use sectune::tensor::Tensor;
 
 mod gpu_common;
-use gpu_common::backend as gpu;
+use gpu_common::{backend as gpu, input};
+
+/// The conversion kernels are exact by definition: round to nearest even (half's from_f32, which
+/// the CPU model uses) and back, bit for bit, specials included; IA3's x⊙l is one f32 product.
+#[test]
+fn bf16_conversions_and_column_scaling_are_exact() {
+    let Some(be) = gpu() else { return };
+    let Ok(be) = be.with_bf16_compute() else {
+        eprintln!("skipped: no bf16 kernels below sm_80");
+        return;
+    };
+    let specials: Vec<f32> = [
+        0x0000_0000u32,
+        0x8000_0000,
+        0x0000_0001,
+        0x807f_ffff, // zeros, f32 subnormals
+        0x3f80_8000,
+        0x3f81_8000,
+        0x3f80_8001,
+        0x3f80_7fff, // ties to even (both ways), near ties
+        0x7f7f_ffff,
+        0xff7f_8000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0000,
+        0x7f80_0001, // overflow, inf, NaN
+    ]
+    .iter()
+    .map(|&b| f32::from_bits(b))
+    .collect();
+    for n in [1usize, 14, 4097, 1 << 20] {
+        let mut x: Vec<f32> = input(n, 7).iter().map(|v| v * 300.0).collect();
+        for (slot, s) in x.iter_mut().zip(&specials) {
+            *slot = *s;
+        }
+        let t = be
+            .upload(Tensor::from_vec(x.clone(), &[n]).unwrap())
+            .unwrap();
+        let got = be.download(&round_trip_bf16(&be, &t).unwrap()).unwrap();
+        let got = got.host().unwrap();
+        for (i, (&g, &v)) in got.iter().zip(&x).enumerate() {
+            let want = half::bf16::from_f32(v).to_f32();
+            let same = g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan());
+            assert!(
+                same,
+                "n={n} [{i}] {v:e} ({:#010x}): got {g:e}, want {want:e}",
+                v.to_bits()
+            );
+        }
+    }
+    for (rows, cols) in [(1, 1), (3, 17), (257, 4096), (5, 11008)] {
+        let x = input(rows * cols, 8);
+        let l: Vec<f32> = input(cols, 9).iter().map(|v| 1.0 + v).collect();
+        let up = |v: &[f32], shape: &[usize]| {
+            be.upload(Tensor::from_vec(v.to_vec(), shape).unwrap())
+                .unwrap()
+        };
+        let out =
+            scale_cols_f32(&be, &up(&x, &[rows, cols]), &up(&l, &[cols]), rows, cols).unwrap();
+        let got = be.download(&out).unwrap();
+        let want: Vec<f32> = x.iter().enumerate().map(|(i, v)| v * l[i % cols]).collect();
+        assert_eq!(got.host().unwrap(), &want[..], "scale_cols {rows}x{cols}");
+    }
+    println!("round_f32_to_bf16 + widen_bf16_to_f32 and scale_cols_f32: bit-exact");
+}
 
 #[test]
 fn bf16_mixed_precision_tracks_the_f32_reference() {

@@ -1,5 +1,6 @@
 //! `sectune bench`, memory-bound ops: the bf16 instances of norm, RoPE, activation,
-//! cross-entropy, embedding and sampling kernels at CodeLlama-7B shapes, each with GB/s, % of
+//! cross-entropy, embedding and sampling kernels, and `--precision bf16`'s conversion and IA3
+//! scaling passes, at CodeLlama-7B shapes, each with GB/s, % of
 //! peak bandwidth and the ratio to its torch equivalent from bench/torch_baselines.py (the
 //! `ops` object, keyed like the rows here), timed on the same GPU in the same invocation.
 //! Bytes are the minimum traffic each op needs (every input read once, every output written
@@ -90,6 +91,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         rope(&g, &s, &p, reps, t)?;
         activations(&g, &s, &p, reps, t)?;
         embedding(&g, &s, &p, reps, t)?;
+        mixed_precision(&g, &s, &p, reps, t)?;
     }
     cross_entropy(&g, &s, &p, reps, 4096)?;
     sampling(&g, &s, &p, reps)?;
@@ -188,6 +190,28 @@ fn embedding(g: &HalfRunner, s: &Arc<CudaStream>, p: &Printer, reps: u32, t: usi
         Ok(g.embedding_bwd(&ids, &dout, &dw, t, HIDDEN, VOCAB)?)
     })?;
     p.row(&format!("embedding_bwd_t{t}"), ms, 10.0 * n);
+    Ok(())
+}
+
+/// `--precision bf16`'s own passes: rounding an f32 activation to bf16, widening one back, and
+/// IA3's f32 column scaling, at [t, 11008] (torch: `.to(bfloat16)`, `.float()`, `x * l`).
+fn mixed_precision(
+    g: &HalfRunner,
+    s: &Arc<CudaStream>,
+    p: &Printer,
+    reps: u32,
+    t: usize,
+) -> Result<()> {
+    let n = t * FFN;
+    let (x, l) = (g.upload_f32(&fill(n, 4.0))?, g.upload_f32(&fill(FFN, 1.0))?);
+    let (h, y) = (g.zeros(n)?, g.zeros_f32(n)?);
+    let nb = n as f64;
+    let ms = time_ms(s, reps, || Ok(g.round_from_f32(&x, &h, n)?))?;
+    p.row(&format!("round_to_bf16_t{t}"), ms, 6.0 * nb);
+    let ms = time_ms(s, reps, || Ok(g.widen_to_f32(&h, &y, n)?))?;
+    p.row(&format!("widen_to_f32_t{t}"), ms, 6.0 * nb);
+    let ms = time_ms(s, reps, || Ok(g.scale_cols_f32(&x, &l, &y, t, FFN)?))?;
+    p.row(&format!("scale_cols_f32_t{t}"), ms, 8.0 * nb);
     Ok(())
 }
 

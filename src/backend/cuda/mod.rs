@@ -26,6 +26,9 @@ pub mod kernels;
 mod launch;
 #[cfg(feature = "cuda")]
 mod ops;
+/// The `--precision bf16` conversion and IA3 scaling kernels, for their op-level parity test.
+#[cfg(feature = "cuda")]
+pub use ops::mixed::{round_trip_bf16, scale_cols as scale_cols_f32};
 pub mod plan;
 #[cfg(feature = "cuda")]
 pub mod quant_storage;

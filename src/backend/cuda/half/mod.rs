@@ -199,10 +199,20 @@ impl<'a> HalfRunner<'a> {
         cfg: LaunchConfig,
         args: &[KArg],
     ) -> Result<()> {
-        let name = format!("{base}_{}", self.dt.suffix());
+        self.launch_named(module, &format!("{base}_{}", self.dt.suffix()), cfg, args)
+    }
+
+    /// Launches the entry point `name` as it is (no dtype suffix added).
+    pub(crate) fn launch_named(
+        &self,
+        module: KernelModule,
+        name: &str,
+        cfg: LaunchConfig,
+        args: &[KArg],
+    ) -> Result<()> {
         let f = self
             .dev
-            .function_for_launch(module, &name, cfg.shared_mem_bytes)?;
+            .function_for_launch(module, name, cfg.shared_mem_bytes)?;
         let mut b = self.stream().launch_builder(&f);
         for a in args {
             a.push(&mut b);

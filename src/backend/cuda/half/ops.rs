@@ -307,6 +307,37 @@ impl HalfRunner<'_> {
         self.launch(KernelModule::Elementwise, "add", stride_cfg(n), &a)
     }
 
+    /// y = dtype(x) (nearest even) from f32 x: `--precision bf16`'s input rounding (bf16 only).
+    pub fn round_from_f32(&self, x: &CudaSlice<f32>, y: &HalfBuf, n: usize) -> Result<()> {
+        let a = args![self.p(x), self.p(y), n as i64];
+        self.launch(KernelModule::Elementwise, "round_f32_to", stride_cfg(n), &a)
+    }
+
+    /// y = f32(x) (exact): `--precision bf16`'s widening of attention outputs (bf16 only).
+    pub fn widen_to_f32(&self, x: &HalfBuf, y: &CudaSlice<f32>, n: usize) -> Result<()> {
+        let a = args![self.p(x), self.p(y), n as i64];
+        let name = format!("widen_{}_to_f32", self.dt.suffix());
+        self.launch_named(KernelModule::Elementwise, &name, stride_cfg(n), &a)
+    }
+
+    /// out[m, c] = x[m, c]·l[c] in f32 (IA3's scaling under `--precision bf16`; any dtype runner).
+    pub fn scale_cols_f32(
+        &self,
+        x: &CudaSlice<f32>,
+        l: &CudaSlice<f32>,
+        out: &CudaSlice<f32>,
+        m: usize,
+        c: usize,
+    ) -> Result<()> {
+        let a = args![self.p(x), self.p(l), self.p(out), m as i64, c as i64];
+        self.launch_named(
+            KernelModule::Elementwise,
+            "scale_cols_f32",
+            stride_cfg(m * c),
+            &a,
+        )
+    }
+
     pub fn add_assign(&self, acc: &HalfBuf, x: &HalfBuf, n: usize) -> Result<()> {
         let a = args![self.p(acc), self.p(x), n as i64];
         self.launch(KernelModule::Elementwise, "add_assign", stride_cfg(n), &a)
