@@ -78,6 +78,27 @@ pub fn stride_cfg(n: usize) -> LaunchConfig {
     cfg((n.div_ceil(256).clamp(1, 65_535) as u32, 1, 1), (256, 1, 1))
 }
 
+/// Launches entry point `name` of `module` with `args`, which must be the entry point's exact
+/// parameter list (kernels/ quotes each signature) with every pointer to a live buffer of the size
+/// it needs: every launcher (`launch!`, the 16-bit runner, the tensor-core attention) ends here.
+pub(crate) fn launch_args(
+    dev: &super::device::CudaDevice,
+    module: super::kernels::KernelModule,
+    name: &str,
+    cfg: LaunchConfig,
+    args: &[KArg],
+) -> Result<()> {
+    let f = dev.function_for_launch(module, name, cfg.shared_mem_bytes)?;
+    let mut b = dev.stream().launch_builder(&f);
+    for a in args {
+        a.push(&mut b);
+    }
+    // SAFETY: the callers' contract above: the argument list matches the kernel's signature and
+    // the pointers are live and large enough.
+    unsafe { b.launch(cfg) }?;
+    Ok(())
+}
+
 /// One kernel argument: the scalar types the entry points take (pointers travel as u64).
 pub enum KArg {
     U64(u64),
@@ -127,16 +148,8 @@ macro_rules! launch {
         launch!(@module $be, $crate::backend::cuda::kernels::KernelModule::$module, $name, $cfg; $($arg),*)
     };
     (@module $be:expr, $module:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
-        let cfg: cudarc::driver::LaunchConfig = $cfg;
-        let f = $be.device().function_for_launch($module, &$name, cfg.shared_mem_bytes)?;
         let args: Vec<$crate::backend::cuda::launch::KArg> = vec![$($arg.into()),*];
-        let mut b = $be.stream().launch_builder(&f);
-        for a in &args {
-            a.push(&mut b);
-        }
-        // SAFETY: the argument list matches the entry point's signature in kernels/ (each op's
-        // comment names it), and every pointer refers to a live buffer of the size it needs.
-        unsafe { b.launch(cfg) }?;
+        $crate::backend::cuda::launch::launch_args($be.device(), $module, &$name, $cfg, &args)?;
     }};
 }
 pub(crate) use launch;

@@ -210,17 +210,9 @@ impl<'a> HalfRunner<'a> {
         cfg: LaunchConfig,
         args: &[KArg],
     ) -> Result<()> {
-        let f = self
-            .dev
-            .function_for_launch(module, name, cfg.shared_mem_bytes)?;
-        let mut b = self.stream().launch_builder(&f);
-        for a in args {
-            a.push(&mut b);
-        }
-        // SAFETY: each caller below passes its entry point's exact parameter list (the kernel
-        // signature is quoted at the call), with pointers to live buffers of the sizes it needs.
-        unsafe { b.launch(cfg) }?;
-        Ok(())
+        // Each caller passes its entry point's exact parameter list (the kernel signature is
+        // quoted at the call), with pointers to live buffers of the sizes it needs.
+        super::launch::launch_args(self.dev, module, name, cfg, args)
     }
 }
 

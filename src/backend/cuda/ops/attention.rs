@@ -212,15 +212,9 @@ fn launch_tc(
     cfg: LaunchConfig,
     args: Vec<KArg>,
 ) -> Result<()> {
-    let f = dev.function_for_launch(module, name, cfg.shared_mem_bytes)?;
-    let mut b = dev.stream().launch_builder(&f);
-    for a in &args {
-        a.push(&mut b);
-    }
-    // SAFETY: each caller's argument list matches the entry point's signature in
-    // attention_tc.cuh / attention.cu, and every address points to a live buffer of its shape.
-    unsafe { b.launch(cfg) }?;
-    Ok(())
+    // Each caller's argument list matches the entry point's signature in attention_tc.cuh /
+    // attention.cu, and every address points to a live buffer of its shape.
+    super::super::launch::launch_args(dev, module, name, cfg, &args)
 }
 
 /// Forward: out [B,T,H,D] and lse [B,H,T] from q, k, v (attention_tc_fwd_d{D}_{dtype}).
