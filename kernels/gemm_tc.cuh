@@ -129,35 +129,66 @@ __device__ __forceinline__ void load_chunk(T* dst, const T* src, int valid, bool
   }
 }
 
-// Issues the loads of k-tile k0 into one stage: A rows m0.., B rows (or k rows) for output cols n0...
-template <typename T, bool B_KN, int BK_>
-__device__ __forceinline__ void load_stage(T* sa, T* sb, const T* A, int lda, bool va, const T* B, int ldb, bool vb,
-                                           int M, int N, int K, int m0, int n0, int k0) {
-  constexpr int CPR = BK_ / 8, PER_THREAD = BM * CPR / THREADS;
+// Issues the cp.async loads of A's k-tile k0 (rows m0..) into one stage.
+template <typename T>
+__device__ __forceinline__ void load_a(T* sa, const T* A, int lda, bool va, int M, int K, int m0, int k0) {
+  constexpr int CPR = BK / 8, PER_THREAD = BM * CPR / THREADS;
   const int tid = threadIdx.x;
 #pragma unroll
-  for (int i = 0; i < PER_THREAD; ++i) {  // A: 128 rows × CPR chunks
+  for (int i = 0; i < PER_THREAD; ++i) {  // 128 rows × CPR chunks
     const int e = tid + i * THREADS, row = e / CPR, c = e % CPR;
     const int m = m0 + row, k = k0 + c * 8;
     const int valid = m < M ? min(8, K - k) : 0;
-    load_chunk(sa + rowk_off<BK_>(row, c), A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
-  }
-#pragma unroll
-  for (int i = 0; i < PER_THREAD; ++i) {
-    const int e = tid + i * THREADS;
-    if (!B_KN) {  // 128 output rows n × CPR chunks of k
-      const int row = e / CPR, c = e % CPR;
-      const int n = n0 + row, k = k0 + c * 8;
-      const int valid = n < N ? min(8, K - k) : 0;
-      load_chunk(sb + rowk_off<BK_>(row, c), B + (size_t)min(n, N - 1) * ldb + min(k, K - 1), valid, vb);
-    } else {  // BK reduction rows k × 16 chunks of n
-      const int kr = e >> 4, c = e & 15;
-      const int k = k0 + kr, n = n0 + c * 8;
-      const int valid = k < K ? min(8, N - n) : 0;
-      load_chunk(sb + kn_off(kr, c), B + (size_t)min(k, K - 1) * ldb + min(n, N - 1), valid, vb);
-    }
+    load_chunk(sa + rowk_off<BK>(row, c), A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
   }
 }
+
+// Where the i-th of a thread's B chunks of k-tile k0 goes, and which 8 consecutive elements of the
+// row-major source (B, or a quantized W) fill it: row `src_row`, columns src_col.. (valid of them).
+//   !B_KN: tile rows are output columns n, chunks run along k:  source (n, k)
+//    B_KN: tile rows are reduction rows k, chunks run along n:  source (k, n)
+template <bool B_KN>
+struct BChunk {
+  int dst, src_row, src_col, valid;
+  __device__ __forceinline__ BChunk(int i, int N, int K, int n0, int k0) {
+    constexpr int CPR = BK / 8;
+    const int e = threadIdx.x + i * THREADS;
+    if (!B_KN) {
+      const int row = e / CPR, c = e % CPR;
+      src_row = n0 + row;
+      src_col = k0 + c * 8;
+      valid = src_row < N ? min(8, K - src_col) : 0;
+      dst = rowk_off<BK>(row, c);
+    } else {
+      const int kr = e >> 4, c = e & 15;
+      src_row = k0 + kr;
+      src_col = n0 + c * 8;
+      valid = src_row < K ? min(8, N - src_col) : 0;
+      dst = kn_off(kr, c);
+    }
+  }
+};
+constexpr int B_CHUNKS = BN * (BK / 8) / THREADS;  // per thread per k-tile (= BK·16/THREADS for B_KN)
+static_assert(B_CHUNKS == BK * (BN / 8) / THREADS, "both B layouts give each thread the same chunk count");
+
+// The B operand of a dense 16-bit matrix (ld ldb, rows as BChunk's source): cp.async straight into
+// the stage. `fetch` issues a k-tile's loads, `land` finishes them (nothing to do here).
+template <typename T, bool B_KN>
+struct DenseB {
+  const T* B;
+  int ldb;
+  bool vb;
+  int N, K, n0;
+  __device__ __forceinline__ void fetch(T* sb, int k0) {
+    const int rows = B_KN ? K : N, cols = B_KN ? N : K;
+#pragma unroll
+    for (int i = 0; i < B_CHUNKS; ++i) {
+      const BChunk<B_KN> ch(i, N, K, n0, k0);
+      load_chunk(sb + ch.dst, B + (size_t)min(ch.src_row, rows - 1) * ldb + min(ch.src_col, cols - 1), ch.valid, vb);
+    }
+  }
+  __device__ __forceinline__ void land(T*, int) {}
+};
 
 // One k-tile of this warp's 64×32 output from the stage's shared tiles.
 template <typename T, bool B_KN, int BK_>
@@ -286,34 +317,44 @@ __device__ __forceinline__ void store_pair(Y* y, int ldy, int m, int n, int N, f
 }
 
 // The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared memory.
+// The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared
+// memory. The B operand comes from `bsrc` (DenseB, or a decoder of quantized weights with the same
+// fetch/land interface: fetch issues k-tile k0's global loads before the stage in flight is
+// multiplied, land writes the stage after it, two barriers before the stage is read).
 // Y (deduced from y): T, or float for the f32y entries (see store_pair).
-template <typename T, bool B_KN, int RMAX, int BK_ = BK, int STAGES_ = STAGES, typename Y>
-__device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, Y* y, int ldy,
-                     const Rank& rank) {
-  constexpr int TILE_ = BM * BK_;
+template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
+__device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
+                          const Rank& rank) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x >> 5, wm = (warp >> 2) * WM, wn = (warp & 3) * WN;
-  const bool va = vec_ok(A, lda), vb = vec_ok(B, ldb);
+  const bool va = vec_ok(A, lda);
   float acc[MT][NT][4] = {};
-  const int KT = (K + BK_ - 1) / BK_;
+  const int KT = (K + BK - 1) / BK;
 #pragma unroll
-  for (int s = 0; s < STAGES_ - 1; ++s) {
-    if (s < KT) load_stage<T, B_KN, BK_>(smem + s * 2 * TILE_, smem + s * 2 * TILE_ + TILE_, A, lda, va, B, ldb, vb, M, N, K, m0, n0, s * BK_);
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) {
+      T* sa = smem + s * 2 * TILE;
+      load_a(sa, A, lda, va, M, K, m0, s * BK);
+      bsrc.fetch(sa + TILE, s * BK);
+      bsrc.land(sa + TILE, s * BK);
+    }
     cp_async_commit();
   }
   for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<STAGES_ - 2>();  // k-tile kt has landed (for this thread's copies)
+    cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
     __syncthreads();              // ... for every thread's, and stage kt-1 is no longer read
-    const int next = kt + STAGES_ - 1;
+    const int next = kt + STAGES - 1;
+    T* sn = smem + (next % STAGES) * 2 * TILE;
     if (next < KT) {
-      const int s = next % STAGES_;
-      load_stage<T, B_KN, BK_>(smem + s * 2 * TILE_, smem + s * 2 * TILE_ + TILE_, A, lda, va, B, ldb, vb, M, N, K, m0, n0, next * BK_);
+      load_a(sn, A, lda, va, M, K, m0, next * BK);
+      bsrc.fetch(sn + TILE, next * BK);
     }
     cp_async_commit();
-    const int s = kt % STAGES_;
-    mma_stage<T, B_KN, BK_>(acc, smem + s * 2 * TILE_, smem + s * 2 * TILE_ + TILE_, wm, wn);
+    const int s = kt % STAGES;
+    mma_stage<T, B_KN, BK>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, wm, wn);
+    if (next < KT) bsrc.land(sn + TILE, next * BK);
   }
   if (RMAX > 0 && rank.r > 0) {
     cp_async_wait<0>();
@@ -334,6 +375,14 @@ __device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int
         if (m < M) store_pair(y, ldy, m, n, N, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1], bias, vy);
       }
     }
+}
+
+// The dense GEMM: B [N, K] (ld ldb) or, with B_KN, [K, N].
+template <typename T, bool B_KN, int RMAX, typename Y>
+__device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, Y* y, int ldy,
+                     const Rank& rank) {
+  DenseB<T, B_KN> src{B, ldb, vec_ok(B, ldb), N, K, (int)blockIdx.x * BN};
+  gemm_from<T, B_KN, RMAX>(A, lda, src, M, N, K, bias, y, ldy, rank);
 }
 
 }  // namespace tc

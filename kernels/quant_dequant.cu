@@ -1,20 +1,8 @@
 // Linear layers over quantized frozen weights, with the LoRA and IA3 adapters fused as in
 // lora_matmul.cu / ia3.cu. The weight tile is decoded while it is staged in shared memory: no
-// decoded copy of W ever exists in global memory. Formats as src/quant/ (bit-compatible with
-// bitsandbytes):
-//   nf4:  W flattened, blocks of 64; w[i] = levels[code(i)] · absmax[i/64]; two codes a byte, value 2j
-//         in the high nibble of byte j. Double-quantized absmax (qscale != null):
-//         absmax[b] = map[qscale[b]] · scale[b/nested] + offset  (two roundings, as the CPU decodes).
-//   int8: w[n, k] = (q[n, k] · scale[n]) · fl32(1/127)  (row absmax, bitsandbytes' SCB).
-//   bf16: w[n, k] = the bf16 pattern widened to f32 (exact; a bf16 checkpoint held in 16 bits).
-// Every entry point takes the weight as the same 7 arguments (QW_PARAMS):
-//   wq (nf4 packed bytes / int8 codes / bf16 patterns as 2 bytes each), wscale (nf4 absmax or
-//   nested absmax / int8 row absmax / null for bf16),
-//   wqscale (nf4 double-quant codes or null), wmap (256-level dynamic map or null),
-//   wlevels (the 16 nf4 levels; null for int8), woffset, wnested (double-quant block).
-// The levels and the map are staged in shared memory once per block (a divergent table lookup).
-// Decoding uses __fmul_rn/__fadd_rn (no FMA contraction), so the f32 instances see exactly the
-// weights the CPU reference decodes, and the parity is that of the plain f32 GEMM.
+// decoded copy of W ever exists in global memory. The formats, the 7 weight arguments (QW_PARAMS)
+// and the exact decoding are quant_formats.cuh's; the decode tables are staged in shared memory
+// once per block.
 // Kernels (F = nf4 | int8 | bf16; shapes, saved tensors and launch as lora_matmul.cu and ia3.cu):
 //   qlinear_fwd_F_T      y = x·deq(W)ᵀ + bias
 //   qlinear_bwd_dx_F_T   dX = dY·deq(W)                                  (the base is frozen: no dW)
@@ -26,11 +14,12 @@
 // T = float (FMA; all kernels, the parity reference) and bf16 (sm_80+; the plain linears, for the bench).
 // Launch: grid (ceil(N_out/64), ceil(M/64)), block 128 (N_out = N for fwd, K for dX).
 // Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64 (the backend refuses others).
-// Verified: compiles with zero spills (ptxas). NOT verified on a GPU when written (no GPU lent to
-//   that session): tests/cuda_quant.rs checks every kernel against the CPU reference.
+// Verified on an H200 and an H100: tests/cuda_quant.rs checks every kernel against the CPU reference.
+// The tensor-core twins for --precision bf16 are quant_tc.cu's.
 #include "gemm_core.cuh"
 #include "ia3_ext.cuh"
 #include "lora_ext.cuh"
+#include "quant_formats.cuh"
 
 namespace quant {
 
@@ -38,81 +27,6 @@ using gemm::BK;
 using gemm::BM;
 using gemm::BN;
 using gemm::THREADS;
-
-constexpr int NF4_BLOCK = 64;
-constexpr float INV_127 = 0.007874016f;  // bitsandbytes' 7.874015718698502e-3 in f32
-
-#define QW_PARAMS                                                                                          \
-  const unsigned char *wq, const float *wscale, const unsigned char *wqscale, const float *wmap,           \
-      const float *wlevels, float woffset, int wnested
-#define QW_ARGS wq, wscale, wqscale, wmap, wlevels, woffset, wnested
-
-// W [rows, cols] in NF4; at(n, k) = w[n·cols + k].
-struct Nf4W {
-  static constexpr int TABLE = 16 + 256;  // levels, then the double-quant map
-  const unsigned char* packed;
-  const float* absmax;           // plain absmax, or the nested absmax when qabsmax != null
-  const unsigned char* qabsmax;  // double quantization: 8-bit codes of absmax − offset
-  const float* map;
-  const float* levels;
-  float offset;
-  int nested_block;
-  int cols;
-  const float* table;  // shared copy of levels (and map)
-
-  __device__ Nf4W(QW_PARAMS, int cols_)
-      : packed(wq),
-        absmax(wscale),
-        qabsmax(wqscale),
-        map(wmap),
-        levels(wlevels),
-        offset(woffset),
-        nested_block(wnested),
-        cols(cols_),
-        table(nullptr) {}
-  // Before the first barrier of the block.
-  __device__ void stage(float* s) {
-    for (int i = threadIdx.x; i < 16; i += THREADS) s[i] = levels[i];
-    if (qabsmax)
-      for (int i = threadIdx.x; i < 256; i += THREADS) s[16 + i] = map[i];
-    table = s;
-  }
-  __device__ __forceinline__ float block_absmax(size_t b) const {
-    if (!qabsmax) return absmax[b];
-    return __fadd_rn(__fmul_rn(table[16 + qabsmax[b]], absmax[b / nested_block]), offset);
-  }
-  __device__ __forceinline__ float at(int n, int k) const {
-    const size_t i = (size_t)n * cols + k;
-    const unsigned char byte = packed[i >> 1];
-    const int code = (i & 1) ? (byte & 0x0f) : (byte >> 4);
-    return __fmul_rn(table[code], block_absmax(i / NF4_BLOCK));
-  }
-};
-
-// W [rows, cols] in int8 with one absmax per row.
-struct Int8W {
-  static constexpr int TABLE = 1;
-  const signed char* q;
-  const float* scb;
-  int cols;
-  __device__ Int8W(QW_PARAMS, int cols_) : q((const signed char*)wq), scb(wscale), cols(cols_) {}
-  __device__ void stage(float*) {}
-  __device__ __forceinline__ float at(int n, int k) const {
-    return __fmul_rn(__fmul_rn((float)q[(size_t)n * cols + k], scb[n]), INV_127);
-  }
-};
-
-// W [rows, cols] as bf16 bit patterns: the upper half of each f32, so widening is exact.
-struct Bf16W {
-  static constexpr int TABLE = 1;
-  const unsigned short* bits;
-  int cols;
-  __device__ Bf16W(QW_PARAMS, int cols_) : bits((const unsigned short*)wq), cols(cols_) {}
-  __device__ void stage(float*) {}
-  __device__ __forceinline__ float at(int n, int k) const {
-    return __uint_as_float((unsigned)bits[(size_t)n * cols + k] << 16);
-  }
-};
 
 // Stages the A tile (as gemm::load_tiles does, a_scale included) and the decoded weight tile.
 //   !B_KN: b(n, k) = W[n, k]   (forward, reduction over in_features)

@@ -4,8 +4,8 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
-#   steps: parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed bench
-#   layer layer-mixed quant-memory sanitize-new rank-tiled; quant-memory-DTYPE and layer-SHAPE run
+#   steps: parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed
+#   train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled; quant-memory-DTYPE and layer-SHAPE run
 #   one of theirs, test-BINARY runs one test binary, memcheck-BINARY runs memcheck on one;
 #   full-memory-DTYPE measures the whole 32-block CodeLlama-7B, profile-mixed(-SHAPE) writes an
 #   ncu kernel-time summary of one mixed-precision layer's forward and training steps (neither is in the default list)
@@ -18,7 +18,7 @@
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed bench layer layer-mixed quant-memory sanitize-new rank-tiled}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -93,6 +93,12 @@ train_mixed() {
   model_dtype=bf16 cuda_flags="--precision bf16" loss_tol=5e-3 train_pair "$(mktemp -d)" bf16-mixed 10
 }
 
+# The same on an NF4 (double-quantized) base: quant_tc.cu's tensor-core kernels.
+train_mixed_nf4() {
+  model_dtype=bf16 cuda_flags="--precision bf16" loss_tol=5e-3 train_pair "$(mktemp -d)" nf4-mixed 10 \
+    --base-dtype nf4 --double-quant
+}
+
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
 for s in $steps; do
   case $s in
@@ -109,6 +115,7 @@ for s in $steps; do
     train-nf4) export -f train_pair train_nf4; export bin; step train-nf4 90 bash -c train_nf4 ;;
     train-bf16) export -f train_pair train_bf16; export bin; step train-bf16 90 bash -c train_bf16 ;;
     train-mixed) export -f train_pair train_mixed; export bin; step train-mixed 90 bash -c train_mixed ;;
+    train-mixed-nf4) export -f train_pair train_mixed_nf4; export bin; step train-mixed-nf4 90 bash -c train_mixed_nf4 ;;
     bench) step bench 200 "$bin/sectune" bench --reps 10 ;;
     full-memory-*) dt=${s#full-memory-}  # all 32 blocks: writes a 13.5 GB bf16 checkpoint first
       step "$s" 420 "$bin/sectune" bench layer --device cuda --precision f32 --shape codellama7b --layers 32 \
@@ -123,6 +130,10 @@ for s in $steps; do
     quant-memory|quant-memory-*) dts=${s#quant-memory-}; [ "$dts" = "$s" ] && dts="bf16 int8 nf4"; for dt in $dts; do
         step "quant-memory-$dt" 150 "$bin/sectune" bench layer --device cuda --shape codellama7b --layers 4 \
           --vocab 32016 --seq 2048 --checkpoint --reps 2 --base-dtype "$dt" --precision f32 --python none
+      done ;;
+    layer-mixed-quant) for dt in int8 nf4; do  # one CodeLlama-7B layer, base quantized, against bf16 (layer-mixed)
+        step "layer-mixed-$dt" 90 "$bin/sectune" bench layer --device cuda --precision bf16 --shape codellama7b \
+          --seq 2048 --reps 3 --base-dtype "$dt" --python none
       done ;;
     layer-mixed) for shape in codellama7b codegen27b; do
         step "layer-mixed-$shape" 120 "$bin/sectune" bench layer --device cuda --precision bf16 --shape "$shape" --seq 2048 --reps 3

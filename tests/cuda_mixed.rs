@@ -1,9 +1,11 @@
 //! `--precision bf16` (src/backend/cuda/ops/mixed.rs) against the f32 CPU reference, on bf16
-//! checkpoints at the head dims of real models (Llama 64 with GQA, CodeGen 128): the linears
-//! (lm_head included; LoRA, IA3 or none) and attention run on the bf16 tensor-core kernels,
+//! checkpoints at the head dims of real models (Llama 64 with GQA, CodeGen 128), their base held
+//! in bf16, int8 or NF4 (double quantized): the linears (lm_head included; LoRA, IA3 or none) and
+//! attention run on the bf16 tensor-core kernels (quant_tc.cu decodes int8/NF4 into bf16 tiles),
 //! everything else in f32.
-//! Tolerances (tests/common: loss 2e-3 relative, logits 2e-2 and each adapter gradient 5e-2
-//! relative L2) are sized by tests/bf16_mixed.rs on the CPU model of the same roundings
+//! Tolerances (tests/common `MIXED`: loss 2e-3 relative, logits 2e-2 and each adapter gradient 5e-2
+//! relative L2; `MIXED_QUANTIZED` for int8/NF4 bases, whose decoded weights are rounded too: 3e-3,
+//! 3e-2, 6e-2) are sized by tests/bf16_mixed.rs on the CPU model of the same roundings
 //! (backend::cpu::bf16_mixed), which stays within half of them (2026-11-26: loss 1.3e-4, logits
 //! 9.2e-3, gradients 2.3e-2). A wrong argument, tile or cast gives errors of order 1. The mixed
 //! path must also be the one taken: its loss differs from the f32 GPU run's. The distance to the
@@ -13,26 +15,26 @@
 
 mod common;
 
-use common::{assert_mixed_close, bf16_real_head_dim_models, mixed_test_adapters, rel_l2, scored};
+use common::{
+    assert_mixed_close, bf16_real_head_dim_models, mixed_test_adapters, rel_l2, scored, MIXED,
+    MIXED_QUANTIZED,
+};
 use sectune::backend::cpu::bf16_mixed::Bf16MixedEmulation;
 use sectune::backend::cpu::CpuBackend;
 use sectune::backend::cuda::{round_trip_bf16, scale_cols_f32};
 use sectune::backend::Backend;
 use sectune::model::Model;
+use sectune::quant::{BaseDtype, QuantRequest};
 use sectune::tensor::Tensor;
 
 mod gpu_common;
-use gpu_common::{backend as gpu, input};
+use gpu_common::{backend as gpu, input, mixed_backend};
 
 /// The conversion kernels are exact by definition: round to nearest even (half's from_f32, which
 /// the CPU model uses) and back, bit for bit, specials included; IA3's x⊙l is one f32 product.
 #[test]
 fn bf16_conversions_and_column_scaling_are_exact() {
-    let Some(be) = gpu() else { return };
-    let Ok(be) = be.with_bf16_compute() else {
-        eprintln!("skipped: no bf16 kernels below sm_80");
-        return;
-    };
+    let Some(be) = mixed_backend() else { return };
     let specials: Vec<f32> = [
         0x0000_0000u32,
         0x8000_0000,
@@ -90,48 +92,54 @@ fn bf16_conversions_and_column_scaling_are_exact() {
 
 #[test]
 fn bf16_mixed_precision_tracks_the_f32_reference() {
-    let Some(plain) = gpu() else { return };
-    let mixed = match gpu().unwrap().with_bf16_compute() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            return;
-        }
+    let (Some(plain), Some(mixed)) = (gpu(), mixed_backend()) else {
+        return;
     };
     assert!(mixed.name().contains("bf16 mixed"), "{}", mixed.name());
     let dir = tempfile::tempdir().unwrap();
+    let bases = [
+        (BaseDtype::Bf16, false, MIXED),
+        (BaseDtype::Int8, false, MIXED_QUANTIZED),
+        (BaseDtype::Nf4, true, MIXED_QUANTIZED),
+    ];
     for (arch, model_dir) in bf16_real_head_dim_models(dir.path()) {
-        let cpu_model = Model::load(&model_dir, &CpuBackend).unwrap();
-        let mixed_model = Model::load(&model_dir, &mixed).unwrap();
-        let plain_model = Model::load(&model_dir, &plain).unwrap();
-        assert!(
-            mixed_model.base_weights_summary().starts_with("bf16"),
-            "{arch:?}: the checkpoint's linears should be held in bf16: {}",
-            mixed_model.base_weights_summary()
-        );
-        for (method, adapter) in mixed_test_adapters(arch, &cpu_model) {
-            let tag = format!("{arch:?} {method}");
-            let want = scored(&cpu_model, &CpuBackend, &adapter);
-            let got = scored(&mixed_model, &mixed, &adapter);
-            assert_mixed_close(&tag, &got, &want);
-            let f32_gpu = scored(&plain_model, &plain, &adapter);
-            assert_ne!(
-                got.loss.to_bits(),
-                f32_gpu.loss.to_bits(),
-                "{tag}: --precision bf16 gave the f32 path's loss bit for bit: the mixed kernels did not run"
+        for (dtype, dq, bounds) in bases {
+            let req = QuantRequest::new(dtype, dq);
+            let load = |be: &dyn Backend| Model::load_quantized(&model_dir, be, req).unwrap();
+            let (cpu_model, mixed_model, plain_model) =
+                (load(&CpuBackend), load(&mixed), load(&plain));
+            assert!(
+                mixed_model
+                    .base_weights_summary()
+                    .starts_with(dtype.as_str()),
+                "{arch:?}: the checkpoint's linears should be held in {}: {}",
+                dtype.as_str(),
+                mixed_model.base_weights_summary()
             );
-            let model = scored(&cpu_model, &Bf16MixedEmulation, &adapter);
-            let worst = got
-                .grads
-                .iter()
-                .zip(&model.grads)
-                .map(|((_, g), (_, m))| rel_l2(g, m))
-                .fold(0f64, f64::max);
-            eprintln!(
+            for (method, adapter) in mixed_test_adapters(arch, &cpu_model) {
+                let tag = format!("{arch:?} {} {method}", dtype.as_str());
+                let want = scored(&cpu_model, &CpuBackend, &adapter);
+                let got = scored(&mixed_model, &mixed, &adapter);
+                assert_mixed_close(&tag, &got, &want, bounds);
+                let f32_gpu = scored(&plain_model, &plain, &adapter);
+                assert_ne!(
+                    got.loss.to_bits(),
+                    f32_gpu.loss.to_bits(),
+                    "{tag}: --precision bf16 gave the f32 path's loss bit for bit: the mixed kernels did not run"
+                );
+                let model = scored(&cpu_model, &Bf16MixedEmulation, &adapter);
+                let worst = got
+                    .grads
+                    .iter()
+                    .zip(&model.grads)
+                    .map(|((_, g), (_, m))| rel_l2(g, m))
+                    .fold(0f64, f64::max);
+                eprintln!(
                 "{tag}: against the CPU model of the roundings: loss rel {:.2e}, logits {:.2e}, gradients {worst:.2e}",
                 (got.loss - model.loss).abs() / model.loss.abs(),
                 rel_l2(&got.logits, &model.logits)
             );
+            }
         }
     }
 }

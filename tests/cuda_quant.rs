@@ -9,7 +9,9 @@
 //!   shapes (K = 45, 100, 257: not multiples of the 64-value nf4 block, so blocks span rows) and at
 //!   CodeLlama-7B's down_proj shape (4096 × 11008);
 //! - tiny Llama and CodeGen models with a quantized base (LoRA with dropout, IA3): loss, every
-//!   adapter gradient, three AdamW steps, and one KV-cache decoding step.
+//!   adapter gradient, three AdamW steps, and one KV-cache decoding step;
+//! - the same linears under `--precision bf16` (quant_tc.cu's tensor-core kernels for int8 and
+//!   NF4) against the CPU model of its roundings (tolerances at that test).
 //!
 //! Tolerances: the f32 kernels see exactly the CPU's decoded weights, so these are the f32 GEMM
 //! tolerances of tests/cuda_parity.rs: |got − ref| ≤ 1e-4·|ref| + 1e-5·max(1, max|ref|); model
@@ -24,6 +26,7 @@
 mod common;
 
 use common::{assert_close, fixtures};
+use sectune::backend::cpu::bf16_mixed::Bf16MixedEmulation;
 use sectune::backend::cpu::CpuBackend;
 use sectune::backend::cuda::CudaBackend;
 use sectune::backend::dropout::Dropout;
@@ -36,8 +39,8 @@ use sectune::tensor::Tensor;
 use sectune::train::optim::AdamW;
 
 mod gpu_common;
-use gpu_common::backend as gpu;
 use gpu_common::input;
+use gpu_common::{backend as gpu, mixed_backend};
 
 const RTOL: f32 = 1e-4;
 const ATOL_OF_MAX: f32 = 1e-5;
@@ -50,7 +53,20 @@ fn up(g: &CudaBackend, x: &Tensor) -> Tensor {
     g.upload(x.clone()).expect("upload")
 }
 
-fn check(g: &CudaBackend, what: &str, got: &Tensor, want: &Tensor) {
+/// |got − ref| ≤ rtol·|ref| + atol_of_max·max(1, max|ref|).
+#[derive(Clone, Copy)]
+struct Tol {
+    rtol: f32,
+    atol_of_max: f32,
+}
+
+/// The f32 kernels against the CPU reference (see the header).
+const F32_TOL: Tol = Tol {
+    rtol: RTOL,
+    atol_of_max: ATOL_OF_MAX,
+};
+
+fn check_tol(g: &CudaBackend, what: &str, got: &Tensor, want: &Tensor, tol: Tol) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let got = g.download(got).expect("download");
     let w = want.host().unwrap();
@@ -59,8 +75,8 @@ fn check(g: &CudaBackend, what: &str, got: &Tensor, want: &Tensor) {
         what,
         got.host().unwrap(),
         w,
-        ATOL_OF_MAX * max.max(1.0),
-        RTOL,
+        tol.atol_of_max * max.max(1.0),
+        tol.rtol,
     );
 }
 
@@ -112,17 +128,34 @@ fn adapter_op<'a>(kind: Kind, a: &'a Tensor, b: &'a Tensor, l: &'a Tensor) -> Ad
     }
 }
 
+/// What a case compares: the GPU backend's outputs against the reference backend's, with the
+/// tolerance for the bf16-rounded outputs (y, z, dX) and for the f32 ones (xa, dA, dB, dl).
+struct Compare<'a> {
+    reference: &'a dyn Backend,
+    rounded: Tol,
+    f32_out: Tol,
+    dl: Tol,
+}
+
+const AGAINST_CPU: Compare<'static> = Compare {
+    reference: &CpuBackend,
+    rounded: F32_TOL,
+    f32_out: F32_TOL,
+    dl: F32_TOL,
+};
+
 struct Case<'a> {
     g: &'a CudaBackend,
     w: &'a BaseWeight,
     gw: &'a BaseWeight,
     m: usize,
     tag: &'a str,
+    cmp: &'a Compare<'a>,
 }
 
 impl Case<'_> {
     fn run(&self, kind: Kind, with_bias: bool) {
-        let (g, cpu) = (self.g, CpuBackend);
+        let (g, cpu, cmp) = (self.g, self.cmp.reference, self.cmp);
         let (m, n, k) = (self.m, self.w.rows(), self.w.cols());
         let (x, bias, dy) = (t(&[m, k], 1), t(&[n], 3), t(&[m, n], 6));
         let (a, b) = match kind {
@@ -150,12 +183,12 @@ impl Case<'_> {
         let (y, saved) = g
             .quant_linear_fwd(&gx, self.gw, with_bias.then_some(&gbias), op_gpu)
             .unwrap();
-        check(g, &format!("{tag} y"), &y, &y_ref);
+        check_tol(g, &format!("{tag} y"), &y, &y_ref, cmp.rounded);
         if let (Some(xa), Some(xa_ref)) = (&saved.xa, &saved_ref.xa) {
-            check(g, &format!("{tag} xa"), xa, xa_ref);
+            check_tol(g, &format!("{tag} xa"), xa, xa_ref, cmp.f32_out);
         }
         if let (Some(z), Some(z_ref)) = (&saved.base_out, &saved_ref.base_out) {
-            check(g, &format!("{tag} z"), z, z_ref);
+            check_tol(g, &format!("{tag} z"), z, z_ref, cmp.rounded);
         }
         // Gradient buffers start non-zero: the backward must accumulate, not overwrite.
         match kind {
@@ -176,9 +209,9 @@ impl Case<'_> {
                 let dx = g
                     .quant_linear_bwd(&gdy, &gx, self.gw, op_gpu, &saved, grad)
                     .unwrap();
-                check(g, &format!("{tag} dx"), &dx, &dx_ref);
-                check(g, &format!("{tag} dA"), &da, &da_ref);
-                check(g, &format!("{tag} dB"), &db, &db_ref);
+                check_tol(g, &format!("{tag} dx"), &dx, &dx_ref, cmp.rounded);
+                check_tol(g, &format!("{tag} dA"), &da, &da_ref, cmp.f32_out);
+                check_tol(g, &format!("{tag} dB"), &db, &db_ref, cmp.f32_out);
             }
             Kind::Ia3In | Kind::Ia3Out => {
                 let mut dl_ref = t(l.shape(), 8);
@@ -203,8 +236,8 @@ impl Case<'_> {
                         AdapterGrad::Ia3 { dl: &mut dl },
                     )
                     .unwrap();
-                check(g, &format!("{tag} dx"), &dx, &dx_ref);
-                check(g, &format!("{tag} dl"), &dl, &dl_ref);
+                check_tol(g, &format!("{tag} dx"), &dx, &dx_ref, cmp.rounded);
+                check_tol(g, &format!("{tag} dl"), &dl, &dl_ref, cmp.dl);
             }
             Kind::Plain => {
                 let dx_ref = cpu
@@ -213,7 +246,7 @@ impl Case<'_> {
                 let dx = g
                     .quant_linear_bwd(&gdy, &gx, self.gw, op_gpu, &saved, AdapterGrad::None)
                     .unwrap();
-                check(g, &format!("{tag} dx"), &dx, &dx_ref);
+                check_tol(g, &format!("{tag} dx"), &dx, &dx_ref, cmp.rounded);
             }
         }
     }
@@ -300,6 +333,7 @@ fn quantized_linear_with_every_adapter_matches_cpu() {
                 gw: &gw,
                 m,
                 tag: name,
+                cmp: &AGAINST_CPU,
             };
             for bias in [false, true] {
                 case.run(Kind::Plain, bias);
@@ -325,9 +359,84 @@ fn quantized_linear_at_a_7b_shape_matches_cpu() {
             gw: &gw,
             m: 67,
             tag: name,
+            cmp: &AGAINST_CPU,
         };
         case.run(Kind::Lora { r: 8, p: 0.05 }, false);
         case.run(Kind::Ia3In, false);
+    }
+}
+
+/// The bounds of the mixed-precision comparisons (see the next test).
+fn mixed_compare(model: &Bf16MixedEmulation) -> Compare<'_> {
+    Compare {
+        reference: model,
+        rounded: Tol {
+            rtol: 1.0 / 128.0,
+            atol_of_max: ATOL_OF_MAX,
+        },
+        f32_out: F32_TOL,
+        dl: Tol {
+            rtol: 1e-3,
+            atol_of_max: 1e-3,
+        },
+    }
+}
+
+/// `--precision bf16` over each base format (quant_tc.cu for int8 and NF4, lora_matmul.cu's `_f32y`
+/// entries for bf16) against its CPU model, which applies the same roundings (decoded weight, x, dY
+/// and outputs to bf16): the f32 sums differ only in order, so a rounded output may land one bf16
+/// ulp away (2^-8 relative; bound 2^-7) and an IA3 dl, a sum over such outputs, ~2^-8 of a term
+/// (bound 1e-3 of the largest); the LoRA rank work is f32 on both sides. Shapes with K % 8 != 0
+/// take the kernels' element-by-element decode, K % 8 == 0 the 8-weight chunks.
+#[test]
+fn mixed_precision_quantized_linear_matches_its_cpu_model() {
+    let Some(g) = mixed_backend() else { return };
+    let shapes = [
+        (1, 1, 1),
+        (37, 70, 45),
+        (65, 129, 100),
+        (37, 70, 64),
+        (130, 136, 200),
+    ];
+    for shape in shapes {
+        mixed_cases(&g, shape, |case| {
+            for bias in [false, true] {
+                case.run(Kind::Plain, bias);
+                case.run(Kind::Ia3In, bias);
+                case.run(Kind::Ia3Out, bias);
+            }
+            case.run(Kind::Lora { r: 5, p: 0.0 }, true);
+            case.run(Kind::Lora { r: 40, p: 0.1 }, false);
+        });
+    }
+}
+
+/// The mixed-precision comparison above at CodeLlama-7B's down_proj, r 8: every chunk decoded on
+/// the fast path, K = 11008.
+#[test]
+fn mixed_precision_quantized_linear_at_a_7b_shape_matches_its_cpu_model() {
+    let Some(g) = mixed_backend() else { return };
+    mixed_cases(&g, (67, 4096, 11008), |case| {
+        case.run(Kind::Lora { r: 8, p: 0.05 }, false)
+    });
+}
+
+/// Runs `cases` for an (n, k) weight in every base format and m input rows, on the mixed-precision
+/// backend `g` against the CPU model of its roundings.
+fn mixed_cases(g: &CudaBackend, (m, n, k): (usize, usize, usize), cases: impl Fn(&Case)) {
+    let model = Bf16MixedEmulation;
+    let cmp = mixed_compare(&model);
+    for (name, dtype, dq) in FORMATS {
+        let (w, gw) = weights(g, n, k, QuantRequest::new(dtype, dq));
+        let tag = format!("bf16 mixed {name}");
+        cases(&Case {
+            g,
+            w: &w,
+            gw: &gw,
+            m,
+            tag: &tag,
+            cmp: &cmp,
+        });
     }
 }
 

@@ -166,23 +166,56 @@ pub fn scored(
     }
 }
 
-/// The mixed-precision bounds against the f32 reference (tests/bf16_mixed.rs sizes them):
-/// loss relative, logits and each adapter gradient ‖Δ‖₂/‖ref‖₂.
-pub const MIXED_LOSS_REL: f64 = 2e-3;
-pub const MIXED_LOGITS_L2: f64 = 2e-2;
-pub const MIXED_GRAD_L2: f64 = 5e-2;
+/// Mixed-precision bounds against the f32 reference (tests/bf16_mixed.rs sizes them): loss
+/// relative, logits and each adapter gradient ‖Δ‖₂/‖ref‖₂.
+#[derive(Clone, Copy, Debug)]
+pub struct MixedBounds {
+    pub loss_rel: f64,
+    pub logits_l2: f64,
+    pub grad_l2: f64,
+}
 
-/// Asserts `got` is within the mixed-precision bounds of `want`; returns (loss rel, logits L2,
-/// worst gradient L2) for the caller to print.
-pub fn assert_mixed_close(tag: &str, got: &Scored, want: &Scored) -> (f64, f64, f64) {
+impl MixedBounds {
+    /// Whether errors (loss, logits, worst gradient) leave the margin the GPU's other fp32
+    /// summation orders need: 10× for the loss, 2× for logits and gradients.
+    pub fn have_room_over(&self, (loss, logits, grad): (f64, f64, f64)) -> bool {
+        10.0 * loss <= self.loss_rel && 2.0 * logits <= self.logits_l2 && 2.0 * grad <= self.grad_l2
+    }
+}
+
+/// A bf16 checkpoint (weights exact in bf16; inputs and outputs rounded). The CPU model's
+/// worst: loss 1.3e-4, logits 9.2e-3, gradients 2.3e-2.
+pub const MIXED: MixedBounds = MixedBounds {
+    loss_rel: 2e-3,
+    logits_l2: 2e-2,
+    grad_l2: 5e-2,
+};
+
+/// An int8 or NF4 base, whose decoded weights are rounded to bf16 as well. The CPU model's worst
+/// (2026-11-26): loss 2.8e-4 (Llama int8 IA3), logits 1.2e-2, gradients 2.9e-2.
+pub const MIXED_QUANTIZED: MixedBounds = MixedBounds {
+    loss_rel: 3e-3,
+    logits_l2: 3e-2,
+    grad_l2: 6e-2,
+};
+
+/// Asserts `got` is within `bounds` of `want`; returns (loss rel, logits L2, worst gradient L2)
+/// for the caller to print.
+pub fn assert_mixed_close(
+    tag: &str,
+    got: &Scored,
+    want: &Scored,
+    bounds: MixedBounds,
+) -> (f64, f64, f64) {
     let loss = (got.loss - want.loss).abs() / want.loss.abs();
     let logits = rel_l2(&got.logits, &want.logits);
     let mut worst = 0f64;
     for ((k, g), (_, w)) in got.grads.iter().zip(&want.grads) {
         let e = rel_l2(g, w);
         assert!(
-            e <= MIXED_GRAD_L2,
-            "{tag}: gradient {k} rel L2 {e:e} > {MIXED_GRAD_L2}"
+            e <= bounds.grad_l2,
+            "{tag}: gradient {k} rel L2 {e:e} > {}",
+            bounds.grad_l2
         );
         worst = worst.max(e);
     }
@@ -190,12 +223,14 @@ pub fn assert_mixed_close(tag: &str, got: &Scored, want: &Scored) -> (f64, f64, 
         "{tag}: loss rel {loss:.2e}, logits rel L2 {logits:.2e}, worst gradient rel L2 {worst:.2e}"
     );
     assert!(
-        loss <= MIXED_LOSS_REL,
-        "{tag}: loss rel {loss:e} > {MIXED_LOSS_REL}"
+        loss <= bounds.loss_rel,
+        "{tag}: loss rel {loss:e} > {}",
+        bounds.loss_rel
     );
     assert!(
-        logits <= MIXED_LOGITS_L2,
-        "{tag}: logits rel L2 {logits:e} > {MIXED_LOGITS_L2}"
+        logits <= bounds.logits_l2,
+        "{tag}: logits rel L2 {logits:e} > {}",
+        bounds.logits_l2
     );
     (loss, logits, worst)
 }

@@ -28,6 +28,18 @@ pub fn backend() -> Option<CudaBackend> {
     or_skip(CudaBackend::new(0))
 }
 
+/// The CUDA backend in `--precision bf16`, or None: as `backend`, and below sm_80 it says why it
+/// skips.
+pub fn mixed_backend() -> Option<CudaBackend> {
+    match backend()?.with_bf16_compute() {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
 /// The raw device on GPU 0, or None (see `or_skip`).
 pub fn device() -> Option<CudaDevice> {
     or_skip(CudaDevice::new(0))

@@ -3,13 +3,14 @@
 //! the mixed path's error (tests/bf16_mixed.rs, tests/cuda_mixed.rs). Not a user backend.
 //! - linear, LoRA or none: y = bf16(bf16(x)·bf16(W)ᵀ + bf16(bias) + s·drop(x)·Aᵀ·Bᵀ) and
 //!   dX = bf16(bf16(dY)·bf16(W) + s·(dY·B)·A ⊙ mask), the LoRA terms and dA, dB from the f32
-//!   activations (a bf16-held base is bf16 already; an f32 weight is rounded);
+//!   activations (a bf16-held base is bf16 already; an f32 weight, and an int8 or NF4 weight
+//!   after its exact decoding, is rounded);
 //! - IA3 input: y = bf16(bf16(x⊙l)·Wᵀ), g = bf16(bf16(dY)·W), dX = g⊙l, dl += Σ x⊙g;
 //!   IA3 output: z = bf16(bf16(x)·Wᵀ), y = z⊙l, dX = bf16(bf16(dY⊙l)·W), dl += Σ dY⊙z
 //!   (products with l and the sums in f32);
 //! - attention at head dims 64, 128, 256: out = bf16(attn(bf16 q, k, v)), lse in f32;
 //!   dQ, dK, dV = bf16(attn_bwd(bf16 dout, q, k, v; out, lse));
-//! - everything else (int8/nf4 linears, norms, loss, AdamW): the f32 reference.
+//! - everything else (norms, loss, AdamW): the f32 reference.
 //!
 //! The sums run in the CPU's order, the GPU's in its own: results agree to fp32 summation noise
 //! plus the rare bf16 rounding that lands on the other side of a tie.
@@ -248,6 +249,10 @@ impl Backend for Bf16MixedEmulation {
                     Ok(F32.quant_linear_fwd(x16, w, b16, AdapterOp::None)?.0)
                 })
             }
+            // int8 / NF4: decoded exactly, then rounded to bf16 like any f32 weight.
+            BaseWeight::Int8(_) | BaseWeight::Nf4(_) if x.numel() > 0 => {
+                self.linear_fwd(x, &w.dequantize()?, bias, adapter)
+            }
             _ => F32.quant_linear_fwd(x, w, bias, adapter),
         }
     }
@@ -268,6 +273,9 @@ impl Backend for Bf16MixedEmulation {
                     let none = LinearSaved::default();
                     F32.quant_linear_bwd(dy16, x, w, AdapterOp::None, &none, AdapterGrad::None)
                 })
+            }
+            BaseWeight::Int8(_) | BaseWeight::Nf4(_) if x.numel() > 0 => {
+                self.linear_bwd(dy, x, &w.dequantize()?, adapter, saved, grad)
             }
             _ => F32.quant_linear_bwd(dy, x, w, adapter, saved, grad),
         }

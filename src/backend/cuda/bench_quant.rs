@@ -3,6 +3,8 @@
 //! is decoded while staged in shared memory) against our own f32 and bf16 linears (lora_matmul.cu)
 //! at CodeLlama-7B shapes, beside bitsandbytes when bench/torch_baselines.py could import it, and
 //! the f32 backend's bf16-held base (f32 instance over 16-bit weights) against its f32 linear; then
+//! the tensor-core entries `--precision bf16` runs (quant_tc.cu: int8/nf4 decoded into bf16
+//! tiles, against lora_matmul.cu's dense `tc_linear_*_f32y_bf16`, sm_80+); then
 //! the GPU memory that the seven linears of one 7B decoder layer take for a LoRA forward and
 //! backward on the f32 backend (quantized vs f32 base weights), read from the driver.
 //! The quantized weights are synthetic byte patterns (timing does not depend on their values).
@@ -17,6 +19,7 @@ use half::bf16;
 
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
+use super::plan::{gemm16_core_launch, GemmCore};
 
 /// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
 fn time_ms(stream: &Arc<CudaStream>, reps: u32, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -136,8 +139,8 @@ fn launch(
     }
     // SAFETY: the argument lists match linear_fwd_T(x, W, bias, y, M, N, K),
     // linear_bwd_dx_T(dy, W, dx, M, N, K), qlinear_fwd_F_T(x, QW, bias, y, M, N, K) and
-    // qlinear_bwd_dx_F_T(dy, QW, dx, M, N, K); every buffer holds M·K, N·K (or its packed
-    // form) and M·N elements of the kernel's type.
+    // qlinear_bwd_dx_F_T(dy, QW, dx, M, N, K) (and their tc_ / _f32y twins, same lists); every
+    // buffer holds M·K, N·K (or its packed form) and M·N elements of the kernel's type.
     unsafe { b.launch(cfg) }?;
     Ok(())
 }
@@ -189,6 +192,8 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         "f32+w16",
         "w16/f32"
     );
+    let tensor_cores = dev.compute_capability()?.0 >= 8;
+    let mut tc_rows = Vec::new();
     for &(m, n, k) in &[
         (2048usize, 4096usize, 4096usize),
         (2048, 11008, 4096),
@@ -247,6 +252,47 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         }
         let row = bnb_row(torch, m, n, k);
         if !row.is_empty() {
+            println!("{row}");
+        }
+        if tensor_cores {
+            for pass in ["fwd", "dX"] {
+                let (plain, qname, bias, cols) = if pass == "fwd" {
+                    ("tc_linear_fwd_f32y_bf16", "tc_qlinear_fwd", true, n)
+                } else {
+                    ("tc_linear_bwd_dx_f32y_bf16", "tc_qlinear_bwd_dx", false, k)
+                };
+                let cfg = gemm16_core_launch(GemmCore::TensorCore, m, cols, 0);
+                let smem = cfg.shared_mem_bytes;
+                let f = dev.function_for_launch(KernelModule::LoraMatmul, plain, smem)?;
+                let t16 = time_ms(stream, reps, || {
+                    launch(stream, &f, cfg, x16, Some(w16), None, bias, y32, dims)
+                })?;
+                let mut tq = Vec::new();
+                for (fmt, q) in &quant {
+                    let name = format!("{qname}_{fmt}_f32y_bf16");
+                    let f = dev.function_for_launch(KernelModule::QuantTc, &name, smem)?;
+                    tq.push(time_ms(stream, reps, || {
+                        launch(stream, &f, cfg, x16, None, Some(q), bias, y32, dims)
+                    })?);
+                }
+                tc_rows.push(format!(
+                    "{m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+                    tq[0],
+                    tq[1],
+                    tq[2],
+                    tq[0] / t16,
+                    tq[1] / t16
+                ));
+            }
+        }
+    }
+    if !tc_rows.is_empty() {
+        println!("\nTensor cores (--precision bf16: quant_tc.cu against the dense tc GEMM), ms");
+        println!(
+            "{:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+            "M", "N", "K", "pass", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
+        );
+        for row in tc_rows {
             println!("{row}");
         }
     }

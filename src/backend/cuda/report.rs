@@ -16,6 +16,7 @@ pub const HOT_MODULES: &[&str] = &[
     "cross_entropy",
     "adamw",
     "quant_dequant",
+    "quant_tc",
 ];
 
 /// One kernel compiled for one arch, as `ptxas -v` described it.

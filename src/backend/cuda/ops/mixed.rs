@@ -5,17 +5,20 @@
 //! its bf16 GEMMs; the linears store those bf16 values as f32 directly (the `_f32y` entries), the
 //! attention kernels store bf16 and are widened. The LoRA rank work (xa, dyb, dA, dB) stays in f32
 //! on the unrounded activations, so adapter gradients carry only the base path's rounding.
-//! IA3's scaling and dl run in f32 around the plain bf16 GEMM. int8/nf4 linears, and everything
-//! else, keep the f32 kernels.
+//! IA3's scaling and dl run in f32 around the plain bf16 GEMM. An int8 or NF4 base is decoded to
+//! bf16 inside quant_tc.cu's tensor-core kernels (never a decoded copy in global memory).
+//! Everything else (norms, RoPE, activations, loss, AdamW) keeps the f32 kernels.
 
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
 use super::super::backend::CudaBackend;
-use super::super::launch::{cfg, int, launch, stride_cfg, NULL};
+use super::super::kernels::KernelModule;
+use super::super::launch::{cfg, int, launch, launch_args, stride_cfg, KArg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_core_launch, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
 use super::linear::{project_xa, rank_instance, sizes, LoraBwd};
+use super::quant::qargs;
 use crate::backend::cpu::attention::Geometry;
 use crate::backend::cpu::linear::{grad_mismatch, missing, out_shape};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
@@ -57,25 +60,82 @@ fn gemm(rows: usize, cols: usize, rmax: usize) -> LaunchConfig {
     gemm16_core_launch(GemmCore::TensorCore, rows, cols, rmax)
 }
 
-/// The bf16 weight a mixed linear reads: a bf16-held base as it is, or an f32 weight rounded for
-/// the call, as torch autocast does (exact for the values of a bf16 checkpoint, e.g. its lm_head).
+/// The weight a mixed linear reads: a base held on the device (bf16 as it is; int8 or NF4 decoded
+/// tile by tile into bf16 inside quant_tc.cu's kernels, as bitsandbytes dequantizes to the compute
+/// dtype), or an f32 weight rounded for the call, as torch autocast does (exact for the values of
+/// a bf16 checkpoint, e.g. its lm_head).
 pub(super) enum Weight16<'a> {
     Held(&'a QuantDeviceWeight),
     Rounded(Bf16Buf),
 }
 
+/// The tensor-core GEMM-family entries a mixed linear launches.
+#[derive(Clone, Copy)]
+enum Gemm {
+    Fwd,
+    BwdDx,
+    LoraFwd(usize),
+    LoraBwdDx(usize),
+}
+
 impl Weight16<'_> {
-    fn ptr(&self, be: &CudaBackend) -> u64 {
-        match self {
-            Weight16::Held(w) => be.raw(&w.bufs.q),
-            Weight16::Rounded(w) => be.raw(w),
-        }
+    /// The entry point of `g` for this weight and the weight's kernel arguments: lora_matmul.cu's
+    /// `_f32y` entries take the bf16 matrix, quant_tc.cu's the seven quantized-weight arguments.
+    fn entry(&self, be: &CudaBackend, g: Gemm) -> Result<(KernelModule, String, Vec<KArg>)> {
+        let quantized = match self {
+            Weight16::Held(w) if w.format != QuantFormat::Bf16 => Some(*w),
+            _ => None,
+        };
+        let Some(w) = quantized else {
+            let ptr = match self {
+                Weight16::Held(w) => be.raw(&w.bufs.q),
+                Weight16::Rounded(w) => be.raw(w),
+            };
+            let name = match g {
+                Gemm::Fwd => "tc_linear_fwd_f32y_bf16".to_string(),
+                Gemm::BwdDx => "tc_linear_bwd_dx_f32y_bf16".to_string(),
+                Gemm::LoraFwd(r) => format!("tc_lora_linear_fwd_r{r}_f32y_bf16"),
+                Gemm::LoraBwdDx(r) => format!("tc_lora_linear_bwd_dx_r{r}_f32y_bf16"),
+            };
+            return Ok((KernelModule::LoraMatmul, name, vec![ptr.into()]));
+        };
+        let q = qargs(be, w)?;
+        let f = q.fmt;
+        let name = match g {
+            Gemm::Fwd => format!("tc_qlinear_fwd_{f}_f32y_bf16"),
+            Gemm::BwdDx => format!("tc_qlinear_bwd_dx_{f}_f32y_bf16"),
+            Gemm::LoraFwd(r) => format!("tc_qlora_fwd_r{r}_{f}_f32y_bf16"),
+            Gemm::LoraBwdDx(r) => format!("tc_qlora_bwd_dx_r{r}_{f}_f32y_bf16"),
+        };
+        Ok((KernelModule::QuantTc, name, q.args()))
+    }
+
+    /// Launches `g` over `rows` × `cols` outputs: `lead` (x or dY), the weight, then `rest` in the
+    /// entry's order (bias.., y or dX, sizes).
+    fn launch(
+        &self,
+        be: &CudaBackend,
+        g: Gemm,
+        (rows, cols): (usize, usize),
+        lead: u64,
+        rest: Vec<KArg>,
+    ) -> Result<()> {
+        let rmax = match g {
+            Gemm::Fwd | Gemm::BwdDx => 0,
+            Gemm::LoraFwd(r) | Gemm::LoraBwdDx(r) => r,
+        };
+        let (module, name, weight) = self.entry(be, g)?;
+        let args: Vec<KArg> = std::iter::once(lead.into())
+            .chain(weight)
+            .chain(rest)
+            .collect();
+        launch_args(be.device(), module, &name, gemm(rows, cols, rmax), &args)
     }
 }
 
-/// A bf16-held weight under `--precision bf16`: runs in bf16.
+/// A device-held base under `--precision bf16` (bf16, int8 or NF4): runs on the tensor cores.
 pub(super) fn held<'a>(be: &CudaBackend, w: &'a QuantDeviceWeight) -> Option<Weight16<'a>> {
-    (be.bf16_compute() && w.format == QuantFormat::Bf16).then_some(Weight16::Held(w))
+    be.bf16_compute().then_some(Weight16::Held(w))
 }
 
 /// An f32 weight under `--precision bf16`: its bf16 rounding.
@@ -134,11 +194,11 @@ pub(super) fn linear_fwd(
     };
     let bias_h = bias.map(|b| round(be, b)).transpose()?;
     let y = be.zeros(&out_shape(x, n))?;
-    let (xp, wp, yp) = (be.raw(&xh), w.ptr(be), be.ptr(&y)?);
+    let (xp, yp) = (be.raw(&xh), be.ptr(&y)?);
     let bp = bias_h.as_ref().map_or(NULL, |b| be.raw(b));
     let mut saved = LinearSaved::default();
     match adapter {
-        // (x, W, bias, xa, B, scale, y, M, N, K, r)
+        // (x, W.., bias, xa, B, scale, y, M, N, K, r)
         AdapterOp::Lora {
             a,
             b,
@@ -148,13 +208,24 @@ pub(super) fn linear_fwd(
             let r = a.rows();
             let rmax = rank_instance(r)?;
             let xa = project_xa(be, x, a, dropout, m, k)?;
-            launch!(be, LoraMatmul, format!("tc_lora_linear_fwd_r{rmax}_f32y_bf16"), gemm(m, n, rmax);
-                xp, wp, bp, be.ptr(&xa)?, be.ptr(b)?, scale, yp, mi, ni, ki, r as i32);
+            let rest = vec![
+                bp.into(),
+                be.ptr(&xa)?.into(),
+                be.ptr(b)?.into(),
+                scale.into(),
+                yp.into(),
+                mi.into(),
+                ni.into(),
+                ki.into(),
+                (r as i32).into(),
+            ];
+            w.launch(be, Gemm::LoraFwd(rmax), (m, n), xp, rest)?;
             saved.xa = Some(xa);
         }
-        // (x, W, bias, y, M, N, K)
+        // (x, W.., bias, y, M, N, K)
         _ => {
-            launch!(be, LoraMatmul, "tc_linear_fwd_f32y_bf16", gemm(m, n, 0); xp, wp, bp, yp, mi, ni, ki);
+            let rest = vec![bp.into(), yp.into(), mi.into(), ni.into(), ki.into()];
+            w.launch(be, Gemm::Fwd, (m, n), xp, rest)?;
         }
     }
     if let AdapterOp::Ia3Output { l } = adapter {
@@ -186,20 +257,30 @@ pub(super) fn linear_bwd(
     };
     let dyh = round(be, scaled_dy.as_ref().unwrap_or(dy))?;
     let dx = be.zeros(x.shape())?;
-    let (dyp, wp, dxp) = (be.raw(&dyh), w.ptr(be), be.ptr(&dx)?);
-    let plain_dx = || -> Result<()> {
-        // (dy, W, dx, M, N, K)
-        launch!(be, LoraMatmul, "tc_linear_bwd_dx_f32y_bf16", gemm(m, k, 0); dyp, wp, dxp, mi, ni, ki);
-        Ok(())
+    let (dyp, dxp) = (be.raw(&dyh), be.ptr(&dx)?);
+    // (dy, W.., dx, M, N, K)
+    let plain_dx = || {
+        let rest = vec![dxp.into(), mi.into(), ni.into(), ki.into()];
+        w.launch(be, Gemm::BwdDx, (m, k), dyp, rest)
     };
     match (adapter, grad) {
         (AdapterOp::None, _) => plain_dx()?,
-        // (dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
+        // (dy, W.., dyb, A, scale, p, seed, dx, M, N, K, r)
         (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
             LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
-                launch!(be, LoraMatmul, format!("tc_lora_linear_bwd_dx_r{rmax}_f32y_bf16"), gemm(m, k, rmax);
-                    dyp, wp, be.ptr(dyb)?, be.ptr(a)?, scale, p, seed, dxp, mi, ni, ki, a.rows() as i32);
-                Ok(())
+                let rest = vec![
+                    be.ptr(dyb)?.into(),
+                    be.ptr(a)?.into(),
+                    scale.into(),
+                    p.into(),
+                    seed.into(),
+                    dxp.into(),
+                    mi.into(),
+                    ni.into(),
+                    ki.into(),
+                    (a.rows() as i32).into(),
+                ];
+                w.launch(be, Gemm::LoraBwdDx(rmax), (m, k), dyp, rest)
             })?;
         }
         (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {

@@ -5,7 +5,7 @@
 //! Same semantics, saved tensors and accumulation as `linear`; dX only (the base is frozen).
 
 use super::super::backend::CudaBackend;
-use super::super::launch::{cfg, int, launch, NULL};
+use super::super::launch::{cfg, int, launch, KArg, NULL};
 use super::super::quant_storage::QuantDeviceWeight;
 use super::linear::{gemm_cfg, project_xa, rank_instance, LoraBwd};
 use crate::backend::cpu::linear::{dims_of, grad_mismatch, missing, out_shape, Dims};
@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::quant::BaseWeight;
 use crate::tensor::Tensor;
 
-/// The seven weight arguments every quant_dequant.cu entry point takes (QW_PARAMS).
-struct QArgs {
+/// The seven weight arguments every quant_dequant.cu / quant_tc.cu entry point takes (QW_PARAMS).
+pub(super) struct QArgs {
     q: u64,
     scale: u64,
     qscale: u64,
@@ -24,10 +24,25 @@ struct QArgs {
     offset: f32,
     nested: i32,
     /// "nf4", "int8" or "bf16": the kernels' instance suffix.
-    fmt: &'static str,
+    pub(super) fmt: &'static str,
 }
 
-fn qargs(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<QArgs> {
+impl QArgs {
+    /// In QW_PARAMS order.
+    pub(super) fn args(&self) -> Vec<KArg> {
+        vec![
+            self.q.into(),
+            self.scale.into(),
+            self.qscale.into(),
+            self.map.into(),
+            self.levels.into(),
+            self.offset.into(),
+            self.nested.into(),
+        ]
+    }
+}
+
+pub(super) fn qargs(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<QArgs> {
     let b = &w.bufs;
     Ok(QArgs {
         q: be.raw(&b.q),
