@@ -118,6 +118,12 @@ pub const IGNORE_INDEX: i32 = -100;
 pub trait Backend: Send + Sync {
     fn name(&self) -> String;
 
+    /// Whether linears and attention run in bf16 (`--precision bf16`, CUDA sm_80+): the memory
+    /// plan then counts the transient bf16 copies (train::memory::bf16_copies).
+    fn computes_in_bf16(&self) -> bool {
+        false
+    }
+
     /// Bytes this backend can still allocate (the host's available memory; on a GPU, its free
     /// device memory), for the memory plan's check before training; None when unknown.
     fn available_memory(&self) -> Option<u64> {

@@ -274,8 +274,8 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 
 /// `sectune train`'s memory plan (train::memory::plan) for this config with each base dtype, at
 /// issue 9's target setting: batch 1 × 2048 tokens (or the model's positions), with and without
-/// gradient checkpointing. The backends compute in f32, so activations, embeddings, norms and
-/// lm_head count 4 bytes; `--base-dtype bf16` holds the block linears in 2 bytes when the
+/// gradient checkpointing. Activations, embeddings, norms and lm_head count 4 bytes (f32, also
+/// under `--precision bf16`, whose transient bf16 copies are printed below the table); `--base-dtype bf16` holds the block linears in 2 bytes when the
 /// checkpoint stores them in bf16 (4 otherwise); quantized linears count their packed size; the
 /// GPU decodes tile by tile, so no decoded copy is added (the CPU adds one decode block).
 fn print_training_plan(cfg: &ModelConfig, files: &TensorFiles, adapter_params: u64) {
@@ -323,9 +323,20 @@ fn print_training_plan(cfg: &ModelConfig, files: &TensorFiles, adapter_params: u
     }
     if !bf16_checkpoint {
         println!(
-            "    (the block linears are not stored in bf16, so --base-dtype bf16 keeps them in f32: nothing is rounded)"
+            "    (the block linears are not stored in bf16, so --base-dtype bf16 keeps them in f32)"
         );
     }
+    // lm_head stays f32-held (and the block linears too for an f32 checkpoint's bf16 row).
+    let head = (cfg.vocab_size * cfg.hidden) as u64;
+    let largest_f32 = if bf16_checkpoint {
+        head
+    } else {
+        head.max((cfg.intermediate * cfg.hidden) as u64)
+    };
+    println!(
+        "    --precision bf16 (the default on a GPU of compute capability 8.0+) adds up to {} of transient bf16 copies",
+        human(crate::train::memory::bf16_copies(cfg, seq as u64, largest_f32))
+    );
 }
 
 /// Whether every block linear of the checkpoint is a bf16 tensor (what `--base-dtype bf16`

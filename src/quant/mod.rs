@@ -202,6 +202,16 @@ impl BaseWeight {
         }
     }
 
+    /// Values of the bf16 copy `--precision bf16` rounds for each call on this weight: an f32-held
+    /// weight (the lm_head, an f32 checkpoint's linears); 16-bit and quantized ones are read as
+    /// they are.
+    pub fn rounded_copy_values(&self) -> usize {
+        match self {
+            BaseWeight::F32(t) => t.numel(),
+            _ => 0,
+        }
+    }
+
     /// Values of the f32 copy a backend decodes for each call on this weight: the CPU reference
     /// decodes host weights a block at a time (`decode::BLOCK_VALUES`); f32 weights and device
     /// weights (decoded tile by tile inside the kernels) need none.

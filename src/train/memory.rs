@@ -8,12 +8,29 @@ pub struct MemoryPlan {
     pub adapter_and_optimizer: u64,
     pub activations: u64,
     pub logits: u64,
+    /// Transient bf16 copies under `--precision bf16` (`bf16_copies`); 0 in f32.
+    pub bf16_copies: u64,
 }
 
 impl MemoryPlan {
     pub fn total(&self) -> u64 {
-        self.weights + self.adapter_and_optimizer + self.activations + self.logits
+        self.weights
+            + self.adapter_and_optimizer
+            + self.activations
+            + self.logits
+            + self.bf16_copies
     }
+}
+
+/// The most transient bf16 copies `--precision bf16` holds at once (src/backend/cuda/ops/mixed.rs)
+/// for `tokens` tokens: a linear's rounded input plus, for an f32-held weight of
+/// `largest_f32_weight` values (a 7B lm_head: 131 M), its rounded copy; or the attention
+/// backward's eight bf16 tensors (q, k, v, out, dout, dq, dk, dv, each at most hidden wide).
+pub fn bf16_copies(cfg: &ModelConfig, tokens: u64, largest_f32_weight: u64) -> u64 {
+    let (c, i) = (cfg.hidden as u64, cfg.intermediate as u64);
+    let linear = 2 * tokens * c.max(i) + 2 * largest_f32_weight;
+    let attention = 8 * 2 * tokens * c;
+    linear.max(attention)
 }
 
 /// Bytes for the base weights as stored (`weight_bytes`: quantized linears at their packed
@@ -55,6 +72,7 @@ pub fn plan(
         activations,
         // logits and their gradient, f32
         logits: tokens * cfg.vocab_size as u64 * 4 * 2,
+        bf16_copies: 0,
     }
 }
 
@@ -93,6 +111,30 @@ pub fn check_fits(
         human(still_needed),
         human(avail)
     )))
+}
+
+#[cfg(test)]
+mod bf16_copy_tests {
+    use super::*;
+    use crate::model::init::{preset_config, Preset};
+    use crate::model::Arch;
+
+    #[test]
+    fn the_lm_heads_rounded_copy_dominates_at_7b_and_counts_in_the_total() {
+        let mut cfg = preset_config(Arch::Llama, Preset::Small);
+        (cfg.hidden, cfg.intermediate, cfg.vocab_size) = (4096, 11008, 32016);
+        let head = (cfg.vocab_size * cfg.hidden) as u64;
+        let copies = bf16_copies(&cfg, 2048, head);
+        // 2048 × 11008 rounded inputs (45 MB) + the head's 262 MB bf16 copy.
+        assert_eq!(copies, 2 * 2048 * 11008 + 2 * head);
+        assert!(copies > 250 << 20 && copies < 320 << 20, "{copies}");
+        // Without an f32-held weight, attention's eight copies are the most at 7B.
+        assert_eq!(bf16_copies(&cfg, 2048, 0), 16 * 2048 * 4096);
+        let mut p = plan(&cfg, 0, 0, 0, 1, 2048, 4, true);
+        let f32_total = p.total();
+        p.bf16_copies = copies;
+        assert_eq!(p.total(), f32_total + copies);
+    }
 }
 
 #[cfg(test)]

@@ -177,7 +177,7 @@ pub fn train(
         .iter()
         .map(|l| l.weight.decoded_copy_values())
         .max();
-    let plan = memory::plan(
+    let mut plan = memory::plan(
         model.config(),
         model.weight_bytes(),
         largest_linear.unwrap_or(0) as u64,
@@ -187,6 +187,16 @@ pub fn train(
         4,
         cfg.gradient_checkpointing,
     );
+    if be.computes_in_bf16() {
+        let largest_f32_held = model
+            .linears()
+            .iter()
+            .map(|l| l.weight.rounded_copy_values())
+            .max()
+            .unwrap_or(0);
+        let tokens = (cfg.batch_size * longest) as u64;
+        plan.bf16_copies = memory::bf16_copies(model.config(), tokens, largest_f32_held as u64);
+    }
     eprintln!(
         "sectune train: {} on {} | {} {} params | {} train / {} validation records | {} steps | backend {}",
         model.config().arch.as_str(),
@@ -204,13 +214,18 @@ pub fn train(
         cfg.base_dtype.as_str()
     );
     if cfg.base_dtype == crate::quant::BaseDtype::Bf16 && !stored.contains("bf16") {
+        let compute = if be.computes_in_bf16() {
+            "they stay f32 in memory (rounded to bf16 per call for the tensor cores)"
+        } else {
+            "they stay f32 and nothing is rounded"
+        };
         eprintln!(
-            "  (the checkpoint's linears are not bf16 values, so they stay f32 and nothing is rounded; \
-             --base-dtype int8 or nf4 shrinks them)"
+            "  (the checkpoint's linears are not bf16 values, so {compute}; --base-dtype int8 or \
+             nf4 shrinks them)"
         );
     }
     eprintln!(
-        "memory plan (batch {} × {} tokens{}): weights {} + adapter/optimizer {} + activations {} + logits {} = {}",
+        "memory plan (batch {} × {} tokens{}): weights {} + adapter/optimizer {} + activations {} + logits {}{} = {}",
         cfg.batch_size,
         longest,
         if cfg.gradient_checkpointing { ", checkpointing" } else { "" },
@@ -218,6 +233,11 @@ pub fn train(
         memory::human(plan.adapter_and_optimizer),
         memory::human(plan.activations),
         memory::human(plan.logits),
+        if plan.bf16_copies > 0 {
+            format!(" + bf16 copies {}", memory::human(plan.bf16_copies))
+        } else {
+            String::new()
+        },
         memory::human(plan.total())
     );
     // The base weights are already loaded: what must still fit is the rest of the plan.

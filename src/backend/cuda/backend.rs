@@ -95,6 +95,9 @@ impl Backend for CudaBackend {
     fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
         CudaBackend::zeros(self, shape) // the inherent device allocation (launch.rs)
     }
+    fn computes_in_bf16(&self) -> bool {
+        self.bf16_compute
+    }
     fn download(&self, t: &Tensor) -> Result<Tensor> {
         if t.is_host() {
             return Ok(t.clone());
