@@ -110,18 +110,33 @@ pub fn random_weights(cfg: &ModelConfig, seed: u64) -> Result<BTreeMap<String, T
     let mut out = BTreeMap::new();
     for (name, shape) in tensor_shapes(cfg) {
         let n: usize = shape.iter().product();
-        let is_norm = name.contains("norm") || name.contains("ln_");
-        let data: Vec<f32> = if name.ends_with(".bias") {
-            vec![0.0; n]
-        } else if is_norm {
-            vec![1.0; n]
-        } else {
-            let std = 1.0 / (*shape.last().unwrap_or(&1) as f32).sqrt();
-            (0..n).map(|_| std * rng.normal()).collect()
+        let data: Vec<f32> = match init_of(&name, &shape) {
+            Init::Constant(v) => vec![v; n],
+            Init::Random { std } => (0..n).map(|_| std * rng.normal()).collect(),
         };
         out.insert(name, Tensor::from_vec(data, &shape)?);
     }
     Ok(out)
+}
+
+/// How the random init fills one tensor: biases 0, norm weights 1, everything else random with
+/// standard deviation 1/√(last dim).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Constant(f32),
+    Random { std: f32 },
+}
+
+pub fn init_of(name: &str, shape: &[usize]) -> Init {
+    if name.ends_with(".bias") {
+        Init::Constant(0.0)
+    } else if name.contains("norm") || name.contains("ln_") {
+        Init::Constant(1.0)
+    } else {
+        Init::Random {
+            std: 1.0 / (*shape.last().unwrap_or(&1) as f32).sqrt(),
+        }
+    }
 }
 
 /// Writes a complete random model folder in f32; refuses to overwrite an existing model.
@@ -138,13 +153,23 @@ pub fn write_random_model_as(
     dtype: SaveDtype,
 ) -> Result<()> {
     crate::util::fsx::ensure_fresh_output(dir, "model.safetensors", force)?;
-    let weights = random_weights(cfg, seed)?;
+    write_model_as(dir, cfg, &random_weights(cfg, seed)?, dtype)
+}
+
+/// Writes `weights` as a model folder (safetensors as `dtype`, config.json, a byte-level
+/// tokenizer); the caller checked that nothing is overwritten.
+pub fn write_model_as(
+    dir: &Path,
+    cfg: &ModelConfig,
+    weights: &BTreeMap<String, Tensor>,
+    dtype: SaveDtype,
+) -> Result<()> {
     // One metadata key only: safetensors writes its metadata map in hash order, so more
     // keys would make the bytes differ between runs of the same seed.
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     write_atomic(
         &dir.join("model.safetensors"),
-        &to_bytes(&weights, dtype, Some(meta))?,
+        &to_bytes(weights, dtype, Some(meta))?,
     )?;
     let json = |v: &serde_json::Value| {
         serde_json::to_string_pretty(v).map_err(|e| Error::Unsupported(e.to_string()))
