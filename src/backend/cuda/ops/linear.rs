@@ -51,6 +51,22 @@ pub(super) fn project_xa(
     Ok(xa)
 }
 
+/// dl[c] += Σ_r u[r, c]·v[r, c] for u, v [rows, cols] (ia3.cu's column sums, one row split: a
+/// fixed order): IA3 output scaling's dl = Σ dY⊙z, on every base storage and precision.
+pub(super) fn column_dot(
+    be: &CudaBackend,
+    op: &'static str,
+    u: &Tensor,
+    v: &Tensor,
+    dl: &Tensor,
+    (rows, cols): (usize, usize),
+) -> Result<()> {
+    check::len(op, "dl", dl, cols)?;
+    launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((cols.div_ceil(32) as u32, 1, 1), (32, 8, 1));
+        be.ptr(u)?, be.ptr(v)?, be.ptr(dl)?, int(op, rows)?, int(op, cols)?);
+    Ok(())
+}
+
 pub(super) fn sizes(m: usize, n: usize, k: usize) -> Result<(i32, i32, i32)> {
     Ok((int("linear", m)?, int("linear", n)?, int("linear", k)?))
 }
@@ -142,14 +158,12 @@ pub fn bwd(
                 dyp, be.ptr(x)?, wp, be.ptr(l)?, dxp, be.ptr(dl)?, mi, ni, ki);
         }
         (AdapterOp::Ia3Output { l }, AdapterGrad::Ia3 { dl }) => {
-            check::len("linear_bwd", "dl", dl, n)?;
             let z = saved
                 .base_out
                 .as_ref()
                 .ok_or_else(|| missing("the unscaled output"))?;
+            column_dot(be, "linear_bwd", dy, z, dl, (m, n))?;
             launch!(be, Ia3, "ia3_out_bwd_dx_f32", grid; dyp, wp, be.ptr(l)?, dxp, mi, ni, ki);
-            launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((n.div_ceil(32) as u32, 1, 1), (32, 8, 1));
-                dyp, be.ptr(z)?, be.ptr(dl)?, mi, ni);
         }
         (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
             LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {

@@ -13,11 +13,11 @@ use cudarc::driver::{CudaSlice, LaunchConfig};
 
 use super::super::backend::CudaBackend;
 use super::super::kernels::KernelModule;
-use super::super::launch::{cfg, int, launch, launch_args, stride_cfg, KArg, NULL};
+use super::super::launch::{launch, launch_args, stride_cfg, KArg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_core_launch, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
-use super::linear::{project_xa, rank_instance, sizes, LoraBwd};
+use super::linear::{column_dot, project_xa, rank_instance, sizes, LoraBwd};
 use super::quant::qargs;
 use crate::backend::cpu::attention::Geometry;
 use crate::backend::cpu::linear::{grad_mismatch, missing, out_shape};
@@ -82,32 +82,30 @@ impl Weight16<'_> {
     /// The entry point of `g` for this weight and the weight's kernel arguments: lora_matmul.cu's
     /// `_f32y` entries take the bf16 matrix, quant_tc.cu's the seven quantized-weight arguments.
     fn entry(&self, be: &CudaBackend, g: Gemm) -> Result<(KernelModule, String, Vec<KArg>)> {
-        let quantized = match self {
-            Weight16::Held(w) if w.format != QuantFormat::Bf16 => Some(*w),
-            _ => None,
-        };
-        let Some(w) = quantized else {
-            let ptr = match self {
-                Weight16::Held(w) => be.raw(&w.bufs.q),
-                Weight16::Rounded(w) => be.raw(w),
-            };
+        let dense = |ptr: u64| {
             let name = match g {
                 Gemm::Fwd => "tc_linear_fwd_f32y_bf16".to_string(),
                 Gemm::BwdDx => "tc_linear_bwd_dx_f32y_bf16".to_string(),
                 Gemm::LoraFwd(r) => format!("tc_lora_linear_fwd_r{r}_f32y_bf16"),
                 Gemm::LoraBwdDx(r) => format!("tc_lora_linear_bwd_dx_r{r}_f32y_bf16"),
             };
-            return Ok((KernelModule::LoraMatmul, name, vec![ptr.into()]));
+            Ok((KernelModule::LoraMatmul, name, vec![ptr.into()]))
         };
-        let q = qargs(be, w)?;
-        let f = q.fmt;
-        let name = match g {
-            Gemm::Fwd => format!("tc_qlinear_fwd_{f}_f32y_bf16"),
-            Gemm::BwdDx => format!("tc_qlinear_bwd_dx_{f}_f32y_bf16"),
-            Gemm::LoraFwd(r) => format!("tc_qlora_fwd_r{r}_{f}_f32y_bf16"),
-            Gemm::LoraBwdDx(r) => format!("tc_qlora_bwd_dx_r{r}_{f}_f32y_bf16"),
-        };
-        Ok((KernelModule::QuantTc, name, q.args()))
+        match self {
+            Weight16::Held(w) if w.format != QuantFormat::Bf16 => {
+                let q = qargs(be, w)?;
+                let f = q.fmt;
+                let name = match g {
+                    Gemm::Fwd => format!("tc_qlinear_fwd_{f}_f32y_bf16"),
+                    Gemm::BwdDx => format!("tc_qlinear_bwd_dx_{f}_f32y_bf16"),
+                    Gemm::LoraFwd(r) => format!("tc_qlora_fwd_r{r}_{f}_f32y_bf16"),
+                    Gemm::LoraBwdDx(r) => format!("tc_qlora_bwd_dx_r{r}_{f}_f32y_bf16"),
+                };
+                Ok((KernelModule::QuantTc, name, q.args()))
+            }
+            Weight16::Held(w) => dense(be.raw(&w.bufs.q)),
+            Weight16::Rounded(w) => dense(be.raw(w)),
+        }
     }
 
     /// Launches `g` over `rows` × `cols` outputs: `lead` (x or dY), the weight, then `rest` in the
@@ -159,21 +157,6 @@ pub fn scale_cols(
     launch!(be, Elementwise, "scale_cols_f32", stride_cfg(rows * cols);
         be.ptr(x)?, be.ptr(l)?, be.ptr(&out)?, rows as i64, cols as i64);
     Ok(out)
-}
-
-/// dl[c] += Σ_r u[r, c]·v[r, c] (ia3.cu's column sums, one row split: a fixed order).
-fn column_dot(
-    be: &CudaBackend,
-    u: &Tensor,
-    v: &Tensor,
-    dl: &Tensor,
-    rows: usize,
-    cols: usize,
-) -> Result<()> {
-    check::len("ia3_bf16", "dl", dl, cols)?;
-    launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((cols.div_ceil(32) as u32, 1, 1), (32, 8, 1));
-        be.ptr(u)?, be.ptr(v)?, be.ptr(dl)?, int("ia3_bf16", rows)?, int("ia3_bf16", cols)?);
-    Ok(())
 }
 
 /// y = x·Wᵀ + bias with x, W, bias in bf16, and the adapter: LoRA's s·xa·Bᵀ in the epilogue
@@ -285,7 +268,7 @@ pub(super) fn linear_bwd(
         }
         (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
             plain_dx()?;
-            column_dot(be, x, &dx, dl, m, k)?; // dx holds g = dY·W here
+            column_dot(be, "ia3_bf16", x, &dx, dl, (m, k))?; // dx holds g = dY·W here
             return scale_cols(be, &dx, l, m, k);
         }
         (AdapterOp::Ia3Output { .. }, AdapterGrad::Ia3 { dl }) => {
@@ -293,7 +276,7 @@ pub(super) fn linear_bwd(
                 .base_out
                 .as_ref()
                 .ok_or_else(|| missing("the unscaled output"))?;
-            column_dot(be, dy, z, dl, m, n)?;
+            column_dot(be, "ia3_bf16", dy, z, dl, (m, n))?;
             plain_dx()?;
         }
         _ => return Err(grad_mismatch()),

@@ -5,9 +5,9 @@
 //! Same semantics, saved tensors and accumulation as `linear`; dX only (the base is frozen).
 
 use super::super::backend::CudaBackend;
-use super::super::launch::{cfg, int, launch, KArg, NULL};
+use super::super::launch::{int, launch, KArg, NULL};
 use super::super::quant_storage::QuantDeviceWeight;
-use super::linear::{gemm_cfg, project_xa, rank_instance, LoraBwd};
+use super::linear::{column_dot, gemm_cfg, project_xa, rank_instance, LoraBwd};
 use crate::backend::cpu::linear::{dims_of, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::{check, AdapterGrad, AdapterOp, LinearSaved};
 use crate::error::{Error, Result};
@@ -181,16 +181,14 @@ pub fn bwd(
                 be.ptr(l)?, dxp, be.ptr(dl)?, mi, ni, ki);
         }
         (AdapterOp::Ia3Output { l }, AdapterGrad::Ia3 { dl }) => {
-            check::len("quant_linear_bwd", "dl", dl, n)?;
             let z = saved
                 .base_out
                 .as_ref()
                 .ok_or_else(|| missing("the unscaled output"))?;
+            column_dot(be, "quant_linear_bwd", dy, z, dl, (m, n))?;
             launch!(be, QuantDequant, format!("qia3_out_bwd_dx_{f}_f32"), grid;
                 dyp, q.q, q.scale, q.qscale, q.map, q.levels, q.offset, q.nested,
                 be.ptr(l)?, dxp, mi, ni, ki);
-            launch!(be, Ia3, "ia3_out_bwd_dl_f32", cfg((n.div_ceil(32) as u32, 1, 1), (32, 8, 1));
-                dyp, be.ptr(z)?, be.ptr(dl)?, mi, ni);
         }
         (op @ AdapterOp::Lora { a, scale, .. }, g @ AdapterGrad::Lora { .. }) => {
             LoraBwd::of(op, g)?.run(be, dy, x, saved, (m, n, k), |dyb, rmax, p, seed| {
