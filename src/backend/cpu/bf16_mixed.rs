@@ -244,13 +244,9 @@ impl Backend for Bf16MixedEmulation {
     ) -> Result<(Tensor, LinearSaved)> {
         match w {
             BaseWeight::F32(t) => self.linear_fwd(x, t, bias, adapter),
-            BaseWeight::Bf16(_) if x.numel() > 0 => {
-                Self::linear_fwd_with(x, (w.rows(), w.cols()), bias, adapter, |x16, b16| {
-                    Ok(F32.quant_linear_fwd(x16, w, b16, AdapterOp::None)?.0)
-                })
-            }
-            // int8 / NF4: decoded exactly, then rounded to bf16 like any f32 weight.
-            BaseWeight::Int8(_) | BaseWeight::Nf4(_) if x.numel() > 0 => {
+            // bf16 / int8 / NF4: decoded exactly, then rounded to bf16 like any f32 weight (a
+            // no-op for bf16 values).
+            BaseWeight::Bf16(_) | BaseWeight::Int8(_) | BaseWeight::Nf4(_) if x.numel() > 0 => {
                 self.linear_fwd(x, &w.dequantize()?, bias, adapter)
             }
             _ => F32.quant_linear_fwd(x, w, bias, adapter),
@@ -267,14 +263,7 @@ impl Backend for Bf16MixedEmulation {
     ) -> Result<Tensor> {
         match w {
             BaseWeight::F32(t) => self.linear_bwd(dy, x, t, adapter, saved, grad),
-            BaseWeight::Bf16(_) if x.numel() > 0 => {
-                let dims = (w.rows(), w.cols());
-                Self::linear_bwd_with(dy, x, dims, adapter, saved, grad, |dy16| {
-                    let none = LinearSaved::default();
-                    F32.quant_linear_bwd(dy16, x, w, AdapterOp::None, &none, AdapterGrad::None)
-                })
-            }
-            BaseWeight::Int8(_) | BaseWeight::Nf4(_) if x.numel() > 0 => {
+            BaseWeight::Bf16(_) | BaseWeight::Int8(_) | BaseWeight::Nf4(_) if x.numel() > 0 => {
                 self.linear_bwd(dy, x, &w.dequantize()?, adapter, saved, grad)
             }
             _ => F32.quant_linear_bwd(dy, x, w, adapter, saved, grad),
