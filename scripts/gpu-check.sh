@@ -4,16 +4,17 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
-#   steps: parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed
-#   train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled; quant-memory-DTYPE and layer-SHAPE run
-#   one of theirs, test-BINARY runs one test binary, memcheck-BINARY runs memcheck on one;
-#   full-memory-DTYPE measures the whole 32-block CodeLlama-7B, profile-mixed(-SHAPE) writes an
-#   ncu kernel-time summary of one mixed-precision layer's forward and training steps (neither is in the default list)
-#   (default: all);
+#   steps (default: all of these): parity model extra memcheck racecheck train train-nf4 train-bf16
+#   train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new
+#   rank-tiled;
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
-#   quantized linears); sanitize-new runs memcheck on those and racecheck on the tc attention;
-#   rank-tiled reruns the LoRA parity suites with the tiled rank projections
-#   (SECTUNE_RANK_PROJECT=tiled) and racechecks them
+#   quantized linears, mixed precision); sanitize-new runs memcheck on those and racecheck on the
+#   tc attention; rank-tiled reruns the LoRA parity suites with the tiled rank projections
+#   (SECTUNE_RANK_PROJECT=tiled) and racechecks them.
+#   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
+#   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
+#   32-block CodeLlama-7B) and profile-mixed[-SHAPE] (an ncu kernel-time summary of one
+#   mixed-precision layer's forward and training steps, scripts/kernel-times.py).
 # Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
