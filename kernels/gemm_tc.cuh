@@ -112,6 +112,11 @@ __device__ __forceinline__ int rowk_off(int row, int chunk) {
   return row * BK_ + ((chunk ^ ((row / (8 / CPR)) % CPR)) << 3);
 }
 __device__ __forceinline__ int kn_off(int k, int chunk) { return k * BN + ((chunk ^ (k & 7)) << 3); }
+// The [k][128] tile as wgmma's N-major operand wants it (gemm_wgmma.cuh): two 64-column halves of
+// [BK][64], each row one 128-byte swizzle line, chunk c of row k at (c & 7) ^ (k & 7) in half c >> 3.
+__device__ __forceinline__ int kn_off_halves(int k, int chunk) {
+  return (chunk >> 3) * (BK * 64) + k * 64 + (((chunk & 7) ^ (k & 7)) << 3);
+}
 
 __device__ __forceinline__ bool vec_ok(const void* p, int ld) {
   return (ld & 7) == 0 && ((uintptr_t)p & 15) == 0;
@@ -143,11 +148,12 @@ __device__ __forceinline__ void load_a(T* sa, const T* A, int lda, bool va, int 
   }
 }
 
-// Where the i-th of a thread's B chunks of k-tile k0 goes, and which 8 consecutive elements of the
-// row-major source (B, or a quantized W) fill it: row `src_row`, columns src_col.. (valid of them).
+// Where the i-th of a thread's B chunks of k-tile k0 goes (HALVES: a B_KN tile in kn_off_halves'
+// layout), and which 8 consecutive elements of the row-major source (B, or a quantized W) fill it:
+// row `src_row`, columns src_col.. (valid of them).
 //   !B_KN: tile rows are output columns n, chunks run along k:  source (n, k)
 //    B_KN: tile rows are reduction rows k, chunks run along n:  source (k, n)
-template <bool B_KN>
+template <bool B_KN, bool HALVES = false>
 struct BChunk {
   int dst, src_row, src_col, valid;
   __device__ __forceinline__ BChunk(int i, int N, int K, int n0, int k0) {
@@ -164,7 +170,7 @@ struct BChunk {
       src_row = k0 + kr;
       src_col = n0 + c * 8;
       valid = src_row < K ? min(8, N - src_col) : 0;
-      dst = kn_off(kr, c);
+      dst = HALVES ? kn_off_halves(kr, c) : kn_off(kr, c);
     }
   }
 };
@@ -173,7 +179,7 @@ static_assert(B_CHUNKS == BK * (BN / 8) / THREADS, "both B layouts give each thr
 
 // The B operand of a dense 16-bit matrix (ld ldb, rows as BChunk's source): cp.async straight into
 // the stage. `fetch` issues a k-tile's loads, `land` finishes them (nothing to do here).
-template <typename T, bool B_KN>
+template <typename T, bool B_KN, bool HALVES = false>
 struct DenseB {
   const T* B;
   int ldb;
@@ -183,7 +189,7 @@ struct DenseB {
     const int rows = B_KN ? K : N, cols = B_KN ? N : K;
 #pragma unroll
     for (int i = 0; i < B_CHUNKS; ++i) {
-      const BChunk<B_KN> ch(i, N, K, n0, k0);
+      const BChunk<B_KN, HALVES> ch(i, N, K, n0, k0);
       load_chunk(sb + ch.dst, B + (size_t)min(ch.src_row, rows - 1) * ldb + min(ch.src_col, cols - 1), ch.valid, vb);
     }
   }
@@ -220,9 +226,13 @@ __device__ __forceinline__ void mma_stage(float (&acc)[MT][NT][4], const T* sa, 
 }
 
 // Adds the rank term to the accumulators (RMAX > 0, rank.r > 0); smem is the freed pipeline memory.
-template <int RMAX>
-__device__ __forceinline__ void add_rank(float (&acc)[MT][NT][4], const Rank& rk, float* smem, int M, int N, int ldy,
-                                         int m0, int n0, int wm, int wn) {
+// The thread's accumulators are MT_ × NT_ m16n8 fragments from row wm, column wn of the block tile
+// (mma_stage's 4 × 4 per warp, or one warpgroup slab's 1 × 16 per warp in gemm_wgmma.cuh); the
+// rank products run over groups of 4 fragments to bound the extra registers.
+template <int RMAX, int MT_ = MT, int NT_ = NT>
+__device__ __forceinline__ void add_rank(float (&acc)[MT_][NT_][4], const Rank& rk, float* smem, int M, int N,
+                                         int ldy, int m0, int n0, int wm, int wn) {
+  static_assert(NT_ % 4 == 0, "fragments are taken 4 at a time");
   constexpr int RS = rank_stride(RMAX);
   float(*us)[RS] = reinterpret_cast<float(*)[RS]>(smem);
   float(*vs)[RS] = reinterpret_cast<float(*)[RS]>(smem + BM * RS);
@@ -239,8 +249,10 @@ __device__ __forceinline__ void add_rank(float (&acc)[MT][NT][4], const Rank& rk
   __syncthreads();
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-    float la[NT][4] = {};
+  for (int mt = 0; mt < MT_; ++mt)
+#pragma unroll
+  for (int nb = 0; nb < NT_; nb += 4) {
+    float la[4][4] = {};
     for (int j0 = 0; j0 < rpad; j0 += 8) {
       const int row = wm + mt * 16 + g;
       uint32_t a_hi[4], a_lo[4];
@@ -249,8 +261,8 @@ __device__ __forceinline__ void add_rank(float (&acc)[MT][NT][4], const Rank& rk
       split_tf32(us[row][j0 + t + 4], a_hi[2], a_lo[2]);
       split_tf32(us[row + 8][j0 + t + 4], a_hi[3], a_lo[3]);
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const int col = wn + nt * 8 + g;
+      for (int nt = 0; nt < 4; ++nt) {
+        const int col = wn + (nb + nt) * 8 + g;
         uint32_t b_hi[2], b_lo[2];
         split_tf32(vs[col][j0 + t], b_hi[0], b_lo[0]);
         split_tf32(vs[col][j0 + t + 4], b_hi[1], b_lo[1]);
@@ -260,15 +272,15 @@ __device__ __forceinline__ void add_rank(float (&acc)[MT][NT][4], const Rank& rk
       }
     }
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+    for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         float v = la[nt][i];
         if (rk.p > 0.f) {
-          const int m = m0 + wm + mt * 16 + g + (i >> 1) * 8, n = n0 + wn + nt * 8 + 2 * t + (i & 1);
+          const int m = m0 + wm + mt * 16 + g + (i >> 1) * 8, n = n0 + wn + (nb + nt) * 8 + 2 * t + (i & 1);
           v *= dropout_factor(rk.seed, (unsigned long long)m * ldy + n, rk.p);
         }
-        acc[mt][nt][i] += v;
+        acc[mt][nb + nt][i] += v;
       }
   }
 }
@@ -316,7 +328,26 @@ __device__ __forceinline__ void store_pair(Y* y, int ldy, int m, int n, int N, f
   }
 }
 
-// The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared memory.
+// Stores the thread's MT_ × NT_ accumulator fragments (add_rank's layout) from output row m_base, column n_base.
+template <typename T, typename Y, int MT_, int NT_>
+__device__ __forceinline__ void store_tile(const float (&acc)[MT_][NT_][4], Y* y, int ldy, int M, int N, int m_base,
+                                           int n_base, const T* bias) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const bool vy = (ldy & 1) == 0 && ((uintptr_t)y & (2 * sizeof(Y) - 1)) == 0;
+#pragma unroll
+  for (int mt = 0; mt < MT_; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT_; ++nt) {
+      const int n = n_base + nt * 8 + 2 * t;
+      if (n >= N) continue;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int m = m_base + mt * 16 + g + h * 8;
+        if (m < M) store_pair(y, ldy, m, n, N, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1], bias, vy);
+      }
+    }
+}
+
 // The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared
 // memory. The B operand comes from `bsrc` (DenseB, or a decoder of quantized weights with the same
 // fetch/land interface: fetch issues k-tile k0's global loads before the stage in flight is
@@ -361,20 +392,7 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
     __syncthreads();  // the pipeline memory is free for the rank operands
     add_rank<RMAX>(acc, rank, reinterpret_cast<float*>(smem_raw), M, N, ldy, m0, n0, wm, wn);
   }
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const bool vy = (ldy & 1) == 0 && ((uintptr_t)y & (2 * sizeof(Y) - 1)) == 0;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      const int n = n0 + wn + nt * 8 + 2 * t;
-      if (n >= N) continue;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int m = m0 + wm + mt * 16 + g + h * 8;
-        if (m < M) store_pair(y, ldy, m, n, N, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1], bias, vy);
-      }
-    }
+  store_tile(acc, y, ldy, M, N, m0 + wm, n0 + wn, bias);
 }
 
 // The dense GEMM: B [N, K] (ld ldb) or, with B_KN, [K, N].
