@@ -16,6 +16,9 @@ use std::process::Command;
 
 const DEFAULT_ARCHS: &[&str] = &["sm_75", "sm_80", "sm_86", "sm_89", "sm_90"];
 const PTX_ARCH: &str = "compute_80";
+/// Kernel files whose sm_90 image is built as sm_90a, the arch-specific target that has wgmma
+/// (such an image loads only on compute capability 9.0, which is every sm_90 GPU).
+const SM90A_MODULES: &[&str] = &["gemm_wgmma"];
 const KNOBS: &[&str] = &[
     "NVCC",
     "CUDA_HOME",
@@ -80,11 +83,13 @@ fn main() {
             let handles: Vec<_> = chunk
                 .iter()
                 .map(|src| {
+                    let flags = flags_for(&file_stem(src), &flags);
                     let key = cache_key(src, header_hash, &flags, &version);
-                    let (nvcc, flags, cache, headers, version) =
-                        (&nvcc, &flags, &cache, &headers, &version);
-                    let rekey = move || cache_key(src, hash_files(headers), flags, version);
-                    scope.spawn(move || compile_cached(nvcc, flags, src, cache, key, &rekey))
+                    let (nvcc, cache, headers, version) = (&nvcc, &cache, &headers, &version);
+                    scope.spawn(move || {
+                        let rekey = || cache_key(src, hash_files(headers), &flags, version);
+                        compile_cached(nvcc, &flags, src, cache, key, &rekey)
+                    })
                 })
                 .collect();
             for handle in handles {
@@ -307,6 +312,18 @@ fn nvcc_flags(nvcc: &Path, archs: &[String], toolchain: &[(String, String)]) -> 
         flags.extend(extra.split_whitespace().map(str::to_string));
     }
     flags
+}
+
+/// `flags` for one kernel file: the SM90A_MODULES get sm_90a in place of sm_90.
+fn flags_for(module: &str, flags: &[String]) -> Vec<String> {
+    let arch_specific = SM90A_MODULES.contains(&module);
+    flags
+        .iter()
+        .map(|f| match f.as_str() {
+            "arch=compute_90,code=sm_90" if arch_specific => "arch=compute_90a,code=sm_90a".into(),
+            _ => f.clone(),
+        })
+        .collect()
 }
 
 fn nvcc_version(nvcc: &Path) -> String {

@@ -63,7 +63,10 @@ fn ptxas_reports_every_module_on_every_arch() {
         for arch in ARCHS {
             let n = rows
                 .iter()
-                .filter(|r| r.module == m.name() && r.arch == *arch)
+                // build.rs compiles SM90A_MODULES' sm_90 image as sm_90a
+                .filter(|r| {
+                    r.module == m.name() && (r.arch == *arch || r.arch == format!("{arch}a"))
+                })
                 .count();
             assert!(n > 0, "{} has no kernel compiled for {arch}", m.name());
         }
@@ -128,8 +131,8 @@ fn hot_kernels_keep_their_arrays_in_registers() {
 /// so no kernel is compiled and left unwired. Launch names are written as string literals,
 /// often formats ("lora_linear_xa{infix}_f32", "attention_fwd_d{d}_bf16"); each literal becomes
 /// a pattern with `{…}` standing for any name characters. The 16-bit runner appends the dtype
-/// itself and plan::gemm16_launch prepends the "tc_" core prefix, so an entry also matches
-/// without its dtype suffix or that prefix. (A dtype appended at run time cannot be told apart,
+/// itself and the GEMM core's prefix ("tc_", "wg_", plan::GemmCore::prefix) is prepended at run
+/// time, so an entry also matches without its dtype suffix or that prefix. (A dtype appended at run time cannot be told apart,
 /// so this finds families nothing launches, not one unused dtype of a launched family.)
 #[test]
 fn every_entry_point_is_launched_from_rust() {
@@ -196,7 +199,11 @@ fn every_entry_point_is_launched_from_rust() {
         }
         let stripped: Vec<String> = v
             .iter()
-            .filter_map(|n| n.strip_prefix("tc_").map(String::from))
+            .filter_map(|n| {
+                n.strip_prefix("tc_")
+                    .or_else(|| n.strip_prefix("wg_"))
+                    .map(String::from)
+            })
             .collect();
         v.extend(stripped);
         v
@@ -204,10 +211,11 @@ fn every_entry_point_is_launched_from_rust() {
     let unwired: Vec<&String> = entries
         .iter()
         .filter(|e| {
-            let by_pattern = forms(e)
-                .iter()
-                .any(|f| patterns.iter().any(|p| p.is_match(f)));
-            !(by_pattern || stems.iter().any(|s| e.starts_with(s.as_str())))
+            let launched = |f: &String| {
+                patterns.iter().any(|p| p.is_match(f))
+                    || stems.iter().any(|s| f.starts_with(s.as_str()))
+            };
+            !forms(e).iter().any(launched)
         })
         .collect();
     assert!(
@@ -255,5 +263,41 @@ fn tensor_core_attention_has_its_delta_pass_in_every_dtype() {
     assert!(
         checked > 0,
         "no tensor-core attention entries in the report"
+    );
+}
+
+/// gemm_wgmma.cu is real code only in its sm_90a image (wgmma exists nowhere else): build.rs must
+/// have compiled it as sm_90a when sm_90 is selected, and the other images hold trap stubs.
+#[test]
+fn warpgroup_gemm_is_built_for_sm90a_only() {
+    if !kernels_present() {
+        return;
+    }
+    let rows = embedded_report().expect("ptxas report");
+    let wg: Vec<_> = rows.iter().filter(|r| r.module == "gemm_wgmma").collect();
+    assert!(
+        !wg.is_empty(),
+        "gemm_wgmma is missing from the ptxas report"
+    );
+    assert!(
+        wg.iter().all(|r| r.arch != "sm_90"),
+        "gemm_wgmma was compiled as plain sm_90"
+    );
+    for r in &wg {
+        let real = r.arch == "sm_90a";
+        // A stub is a trap in a few registers; the GEMM holds 64 accumulators per thread.
+        assert_eq!(
+            r.registers >= 96,
+            real,
+            "{} {}: {} registers",
+            r.kernel,
+            r.arch,
+            r.registers
+        );
+    }
+    let sm90a = wg.iter().filter(|r| r.arch == "sm_90a").count();
+    assert!(
+        sm90a == 18 || !ARCHS.contains(&"sm_90"),
+        "{sm90a} sm_90a entries, expected 18"
     );
 }

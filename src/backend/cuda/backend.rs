@@ -9,6 +9,7 @@ use cudarc::driver::CudaStream;
 
 use super::device::{CudaDevice, CudaError};
 use super::ops;
+use super::plan::GemmCore;
 use super::quant_storage::QuantDeviceWeight;
 use super::storage::DeviceBuf;
 use crate::backend::{
@@ -27,9 +28,12 @@ pub struct CudaBackend {
 
 impl CudaBackend {
     /// Opens GPU `ordinal`; a typed error (no kernels, no driver), never a panic, without one.
+    /// A SECTUNE_GEMM_CORE this GPU cannot run is refused here, before any work.
     pub fn new(ordinal: usize) -> std::result::Result<Self, CudaError> {
+        let dev = CudaDevice::new(ordinal)?;
+        dev.gemm_core()?;
         Ok(CudaBackend {
-            dev: CudaDevice::new(ordinal)?,
+            dev,
             bf16_compute: false,
         })
     }
@@ -73,7 +77,11 @@ impl Backend for CudaBackend {
         } else {
             "f32"
         };
-        format!("cuda ({precision}, {})", self.dev.name())
+        let core = match self.dev.gemm_core() {
+            Ok(GemmCore::Wgmma) => ", wgmma GEMMs",
+            _ => "",
+        };
+        format!("cuda ({precision}{core}, {})", self.dev.name())
     }
     fn available_memory(&self) -> Option<u64> {
         self.dev.memory().ok().map(|(free, _)| free as u64)

@@ -15,8 +15,7 @@ use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
 use super::plan::{
-    gemm16_core_launch, gemm16_launch, rank_project_launch, rank_project_tiled, rank_splits,
-    GemmCore, Projection,
+    gemm16_core_launch, rank_project_launch, rank_project_tiled, rank_splits, GemmCore, Projection,
 };
 
 const RANK: usize = 8;
@@ -87,21 +86,40 @@ pub(super) fn rel_diff(
 }
 
 pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
-    let (major, _) = dev.compute_capability()?;
+    let (major, minor) = dev.compute_capability()?;
+    let core = GemmCore::for_arch(major);
+    table(dev, core, reps, peak_flops)?;
+    if major >= 8 {
+        odd_shapes(dev, core)?;
+    }
+    super::bench_rank::run(dev, reps)?;
+    // The opt-in warpgroup core, last: its check may fail the bench until a GPU run has verified it.
+    if (major, minor) == (9, 0) {
+        table(dev, GemmCore::Wgmma, reps, peak_flops)?;
+        odd_shapes(dev, GemmCore::Wgmma)?;
+    }
+    Ok(())
+}
+
+fn core_name(core: GemmCore) -> &'static str {
+    match core {
+        GemmCore::TensorCore => "mma.sync tensor-core pipeline (gemm_tc.cuh)",
+        GemmCore::Wgmma => "wgmma warpgroup pipeline (gemm_wgmma.cuh, SECTUNE_GEMM_CORE=wgmma)",
+        GemmCore::Fma => "gemm_core.cuh (sm < 80)",
+    }
+}
+
+fn table(dev: &CudaDevice, core: GemmCore, reps: u32, peak_flops: Option<f64>) -> Result<()> {
     println!(
         "\nLoRA linear, bf16, r = {RANK}, W frozen (target: LoRA ≤ 1.10× cuBLAS GEMM). core: {}",
-        if major >= 8 {
-            "tensor-core pipeline (gemm_tc.cuh)"
-        } else {
-            "gemm_core.cuh (sm < 80)"
-        }
+        core_name(core)
     );
     println!(
         "{:>6} {:>6} {:>6} | {:>9} {:>9} {:>9} {:>6} {:>6} {:>7} | {:>9} {:>9} {:>9} {:>6} {:>6} | {:>8}",
         "M", "N", "K", "cuBLAS", "GEMM", "LoRA", "G/cb", "L/cb", "L %pk", "cuBLAS dX", "dX", "LoRA bwd", "G/cb", "L/cb", "max rel"
     );
     for &(m, n, k) in &SHAPES {
-        let row = shape(dev, major, reps, m, n, k)?;
+        let row = shape(dev, core, reps, m, n, k)?;
         let flops = 2.0 * (m * n * k) as f64;
         println!(
             "{m:>6} {n:>6} {k:>6} | {:>9.3} {:>9.3} {:>9.3} {:>6.2} {:>6.2} {:>7} | {:>9.3} {:>9.3} {:>9.3} {:>6.2} {:>6.2} | {:>8.1e}",
@@ -120,17 +138,14 @@ pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
         );
     }
     println!("(ms per call; 'max rel' = max |ours − cuBLAS| / max |cuBLAS| over y and dX of the plain GEMMs)");
-    if major >= 8 {
-        odd_shapes(dev)?;
-    }
-    super::bench_rank::run(dev, reps)
+    Ok(())
 }
 
-/// The tensor-core entries at shapes with partial tiles and unaligned rows (the element-wise
+/// `core`'s tensor-core entries at shapes with partial tiles and unaligned rows (the element-wise
 /// load path): plain GEMMs against cuBLAS, LoRA (with dropout in dX) against the gemm_core.cuh
 /// entries of the same name. Fails the bench when any differs by more than 2e-2 of max |ref|
 /// (two bf16 roundings of the output are ~8e-3).
-fn odd_shapes(dev: &CudaDevice) -> Result<()> {
+fn odd_shapes(dev: &CudaDevice, tc: GemmCore) -> Result<()> {
     let s = dev.stream();
     let blas = CudaBlas::new(s.clone())?;
     let mut worst = 0f64;
@@ -166,18 +181,18 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
          -> Result<()> {
             let core = match prefix.is_empty() {
                 true => GemmCore::Fma,
-                false => GemmCore::TensorCore,
+                false => tc,
             };
             let c = gemm16_core_launch(core, rows, cols, rank);
             let f = dev.function_for_launch(
-                KernelModule::LoraMatmul,
+                core.module(),
                 &format!("{prefix}{entry}"),
                 c.shared_mem_bytes,
             )?;
             go(s, &f, c, args)
         };
         run(
-            "tc_",
+            tc.prefix(),
             "linear_fwd_bf16",
             0,
             m,
@@ -194,7 +209,7 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
         )?;
         let e_fwd = rel_diff(s, &y, &y_ref)?;
         run(
-            "tc_",
+            tc.prefix(),
             "linear_bwd_dx_bf16",
             0,
             m,
@@ -210,7 +225,7 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
         )?;
         let e_dx = rel_diff(s, &dx, &dx_ref)?;
         let fwd_name = format!("lora_linear_fwd_r{rmax}_bf16");
-        for (prefix, out) in [("", &y_ref), ("tc_", &y)] {
+        for (prefix, out) in [("", &y_ref), (tc.prefix(), &y)] {
             run(
                 prefix,
                 &fwd_name,
@@ -234,7 +249,7 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
         }
         let e_lora = rel_diff(s, &y, &y_ref)?;
         let dx_name = format!("lora_linear_bwd_dx_r{rmax}_bf16");
-        for (prefix, out) in [("", &dx_ref), ("tc_", &dx)] {
+        for (prefix, out) in [("", &dx_ref), (tc.prefix(), &dx)] {
             run(
                 prefix,
                 &dx_name,
@@ -262,7 +277,10 @@ fn odd_shapes(dev: &CudaDevice) -> Result<()> {
         worst = worst.max(e_fwd).max(e_dx).max(e_lora).max(e_lora_dx);
     }
     if !worst.is_finite() || worst > 2e-2 {
-        bail!("a tensor-core GEMM entry differs from its reference by {worst:.2e} of max |ref|");
+        bail!(
+            "a {} GEMM entry differs from its reference by {worst:.2e} of max |ref|",
+            core_name(tc)
+        );
     }
     Ok(())
 }
@@ -306,7 +324,7 @@ struct Row {
     worst_rel: f64,
 }
 
-fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) -> Result<Row> {
+fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usize) -> Result<Row> {
     let s = dev.stream();
     let blas = CudaBlas::new(s.clone())?;
     let x = upload_bf16(s, &hashed(m * k, 1, 1.0))?;
@@ -335,27 +353,28 @@ fn shape(dev: &CudaDevice, major: i32, reps: u32, m: usize, n: usize, k: usize) 
     })?;
 
     let f = |name: String| dev.function(KernelModule::LoraMatmul, &name);
-    let (prefix, fwd_launch) = gemm16_launch(major, m, n, 0);
-    let (_, dx_launch) = gemm16_launch(major, m, k, 0);
-    let (_, lora_fwd_launch) = gemm16_launch(major, m, n, 16);
-    let (_, lora_dx_launch) = gemm16_launch(major, m, k, 16);
+    let prefix = core.prefix();
+    let fwd_launch = gemm16_core_launch(core, m, n, 0);
+    let dx_launch = gemm16_core_launch(core, m, k, 0);
+    let lora_fwd_launch = gemm16_core_launch(core, m, n, 16);
+    let lora_dx_launch = gemm16_core_launch(core, m, k, 16);
     let fwd_fn = dev.function_for_launch(
-        KernelModule::LoraMatmul,
+        core.module(),
         &format!("{prefix}linear_fwd_bf16"),
         fwd_launch.shared_mem_bytes,
     )?;
     let dx_fn = dev.function_for_launch(
-        KernelModule::LoraMatmul,
+        core.module(),
         &format!("{prefix}linear_bwd_dx_bf16"),
         dx_launch.shared_mem_bytes,
     )?;
     let lora_fn = dev.function_for_launch(
-        KernelModule::LoraMatmul,
+        core.module(),
         &format!("{prefix}lora_linear_fwd_r16_bf16"),
         lora_fwd_launch.shared_mem_bytes,
     )?;
     let lora_dx_fn = dev.function_for_launch(
-        KernelModule::LoraMatmul,
+        core.module(),
         &format!("{prefix}lora_linear_bwd_dx_r16_bf16"),
         lora_dx_launch.shared_mem_bytes,
     )?;

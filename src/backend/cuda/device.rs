@@ -13,6 +13,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverEr
 use cudarc::nvrtc::Ptx;
 
 use super::kernels::{KernelModule, KERNELS_BUILT};
+use super::plan::{GemmCore, GEMM_CORE_ENV};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
@@ -29,6 +30,8 @@ pub enum CudaError {
         "kernel `{name}` is not in module {module} for this GPU (bf16 kernels need sm_80 or newer)"
     )]
     MissingFunction { module: &'static str, name: String },
+    #[error("{0}")]
+    Setting(String),
 }
 
 fn driver(what: impl Into<String>) -> impl FnOnce(DriverError) -> CudaError {
@@ -123,6 +126,13 @@ impl CudaDevice {
             get(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
             get(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
         ))
+    }
+
+    /// The GEMM core of the 16-bit linears on this GPU: the arch's default, or the one
+    /// SECTUNE_GEMM_CORE names (refused with the fix when this GPU cannot run it).
+    pub fn gemm_core(&self) -> Result<GemmCore, CudaError> {
+        let choice = std::env::var(GEMM_CORE_ENV).ok();
+        GemmCore::choose(self.compute_capability()?, choice.as_deref()).map_err(CudaError::Setting)
     }
 
     /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above

@@ -100,16 +100,22 @@ pub fn tc_smem_bytes(rmax: usize) -> u32 {
     }
 }
 
-/// The two GEMM cores of the 16-bit linears: gemm_core.cuh (FMA, every arch) and gemm_tc.cuh
-/// (tensor cores, sm_80+, entry names prefixed "tc_").
+/// The GEMM cores of the 16-bit linears: gemm_core.cuh (FMA, every arch), gemm_tc.cuh (mma.sync
+/// tensor cores, sm_80+, lora_matmul.cu's "tc_" entries) and gemm_wgmma.cuh (warpgroup tensor
+/// cores, sm_90a, gemm_wgmma.cu's "wg_" entries: opt-in through SECTUNE_GEMM_CORE=wgmma until a
+/// GPU run has checked it; the same launch as the tc core).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     Fma,
     TensorCore,
+    Wgmma,
 }
 
+/// The environment variable that overrides the GEMM core: auto (default), tc, wgmma or fma.
+pub const GEMM_CORE_ENV: &str = "SECTUNE_GEMM_CORE";
+
 impl GemmCore {
-    /// The core a GPU of compute capability `cc_major`.x runs.
+    /// The default core of a GPU of compute capability `cc_major`.x.
     pub fn for_arch(cc_major: i32) -> Self {
         match cc_major >= 8 {
             true => GemmCore::TensorCore,
@@ -117,26 +123,55 @@ impl GemmCore {
         }
     }
 
+    /// The core for a GPU of compute capability `cc`, as `choice` (GEMM_CORE_ENV's value, if
+    /// set) asks; a core this GPU cannot run is refused with the fix.
+    pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
+        let (major, minor) = cc;
+        let refuse = |core: &str, needs: &str| {
+            Err(format!(
+                "{GEMM_CORE_ENV}={core} needs {needs}, and this GPU is compute capability {major}.{minor}: \
+                 unset {GEMM_CORE_ENV} (or set it to auto)"
+            ))
+        };
+        match choice.map(str::trim).unwrap_or("") {
+            "" | "auto" => Ok(Self::for_arch(major)),
+            "fma" => Ok(GemmCore::Fma),
+            "tc" if major >= 8 => Ok(GemmCore::TensorCore),
+            "tc" => refuse("tc", "compute capability 8.0 or newer"),
+            "wgmma" if cc == (9, 0) => Ok(GemmCore::Wgmma),
+            "wgmma" => refuse("wgmma", "compute capability 9.0 (H100, H200)"),
+            other => Err(format!(
+                "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma or fma"
+            )),
+        }
+    }
+
     /// The entry-name prefix of this core's instances.
     pub fn prefix(self) -> &'static str {
         match self {
             GemmCore::TensorCore => "tc_",
+            GemmCore::Wgmma => "wg_",
             GemmCore::Fma => "",
         }
     }
-}
 
-#[cfg(feature = "cuda")]
-/// A 16-bit GEMM-family launch (linear, LoRA fwd / dX) on the core of compute capability
-/// `cc_major`: the entry-name prefix and the launch config.
-pub fn gemm16_launch(
-    cc_major: i32,
-    rows: usize,
-    cols: usize,
-    rmax: usize,
-) -> (&'static str, cudarc::driver::LaunchConfig) {
-    let core = GemmCore::for_arch(cc_major);
-    (core.prefix(), gemm16_core_launch(core, rows, cols, rmax))
+    /// The tensor-core core that serves the mixed-precision (`_f32y`) linears, which have no
+    /// FMA instances: wgmma when chosen, else the mma.sync core.
+    pub fn tensor(self) -> Self {
+        match self {
+            GemmCore::Wgmma => GemmCore::Wgmma,
+            _ => GemmCore::TensorCore,
+        }
+    }
+
+    /// The kernels/ file that holds this core's GEMM-family entries.
+    pub fn module(self) -> super::kernels::KernelModule {
+        use super::kernels::KernelModule;
+        match self {
+            GemmCore::Wgmma => KernelModule::GemmWgmma,
+            _ => KernelModule::LoraMatmul,
+        }
+    }
 }
 
 #[cfg(feature = "cuda")]
@@ -149,7 +184,7 @@ pub fn gemm16_core_launch(
 ) -> cudarc::driver::LaunchConfig {
     use super::launch::cfg_smem;
     match core {
-        GemmCore::TensorCore => {
+        GemmCore::TensorCore | GemmCore::Wgmma => {
             let grid = (
                 cols.div_ceil(TC_TILE) as u32,
                 rows.div_ceil(TC_TILE) as u32,
@@ -278,14 +313,44 @@ mod tests {
 
     #[cfg(feature = "cuda")]
     #[test]
-    fn gemm16_launch_picks_the_core_by_compute_capability() {
-        let (prefix, c) = gemm16_launch(9, 4097, 129, 16);
+    fn gemm16_launch_follows_the_core() {
+        let c = gemm16_core_launch(GemmCore::for_arch(9), 4097, 129, 16);
+        assert_eq!((c.grid_dim, c.block_dim.0), ((2, 33, 1), 256));
+        let w = gemm16_core_launch(GemmCore::Wgmma, 4097, 129, 16);
         assert_eq!(
-            (prefix, c.grid_dim, c.block_dim.0),
-            ("tc_", (2, 33, 1), 256)
+            (w.grid_dim, w.shared_mem_bytes),
+            (c.grid_dim, c.shared_mem_bytes)
         );
-        let (prefix, c) = gemm16_launch(7, 65, 64, 0);
-        assert_eq!((prefix, c.grid_dim, c.shared_mem_bytes), ("", (1, 2, 1), 0));
+        let c = gemm16_core_launch(GemmCore::for_arch(7), 65, 64, 0);
+        assert_eq!((c.grid_dim, c.shared_mem_bytes), ((1, 2, 1), 0));
+    }
+
+    #[test]
+    fn gemm_core_choice_defaults_by_arch_and_refuses_what_the_gpu_lacks() {
+        assert_eq!(GemmCore::choose((9, 0), None), Ok(GemmCore::TensorCore));
+        assert_eq!(
+            GemmCore::choose((8, 6), Some("auto")),
+            Ok(GemmCore::TensorCore)
+        );
+        assert_eq!(GemmCore::choose((7, 5), Some("")), Ok(GemmCore::Fma));
+        assert_eq!(
+            GemmCore::choose((9, 0), Some(" wgmma ")),
+            Ok(GemmCore::Wgmma)
+        );
+        assert_eq!(GemmCore::choose((9, 0), Some("fma")), Ok(GemmCore::Fma));
+        let e = GemmCore::choose((8, 9), Some("wgmma")).unwrap_err();
+        assert!(
+            e.contains("9.0") && e.contains("8.9") && e.contains("unset SECTUNE_GEMM_CORE"),
+            "{e}"
+        );
+        assert!(GemmCore::choose((7, 5), Some("tc")).is_err());
+        let e = GemmCore::choose((9, 0), Some("cublas")).unwrap_err();
+        assert!(
+            e.contains("\"cublas\"") && e.contains("auto, tc, wgmma or fma"),
+            "{e}"
+        );
+        assert_eq!(GemmCore::Fma.tensor(), GemmCore::TensorCore);
+        assert_eq!(GemmCore::Wgmma.tensor().prefix(), "wg_");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub const HOT_MODULES: &[&str] = &[
     "adamw",
     "quant_dequant",
     "quant_tc",
+    "gemm_wgmma",
 ];
 
 /// One kernel compiled for one arch, as `ptxas -v` described it.

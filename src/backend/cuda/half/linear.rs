@@ -159,12 +159,7 @@ impl HalfRunner<'_> {
             i(n)?,
             i(k)?
         ];
-        self.launch(
-            KernelModule::LoraMatmul,
-            &self.gemm16_name("linear_fwd")?,
-            self.gemm16_cfg(m, n, 0)?,
-            &a,
-        )
+        self.launch_gemm16("linear_fwd", (m, n), 0, &a)
     }
 
     pub fn linear_bwd_dx(
@@ -178,12 +173,7 @@ impl HalfRunner<'_> {
     ) -> Result<()> {
         // (dy, W, dx, M, N, K); output [M, K], reduction over N
         let a = args![self.p(dy), self.p(w), self.p(dx), i(m)?, i(n)?, i(k)?];
-        self.launch(
-            KernelModule::LoraMatmul,
-            &self.gemm16_name("linear_bwd_dx")?,
-            self.gemm16_cfg(m, k, 0)?,
-            &a,
-        )
+        self.launch_gemm16("linear_bwd_dx", (m, k), 0, &a)
     }
 
     /// The `_r16` or `_r64` instance that serves rank r.
@@ -273,13 +263,8 @@ impl HalfRunner<'_> {
             i(k)?,
             i(r)?
         ];
-        let name = self.gemm16_name(&format!("lora_linear_fwd_r{}", Self::rank_bound(r)))?;
-        self.launch(
-            KernelModule::LoraMatmul,
-            &name,
-            self.gemm16_cfg(m, n, Self::rank_bound(r))?,
-            &a,
-        )
+        let rmax = Self::rank_bound(r);
+        self.launch_gemm16(&format!("lora_linear_fwd_r{rmax}"), (m, n), rmax, &a)
     }
 
     /// LoRA backward: dyb = dY·B, dX = dY·W + s·(dyb·A)⊙mask, dA += s·dybᵀ·drop(x),
@@ -332,13 +317,8 @@ impl HalfRunner<'_> {
             ki,
             ri
         ];
-        let name = self.gemm16_name(&format!("lora_linear_bwd_dx_r{}", Self::rank_bound(r)))?;
-        self.launch(
-            KernelModule::LoraMatmul,
-            &name,
-            self.gemm16_cfg(m, k, Self::rank_bound(r))?,
-            &a,
-        )?;
+        let rmax = Self::rank_bound(r);
+        self.launch_gemm16(&format!("lora_linear_bwd_dx_r{rmax}"), (m, k), rmax, &a)?;
         // lora_linear_bwd_dA(x, dyb, dA, scale, p, seed, M, K, r)
         let a = args![
             self.p(x),

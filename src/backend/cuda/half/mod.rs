@@ -11,7 +11,8 @@ use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, int, KArg, NULL};
 use super::plan::{
-    gemm16_launch, gemm_grid, rank_project_launch, rank_project_tiled, Projection, GEMM_THREADS,
+    gemm16_core_launch, gemm_grid, rank_project_launch, rank_project_tiled, Projection,
+    GEMM_THREADS,
 };
 use crate::error::Result;
 
@@ -74,7 +75,7 @@ impl Half {
 pub type HalfBuf = CudaSlice<u16>;
 
 /// Launch shape of the gemm_core.cuh entries (ia3.cu's GEMMs; lora_matmul.cu's go through
-/// `plan::gemm16_launch`, the tensor-core core on sm_80+): output `m`×`n`, reduction over `k`.
+/// `launch_gemm16`, the tensor-core cores on sm_80+): output `m`×`n`, reduction over `k`.
 pub fn gemm_launch(_dt: Half, m: usize, n: usize, _k: usize) -> LaunchConfig {
     cfg(gemm_grid(m, n), (GEMM_THREADS, 1, 1))
 }
@@ -180,16 +181,24 @@ impl<'a> HalfRunner<'a> {
     }
 
     /// Launches `<base>_<dtype>` of `module` with `args` in the kernel's parameter order.
-    /// lora_matmul.cu's GEMM-family entry `base`: the tensor-core `tc_` entry on sm_80+
-    /// (kernels/gemm_tc.cuh), the gemm_core.cuh one below; `launch` adds the dtype suffix.
-    fn gemm16_name(&self, base: &str) -> Result<String> {
-        let (major, _) = self.dev.compute_capability()?;
-        Ok(format!("{}{base}", gemm16_launch(major, 1, 1, 0).0))
-    }
-
-    fn gemm16_cfg(&self, rows: usize, cols: usize, rmax: usize) -> Result<LaunchConfig> {
-        let (major, _) = self.dev.compute_capability()?;
-        Ok(gemm16_launch(major, rows, cols, rmax).1)
+    /// Launches the GEMM-family entry `base` (linear, LoRA fwd / dX) over a `rows` × `cols` output
+    /// on this GPU's core (`CudaDevice::gemm_core`): lora_matmul.cu's gemm_core.cuh or `tc_`
+    /// instances, or gemm_wgmma.cu's `wg_`; the dtype suffix is added here.
+    fn launch_gemm16(
+        &self,
+        base: &str,
+        (rows, cols): (usize, usize),
+        rmax: usize,
+        args: &[KArg],
+    ) -> Result<()> {
+        let core = self.dev.gemm_core()?;
+        let cfg = gemm16_core_launch(core, rows, cols, rmax);
+        self.launch(
+            core.module(),
+            &format!("{}{base}", core.prefix()),
+            cfg,
+            args,
+        )
     }
 
     pub(crate) fn launch(

@@ -1,6 +1,6 @@
 //! `--precision bf16`: linears (over a bf16-held base, or an f32 weight rounded per call) and
 //! attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_`
-//! entries on gemm_tc.cuh, attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
+//! entries on gemm_tc.cuh, or gemm_wgmma.cu's `wg_` when SECTUNE_GEMM_CORE=wgmma; attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
 //! the kernels accumulate in fp32 and round their outputs to bf16, as torch autocast does around
 //! its bf16 GEMMs; the linears store those bf16 values as f32 directly (the `_f32y` entries), the
 //! attention kernels store bf16 and are widened. The LoRA rank work (xa, dyb, dA, dB) stays in f32
@@ -83,13 +83,15 @@ impl Weight16<'_> {
     /// `_f32y` entries take the bf16 matrix, quant_tc.cu's the seven quantized-weight arguments.
     fn entry(&self, be: &CudaBackend, g: Gemm) -> Result<(KernelModule, String, Vec<KArg>)> {
         let dense = |ptr: u64| {
-            let name = match g {
-                Gemm::Fwd => "tc_linear_fwd_f32y_bf16".to_string(),
-                Gemm::BwdDx => "tc_linear_bwd_dx_f32y_bf16".to_string(),
-                Gemm::LoraFwd(r) => format!("tc_lora_linear_fwd_r{r}_f32y_bf16"),
-                Gemm::LoraBwdDx(r) => format!("tc_lora_linear_bwd_dx_r{r}_f32y_bf16"),
+            let core = be.device().gemm_core()?.tensor();
+            let base = match g {
+                Gemm::Fwd => "linear_fwd".to_string(),
+                Gemm::BwdDx => "linear_bwd_dx".to_string(),
+                Gemm::LoraFwd(r) => format!("lora_linear_fwd_r{r}"),
+                Gemm::LoraBwdDx(r) => format!("lora_linear_bwd_dx_r{r}"),
             };
-            Ok((KernelModule::LoraMatmul, name, vec![ptr.into()]))
+            let name = format!("{}{base}_f32y_bf16", core.prefix());
+            Ok((core.module(), name, vec![ptr.into()]))
         };
         match self {
             Weight16::Held(w) if w.format != QuantFormat::Bf16 => {

@@ -1,0 +1,161 @@
+// Warpgroup tensor-core GEMM core for sm_90a (H100 / H200): gemm_tc.cuh's block (128×128 output,
+// BK 64, 3-stage cp.async ring, 256 threads, the same rank epilogue and stores, the same launch), with
+// the multiplies issued as wgmma.mma_async instead of mma.sync. Opt-in and not yet run on a GPU: the
+// backend uses it only when SECTUNE_GEMM_CORE=wgmma on compute capability 9.0 (src/backend/cuda/plan.rs).
+//   Warpgroup w (threads 128w..) multiplies rows 64w..64w+63 of the A tile by all 128 columns of B:
+//   per k-tile, four m64n128k16 wgmmas read both operands straight from shared memory (no ldmatrix),
+//   then the warpgroup waits for them before the next barrier (one stage in flight; two blocks per SM
+//   overlap each other's barriers and loads).
+// Shared layouts (the 128-byte swizzle of wgmma, a 16-byte chunk's index XOR bits 7..9 of its address,
+//   so tiles start on 1024-byte boundaries):
+//   A, and B when !B_KN: [128 rows][64 k] K-major, chunk c of row r at c ^ (r & 7): gemm_tc.cuh's
+//     rowk_off, already this layout. Descriptor: SBO 1024 B (8 rows), LBO unused (16), start + 32 B
+//     per k16 step inside the 128-byte line.
+//   B when B_KN (dX = dY·W, W read [reduction k, out n]): N-major, two [64 k][64 n] halves
+//     (kn_off_halves), imm-trans-b = 1. Descriptor: LBO 8192 B (from one 64-column half to the next),
+//     SBO 1024 B (8 k rows), start + 2048 B per k16 step.
+// Accumulators: each warp holds a 16×128 slab (rows 64w + 16·(warp % 4) ..) as 16 m16n8 fragments in
+//   mma.sync's C layout, so add_rank / store_tile of gemm_tc.cuh run on them unchanged (MT 1, NT 16).
+// Shared memory written by cp.async or st.shared is handed to the async proxy with fence.proxy.async
+//   before the barrier that precedes the wgmmas reading it.
+#pragma once
+#include "gemm_tc.cuh"
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SECTUNE_WGMMA 1
+#else
+#define SECTUNE_WGMMA 0
+#endif
+
+namespace wg {
+
+constexpr int SLAB_NT = tc::BN / 8;  // m16n8 fragments per warp
+typedef float Acc[1][SLAB_NT][4];
+
+// Matrix descriptor: start address, leading / stride byte offsets (all >> 4), 128-byte swizzle.
+__device__ __forceinline__ uint64_t desc(const void* p, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((tc::smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t)(lbo >> 4) << 16 | (uint64_t)(sbo >> 4) << 32 |
+         1ull << 62;
+}
+
+#define SECTUNE_WG_REGS \
+  "%0, %1, %2, %3, %4, %5, %6, %7, " \
+  "%8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, " \
+  "%24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, " \
+  "%40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, " \
+  "%56, %57, %58, %59, %60, %61, %62, %63"
+#define SECTUNE_WG_D8(i) \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
+      "+f"(d[i + 7])
+#define SECTUNE_WG_MMA(TY, TRANS_B)                                                                            \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                   \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" SECTUNE_WG_REGS "}, %64, %65, p, " \
+               "1, 1, 0, " TRANS_B ";\n}\n"                                                                    \
+               : SECTUNE_WG_D8(0), SECTUNE_WG_D8(8), SECTUNE_WG_D8(16), SECTUNE_WG_D8(24), SECTUNE_WG_D8(32),  \
+                 SECTUNE_WG_D8(40), SECTUNE_WG_D8(48), SECTUNE_WG_D8(56)                                       \
+               : "l"(da), "l"(db), "r"(1))
+
+// D[64×128] += A·B for this warpgroup; trans_b: B is N-major (B_KN).
+template <bool TRANS_B>
+__device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, bf16) {
+  if (TRANS_B) {
+    SECTUNE_WG_MMA("bf16", "1");
+  } else {
+    SECTUNE_WG_MMA("bf16", "0");
+  }
+}
+template <bool TRANS_B>
+__device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
+  if (TRANS_B) {
+    SECTUNE_WG_MMA("f16", "1");
+  } else {
+    SECTUNE_WG_MMA("f16", "0");
+  }
+}
+
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmmas.
+__device__ __forceinline__ void fence_acc(Acc& acc) {
+#pragma unroll
+  for (int i = 0; i < SLAB_NT; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(acc[0][i][j])::"memory");
+}
+
+// One k-tile of the warpgroup's 64×128 output from the stage's shared tiles.
+template <typename T, bool B_KN>
+__device__ __forceinline__ void stage(Acc& acc, const T* sa, const T* sb) {
+  const T* a_slab = sa + (threadIdx.x >> 7) * 64 * tc::BK;  // 8 KiB per warpgroup: stays 1024-aligned
+  fence_acc(acc);
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+  for (int kk = 0; kk < tc::BK; kk += 16) {
+    const uint64_t da = desc(a_slab + kk, 16, 1024);
+    const uint64_t db = B_KN ? desc(sb + kk * 64, tc::BK * 64 * sizeof(T), 1024) : desc(sb + kk, 16, 1024);
+    mma<B_KN>(&acc[0][0][0], da, db, T());
+  }
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  fence_acc(acc);
+}
+
+// This thread's shared-memory writes (cp.async, st.shared) become visible to the wgmmas' async proxy.
+__device__ __forceinline__ void fence_to_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// The whole block, as tc::gemm_from (same arguments, shared memory, launch); bsrc fills B tiles in
+// the layout `stage` reads (DenseB<T, B_KN, true>).
+template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
+__device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
+                          const tc::Rank& rank) {
+  extern __shared__ __align__(1024) unsigned char wg_smem[];
+  using namespace tc;
+  T* smem = reinterpret_cast<T*>(wg_smem);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int warp = threadIdx.x >> 5, wm = 64 * (warp >> 2) + 16 * (warp & 3);
+  const bool va = vec_ok(A, lda);
+  Acc acc = {};
+  const int KT = (K + BK - 1) / BK;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) {
+      T* sa = smem + s * 2 * TILE;
+      load_a(sa, A, lda, va, M, K, m0, s * BK);
+      bsrc.fetch(sa + TILE, s * BK);
+      bsrc.land(sa + TILE, s * BK);
+    }
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
+    fence_to_async_proxy();
+    __syncthreads();  // ... for every thread's, and every warpgroup finished stage kt-1's wgmmas
+    const int next = kt + STAGES - 1;
+    T* sn = smem + (next % STAGES) * 2 * TILE;
+    if (next < KT) {
+      load_a(sn, A, lda, va, M, K, m0, next * BK);
+      bsrc.fetch(sn + TILE, next * BK);
+    }
+    cp_async_commit();
+    const int s = kt % STAGES;
+    stage<T, B_KN>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE);
+    if (next < KT) bsrc.land(sn + TILE, next * BK);
+  }
+  if (RMAX > 0 && rank.r > 0) {
+    cp_async_wait<0>();
+    __syncthreads();  // the pipeline memory is free for the rank operands
+    add_rank<RMAX, 1, SLAB_NT>(acc, rank, reinterpret_cast<float*>(wg_smem), M, N, ldy, m0, n0, wm, 0);
+  }
+  store_tile(acc, y, ldy, M, N, m0 + wm, n0, bias);
+}
+
+// The dense GEMM: B [N, K] (ld ldb) or, with B_KN, [K, N].
+template <typename T, bool B_KN, int RMAX, typename Y>
+__device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, Y* y, int ldy,
+                     const tc::Rank& rank) {
+  tc::DenseB<T, B_KN, true> src{B, ldb, tc::vec_ok(B, ldb), N, K, (int)blockIdx.x * tc::BN};
+  wg::gemm_from<T, B_KN, RMAX>(A, lda, src, M, N, K, bias, y, ldy, rank);
+}
+
+}  // namespace wg
