@@ -6,11 +6,13 @@
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
 #   steps (default: all of these): parity model extra memcheck racecheck train train-nf4 train-bf16
 #   train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new
-#   rank-tiled;
+#   rank-tiled wgmma;
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
 #   quantized linears, mixed precision); sanitize-new runs memcheck on those and racecheck on the
 #   tc attention; rank-tiled reruns the LoRA parity suites with the tiled rank projections
-#   (SECTUNE_RANK_PROJECT=tiled) and racechecks them.
+#   (SECTUNE_RANK_PROJECT=tiled) and racechecks them; wgmma (compute capability 9.0) runs the 16-bit
+#   linear parity, mixed-precision suite, memcheck, a mixed CLI run and one mixed layer on the opt-in
+#   warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma).
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B) and profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -19,7 +21,7 @@
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled wgmma}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -152,6 +154,14 @@ for s in $steps; do
       for t in cuda_parity cuda_model cuda_bf16 cuda_quant; do
         [ -x "$bin/$t" ] && step "$t-rank-tiled" 75 env SECTUNE_RANK_PROJECT=tiled "$bin/$t" --test-threads=1
       done ;;
+    wgmma)
+      [ -x "$bin/cuda_bf16" ] && step cuda_bf16-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_bf16" --test-threads=1 linear
+      [ -x "$bin/cuda_mixed" ] && step cuda_mixed-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_mixed" --test-threads=1
+      [ -x "$bin/cuda_bf16" ] && step memcheck-cuda_bf16-wgmma 90 env SECTUNE_GEMM_CORE=wgmma compute-sanitizer --tool memcheck \
+        --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
+      export -f train_pair train_mixed; export bin; step train-mixed-wgmma 90 env SECTUNE_GEMM_CORE=wgmma bash -c train_mixed
+      step layer-mixed-wgmma 120 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
+        --shape codellama7b --seq 2048 --reps 3 ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60
