@@ -228,7 +228,10 @@ fn find_nvcc(toolchain: &[(String, String)]) -> Option<PathBuf> {
             Some(Path::new(&home).join(env_value(toolchain, "SECTUNE_CUDA_DEFAULT_PREFIX")?))
         });
     if let Some(prefix) = prefix {
-        candidates.push(prefix.join(tree).join(rel_nvcc));
+        let installed = prefix.join(tree).join(rel_nvcc);
+        // So that running the install script after a kernel-less build brings the kernels in.
+        println!("cargo:rerun-if-changed={}", installed.display());
+        candidates.push(installed);
     }
     if let Some(site) = python_nvidia_dir() {
         // site is .../site-packages/nvidia; the tree starts with "nvidia/".
