@@ -1,12 +1,9 @@
 // Tensor-core linears over int8 / NF4 frozen weights, for `--precision bf16` (sm_80+): the pipelined
 // bf16 core of gemm_tc.cuh with its B operand decoded from the quantized weight on the way into
-// shared memory. A thread fetches its chunks of the next-but-one k-tile (8 consecutive weights of a
-// row: one 4-byte word of NF4 codes or 8 int8 codes, and their absmax) into registers before the
-// current tile's MMAs and decodes them into the stage after, so the loads overlap the math and no
-// decoded copy of W ever exists in global memory. Each weight is decoded exactly as the CPU reference
-// decodes it (quant_formats.cuh), then rounded to bf16, as bitsandbytes dequantizes to the compute
-// dtype before its matmul. Chunks that are partial or unaligned (cols % 8 != 0) decode element by
-// element.
+// shared memory (quant_b.cuh: fetched a tile ahead into registers, decoded exactly as the CPU
+// reference decodes, rounded to bf16, as bitsandbytes dequantizes to the compute dtype before its
+// matmul), so no decoded copy of W ever exists in global memory. quant_wgmma.cu runs the same decode
+// on the sm_90a warpgroup core.
 // Entries (F = nf4 | int8; arguments as quant_dequant.cu's namesakes, outputs f32 holding bf16 values
 // as lora_matmul.cu's `_f32y` entries):
 //   tc_qlinear_fwd_F_f32y_bf16        y = x·deq(W)ᵀ + bias
@@ -18,44 +15,9 @@
 //   shared memory tc::smem_bytes(0 | 16 | 64) (the decode tables are static, 1 KiB).
 // Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64. In sm_75 images the entries are stubs
 //   that trap.
-#include "gemm_tc.cuh"
-#include "quant_formats.cuh"
+#include "quant_b.cuh"
 
 namespace quant_tc {
-
-// gemm_tc.cuh's B source for a quantized W [rows, cols] (the fetch/land interface of tc::DenseB).
-template <bool B_KN, class Q>
-struct QuantB {
-  Q w;
-  int N, K, n0;
-  bool vec;  // cols % 8 == 0: every whole chunk is one aligned word and one absmax block
-  typename Q::Raw raw[tc::B_CHUNKS];
-
-  __device__ __forceinline__ void fetch(bf16*, int k0) {
-#pragma unroll
-    for (int i = 0; i < tc::B_CHUNKS; ++i) {
-      const tc::BChunk<B_KN> ch(i, N, K, n0, k0);
-      if (vec && ch.valid == 8) raw[i] = w.fetch8(ch.src_row, ch.src_col);
-    }
-  }
-  __device__ __forceinline__ void land(bf16* sb, int k0) {
-#pragma unroll
-    for (int i = 0; i < tc::B_CHUNKS; ++i) {
-      const tc::BChunk<B_KN> ch(i, N, K, n0, k0);
-      float v[8];
-      if (vec && ch.valid == 8) {
-        w.decode8(raw[i], v);
-      } else {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] = j < ch.valid ? w.at(ch.src_row, ch.src_col + j) : 0.f;
-      }
-      __align__(16) bf16 h[8];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) h[j] = __float2bfloat16_rn(v[j]);
-      *reinterpret_cast<uint4*>(sb + ch.dst) = *reinterpret_cast<const uint4*>(h);
-    }
-  }
-};
 
 // One block of y [M, N_out] = A · deq(W) (B_KN: dX, W read [reduction, out]); W has `cols` = its in_features.
 template <bool B_KN, int RMAX, class Q>
