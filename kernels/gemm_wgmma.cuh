@@ -1,11 +1,13 @@
 // Warpgroup tensor-core GEMM core for sm_90a (H100 / H200): gemm_tc.cuh's block (128×128 output,
-// BK 64, 3-stage cp.async ring, 256 threads, the same rank epilogue and stores, the same launch), with
-// the multiplies issued as wgmma.mma_async instead of mma.sync. Opt-in and not yet run on a GPU: the
-// backend uses it only when SECTUNE_GEMM_CORE=wgmma on compute capability 9.0 (src/backend/cuda/plan.rs).
+// BK 64, 3-stage cp.async ring, 256 threads, the same rank epilogue and stores, the same grid), with
+// the multiplies issued as wgmma.mma_async instead of mma.sync, and 2 KiB more dynamic shared memory
+// for a quantized B's decode tables. Opt-in and not yet run on a GPU: the backend uses it only when
+// SECTUNE_GEMM_CORE=wgmma on compute capability 9.0 (src/backend/cuda/plan.rs).
 //   Warpgroup w (threads 128w..) multiplies rows 64w..64w+63 of the A tile by all 128 columns of B:
-//   per k-tile, four m64n128k16 wgmmas read both operands straight from shared memory (no ldmatrix),
-//   then the warpgroup waits for them before the next barrier (one stage in flight; two blocks per SM
-//   overlap each other's barriers and loads).
+//   per k-tile, four m64n128k16 wgmmas read both operands straight from shared memory (no ldmatrix);
+//   while they run, the threads decode the next stage of a quantized B (quant_wgmma.cu), then the
+//   warpgroup waits for them before the next barrier (two blocks per SM overlap each other's barriers
+//   and loads).
 // Shared layouts (the 128-byte swizzle of wgmma, a 16-byte chunk's index XOR bits 7..9 of its address,
 //   so tiles start on 1024-byte boundaries):
 //   A, and B when !B_KN: [128 rows][64 k] K-major, chunk c of row r at c ^ (r & 7): gemm_tc.cuh's
@@ -84,9 +86,10 @@ __device__ __forceinline__ void fence_acc(Acc& acc) {
     for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(acc[0][i][j])::"memory");
 }
 
-// One k-tile of the warpgroup's 64×128 output from the stage's shared tiles.
+// Issues one k-tile of the warpgroup's 64×128 output from the stage's shared tiles; the wgmmas run
+// asynchronously until `wait`, so the caller decodes the next stage (QuantB::land) meanwhile.
 template <typename T, bool B_KN>
-__device__ __forceinline__ void stage(Acc& acc, const T* sa, const T* sb) {
+__device__ __forceinline__ void issue(Acc& acc, const T* sa, const T* sb) {
   const T* a_slab = sa + (threadIdx.x >> 7) * 64 * tc::BK;  // 8 KiB per warpgroup: stays 1024-aligned
   fence_acc(acc);
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -97,21 +100,35 @@ __device__ __forceinline__ void stage(Acc& acc, const T* sa, const T* sb) {
     mma<B_KN>(&acc[0][0][0], da, db, T());
   }
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  fence_acc(acc);
+}
+
+// Waits for this warpgroup's wgmmas: the accumulators are final and the stage may be overwritten.
+__device__ __forceinline__ void wait(Acc& acc) {
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
   fence_acc(acc);
+}
+
+// The block's dynamic shared memory: the pipeline ring (tc::smem_bytes(RMAX)), then TABLE_BYTES
+// for a quantized B's decode tables (plan::wg_smem_bytes on the host).
+constexpr int TABLE_BYTES = 2048;
+__device__ __forceinline__ unsigned char* dyn_smem() {
+  extern __shared__ __align__(1024) unsigned char wg_smem[];
+  return wg_smem;
 }
 
 // This thread's shared-memory writes (cp.async, st.shared) become visible to the wgmmas' async proxy.
 __device__ __forceinline__ void fence_to_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
-// The whole block, as tc::gemm_from (same arguments, shared memory, launch); bsrc fills B tiles in
-// the layout `stage` reads (DenseB<T, B_KN, true>).
+// The whole block, as tc::gemm_from (same arguments and grid; dynamic shared memory per
+// plan::wg_smem_bytes); bsrc fills B tiles in the layout `issue` reads (HALVES = true).
 template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
 __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
                           const tc::Rank& rank) {
-  extern __shared__ __align__(1024) unsigned char wg_smem[];
   using namespace tc;
-  T* smem = reinterpret_cast<T*>(wg_smem);
+  unsigned char* const raw = dyn_smem();
+  if (smem_u32(raw) & 1023) __trap();  // the descriptors' swizzle needs 1024-byte-aligned tiles
+  T* smem = reinterpret_cast<T*>(raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x >> 5, wm = 64 * (warp >> 2) + 16 * (warp & 3);
   const bool va = vec_ok(A, lda);
@@ -139,13 +156,14 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
     }
     cp_async_commit();
     const int s = kt % STAGES;
-    stage<T, B_KN>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE);
-    if (next < KT) bsrc.land(sn + TILE, next * BK);
+    issue<T, B_KN>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE);
+    if (next < KT) bsrc.land(sn + TILE, next * BK);  // overlaps the wgmmas (another stage)
+    wait(acc);
   }
   if (RMAX > 0 && rank.r > 0) {
     cp_async_wait<0>();
     __syncthreads();  // the pipeline memory is free for the rank operands
-    add_rank<RMAX, 1, SLAB_NT>(acc, rank, reinterpret_cast<float*>(wg_smem), M, N, ldy, m0, n0, wm, 0);
+    add_rank<RMAX, 1, SLAB_NT>(acc, rank, reinterpret_cast<float*>(raw), M, N, ldy, m0, n0, wm, 0);
   }
   store_tile(acc, y, ldy, M, N, m0 + wm, n0, bias);
 }

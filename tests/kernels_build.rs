@@ -269,35 +269,35 @@ fn tensor_core_attention_has_its_delta_pass_in_every_dtype() {
 /// gemm_wgmma.cu is real code only in its sm_90a image (wgmma exists nowhere else): build.rs must
 /// have compiled it as sm_90a when sm_90 is selected, and the other images hold trap stubs.
 #[test]
-fn warpgroup_gemm_is_built_for_sm90a_only() {
+fn warpgroup_gemms_are_built_for_sm90a_only() {
     if !kernels_present() {
         return;
     }
     let rows = embedded_report().expect("ptxas report");
-    let wg: Vec<_> = rows.iter().filter(|r| r.module == "gemm_wgmma").collect();
-    assert!(
-        !wg.is_empty(),
-        "gemm_wgmma is missing from the ptxas report"
-    );
-    assert!(
-        wg.iter().all(|r| r.arch != "sm_90"),
-        "gemm_wgmma was compiled as plain sm_90"
-    );
-    for r in &wg {
-        let real = r.arch == "sm_90a";
-        // A stub is a trap in a few registers; the GEMM holds 64 accumulators per thread.
-        assert_eq!(
-            r.registers >= 96,
-            real,
-            "{} {}: {} registers",
-            r.kernel,
-            r.arch,
-            r.registers
+    // Dense and quantized warpgroup modules with their sm_90a entry counts.
+    for (module, entries) in [("gemm_wgmma", 18), ("quant_wgmma", 12)] {
+        let wg: Vec<_> = rows.iter().filter(|r| r.module == module).collect();
+        assert!(!wg.is_empty(), "{module} is missing from the ptxas report");
+        assert!(
+            wg.iter().all(|r| r.arch != "sm_90"),
+            "{module} was compiled as plain sm_90"
+        );
+        for r in &wg {
+            let real = r.arch == "sm_90a";
+            // A stub is a trap in a few registers; the GEMM holds 64 accumulators per thread.
+            assert_eq!(
+                r.registers >= 96,
+                real,
+                "{module} {} {}: {} registers",
+                r.kernel,
+                r.arch,
+                r.registers
+            );
+        }
+        let sm90a = wg.iter().filter(|r| r.arch == "sm_90a").count();
+        assert!(
+            sm90a == entries || !ARCHS.contains(&"sm_90"),
+            "{module}: {sm90a} sm_90a entries, expected {entries}"
         );
     }
-    let sm90a = wg.iter().filter(|r| r.arch == "sm_90a").count();
-    assert!(
-        sm90a == 18 || !ARCHS.contains(&"sm_90"),
-        "{sm90a} sm_90a entries, expected 18"
-    );
 }

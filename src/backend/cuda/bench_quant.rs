@@ -192,7 +192,13 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         "f32+w16",
         "w16/f32"
     );
-    let tensor_cores = dev.compute_capability()?.0 >= 8;
+    let cc = dev.compute_capability()?;
+    // The mma.sync core on sm_80+, and the opt-in warpgroup core on 9.0 (plan::GemmCore).
+    let tc_cores: Vec<GemmCore> = match cc {
+        (9, 0) => vec![GemmCore::TensorCore, GemmCore::Wgmma],
+        (major, _) if major >= 8 => vec![GemmCore::TensorCore],
+        _ => vec![],
+    };
     let mut tc_rows = Vec::new();
     for &(m, n, k) in &[
         (2048usize, 4096usize, 4096usize),
@@ -254,29 +260,31 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         if !row.is_empty() {
             println!("{row}");
         }
-        if tensor_cores {
+        for &core in &tc_cores {
             for pass in ["fwd", "dX"] {
                 let (plain, qname, bias, cols) = if pass == "fwd" {
-                    ("tc_linear_fwd_f32y_bf16", "tc_qlinear_fwd", true, n)
+                    ("linear_fwd_f32y_bf16", "qlinear_fwd", true, n)
                 } else {
-                    ("tc_linear_bwd_dx_f32y_bf16", "tc_qlinear_bwd_dx", false, k)
+                    ("linear_bwd_dx_f32y_bf16", "qlinear_bwd_dx", false, k)
                 };
-                let cfg = gemm16_core_launch(GemmCore::TensorCore, m, cols, 0);
+                let cfg = gemm16_core_launch(core, m, cols, 0);
                 let smem = cfg.shared_mem_bytes;
-                let f = dev.function_for_launch(KernelModule::LoraMatmul, plain, smem)?;
+                let p = core.prefix();
+                let f = dev.function_for_launch(core.module(), &format!("{p}{plain}"), smem)?;
                 let t16 = time_ms(stream, reps, || {
                     launch(stream, &f, cfg, x16, Some(w16), None, bias, y32, dims)
                 })?;
                 let mut tq = Vec::new();
                 for (fmt, q) in &quant {
-                    let name = format!("{qname}_{fmt}_f32y_bf16");
-                    let f = dev.function_for_launch(KernelModule::QuantTc, &name, smem)?;
+                    let name = format!("{p}{qname}_{fmt}_f32y_bf16");
+                    let f = dev.function_for_launch(core.quant_module(), &name, smem)?;
                     tq.push(time_ms(stream, reps, || {
                         launch(stream, &f, cfg, x16, None, Some(q), bias, y32, dims)
                     })?);
                 }
                 tc_rows.push(format!(
-                    "{m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+                    "{:>5} {m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+                    p.trim_end_matches('_'),
                     tq[0],
                     tq[1],
                     tq[2],
@@ -287,10 +295,10 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         }
     }
     if !tc_rows.is_empty() {
-        println!("\nTensor cores (--precision bf16: quant_tc.cu against the dense tc GEMM), ms");
+        println!("\nTensor cores (--precision bf16: the quantized linears against the dense GEMM of the same core; tc = quant_tc.cu, wg = quant_wgmma.cu), ms");
         println!(
-            "{:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
-            "M", "N", "K", "pass", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
+            "{:>5} {:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+            "core", "M", "N", "K", "pass", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
         );
         for row in tc_rows {
             println!("{row}");

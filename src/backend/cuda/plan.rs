@@ -100,6 +100,12 @@ pub fn tc_smem_bytes(rmax: usize) -> u32 {
     }
 }
 
+/// Dynamic shared memory of a wg_* entry (gemm_wgmma.cuh): tc_smem_bytes, then wg::TABLE_BYTES
+/// for a quantized weight's decode tables (quant_wgmma.cu; unused by the dense entries).
+pub fn wg_smem_bytes(rmax: usize) -> u32 {
+    tc_smem_bytes(rmax) + 2048
+}
+
 /// The GEMM cores of the 16-bit linears: gemm_core.cuh (FMA, every arch), gemm_tc.cuh (mma.sync
 /// tensor cores, sm_80+, lora_matmul.cu's "tc_" entries) and gemm_wgmma.cuh (warpgroup tensor
 /// cores, sm_90a, gemm_wgmma.cu's "wg_" entries: opt-in through SECTUNE_GEMM_CORE=wgmma until a
@@ -164,6 +170,15 @@ impl GemmCore {
         }
     }
 
+    /// The kernels/ file that holds this core's int8 / NF4 linears (`--precision bf16`).
+    pub fn quant_module(self) -> super::kernels::KernelModule {
+        use super::kernels::KernelModule;
+        match self {
+            GemmCore::Wgmma => KernelModule::QuantWgmma,
+            _ => KernelModule::QuantTc,
+        }
+    }
+
     /// The kernels/ file that holds this core's GEMM-family entries.
     pub fn module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
@@ -190,7 +205,11 @@ pub fn gemm16_core_launch(
                 rows.div_ceil(TC_TILE) as u32,
                 1,
             );
-            cfg_smem(grid, (TC_THREADS, 1, 1), tc_smem_bytes(rmax))
+            let smem = match core {
+                GemmCore::Wgmma => wg_smem_bytes(rmax),
+                _ => tc_smem_bytes(rmax),
+            };
+            cfg_smem(grid, (TC_THREADS, 1, 1), smem)
         }
         GemmCore::Fma => cfg_smem(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1), 0),
     }
@@ -317,10 +336,8 @@ mod tests {
         let c = gemm16_core_launch(GemmCore::for_arch(9), 4097, 129, 16);
         assert_eq!((c.grid_dim, c.block_dim.0), ((2, 33, 1), 256));
         let w = gemm16_core_launch(GemmCore::Wgmma, 4097, 129, 16);
-        assert_eq!(
-            (w.grid_dim, w.shared_mem_bytes),
-            (c.grid_dim, c.shared_mem_bytes)
-        );
+        assert_eq!((w.grid_dim, w.block_dim), (c.grid_dim, c.block_dim));
+        assert_eq!(w.shared_mem_bytes, c.shared_mem_bytes + 2048);
         let c = gemm16_core_launch(GemmCore::for_arch(7), 65, 64, 0);
         assert_eq!((c.grid_dim, c.shared_mem_bytes), ((1, 2, 1), 0));
     }

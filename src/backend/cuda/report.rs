@@ -18,6 +18,7 @@ pub const HOT_MODULES: &[&str] = &[
     "quant_dequant",
     "quant_tc",
     "gemm_wgmma",
+    "quant_wgmma",
 ];
 
 /// One kernel compiled for one arch, as `ptxas -v` described it.

@@ -9,7 +9,7 @@
 //! bf16 inside quant_tc.cu's tensor-core kernels (never a decoded copy in global memory).
 //! Everything else (norms, RoPE, activations, loss, AdamW) keeps the f32 kernels.
 
-use cudarc::driver::{CudaSlice, LaunchConfig};
+use cudarc::driver::CudaSlice;
 
 use super::super::backend::CudaBackend;
 use super::super::kernels::KernelModule;
@@ -54,12 +54,6 @@ fn scratch(be: &CudaBackend, n: usize) -> Result<Bf16Buf> {
     Ok(be.stream().alloc_zeros::<u16>(n.max(1))?)
 }
 
-/// The launch of a tensor-core GEMM-family `_f32y` entry (bf16 operands, outputs rounded to bf16
-/// and stored as f32, so no widening pass); `with_bf16_compute` checked for sm_80+.
-fn gemm(rows: usize, cols: usize, rmax: usize) -> LaunchConfig {
-    gemm16_core_launch(GemmCore::TensorCore, rows, cols, rmax)
-}
-
 /// The weight a mixed linear reads: a base held on the device (bf16 as it is; int8 or NF4 decoded
 /// tile by tile into bf16 inside quant_tc.cu's kernels, as bitsandbytes dequantizes to the compute
 /// dtype), or an f32 weight rounded for the call, as torch autocast does (exact for the values of
@@ -81,9 +75,13 @@ enum Gemm {
 impl Weight16<'_> {
     /// The entry point of `g` for this weight and the weight's kernel arguments: lora_matmul.cu's
     /// `_f32y` entries take the bf16 matrix, quant_tc.cu's the seven quantized-weight arguments.
-    fn entry(&self, be: &CudaBackend, g: Gemm) -> Result<(KernelModule, String, Vec<KArg>)> {
+    fn entry(
+        &self,
+        be: &CudaBackend,
+        core: GemmCore,
+        g: Gemm,
+    ) -> Result<(KernelModule, String, Vec<KArg>)> {
         let dense = |ptr: u64| {
-            let core = be.device().gemm_core()?.tensor();
             let base = match g {
                 Gemm::Fwd => "linear_fwd".to_string(),
                 Gemm::BwdDx => "linear_bwd_dx".to_string(),
@@ -97,13 +95,14 @@ impl Weight16<'_> {
             Weight16::Held(w) if w.format != QuantFormat::Bf16 => {
                 let q = qargs(be, w)?;
                 let f = q.fmt;
-                let name = match g {
-                    Gemm::Fwd => format!("tc_qlinear_fwd_{f}_f32y_bf16"),
-                    Gemm::BwdDx => format!("tc_qlinear_bwd_dx_{f}_f32y_bf16"),
-                    Gemm::LoraFwd(r) => format!("tc_qlora_fwd_r{r}_{f}_f32y_bf16"),
-                    Gemm::LoraBwdDx(r) => format!("tc_qlora_bwd_dx_r{r}_{f}_f32y_bf16"),
+                let base = match g {
+                    Gemm::Fwd => format!("qlinear_fwd_{f}"),
+                    Gemm::BwdDx => format!("qlinear_bwd_dx_{f}"),
+                    Gemm::LoraFwd(r) => format!("qlora_fwd_r{r}_{f}"),
+                    Gemm::LoraBwdDx(r) => format!("qlora_bwd_dx_r{r}_{f}"),
                 };
-                Ok((KernelModule::QuantTc, name, q.args()))
+                let name = format!("{}{base}_f32y_bf16", core.prefix());
+                Ok((core.quant_module(), name, q.args()))
             }
             Weight16::Held(w) => dense(be.raw(&w.bufs.q)),
             Weight16::Rounded(w) => dense(be.raw(w)),
@@ -124,12 +123,17 @@ impl Weight16<'_> {
             Gemm::Fwd | Gemm::BwdDx => 0,
             Gemm::LoraFwd(r) | Gemm::LoraBwdDx(r) => r,
         };
-        let (module, name, weight) = self.entry(be, g)?;
+        // The tensor-core `_f32y` entries (bf16 operands, outputs rounded to bf16 and stored as
+        // f32, so no widening pass) of the mma.sync core, or of the wgmma core when chosen;
+        // `with_bf16_compute` checked for sm_80+.
+        let core = be.device().gemm_core()?.tensor();
+        let (module, name, weight) = self.entry(be, core, g)?;
         let args: Vec<KArg> = std::iter::once(lead.into())
             .chain(weight)
             .chain(rest)
             .collect();
-        launch_args(be.device(), module, &name, gemm(rows, cols, rmax), &args)
+        let cfg = gemm16_core_launch(core, rows, cols, rmax);
+        launch_args(be.device(), module, &name, cfg, &args)
     }
 }
 

@@ -1,0 +1,60 @@
+// quant_tc.cu's int8 / NF4 linears on the sm_90a warpgroup core (gemm_wgmma.cuh): each wg_* entry
+// takes its tc_* namesake's arguments and grid, with plan::wg_smem_bytes of dynamic shared memory (the
+// decode tables sit after the pipeline ring). The B tiles are decoded from the quantized weight
+// (quant_b.cuh) while the previous tile's wgmmas run. Built as sm_90a (build.rs); every other image
+// holds stubs that trap, and the host launches these only on compute capability 9.0 when
+// SECTUNE_GEMM_CORE=wgmma. __launch_bounds__(256, 1): decoding while the accumulators are in flight
+// needs 128–154 registers (at a 128 cap the int8 entries spilled up to 48 bytes).
+//   wg_qlinear_fwd_F_f32y_bf16        y = x·deq(W)ᵀ + bias               (F = nf4 | int8)
+//   wg_qlinear_bwd_dx_F_f32y_bf16     dX = dY·deq(W)
+//   wg_qlora_fwd_rR_F_f32y_bf16       y = x·deq(W)ᵀ + bias + s·xa·Bᵀ     (R = 16 | 64: r ≤ R)
+//   wg_qlora_bwd_dx_rR_F_f32y_bf16    dX = dY·deq(W) + s·(dyb·A)⊙mask
+#include "gemm_wgmma.cuh"
+#include "quant_b.cuh"
+
+namespace quant_wg {
+
+template <bool B_KN, int RMAX, class Q>
+__device__ void gemm(const bf16* A, int lda, Q w, int M, int N, int K, const bf16* bias, float* y, int ldy,
+                     const tc::Rank& rank) {
+#if SECTUNE_WGMMA
+  static_assert(Q::TABLE * sizeof(float) <= wg::TABLE_BYTES, "the decode tables fit after the ring");
+  w.stage(reinterpret_cast<float*>(wg::dyn_smem() + tc::smem_bytes(RMAX)));
+  __syncthreads();  // the tables are read from the first k-tile on
+  quant_tc::QuantB<B_KN, Q, true> src{w, N, K, (int)blockIdx.x * tc::BN, (w.cols & 7) == 0};
+  wg::gemm_from<bf16, B_KN, RMAX>(A, lda, src, M, N, K, bias, y, ldy, rank);
+#else
+  __trap();
+#endif
+}
+
+}  // namespace quant_wg
+
+#define QWG_RANK_ENTRY(F, Q, R)                                                                                  \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlora_fwd_r##R##_##F##_f32y_bf16(              \
+      const bf16* x, QW_PARAMS, const bf16* bias, const float* xa, const float* B, float scale, float* y, int M, \
+      int N, int K, int r) {                                                                                     \
+    const tc::Rank rank{xa, B, r, 1, r, scale, 0.f, 0ull};                                                       \
+    quant_wg::gemm<false, R>(x, K, Q(QW_ARGS, K), M, N, K, bias, y, N, rank);                                    \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlora_bwd_dx_r##R##_##F##_f32y_bf16(           \
+      const bf16* dy, QW_PARAMS, const float* dyb, const float* A, float scale, float p, unsigned long long seed, \
+      float* dx, int M, int N, int K, int r) {                                                                   \
+    const tc::Rank rank{dyb, A, 1, K, r, scale, p, seed};                                                        \
+    quant_wg::gemm<true, R>(dy, N, Q(QW_ARGS, K), M, K, N, nullptr, dx, K, rank);                                \
+  }
+
+#define QWG_ENTRY(F, Q)                                                                                          \
+  QWG_RANK_ENTRY(F, Q, 16)                                                                                       \
+  QWG_RANK_ENTRY(F, Q, 64)                                                                                       \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlinear_fwd_##F##_f32y_bf16(                   \
+      const bf16* x, QW_PARAMS, const bf16* bias, float* y, int M, int N, int K) {                               \
+    quant_wg::gemm<false, 0>(x, K, Q(QW_ARGS, K), M, N, K, bias, y, N, tc::Rank{});                              \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlinear_bwd_dx_##F##_f32y_bf16(                \
+      const bf16* dy, QW_PARAMS, float* dx, int M, int N, int K) {                                               \
+    quant_wg::gemm<true, 0>(dy, N, Q(QW_ARGS, K), M, K, N, nullptr, dx, K, tc::Rank{});                          \
+  }
+
+QWG_ENTRY(nf4, quant::Nf4W)
+QWG_ENTRY(int8, quant::Int8W)
