@@ -11,8 +11,8 @@
 #   quantized linears, mixed precision); sanitize-new runs memcheck on those and racecheck on the
 #   tc attention; rank-tiled reruns the LoRA parity suites with the tiled rank projections
 #   (SECTUNE_RANK_PROJECT=tiled) and racechecks them; wgmma (compute capability 9.0) runs the 16-bit
-#   linear parity, mixed-precision suite, memcheck, a mixed CLI run and one mixed layer on the opt-in
-#   warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma).
+#   linear parity, mixed-precision suites (dense and int8/NF4), their memchecks, a mixed CLI run and
+#   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma).
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B) and profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -157,11 +157,16 @@ for s in $steps; do
     wgmma)
       [ -x "$bin/cuda_bf16" ] && step cuda_bf16-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_bf16" --test-threads=1 linear
       [ -x "$bin/cuda_mixed" ] && step cuda_mixed-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_mixed" --test-threads=1
+      [ -x "$bin/cuda_quant" ] && step cuda_quant-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_quant" --test-threads=1 mixed_precision
       [ -x "$bin/cuda_bf16" ] && step memcheck-cuda_bf16-wgmma 90 env SECTUNE_GEMM_CORE=wgmma compute-sanitizer --tool memcheck \
         --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
+      [ -x "$bin/cuda_quant" ] && step memcheck-cuda_quant-wgmma 90 env SECTUNE_GEMM_CORE=wgmma compute-sanitizer --tool memcheck \
+        --error-exitcode 3 "$bin/cuda_quant" --skip 7b --test-threads=1 mixed_precision
       export -f train_pair train_mixed; export bin; step train-mixed-wgmma 90 env SECTUNE_GEMM_CORE=wgmma bash -c train_mixed
       step layer-mixed-wgmma 120 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
-        --shape codellama7b --seq 2048 --reps 3 ;;
+        --shape codellama7b --seq 2048 --reps 3
+      step layer-mixed-nf4-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
+        --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

@@ -2,7 +2,8 @@
 //! against the CPU reference backend, which decodes the same packed weight to f32 (tests/quant.rs
 //! ties that decoding to bitsandbytes bit for bit):
 //! - upload keeps every byte (device → host round trip equals the host weight);
-//! - decoding is exact: x = I gives y = Wᵀ and dY = I gives dX = W, compared bit for bit;
+//! - decoding is exact: x = I gives y = Wᵀ and dY = I gives dX = W, compared bit for bit (under
+//!   `--precision bf16`: bf16(W));
 //! - quantized linear fwd/bwd with no adapter, LoRA (ranks 5/16/40, dropout 0/0.25/0.1), IA3 on the
 //!   input and on the output, with and without bias, for bf16 (a bf16 checkpoint held in 16
 //!   bits), int8, nf4 and nf4 + double quant, on odd
@@ -269,21 +270,35 @@ fn upload_keeps_every_byte() {
 #[test]
 fn decoding_in_the_tiles_is_bit_exact() {
     let Some(g) = gpu() else { return };
-    // y = I·deq(W)ᵀ has y[m, n] = W[n, m]; dX = I·deq(W) has dX[m, k] = W[m, k]: one nonzero
-    // product per sum, so the f32 kernels must return the CPU's decoded values exactly. Shapes
-    // with k not a multiple of 64 put nf4 blocks across rows and odd counts split bytes.
-    for (n, k) in [(70, 45), (3, 131), (129, 64)] {
+    decoding_is_exact(&g, "f32", |v| v);
+}
+
+/// The same under `--precision bf16` (quant_tc.cu, or quant_wgmma.cu with
+/// SECTUNE_GEMM_CORE=wgmma): the tiles hold the decoded weight rounded to bf16, and a sum with one
+/// nonzero product of bf16 values is that value, so y and dX are bf16(W) bit for bit. (144, 136)
+/// spans two 128-wide tiles and three 64-deep k-tiles.
+#[test]
+fn mixed_precision_decoding_in_the_tiles_is_bit_exact() {
+    let Some(g) = mixed_backend() else { return };
+    decoding_is_exact(&g, "bf16 mixed", |v| half::bf16::from_f32(v).to_f32());
+}
+
+/// y = I·deq(W)ᵀ has y[m, n] = W[n, m]; dX = I·deq(W) has dX[m, k] = W[m, k]: one nonzero product
+/// per sum, so the kernels must return the CPU's decoded values (after `round`) exactly. Shapes
+/// with k not a multiple of 64 put nf4 blocks across rows and odd counts split bytes.
+fn decoding_is_exact(g: &CudaBackend, tag: &str, round: impl Fn(f32) -> f32) {
+    for (n, k) in [(70, 45), (3, 131), (129, 64), (144, 136)] {
         for (name, dtype, dq) in FORMATS {
-            let (host, dev) = weights(&g, n, k, QuantRequest::new(dtype, dq));
+            let (host, dev) = weights(g, n, k, QuantRequest::new(dtype, dq));
             let want = host.dequantize().unwrap();
-            let want = want.host().unwrap();
+            let want: Vec<f32> = want.host().unwrap().iter().map(|&v| round(v)).collect();
             let eye = |s: usize| {
                 let mut v = vec![0f32; s * s];
                 (0..s).for_each(|i| v[i * s + i] = 1.0);
                 Tensor::from_vec(v, &[s, s]).unwrap()
             };
             let (y, _) = g
-                .quant_linear_fwd(&up(&g, &eye(k)), &dev, None, AdapterOp::None)
+                .quant_linear_fwd(&up(g, &eye(k)), &dev, None, AdapterOp::None)
                 .unwrap();
             let y = g.download(&y).unwrap();
             let y = y.host().unwrap();
@@ -293,14 +308,14 @@ fn decoding_in_the_tiles_is_bit_exact() {
                 assert_eq!(
                     v.to_bits(),
                     w.to_bits(),
-                    "{name} ({n}, {k}) fwd W[{col}, {row}]"
+                    "{tag} {name} ({n}, {k}) fwd W[{col}, {row}]"
                 );
             }
             let saved = Default::default();
             let dx = g
                 .quant_linear_bwd(
-                    &up(&g, &eye(n)),
-                    &up(&g, &Tensor::zeros(&[n, k])),
+                    &up(g, &eye(n)),
+                    &up(g, &Tensor::zeros(&[n, k])),
                     &dev,
                     AdapterOp::None,
                     &saved,
@@ -308,11 +323,11 @@ fn decoding_in_the_tiles_is_bit_exact() {
                 )
                 .unwrap();
             let dx = g.download(&dx).unwrap();
-            for (i, (&v, &w)) in dx.host().unwrap().iter().zip(want).enumerate() {
+            for (i, (&v, &w)) in dx.host().unwrap().iter().zip(&want).enumerate() {
                 assert_eq!(
                     v.to_bits(),
                     w.to_bits(),
-                    "{name} ({n}, {k}) dX W[{}, {}]",
+                    "{tag} {name} ({n}, {k}) dX W[{}, {}]",
                     i / k,
                     i % k
                 );
