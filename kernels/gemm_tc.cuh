@@ -348,6 +348,47 @@ __device__ __forceinline__ void store_tile(const float (&acc)[MT_][NT_][4], Y* y
     }
 }
 
+// The cp.async ring both cores run: k-tile kt's A tile, then its B tile, in stage kt % STAGES.
+template <typename T, class BSrc>
+struct Ring {
+  T* smem;
+  const T* A;
+  int lda;
+  bool va;
+  int M, K, m0, KT;
+  BSrc& bsrc;
+
+  __device__ __forceinline__ T* a_tile(int kt) const { return smem + (kt % STAGES) * 2 * TILE; }
+  // The first STAGES-1 k-tiles, B landed at once (nothing to overlap yet).
+  __device__ __forceinline__ void fill() {
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (s < KT) {
+        T* sa = a_tile(s);
+        load_a(sa, A, lda, va, M, K, m0, s * BK);
+        bsrc.fetch(sa + TILE, s * BK);
+        bsrc.land(sa + TILE, s * BK);
+      }
+      cp_async_commit();
+    }
+  }
+  // After k-tile kt's barrier: starts k-tile kt+STAGES-1's copies and B fetch.
+  __device__ __forceinline__ void start(int kt) {
+    const int next = kt + STAGES - 1;
+    if (next < KT) {
+      T* sn = a_tile(next);
+      load_a(sn, A, lda, va, M, K, m0, next * BK);
+      bsrc.fetch(sn + TILE, next * BK);
+    }
+    cp_async_commit();
+  }
+  // Writes that k-tile's B (for a quantized B: decodes it) while k-tile kt is multiplied.
+  __device__ __forceinline__ void land(int kt) {
+    const int next = kt + STAGES - 1;
+    if (next < KT) bsrc.land(a_tile(next) + TILE, next * BK);
+  }
+};
+
 // The whole block: main loop, optional rank term, store. Needs smem_bytes(RMAX) of dynamic shared
 // memory. The B operand comes from `bsrc` (DenseB, or a decoder of quantized weights with the same
 // fetch/land interface: fetch issues k-tile k0's global loads before the stage in flight is
@@ -360,32 +401,16 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
   T* smem = reinterpret_cast<T*>(smem_raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x >> 5, wm = (warp >> 2) * WM, wn = (warp & 3) * WN;
-  const bool va = vec_ok(A, lda);
   float acc[MT][NT][4] = {};
-  const int KT = (K + BK - 1) / BK;
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < KT) {
-      T* sa = smem + s * 2 * TILE;
-      load_a(sa, A, lda, va, M, K, m0, s * BK);
-      bsrc.fetch(sa + TILE, s * BK);
-      bsrc.land(sa + TILE, s * BK);
-    }
-    cp_async_commit();
-  }
-  for (int kt = 0; kt < KT; ++kt) {
+  Ring<T, BSrc> ring{smem, A, lda, vec_ok(A, lda), M, K, m0, (K + BK - 1) / BK, bsrc};
+  ring.fill();
+  for (int kt = 0; kt < ring.KT; ++kt) {
     cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
     __syncthreads();              // ... for every thread's, and stage kt-1 is no longer read
-    const int next = kt + STAGES - 1;
-    T* sn = smem + (next % STAGES) * 2 * TILE;
-    if (next < KT) {
-      load_a(sn, A, lda, va, M, K, m0, next * BK);
-      bsrc.fetch(sn + TILE, next * BK);
-    }
-    cp_async_commit();
-    const int s = kt % STAGES;
-    mma_stage<T, B_KN, BK>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE, wm, wn);
-    if (next < KT) bsrc.land(sn + TILE, next * BK);
+    ring.start(kt);
+    T* sa = ring.a_tile(kt);
+    mma_stage<T, B_KN, BK>(acc, sa, sa + TILE, wm, wn);
+    ring.land(kt);
   }
   if (RMAX > 0 && rank.r > 0) {
     cp_async_wait<0>();

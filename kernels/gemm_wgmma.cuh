@@ -52,30 +52,23 @@ __device__ __forceinline__ uint64_t desc(const void* p, uint32_t lbo, uint32_t s
 #define SECTUNE_WG_D8(i) \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
       "+f"(d[i + 7])
-#define SECTUNE_WG_MMA(TY, TRANS_B)                                                                            \
+// trans-b is an immediate of the instruction, hence the "n" operand.
+#define SECTUNE_WG_MMA(TY)                                                                                     \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                   \
                "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" SECTUNE_WG_REGS "}, %64, %65, p, " \
-               "1, 1, 0, " TRANS_B ";\n}\n"                                                                    \
+               "1, 1, 0, %67;\n}\n"                                                                            \
                : SECTUNE_WG_D8(0), SECTUNE_WG_D8(8), SECTUNE_WG_D8(16), SECTUNE_WG_D8(24), SECTUNE_WG_D8(32),  \
                  SECTUNE_WG_D8(40), SECTUNE_WG_D8(48), SECTUNE_WG_D8(56)                                       \
-               : "l"(da), "l"(db), "r"(1))
+               : "l"(da), "l"(db), "r"(1), "n"(int(TRANS_B)))
 
-// D[64×128] += A·B for this warpgroup; trans_b: B is N-major (B_KN).
+// D[64×128] += A·B for this warpgroup; TRANS_B: B is N-major (B_KN).
 template <bool TRANS_B>
 __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, bf16) {
-  if (TRANS_B) {
-    SECTUNE_WG_MMA("bf16", "1");
-  } else {
-    SECTUNE_WG_MMA("bf16", "0");
-  }
+  SECTUNE_WG_MMA("bf16");
 }
 template <bool TRANS_B>
 __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
-  if (TRANS_B) {
-    SECTUNE_WG_MMA("f16", "1");
-  } else {
-    SECTUNE_WG_MMA("f16", "0");
-  }
+  SECTUNE_WG_MMA("f16");
 }
 
 // Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmmas.
@@ -131,33 +124,17 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
   T* smem = reinterpret_cast<T*>(raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x >> 5, wm = 64 * (warp >> 2) + 16 * (warp & 3);
-  const bool va = vec_ok(A, lda);
   Acc acc = {};
-  const int KT = (K + BK - 1) / BK;
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < KT) {
-      T* sa = smem + s * 2 * TILE;
-      load_a(sa, A, lda, va, M, K, m0, s * BK);
-      bsrc.fetch(sa + TILE, s * BK);
-      bsrc.land(sa + TILE, s * BK);
-    }
-    cp_async_commit();
-  }
-  for (int kt = 0; kt < KT; ++kt) {
+  Ring<T, BSrc> ring{smem, A, lda, vec_ok(A, lda), M, K, m0, (K + BK - 1) / BK, bsrc};
+  ring.fill();
+  for (int kt = 0; kt < ring.KT; ++kt) {
     cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
     fence_to_async_proxy();
     __syncthreads();  // ... for every thread's, and every warpgroup finished stage kt-1's wgmmas
-    const int next = kt + STAGES - 1;
-    T* sn = smem + (next % STAGES) * 2 * TILE;
-    if (next < KT) {
-      load_a(sn, A, lda, va, M, K, m0, next * BK);
-      bsrc.fetch(sn + TILE, next * BK);
-    }
-    cp_async_commit();
-    const int s = kt % STAGES;
-    issue<T, B_KN>(acc, smem + s * 2 * TILE, smem + s * 2 * TILE + TILE);
-    if (next < KT) bsrc.land(sn + TILE, next * BK);  // overlaps the wgmmas (another stage)
+    ring.start(kt);
+    T* sa = ring.a_tile(kt);
+    issue<T, B_KN>(acc, sa, sa + TILE);
+    ring.land(kt);  // overlaps the wgmmas (another stage)
     wait(acc);
   }
   if (RMAX > 0 && rank.r > 0) {
