@@ -16,6 +16,7 @@
 // Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64. In sm_75 images the entries are stubs
 //   that trap.
 #include "quant_b.cuh"
+#include "quant_entries.cuh"
 
 namespace quant_tc {
 
@@ -36,31 +37,5 @@ __device__ void gemm(const bf16* A, int lda, Q w, int M, int N, int K, const bf1
 
 }  // namespace quant_tc
 
-#define QTC_RANK_ENTRY(F, Q, R)                                                                                  \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_qlora_fwd_r##R##_##F##_f32y_bf16(              \
-      const bf16* x, QW_PARAMS, const bf16* bias, const float* xa, const float* B, float scale, float* y, int M, \
-      int N, int K, int r) {                                                                                     \
-    const tc::Rank rank{xa, B, r, 1, r, scale, 0.f, 0ull};                                                       \
-    quant_tc::gemm<false, R>(x, K, Q(QW_ARGS, K), M, N, K, bias, y, N, rank);                                    \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_qlora_bwd_dx_r##R##_##F##_f32y_bf16(           \
-      const bf16* dy, QW_PARAMS, const float* dyb, const float* A, float scale, float p, unsigned long long seed, \
-      float* dx, int M, int N, int K, int r) {                                                                   \
-    const tc::Rank rank{dyb, A, 1, K, r, scale, p, seed};                                                        \
-    quant_tc::gemm<true, R>(dy, N, Q(QW_ARGS, K), M, K, N, nullptr, dx, K, rank);                                \
-  }
-
-#define QTC_ENTRY(F, Q)                                                                                          \
-  QTC_RANK_ENTRY(F, Q, 16)                                                                                       \
-  QTC_RANK_ENTRY(F, Q, 64)                                                                                       \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_qlinear_fwd_##F##_f32y_bf16(                   \
-      const bf16* x, QW_PARAMS, const bf16* bias, float* y, int M, int N, int K) {                               \
-    quant_tc::gemm<false, 0>(x, K, Q(QW_ARGS, K), M, N, K, bias, y, N, tc::Rank{});                              \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 2) tc_qlinear_bwd_dx_##F##_f32y_bf16(                \
-      const bf16* dy, QW_PARAMS, float* dx, int M, int N, int K) {                                               \
-    quant_tc::gemm<true, 0>(dy, N, Q(QW_ARGS, K), M, K, N, nullptr, dx, K, tc::Rank{});                          \
-  }
-
-QTC_ENTRY(nf4, quant::Nf4W)
-QTC_ENTRY(int8, quant::Int8W)
+QUANT_GEMM_ENTRIES(tc, quant_tc, 2, nf4, quant::Nf4W)
+QUANT_GEMM_ENTRIES(tc, quant_tc, 2, int8, quant::Int8W)

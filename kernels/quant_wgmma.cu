@@ -11,6 +11,7 @@
 //   wg_qlora_bwd_dx_rR_F_f32y_bf16    dX = dY·deq(W) + s·(dyb·A)⊙mask
 #include "gemm_wgmma.cuh"
 #include "quant_b.cuh"
+#include "quant_entries.cuh"
 
 namespace quant_wg {
 
@@ -30,31 +31,5 @@ __device__ void gemm(const bf16* A, int lda, Q w, int M, int N, int K, const bf1
 
 }  // namespace quant_wg
 
-#define QWG_RANK_ENTRY(F, Q, R)                                                                                  \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlora_fwd_r##R##_##F##_f32y_bf16(              \
-      const bf16* x, QW_PARAMS, const bf16* bias, const float* xa, const float* B, float scale, float* y, int M, \
-      int N, int K, int r) {                                                                                     \
-    const tc::Rank rank{xa, B, r, 1, r, scale, 0.f, 0ull};                                                       \
-    quant_wg::gemm<false, R>(x, K, Q(QW_ARGS, K), M, N, K, bias, y, N, rank);                                    \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlora_bwd_dx_r##R##_##F##_f32y_bf16(           \
-      const bf16* dy, QW_PARAMS, const float* dyb, const float* A, float scale, float p, unsigned long long seed, \
-      float* dx, int M, int N, int K, int r) {                                                                   \
-    const tc::Rank rank{dyb, A, 1, K, r, scale, p, seed};                                                        \
-    quant_wg::gemm<true, R>(dy, N, Q(QW_ARGS, K), M, K, N, nullptr, dx, K, rank);                                \
-  }
-
-#define QWG_ENTRY(F, Q)                                                                                          \
-  QWG_RANK_ENTRY(F, Q, 16)                                                                                       \
-  QWG_RANK_ENTRY(F, Q, 64)                                                                                       \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlinear_fwd_##F##_f32y_bf16(                   \
-      const bf16* x, QW_PARAMS, const bf16* bias, float* y, int M, int N, int K) {                               \
-    quant_wg::gemm<false, 0>(x, K, Q(QW_ARGS, K), M, N, K, bias, y, N, tc::Rank{});                              \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(tc::THREADS, 1) wg_qlinear_bwd_dx_##F##_f32y_bf16(                \
-      const bf16* dy, QW_PARAMS, float* dx, int M, int N, int K) {                                               \
-    quant_wg::gemm<true, 0>(dy, N, Q(QW_ARGS, K), M, K, N, nullptr, dx, K, tc::Rank{});                          \
-  }
-
-QWG_ENTRY(nf4, quant::Nf4W)
-QWG_ENTRY(int8, quant::Int8W)
+QUANT_GEMM_ENTRIES(wg, quant_wg, 1, nf4, quant::Nf4W)
+QUANT_GEMM_ENTRIES(wg, quant_wg, 1, int8, quant::Int8W)
