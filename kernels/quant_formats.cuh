@@ -57,9 +57,12 @@ struct Nf4W {
       for (int i = threadIdx.x; i < 256; i += blockDim.x) s[16 + i] = map[i];
     table = s;
   }
+  // Absmax block b's nested absmax. b < 2^32 (src/quant/device.rs refuses larger weights), so
+  // the divide is 32-bit: inline, where a 64-bit one is a subroutine call in the main loop.
+  __device__ __forceinline__ unsigned nested(size_t b) const { return (unsigned)b / (unsigned)nested_block; }
   __device__ __forceinline__ float block_absmax(size_t b) const {
     if (!qabsmax) return absmax[b];
-    return __fadd_rn(__fmul_rn(table[16 + qabsmax[b]], absmax[b / nested_block]), offset);
+    return __fadd_rn(__fmul_rn(table[16 + qabsmax[b]], absmax[nested(b)]), offset);
   }
   __device__ __forceinline__ float at(int n, int k) const {
     const size_t i = (size_t)n * cols + k;
@@ -79,7 +82,7 @@ struct Nf4W {
     Raw r;
     r.codes = *reinterpret_cast<const unsigned*>(packed + (i >> 1));
     r.qabsmax = qabsmax ? qabsmax[b] : 0u;
-    r.absmax = absmax[qabsmax ? b / nested_block : b];
+    r.absmax = qabsmax ? absmax[nested(b)] : absmax[b];
     return r;
   }
   __device__ __forceinline__ void decode8(const Raw& r, float v[8]) const {

@@ -32,7 +32,10 @@ pub fn nf4_layout(w: &Nf4Weight) -> Result<Nf4Layout> {
             w.block
         )));
     }
-    if i32::try_from(w.rows).is_err() || i32::try_from(w.cols).is_err() {
+    // The kernels divide absmax block indices in 32 bits.
+    let blocks = (w.rows as u128 * w.cols as u128).div_ceil(BLOCK as u128);
+    if i32::try_from(w.rows).is_err() || i32::try_from(w.cols).is_err() || blocks > u32::MAX as u128
+    {
         return Err(refuse(format!(
             "a ({}, {}) weight is beyond 32-bit indexing",
             w.rows, w.cols
