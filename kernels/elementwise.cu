@@ -14,6 +14,19 @@
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 
+// GRID_STRIDE for bodies that divide the index: body(i) gets an unsigned i when n < 2^31 (the host's
+// grids stay under 2^24 threads, so i + stride cannot wrap), else a long long. A 64-bit / or % is a
+// subroutine call per element; a 32-bit one is a few inline instructions.
+template <class Body>
+__device__ __forceinline__ void grid_stride_divided(long long n, Body body) {
+  const unsigned first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+  if (n < (1ll << 31)) {
+    for (unsigned i = first; i < (unsigned)n; i += stride) body(i);
+  } else {
+    for (long long i = first; i < n; i += stride) body(i);
+  }
+}
+
 template <typename T>
 __device__ void add(const T* a, const T* b, T* out, long long n) {
   GRID_STRIDE(i, n) out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
@@ -27,28 +40,31 @@ __device__ void add_assign(T* acc, const T* x, long long n) {
 template <typename T>
 __device__ void cat_seq(const T* a, const T* b, T* out, long long B, long long S1, long long S2, long long R) {
   const long long per_batch = (S1 + S2) * R;
-  GRID_STRIDE(i, B * per_batch) {
-    const long long bi = i / per_batch, rem = i % per_batch;
-    const long long s = rem / R, r = rem % R;
+  grid_stride_divided(B * per_batch, [&](auto i) {
+    using I = decltype(i);
+    const long long bi = i / (I)per_batch, rem = i % (I)per_batch;
+    const long long s = (I)rem / (I)R, r = (I)rem % (I)R;
     out[i] = s < S1 ? a[(bi * S1 + s) * R + r] : b[(bi * S2 + (s - S1)) * R + r];
-  }
+  });
 }
 
 template <typename T>
 __device__ void gather_cols(const T* x, const int* idx, T* out, long long M, long long K, long long J) {
-  GRID_STRIDE(i, M * J) {
-    const long long m = i / J, j = i % J;
+  grid_stride_divided(M * J, [&](auto i) {
+    using I = decltype(i);
+    const long long m = i / (I)J, j = i % (I)J;
     out[i] = x[m * K + idx[j]];
-  }
+  });
 }
 
 template <typename T>
 __device__ void scatter_cols_add(T* dx, const T* dout, const int* idx, long long M, long long K, long long J) {
-  GRID_STRIDE(i, M * J) {
-    const long long m = i / J, j = i % J;
+  grid_stride_divided(M * J, [&](auto i) {
+    using I = decltype(i);
+    const long long m = i / (I)J, j = i % (I)J;
     T* d = dx + m * K + idx[j];
     *d = from_f32<T>(to_f32(*d) + to_f32(dout[i]));
-  }
+  });
 }
 
 #define ELEMENTWISE_ENTRY(T, NAME)                                                                            \
@@ -84,7 +100,7 @@ __device__ void widen_to_f32(const T* x, float* y, long long n) {
 }
 
 extern "C" __global__ void scale_cols_f32(const float* x, const float* l, float* out, long long M, long long N) {
-  GRID_STRIDE(i, M * N) out[i] = x[i] * l[i % N];
+  grid_stride_divided(M * N, [&](auto i) { out[i] = x[i] * l[i % (decltype(i))N]; });
 }
 
 #if SECTUNE_BF16
