@@ -128,12 +128,12 @@ __device__ void bwd_delta(const T* o, const T* dout, float* delta, int B, int T_
   const long long rows = (long long)B * T_ * H;
   if (row >= rows) return;
   int h, t, b;
-  if (rows < (1ll << 31)) {  // 32-bit divides are inline; 64-bit ones are subroutine calls
-    const unsigned r = (unsigned)row, ht = (unsigned)H * T_;
-    h = (int)(r % H), t = (int)((r / H) % T_), b = (int)(r / ht);
-  } else {
-    h = (int)(row % H), t = (int)((row / H) % T_), b = (int)(row / ((long long)H * T_));
-  }
+  const auto split = [&](auto r) {  // r's type picks the divides' width
+    using I = decltype(r);
+    h = (int)(r % (I)H), t = (int)((r / (I)H) % (I)T_), b = (int)(r / ((I)H * (I)T_));
+  };
+  // 32-bit divides are inline; 64-bit ones are subroutine calls.
+  if (rows < (1ll << 31)) split((unsigned)row); else split(row);
   const size_t base = (size_t)row * D;
   float acc = 0.f;
   for (int d = lane; d < D; d += 32) acc = fmaf(to_f32(o[base + d]), to_f32(dout[base + d]), acc);

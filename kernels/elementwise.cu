@@ -42,8 +42,7 @@ __device__ void cat_seq(const T* a, const T* b, T* out, long long B, long long S
   const long long per_batch = (S1 + S2) * R;
   grid_stride_divided(B * per_batch, [&](auto i) {
     using I = decltype(i);
-    const long long bi = i / (I)per_batch, rem = i % (I)per_batch;
-    const long long s = (I)rem / (I)R, r = (I)rem % (I)R;
+    const I bi = i / (I)per_batch, rem = i % (I)per_batch, s = rem / (I)R, r = rem % (I)R;
     out[i] = s < S1 ? a[(bi * S1 + s) * R + r] : b[(bi * S2 + (s - S1)) * R + r];
   });
 }
@@ -52,7 +51,7 @@ template <typename T>
 __device__ void gather_cols(const T* x, const int* idx, T* out, long long M, long long K, long long J) {
   grid_stride_divided(M * J, [&](auto i) {
     using I = decltype(i);
-    const long long m = i / (I)J, j = i % (I)J;
+    const I m = i / (I)J, j = i % (I)J;
     out[i] = x[m * K + idx[j]];
   });
 }
@@ -61,7 +60,7 @@ template <typename T>
 __device__ void scatter_cols_add(T* dx, const T* dout, const int* idx, long long M, long long K, long long J) {
   grid_stride_divided(M * J, [&](auto i) {
     using I = decltype(i);
-    const long long m = i / (I)J, j = i % (I)J;
+    const I m = i / (I)J, j = i % (I)J;
     T* d = dx + m * K + idx[j];
     *d = from_f32<T>(to_f32(*d) + to_f32(dout[i]));
   });
