@@ -94,7 +94,7 @@ pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
     }
     super::bench_rank::run(dev, reps)?;
     // The opt-in warpgroup core, last: its check may fail the bench until a GPU run has verified it.
-    if (major, minor) == (9, 0) {
+    if GemmCore::Wgmma.runs_on((major, minor)) {
         table(dev, GemmCore::Wgmma, reps, peak_flops)?;
         odd_shapes(dev, GemmCore::Wgmma)?;
     }

@@ -193,12 +193,10 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         "w16/f32"
     );
     let cc = dev.compute_capability()?;
-    // The mma.sync core on sm_80+, and the opt-in warpgroup core on 9.0 (plan::GemmCore).
-    let tc_cores: Vec<GemmCore> = match cc {
-        (9, 0) => vec![GemmCore::TensorCore, GemmCore::Wgmma],
-        (major, _) if major >= 8 => vec![GemmCore::TensorCore],
-        _ => vec![],
-    };
+    let tc_cores: Vec<GemmCore> = [GemmCore::TensorCore, GemmCore::Wgmma]
+        .into_iter()
+        .filter(|core| core.runs_on(cc))
+        .collect();
     let mut tc_rows = Vec::new();
     for &(m, n, k) in &[
         (2048usize, 4096usize, 4096usize),

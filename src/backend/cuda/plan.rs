@@ -103,8 +103,10 @@ pub fn tc_smem_bytes(rmax: usize) -> u32 {
 /// Dynamic shared memory of a wg_* entry (gemm_wgmma.cuh): tc_smem_bytes, then wg::TABLE_BYTES
 /// for a quantized weight's decode tables (quant_wgmma.cu; unused by the dense entries).
 pub fn wg_smem_bytes(rmax: usize) -> u32 {
-    tc_smem_bytes(rmax) + 2048
+    tc_smem_bytes(rmax) + WG_TABLE_BYTES
 }
+/// gemm_wgmma.cuh's wg::TABLE_BYTES.
+const WG_TABLE_BYTES: u32 = 2048;
 
 /// The GEMM cores of the 16-bit linears: gemm_core.cuh (FMA, every arch), gemm_tc.cuh (mma.sync
 /// tensor cores, sm_80+, lora_matmul.cu's "tc_" entries) and gemm_wgmma.cuh (warpgroup tensor
@@ -129,6 +131,16 @@ impl GemmCore {
         }
     }
 
+    /// Whether a GPU of compute capability `cc` can run this core (mma.sync from 8.0; wgmma is
+    /// sm_90a, which loads on 9.0 only).
+    pub fn runs_on(self, cc: (i32, i32)) -> bool {
+        match self {
+            GemmCore::Fma => true,
+            GemmCore::TensorCore => cc.0 >= 8,
+            GemmCore::Wgmma => cc == (9, 0),
+        }
+    }
+
     /// The core for a GPU of compute capability `cc`, as `choice` (GEMM_CORE_ENV's value, if
     /// set) asks; a core this GPU cannot run is refused with the fix.
     pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
@@ -142,9 +154,9 @@ impl GemmCore {
         match choice.map(str::trim).unwrap_or("") {
             "" | "auto" => Ok(Self::for_arch(major)),
             "fma" => Ok(GemmCore::Fma),
-            "tc" if major >= 8 => Ok(GemmCore::TensorCore),
+            "tc" if GemmCore::TensorCore.runs_on(cc) => Ok(GemmCore::TensorCore),
             "tc" => refuse("tc", "compute capability 8.0 or newer"),
-            "wgmma" if cc == (9, 0) => Ok(GemmCore::Wgmma),
+            "wgmma" if GemmCore::Wgmma.runs_on(cc) => Ok(GemmCore::Wgmma),
             "wgmma" => refuse("wgmma", "compute capability 9.0 (H100, H200)"),
             other => Err(format!(
                 "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma or fma"
