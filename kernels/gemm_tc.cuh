@@ -106,15 +106,16 @@ __device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], co
 
 // Element offsets inside one stage's tiles (see the swizzle in the header).
 // CPR = BK/8 chunks per row; rows sharing a 128-byte line (8/CPR of them) get distinct XOR keys.
+// Host-callable too: tests/wgmma_layout.rs checks them against the wgmma descriptors on the CPU.
 template <int BK_>
-__device__ __forceinline__ int rowk_off(int row, int chunk) {
+__host__ __device__ __forceinline__ int rowk_off(int row, int chunk) {
   constexpr int CPR = BK_ / 8;
   return row * BK_ + ((chunk ^ ((row / (8 / CPR)) % CPR)) << 3);
 }
-__device__ __forceinline__ int kn_off(int k, int chunk) { return k * BN + ((chunk ^ (k & 7)) << 3); }
+__host__ __device__ __forceinline__ int kn_off(int k, int chunk) { return k * BN + ((chunk ^ (k & 7)) << 3); }
 // The [k][128] tile as wgmma's N-major operand wants it (gemm_wgmma.cuh): two 64-column halves of
 // [BK][64], each row one 128-byte swizzle line, chunk c of row k at (c & 7) ^ (k & 7) in half c >> 3.
-__device__ __forceinline__ int kn_off_halves(int k, int chunk) {
+__host__ __device__ __forceinline__ int kn_off_halves(int k, int chunk) {
   return (chunk >> 3) * (BK * 64) + k * 64 + (((chunk & 7) ^ (k & 7)) << 3);
 }
 
@@ -134,17 +135,28 @@ __device__ __forceinline__ void load_chunk(T* dst, const T* src, int valid, bool
   }
 }
 
+// Thread tid's i-th chunk of an A tile: tile row `row`, chunk c (elements 8c..8c+7 of the k-tile),
+// stored at element offset dst of the stage.
+struct AChunk {
+  static constexpr int CPR = BK / 8, PER_THREAD = BM * CPR / THREADS;
+  int row, c, dst;
+  __host__ __device__ __forceinline__ AChunk(int tid, int i) {
+    const int e = tid + i * THREADS;
+    row = e / CPR;
+    c = e % CPR;
+    dst = rowk_off<BK>(row, c);
+  }
+};
+
 // Issues the cp.async loads of A's k-tile k0 (rows m0..) into one stage.
 template <typename T>
 __device__ __forceinline__ void load_a(T* sa, const T* A, int lda, bool va, int M, int K, int m0, int k0) {
-  constexpr int CPR = BK / 8, PER_THREAD = BM * CPR / THREADS;
-  const int tid = threadIdx.x;
 #pragma unroll
-  for (int i = 0; i < PER_THREAD; ++i) {  // 128 rows × CPR chunks
-    const int e = tid + i * THREADS, row = e / CPR, c = e % CPR;
-    const int m = m0 + row, k = k0 + c * 8;
+  for (int i = 0; i < AChunk::PER_THREAD; ++i) {  // 128 rows × CPR chunks
+    const AChunk ch(threadIdx.x, i);
+    const int m = m0 + ch.row, k = k0 + ch.c * 8;
     const int valid = m < M ? min(8, K - k) : 0;
-    load_chunk(sa + rowk_off<BK>(row, c), A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
+    load_chunk(sa + ch.dst, A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
   }
 }
 
@@ -156,9 +168,9 @@ __device__ __forceinline__ void load_a(T* sa, const T* A, int lda, bool va, int 
 template <bool B_KN, bool HALVES = false>
 struct BChunk {
   int dst, src_row, src_col, valid;
-  __device__ __forceinline__ BChunk(int i, int N, int K, int n0, int k0) {
+  __host__ __device__ __forceinline__ BChunk(int tid, int i, int N, int K, int n0, int k0) {
     constexpr int CPR = BK / 8;
-    const int e = threadIdx.x + i * THREADS;
+    const int e = tid + i * THREADS;
     if (!B_KN) {
       const int row = e / CPR, c = e % CPR;
       src_row = n0 + row;
@@ -189,7 +201,7 @@ struct DenseB {
     const int rows = B_KN ? K : N, cols = B_KN ? N : K;
 #pragma unroll
     for (int i = 0; i < B_CHUNKS; ++i) {
-      const BChunk<B_KN, HALVES> ch(i, N, K, n0, k0);
+      const BChunk<B_KN, HALVES> ch(threadIdx.x, i, N, K, n0, k0);
       load_chunk(sb + ch.dst, B + (size_t)min(ch.src_row, rows - 1) * ldb + min(ch.src_col, cols - 1), ch.valid, vb);
     }
   }
@@ -224,6 +236,11 @@ __device__ __forceinline__ void mma_stage(float (&acc)[MT][NT][4], const T* sa, 
       for (int nt = 0; nt < NT; ++nt) mma16816(acc[mt][nt], af[mt], bfr[nt], T());
   }
 }
+
+// Where accumulator acc[mt][nt][i] of lane `lane` sits, relative to the warp's first row and column
+// (mma.sync's C layout, which wgmma's m64nNk16 D layout repeats per warp).
+__host__ __device__ __forceinline__ int frag_row(int lane, int mt, int i) { return mt * 16 + (lane >> 2) + (i >> 1) * 8; }
+__host__ __device__ __forceinline__ int frag_col(int lane, int nt, int i) { return nt * 8 + 2 * (lane & 3) + (i & 1); }
 
 // Adds the rank term to the accumulators (RMAX > 0, rank.r > 0); smem is the freed pipeline memory.
 // The thread's accumulators are MT_ × NT_ m16n8 fragments from row wm, column wn of the block tile
@@ -277,7 +294,7 @@ __device__ __forceinline__ void add_rank(float (&acc)[MT_][NT_][4], const Rank& 
       for (int i = 0; i < 4; ++i) {
         float v = la[nt][i];
         if (rk.p > 0.f) {
-          const int m = m0 + wm + mt * 16 + g + (i >> 1) * 8, n = n0 + wn + (nb + nt) * 8 + 2 * t + (i & 1);
+          const int m = m0 + wm + frag_row(lane, mt, i), n = n0 + wn + frag_col(lane, nb + nt, i);
           v *= dropout_factor(rk.seed, (unsigned long long)m * ldy + n, rk.p);
         }
         acc[mt][nb + nt][i] += v;
@@ -332,17 +349,17 @@ __device__ __forceinline__ void store_pair(Y* y, int ldy, int m, int n, int N, f
 template <typename T, typename Y, int MT_, int NT_>
 __device__ __forceinline__ void store_tile(const float (&acc)[MT_][NT_][4], Y* y, int ldy, int M, int N, int m_base,
                                            int n_base, const T* bias) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int lane = threadIdx.x & 31;
   const bool vy = (ldy & 1) == 0 && ((uintptr_t)y & (2 * sizeof(Y) - 1)) == 0;
 #pragma unroll
   for (int mt = 0; mt < MT_; ++mt)
 #pragma unroll
     for (int nt = 0; nt < NT_; ++nt) {
-      const int n = n_base + nt * 8 + 2 * t;
+      const int n = n_base + frag_col(lane, nt, 0);
       if (n >= N) continue;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int m = m_base + mt * 16 + g + h * 8;
+        const int m = m_base + frag_row(lane, mt, 2 * h);
         if (m < M) store_pair(y, ldy, m, n, N, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1], bias, vy);
       }
     }

@@ -34,11 +34,27 @@ namespace wg {
 constexpr int SLAB_NT = tc::BN / 8;  // m16n8 fragments per warp
 typedef float Acc[1][SLAB_NT][4];
 
-// Matrix descriptor: start address, leading / stride byte offsets (all >> 4), 128-byte swizzle.
-__device__ __forceinline__ uint64_t desc(const void* p, uint32_t lbo, uint32_t sbo) {
-  return (uint64_t)((tc::smem_u32(p) & 0x3FFFF) >> 4) | (uint64_t)(lbo >> 4) << 16 | (uint64_t)(sbo >> 4) << 32 |
-         1ull << 62;
+// Matrix descriptor: shared-memory start address, leading / stride byte offsets (all >> 4), 128-byte
+// swizzle. This and the helpers below are host-callable: tests/wgmma_layout.rs decodes the
+// descriptors they make per the PTX ISA and checks them against the tile writers on the CPU.
+__host__ __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | (uint64_t)(lbo >> 4) << 16 | (uint64_t)(sbo >> 4) << 32 | 1ull << 62;
 }
+
+constexpr int ELEM = 2;  // bytes of a 16-bit operand element
+// Warpgroup wgi's A operand for the k16 step at kk: rows 64·wgi.. of the [128][BK] K-major tile at sa
+// (8 KiB per warpgroup, so it stays 1024-aligned), 8-row groups 1024 B apart, +32 B per k16 step.
+__host__ __device__ __forceinline__ uint64_t a_desc(uint32_t sa, int wgi, int kk) {
+  return desc(sa + (wgi * 64 * tc::BK + kk) * ELEM, 16, 1024);
+}
+// The B operand for the k16 step at kk: K-major [128 n][BK] like A, or (B_KN) N-major as two
+// [BK][64] halves, LBO = one half apart, SBO = 8 k rows, +16 rows per k16 step.
+template <bool B_KN>
+__host__ __device__ __forceinline__ uint64_t b_desc(uint32_t sb, int kk) {
+  return B_KN ? desc(sb + kk * 64 * ELEM, tc::BK * 64 * ELEM, 1024) : desc(sb + kk * ELEM, 16, 1024);
+}
+// First output row (in the block tile) of warp `warp`'s 16×128 accumulator slab.
+__host__ __device__ __forceinline__ int slab_row(int warp) { return 64 * (warp >> 2) + 16 * (warp & 3); }
 
 #define SECTUNE_WG_REGS \
   "%0, %1, %2, %3, %4, %5, %6, %7, " \
@@ -83,15 +99,13 @@ __device__ __forceinline__ void fence_acc(Acc& acc) {
 // asynchronously until `wait`, so the caller decodes the next stage (QuantB::land) meanwhile.
 template <typename T, bool B_KN>
 __device__ __forceinline__ void issue(Acc& acc, const T* sa, const T* sb) {
-  const T* a_slab = sa + (threadIdx.x >> 7) * 64 * tc::BK;  // 8 KiB per warpgroup: stays 1024-aligned
+  static_assert(sizeof(T) == ELEM, "16-bit operands");
+  const uint32_t a_addr = tc::smem_u32(sa), b_addr = tc::smem_u32(sb);
+  const int wgi = threadIdx.x >> 7;
   fence_acc(acc);
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-  for (int kk = 0; kk < tc::BK; kk += 16) {
-    const uint64_t da = desc(a_slab + kk, 16, 1024);
-    const uint64_t db = B_KN ? desc(sb + kk * 64, tc::BK * 64 * sizeof(T), 1024) : desc(sb + kk, 16, 1024);
-    mma<B_KN>(&acc[0][0][0], da, db, T());
-  }
+  for (int kk = 0; kk < tc::BK; kk += 16) mma<B_KN>(&acc[0][0][0], a_desc(a_addr, wgi, kk), b_desc<B_KN>(b_addr, kk), T());
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
   fence_acc(acc);
 }
@@ -123,7 +137,7 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
   if (smem_u32(raw) & 1023) __trap();  // the descriptors' swizzle needs 1024-byte-aligned tiles
   T* smem = reinterpret_cast<T*>(raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int warp = threadIdx.x >> 5, wm = 64 * (warp >> 2) + 16 * (warp & 3);
+  const int wm = slab_row(threadIdx.x >> 5);
   Acc acc = {};
   Ring<T, BSrc> ring{smem, A, lda, vec_ok(A, lda), M, K, m0, (K + BK - 1) / BK, bsrc};
   ring.fill();

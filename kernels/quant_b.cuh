@@ -22,14 +22,14 @@ struct QuantB {
   __device__ __forceinline__ void fetch(bf16*, int k0) {
 #pragma unroll
     for (int i = 0; i < tc::B_CHUNKS; ++i) {
-      const tc::BChunk<B_KN, HALVES> ch(i, N, K, n0, k0);
+      const tc::BChunk<B_KN, HALVES> ch(threadIdx.x, i, N, K, n0, k0);
       if (vec && ch.valid == 8) raw[i] = w.fetch8(ch.src_row, ch.src_col);
     }
   }
   __device__ __forceinline__ void land(bf16* sb, int k0) {
 #pragma unroll
     for (int i = 0; i < tc::B_CHUNKS; ++i) {
-      const tc::BChunk<B_KN, HALVES> ch(i, N, K, n0, k0);
+      const tc::BChunk<B_KN, HALVES> ch(threadIdx.x, i, N, K, n0, k0);
       float v[8];
       if (vec && ch.valid == 8) {
         w.decode8(raw[i], v);
