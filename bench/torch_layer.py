@@ -5,11 +5,16 @@ A random model of --layers decoder blocks with a --vocab-token vocabulary (as th
 the study's adapter (LoRA r 8, alpha 16, dropout 0.05 on q/v or qkv; IA3 on its targets), timed
 for a forward + loss in eval mode without autograd, and for a training step (forward, loss,
 backward). bf16 on a GPU (what people train in), f32 on the CPU (what sectune's CPU backend
-computes in); SDPA attention. Prints one JSON object; {"error": ...} (exit 0) when torch,
-transformers or peft is missing, or the device is not there.
+computes in); SDPA attention. With --base-dtype int8 / nf4 the base linears are bitsandbytes'
+(LLM.int8 with its default threshold, or 4-bit NF4, optionally double-quantized), loaded the way
+QLoRA users load them (from_pretrained with a BitsAndBytesConfig, prepare_model_for_kbit_training),
+so `sectune bench layer --base-dtype nf4` compares against bitsandbytes + PEFT. Prints one JSON
+object; {"error": ...} (exit 0) when torch, transformers, peft or (quantized) bitsandbytes is
+missing, or the device is not there.
 """
 import argparse
 import json
+import tempfile
 import time
 
 
@@ -28,8 +33,8 @@ def shapes(name):
 
 
 def build(torch, args):
-    """The model in the base's dtype (bf16 on a GPU, f32 on the CPU): the bf16 path only; no
-    bitsandbytes comparison here."""
+    """The model in the compute dtype (bf16 on a GPU, f32 on the CPU), its base linears in
+    bitsandbytes' storage when --base-dtype says so, with the adapter."""
     import peft
     from transformers import CodeGenConfig, CodeGenForCausalLM, LlamaConfig, LlamaForCausalLM
 
@@ -51,11 +56,39 @@ def build(torch, args):
     else:
         pc = peft.IA3Config(target_modules=ia3[0], feedforward_modules=ia3[1])
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
-    model = peft.get_peft_model(model.to(dtype=dtype, device=args.device), pc)
+    if args.base_dtype == "bf16":
+        model = model.to(dtype=dtype, device=args.device)
+    else:
+        model = quantized(torch, peft, model, dtype, args)
+    model = peft.get_peft_model(model, pc)
     model.config.use_cache = False
     if args.checkpoint:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model, dtype
+
+
+def quantized(torch, peft, model, dtype, args):
+    """The same weights saved and loaded back with a BitsAndBytesConfig (the QLoRA recipe), then
+    prepare_model_for_kbit_training (norms in f32, input gradients on; checkpointing only with
+    --checkpoint)."""
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    if args.base_dtype == "int8":
+        qc = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                                bnb_4bit_use_double_quant=args.double_quant)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.to(dtype=dtype).save_pretrained(tmp)
+        del model
+        model = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=qc, dtype=dtype,
+                                                     device_map={"": args.device})
+    import bitsandbytes as bnb
+
+    held = sum(isinstance(m, (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)) for m in model.modules())
+    if held == 0:
+        raise SystemExit("bitsandbytes quantized no linear: the baseline would be the bf16 model")
+    return peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.checkpoint)
 
 
 def mean_ms(torch, device, reps, fn):
@@ -81,6 +114,8 @@ def main():
     p.add_argument("--method", default="lora", choices=["lora", "ia3"])
     p.add_argument("--checkpoint", action="store_true")
     p.add_argument("--vocab", type=int, default=320)
+    p.add_argument("--base-dtype", default="bf16", choices=["bf16", "int8", "nf4"])
+    p.add_argument("--double-quant", action="store_true")
     args = p.parse_args()
     try:
         import peft
@@ -89,6 +124,14 @@ def main():
     except ImportError as e:
         print(json.dumps({"error": f"missing {e.name}: pip install torch transformers peft"}))
         return
+    bnb_version = None
+    if args.base_dtype != "bf16":
+        try:
+            import bitsandbytes
+        except ImportError:
+            print(json.dumps({"error": "missing bitsandbytes (for --base-dtype int8/nf4): pip install bitsandbytes"}))
+            return
+        bnb_version = bitsandbytes.__version__
     if args.device == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "torch sees no CUDA GPU"}))
         return
@@ -115,6 +158,8 @@ def main():
         "peft": peft.__version__,
         "device": device_name,
         "dtype": "bf16" if dtype == torch.bfloat16 else "f32",
+        "base": args.base_dtype + (" (double quant)" if args.double_quant and args.base_dtype == "nf4" else ""),
+        "bitsandbytes": bnb_version,
         "threads": torch.get_num_threads(),
         "forward_ms": mean_ms(torch, args.device, args.reps, forward),
         "step_ms": mean_ms(torch, args.device, args.reps, step),

@@ -15,8 +15,10 @@
 #   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma).
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
-#   32-block CodeLlama-7B) and profile-mixed[-SHAPE] (an ncu kernel-time summary of one
-#   mixed-precision layer's forward and training steps, scripts/kernel-times.py).
+#   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
+#   mixed-precision layer's forward and training steps, scripts/kernel-times.py) and layer-bnb (an
+#   int8 and an NF4 + double-quant layer against bitsandbytes + PEFT; needs .gpu-carry/python from
+#   scripts/pack-bitsandbytes.sh carried along).
 # Everything goes to OUT_DIR/gpu-check.log, one section per step with its exit code and time.
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
@@ -167,6 +169,12 @@ for s in $steps; do
         --shape codellama7b --seq 2048 --reps 3
       step layer-mixed-nf4-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
         --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none ;;
+    layer-bnb)  # one quantized CodeLlama-7B layer against bitsandbytes + PEFT (scripts/pack-bitsandbytes.sh, carried)
+      for q in "int8" "nf4 --double-quant"; do
+        # shellcheck disable=SC2086 # q is a word list
+        step "layer-bnb-${q%% *}" 150 env PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" "$bin/sectune" \
+          bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype $q
+      done ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

@@ -354,7 +354,15 @@ fn torch_baseline(args: &LayerBenchArgs) -> Result<Option<serde_json::Value>> {
         .args(["--reps", &args.reps.to_string()])
         .args(["--vocab", &args.vocab.to_string()])
         .args(["--method", &cli_name(args.method)])
+        // Quantized bases run on bitsandbytes there; bf16 and f32 are the script's plain model.
+        .args(
+            matches!(args.base_dtype, BaseDtype::Int8 | BaseDtype::Nf4)
+                .then(|| ["--base-dtype".to_string(), cli_name(args.base_dtype)])
+                .into_iter()
+                .flatten(),
+        )
         .args(args.checkpoint.then_some("--checkpoint"))
+        .args(args.double_quant.then_some("--double-quant"))
         .output();
     let value = match out {
         Err(e) => serde_json::json!({"error": format!("running {} {script}: {e}", args.python)}),
@@ -413,11 +421,15 @@ fn print(r: &LayerBenchResult) {
         None => println!("torch baseline: skipped (--python none)"),
         Some(v) if v.get("error").is_some() => println!("torch baseline: skipped, {}", v["error"]),
         Some(v) => println!(
-            "torch {} ({} {}, transformers {}, peft {}): forward {:.2} ms, step {:.2} ms; \
+            "torch {} ({} {}, base {}{}, transformers {}, peft {}): forward {:.2} ms, step {:.2} ms; \
              sectune is {:.2}× torch's speed",
             v["torch"].as_str().unwrap_or("?"),
             v["device"].as_str().unwrap_or("?"),
             v["dtype"].as_str().unwrap_or("?"),
+            v["base"].as_str().unwrap_or("?"),
+            v["bitsandbytes"]
+                .as_str()
+                .map_or(String::new(), |b| format!(" via bitsandbytes {b}")),
             v["transformers"].as_str().unwrap_or("?"),
             v["peft"].as_str().unwrap_or("?"),
             v["forward_ms"].as_f64().unwrap_or(f64::NAN),
@@ -459,6 +471,10 @@ mod tests {
         assert_eq!(
             (cli_name(Method::Ia3), cli_name(Device::Cuda)),
             ("ia3".into(), "cuda".into())
+        );
+        assert_eq!(
+            (cli_name(BaseDtype::Int8), cli_name(BaseDtype::Nf4)),
+            ("int8".into(), "nf4".into())
         );
     }
 
