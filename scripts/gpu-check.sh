@@ -4,6 +4,7 @@
 # --no-run`, `cargo build --features cuda`), stripped, xz-compressed into BIN_DIR as
 # cuda_parity.xz, cuda_model.xz and sectune.xz.
 # Usage: scripts/gpu-check.sh BIN_DIR OUT_DIR [STEP...]
+#   BIN_DIR: scripts/pack-gpu.sh builds it (.gpu-carry/bin).
 #   steps (default: all of these): parity model extra memcheck racecheck train train-nf4 train-bf16
 #   train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new
 #   rank-tiled wgmma;
