@@ -193,6 +193,7 @@ static_assert(B_CHUNKS == BK * (BN / 8) / THREADS, "both B layouts give each thr
 // the stage. `fetch` issues a k-tile's loads, `land` finishes them (nothing to do here).
 template <typename T, bool B_KN, bool HALVES = false>
 struct DenseB {
+  static constexpr bool KN_HALVES = HALVES;
   const T* B;
   int ldb;
   bool vb;

@@ -133,6 +133,7 @@ template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
 __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
                           const tc::Rank& rank) {
   using namespace tc;
+  static_assert(!B_KN || BSrc::KN_HALVES, "b_desc reads a B_KN tile as kn_off_halves writes it");
   unsigned char* const raw = dyn_smem();
   if (smem_u32(raw) & 1023) __trap();  // the descriptors' swizzle needs 1024-byte-aligned tiles
   T* smem = reinterpret_cast<T*>(raw);

@@ -14,6 +14,7 @@ namespace quant_tc {
 // HALVES: B_KN tiles in tc::kn_off_halves' layout, for gemm_wgmma.cuh).
 template <bool B_KN, class Q, bool HALVES = false>
 struct QuantB {
+  static constexpr bool KN_HALVES = HALVES;
   Q w;
   int N, K, n0;
   bool vec;  // cols % 8 == 0: every whole chunk is one aligned word and one absmax block
