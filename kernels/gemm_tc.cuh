@@ -10,8 +10,7 @@
 //   ran 5–13% faster than BK 32 × 4 stages at the 7B shapes on an H200), shared →
 //   registers with ldmatrix (.trans for the B_KN tile). Shared tiles are XOR-swizzled so every
 //   8-address phase of ldmatrix hits 8 distinct 16-byte bank groups:
-//     [row][BK] tiles (A, and B when !B_KN): 16-byte chunk c of row r lives at c ^ (r & 7) (BK 64;
-//                                          c ^ ((r >> 1) & 3) for BK 32, two rows per 128-byte line)
+//     [row][BK] tiles (A, and B when !B_KN): 16-byte chunk c of row r lives at c ^ (r & 7)
 //     [k][128] tile (B when B_KN):          chunk c of row k lives at c ^ (k & 7)
 // Fragment layouts (PTX ISA, mma.m16n8k16 .row.col; g = lane / 4, t = lane % 4):
 //   A a0 (g, k 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..);  B b0 (k 2t.., n g), b1 (k 2t+8.., n g)
@@ -104,14 +103,11 @@ __device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], co
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// Element offsets inside one stage's tiles (see the swizzle in the header).
-// CPR = BK/8 chunks per row; rows sharing a 128-byte line (8/CPR of them) get distinct XOR keys.
-// Host-callable too: tests/wgmma_layout.rs checks them against the wgmma descriptors on the CPU.
-template <int BK_>
-__host__ __device__ __forceinline__ int rowk_off(int row, int chunk) {
-  constexpr int CPR = BK_ / 8;
-  return row * BK_ + ((chunk ^ ((row / (8 / CPR)) % CPR)) << 3);
-}
+// Element offsets inside one stage's tiles (see the swizzle in the header): a [row][BK] row is one
+// 128-byte line of 8 chunks. Host-callable too: tests/wgmma_layout.rs checks them against the wgmma
+// descriptors on the CPU.
+static_assert(BK == 64, "rowk_off's swizzle takes one 128-byte line per row");
+__host__ __device__ __forceinline__ int rowk_off(int row, int chunk) { return row * BK + ((chunk ^ (row & 7)) << 3); }
 __host__ __device__ __forceinline__ int kn_off(int k, int chunk) { return k * BN + ((chunk ^ (k & 7)) << 3); }
 // The [k][128] tile as wgmma's N-major operand wants it (gemm_wgmma.cuh): two 64-column halves of
 // [BK][64], each row one 128-byte swizzle line, chunk c of row k at (c & 7) ^ (k & 7) in half c >> 3.
@@ -144,7 +140,7 @@ struct AChunk {
     const int e = tid + i * THREADS;
     row = e / CPR;
     c = e % CPR;
-    dst = rowk_off<BK>(row, c);
+    dst = rowk_off(row, c);
   }
 };
 
@@ -176,7 +172,7 @@ struct BChunk {
       src_row = n0 + row;
       src_col = k0 + c * 8;
       valid = src_row < N ? min(8, K - src_col) : 0;
-      dst = rowk_off<BK>(row, c);
+      dst = rowk_off(row, c);
     } else {
       const int kr = e >> 4, c = e & 15;
       src_row = k0 + kr;
@@ -210,19 +206,19 @@ struct DenseB {
 };
 
 // One k-tile of this warp's 64×32 output from the stage's shared tiles.
-template <typename T, bool B_KN, int BK_>
+template <typename T, bool B_KN>
 __device__ __forceinline__ void mma_stage(float (&acc)[MT][NT][4], const T* sa, const T* sb, int wm, int wn) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int kk = 0; kk < BK_; kk += 16) {
+  for (int kk = 0; kk < BK; kk += 16) {
     uint32_t af[MT][4], bfr[NT][2];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) ldsm_x4(af[mt], sa + rowk_off<BK_>(wm + mt * 16 + (lane & 15), (kk >> 3) + (lane >> 4)));
+    for (int mt = 0; mt < MT; ++mt) ldsm_x4(af[mt], sa + rowk_off(wm + mt * 16 + (lane & 15), (kk >> 3) + (lane >> 4)));
 #pragma unroll
     for (int np = 0; np < NT / 2; ++np) {
       uint32_t r[4];
       if (!B_KN) {
-        ldsm_x4(r, sb + rowk_off<BK_>(wn + np * 16 + (lane & 7) + ((lane >> 4) << 3), (kk >> 3) + ((lane >> 3) & 1)));
+        ldsm_x4(r, sb + rowk_off(wn + np * 16 + (lane & 7) + ((lane >> 4) << 3), (kk >> 3) + ((lane >> 3) & 1)));
       } else {
         ldsm_x4_trans(r, sb + kn_off(kk + (lane & 7) + (((lane >> 3) & 1) << 3), ((wn + np * 16) >> 3) + (lane >> 4)));
       }
@@ -415,6 +411,7 @@ struct Ring {
 template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
 __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
                           const Rank& rank) {
+  static_assert(!B_KN || !BSrc::KN_HALVES, "mma_stage reads a B_KN tile as kn_off writes it");
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
@@ -427,7 +424,7 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
     __syncthreads();              // ... for every thread's, and stage kt-1 is no longer read
     ring.start(kt);
     T* sa = ring.a_tile(kt);
-    mma_stage<T, B_KN, BK>(acc, sa, sa + TILE, wm, wn);
+    mma_stage<T, B_KN>(acc, sa, sa + TILE, wm, wn);
     ring.land(kt);
   }
   if (RMAX > 0 && rank.r > 0) {
