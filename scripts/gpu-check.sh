@@ -144,6 +144,12 @@ for s in $steps; do
     layer-mixed) for shape in codellama7b codegen27b; do
         step "layer-mixed-$shape" 120 "$bin/sectune" bench layer --device cuda --precision bf16 --shape "$shape" --seq 2048 --reps 3
       done ;;
+    layer-bnb)  # one quantized CodeLlama-7B layer against bitsandbytes + PEFT (scripts/pack-bitsandbytes.sh, carried)
+      for q in "int8" "nf4 --double-quant"; do
+        # shellcheck disable=SC2086 # q is a word list
+        step "layer-bnb-${q%% *}" 150 env PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" "$bin/sectune" \
+          bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype $q
+      done ;;
     layer|layer-*) shapes=${s#layer-}; [ "$shapes" = "$s" ] && shapes="codellama7b codegen27b"; for shape in $shapes; do
         step "layer-$shape" 120 "$bin/sectune" bench layer --device cuda --precision f32 --shape "$shape" --seq 2048 --reps 3
       done ;;
@@ -170,12 +176,6 @@ for s in $steps; do
         --shape codellama7b --seq 2048 --reps 3
       step layer-mixed-nf4-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
         --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none ;;
-    layer-bnb)  # one quantized CodeLlama-7B layer against bitsandbytes + PEFT (scripts/pack-bitsandbytes.sh, carried)
-      for q in "int8" "nf4 --double-quant"; do
-        # shellcheck disable=SC2086 # q is a word list
-        step "layer-bnb-${q%% *}" 150 env PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" "$bin/sectune" \
-          bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype $q
-      done ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60
