@@ -131,12 +131,13 @@ __device__ __forceinline__ void load_chunk(T* dst, const T* src, int valid, bool
   }
 }
 
-// Thread tid's i-th chunk of an A tile: tile row `row`, chunk c (elements 8c..8c+7 of the k-tile),
-// stored at element offset dst of the stage.
-struct AChunk {
+// Thread tid's i-th chunk of a [row][BK] tile (A, and B when !B_KN; BM = BN rows): tile row `row`,
+// chunk c (elements 8c..8c+7 of the k-tile), stored at element offset dst of the stage.
+static_assert(BM == BN, "A and B share the [row][BK] chunk placement");
+struct RowkChunk {
   static constexpr int CPR = BK / 8, PER_THREAD = BM * CPR / THREADS;
   int row, c, dst;
-  __host__ __device__ __forceinline__ AChunk(int tid, int i) {
+  __host__ __device__ __forceinline__ RowkChunk(int tid, int i) {
     const int e = tid + i * THREADS;
     row = e / CPR;
     c = e % CPR;
@@ -148,8 +149,8 @@ struct AChunk {
 template <typename T>
 __device__ __forceinline__ void load_a(T* sa, const T* A, int lda, bool va, int M, int K, int m0, int k0) {
 #pragma unroll
-  for (int i = 0; i < AChunk::PER_THREAD; ++i) {  // 128 rows × CPR chunks
-    const AChunk ch(threadIdx.x, i);
+  for (int i = 0; i < RowkChunk::PER_THREAD; ++i) {  // 128 rows × CPR chunks
+    const RowkChunk ch(threadIdx.x, i);
     const int m = m0 + ch.row, k = k0 + ch.c * 8;
     const int valid = m < M ? min(8, K - k) : 0;
     load_chunk(sa + ch.dst, A + (size_t)min(m, M - 1) * lda + min(k, K - 1), valid, va);
@@ -165,16 +166,14 @@ template <bool B_KN, bool HALVES = false>
 struct BChunk {
   int dst, src_row, src_col, valid;
   __host__ __device__ __forceinline__ BChunk(int tid, int i, int N, int K, int n0, int k0) {
-    constexpr int CPR = BK / 8;
-    const int e = tid + i * THREADS;
     if (!B_KN) {
-      const int row = e / CPR, c = e % CPR;
-      src_row = n0 + row;
-      src_col = k0 + c * 8;
+      const RowkChunk ch(tid, i);
+      src_row = n0 + ch.row;
+      src_col = k0 + ch.c * 8;
       valid = src_row < N ? min(8, K - src_col) : 0;
-      dst = rowk_off(row, c);
+      dst = ch.dst;
     } else {
-      const int kr = e >> 4, c = e & 15;
+      const int e = tid + i * THREADS, kr = e >> 4, c = e & 15;
       src_row = k0 + kr;
       src_col = n0 + c * 8;
       valid = src_row < K ? min(8, N - src_col) : 0;

@@ -1,7 +1,7 @@
 // On the CPU: what the warpgroup GEMM core's descriptors make wgmma read from the tiles its loaders
 // write, per the PTX ISA, against a plain matrix product. Built and run by tests/wgmma_layout.rs.
 //
-// The kernel's side is its own code, called on the host: tc::AChunk and tc::BChunk (where each
+// The kernel's side is its own code, called on the host: tc::RowkChunk and tc::BChunk (where each
 // thread's 8-element chunks of a k-tile go), wg::a_desc / wg::b_desc (the 64-bit descriptors of each
 // warpgroup's k16 step), wg::slab_row and tc::frag_row / frag_col (where an accumulator is stored).
 // The hardware's side is transcribed from the PTX ISA (wgmma.mma_async, sm_90a):
@@ -90,8 +90,8 @@ int run_case(const char* name, uint32_t base, bool swap_b_strides) {
       smem.writes[i] = kt + 1;
     };
     for (int tid = 0; tid < tc::THREADS; ++tid) {
-      for (int i = 0; i < tc::AChunk::PER_THREAD; ++i) {
-        const tc::AChunk ch(tid, i);
+      for (int i = 0; i < tc::RowkChunk::PER_THREAD; ++i) {
+        const tc::RowkChunk ch(tid, i);
         for (int j = 0; j < 8; ++j) put(sa + (ch.dst + j) * wg::ELEM, a[(size_t)ch.row * K + k0 + ch.c * 8 + j]);
       }
       for (int i = 0; i < tc::B_CHUNKS; ++i) {
