@@ -4,23 +4,11 @@
 //! Without nvcc the build has no kernels: these tests then say so and pass, unless
 //! SECTUNE_REQUIRE_KERNELS=1 (set in CI after scripts/install-cuda-toolchain.sh), where they fail.
 
-use sectune::backend::cuda::kernels::{KernelModule, ARCHS, KERNELS_BUILT};
-use sectune::backend::cuda::report::{embedded_report, HOT_MODULES};
+mod common;
 
-/// False (after printing why) when there are no kernels and none are required.
-fn kernels_present() -> bool {
-    if KERNELS_BUILT {
-        return true;
-    }
-    let required = std::env::var("SECTUNE_REQUIRE_KERNELS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "SECTUNE_REQUIRE_KERNELS=1 but this build has no CUDA kernels: run scripts/install-cuda-toolchain.sh \
-         and rebuild (build.rs found no nvcc)"
-    );
-    eprintln!("skipped: this build has no CUDA kernels (no nvcc at build time); set SECTUNE_REQUIRE_KERNELS=1 to fail instead");
-    false
-}
+use common::kernels_present;
+use sectune::backend::cuda::kernels::{KernelModule, ARCHS};
+use sectune::backend::cuda::report::{embedded_report, HOT_MODULES};
 
 #[test]
 fn every_kernel_file_is_compiled_and_embedded() {

@@ -1,4 +1,5 @@
-//! Shared test helpers: tolerance checks that report their margin even on a pass.
+//! Shared test helpers: tolerance checks that report their margin even on a pass, and the skip
+//! rule of the compile-level kernel checks.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -233,4 +234,19 @@ pub fn assert_mixed_close(
         bounds.logits_l2
     );
     (loss, logits, worst)
+}
+
+/// False (after printing why) when there are no kernels and none are required.
+pub fn kernels_present() -> bool {
+    if sectune::backend::cuda::kernels::KERNELS_BUILT {
+        return true;
+    }
+    let required = std::env::var("SECTUNE_REQUIRE_KERNELS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "SECTUNE_REQUIRE_KERNELS=1 but this build has no CUDA kernels: run scripts/install-cuda-toolchain.sh \
+         and rebuild (build.rs found no nvcc)"
+    );
+    eprintln!("skipped: this build has no CUDA kernels (no nvcc at build time); set SECTUNE_REQUIRE_KERNELS=1 to fail instead");
+    false
 }
