@@ -59,7 +59,7 @@ def build(torch, args):
     if args.base_dtype == "bf16":
         model = model.to(dtype=dtype, device=args.device)
     else:
-        model = quantized(torch, peft, model, dtype, args)
+        model = quantized(peft, model, dtype, args)
     model = peft.get_peft_model(model, pc)
     model.config.use_cache = False
     if args.checkpoint:
@@ -67,7 +67,7 @@ def build(torch, args):
     return model, dtype
 
 
-def quantized(torch, peft, model, dtype, args):
+def quantized(peft, model, dtype, args):
     """The same weights saved and loaded back with a BitsAndBytesConfig (the QLoRA recipe), then
     prepare_model_for_kbit_training (norms in f32, input gradients on; checkpointing only with
     --checkpoint)."""

@@ -17,20 +17,20 @@ if [ $# -gt 0 ]; then tests=("$@"); else
 fi
 dest=.gpu-carry/bin
 export SECTUNE_CUDA_ARCHS=${SECTUNE_CUDA_ARCHS:-sm_90}
-cargo build --features cuda --bin sectune
-args=(); for t in "${tests[@]}"; do args+=(--test "$t"); done
-exes=$(cargo test --features cuda --no-run "${args[@]}" --message-format=json |
+executables() {  # executables KIND < cargo's JSON messages → "NAME PATH" per built KIND target
   python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["target"]["name"], m["executable"])')
-rm -rf "$dest" && mkdir -p "$dest"
-pack() {  # pack NAME EXE
-  strip -o "$dest/$1" "$2" && xz -T0 -9 "$dest/$1"
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == [sys.argv[1]]:
+        print(m["target"]["name"], m["executable"])' "$1"
 }
-pack sectune target/debug/sectune
-while read -r name exe; do pack "$name" "$exe"; done <<<"$exes"
+args=(); for t in "${tests[@]}"; do args+=(--test "$t"); done
+exes=$(cargo build --features cuda --bin sectune --message-format=json | executables bin
+  cargo test --features cuda --no-run "${args[@]}" --message-format=json | executables test)
+rm -rf "$dest" && mkdir -p "$dest"
+while read -r name exe; do
+  strip -o "$dest/$name" "$exe" && xz -T0 -9 "$dest/$name"
+done <<<"$exes"
 [ "$bnb" = 1 ] && bash scripts/pack-bitsandbytes.sh
 kib=$(du -sk .gpu-carry | cut -f1)
 ls -la "$dest"
