@@ -65,10 +65,21 @@ static_assert(smem_fwd<128>() <= 101376 && smem_dq<128>() <= 101376 && smem_dkv<
 
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 
-extern __shared__ __align__(16) unsigned char tc_smem[];
+SECTUNE_DYNAMIC_SMEM(16, tc_smem);
 
 __device__ __forceinline__ uint32_t saddr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
+#if defined(SECTUNE_SIM)  // tests/host/sim: the same operations emulated on the CPU, per the PTX ISA
+__device__ __forceinline__ void cp16(uint32_t dst, const void* src, bool valid) { sim::cp_async(dst, src, valid ? 16 : 0); }
+__device__ __forceinline__ void cp_commit() { sim::cp_async_commit(); }
+template <int N> __device__ __forceinline__ void cp_wait() { sim::cp_async_wait(N); }
+__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], uint32_t addr) { sim::ldmatrix_x4(r, addr, false); }
+__device__ __forceinline__ void ldsm4t(uint32_t (&r)[4], uint32_t addr) { sim::ldmatrix_x4(r, addr, true); }
+template <typename T> __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  const uint32_t b[2] = {b0, b1};
+  sim::mma_m16n8k16(c, a, b, std::is_same<T, bf16>::value);
+}
+#else
 // 16 bytes global → shared; src_size 0 zero-fills (rows past the end; src stays a valid address).
 __device__ __forceinline__ void cp16(uint32_t dst, const void* src, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
@@ -100,6 +111,7 @@ template <> __device__ __forceinline__ void mma<bf16>(float (&c)[4], const uint3
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+#endif
 
 // Two floats → one .b32 of two 16-bit values, `lo` in the low half.
 template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);

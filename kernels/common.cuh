@@ -12,6 +12,11 @@
 #define SECTUNE_BF16 0
 #endif
 
+// The launch's dynamic shared memory, as NAME (tests/host/sim defines its own).
+#ifndef SECTUNE_DYNAMIC_SMEM
+#define SECTUNE_DYNAMIC_SMEM(ALIGN, NAME) extern __shared__ __align__(ALIGN) unsigned char NAME[]
+#endif
+
 typedef __nv_bfloat16 bf16;
 typedef __half f16;
 

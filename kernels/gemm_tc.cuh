@@ -55,6 +55,23 @@ struct Rank {
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
+#if defined(SECTUNE_SIM)  // tests/host/sim: the same operations emulated on the CPU, per the PTX ISA
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) { sim::cp_async(smem_u32(dst), src, 16); }
+__device__ __forceinline__ void cp_async_commit() { sim::cp_async_commit(); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { sim::cp_async_wait(N); }
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void* p) { sim::ldmatrix_x4(r, smem_u32(p), false); }
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void* p) { sim::ldmatrix_x4(r, smem_u32(p), true); }
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], bf16) {
+  sim::mma_m16n8k16(c, a, b, true);
+}
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], const uint32_t b[2], f16) {
+  sim::mma_m16n8k16(c, a, b, false);
+}
+__device__ __forceinline__ uint32_t tf32(float x) { return sim::cvt_rna_tf32(x); }
+__device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+  sim::mma_m16n8k8_tf32(c, a, b);
+}
+#else
 __device__ __forceinline__ void cp_async16(void* dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_u32(dst)), "l"(src) : "memory");
 }
@@ -92,15 +109,16 @@ __device__ __forceinline__ uint32_t tf32(float x) {
   asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
 }
-// x = hi + lo with both in tf32: 3 tf32 products (hi·hi + hi·lo + lo·hi) keep ~fp32 accuracy.
-__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
-  hi = tf32(x);
-  lo = tf32(x - __uint_as_float(hi));
-}
 __device__ __forceinline__ void mma1688_tf32(float c[4], const uint32_t a[4], const uint32_t b[2]) {
   asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+// x = hi + lo with both in tf32: 3 tf32 products (hi·hi + hi·lo + lo·hi) keep ~fp32 accuracy.
+__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
+  hi = tf32(x);
+  lo = tf32(x - __uint_as_float(hi));
 }
 
 // Element offsets inside one stage's tiles (see the swizzle in the header): a [row][BK] row is one
@@ -411,7 +429,7 @@ template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
 __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
                           const Rank& rank) {
   static_assert(!B_KN || !BSrc::KN_HALVES, "mma_stage reads a B_KN tile as kn_off writes it");
-  extern __shared__ __align__(128) unsigned char smem_raw[];
+  SECTUNE_DYNAMIC_SMEM(128, smem_raw);
   T* smem = reinterpret_cast<T*>(smem_raw);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x >> 5, wm = (warp >> 2) * WM, wn = (warp & 3) * WN;

@@ -56,6 +56,19 @@ __host__ __device__ __forceinline__ uint64_t b_desc(uint32_t sb, int kk) {
 // First output row (in the block tile) of warp `warp`'s 16×128 accumulator slab.
 __host__ __device__ __forceinline__ int slab_row(int warp) { return 64 * (warp >> 2) + 16 * (warp & 3); }
 
+#if defined(SECTUNE_SIM)  // tests/host/sim: the same operations emulated on the CPU, per the PTX ISA
+template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, bf16) {
+  sim::wgmma_issue(d, da, db, TRANS_B, true);
+}
+template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
+  sim::wgmma_issue(d, da, db, TRANS_B, false);
+}
+__device__ __forceinline__ void fence_acc(Acc&) {}
+__device__ __forceinline__ void wgmma_fence() {}
+__device__ __forceinline__ void wgmma_commit() { sim::wgmma_commit(); }
+__device__ __forceinline__ void wgmma_wait0() { sim::wgmma_wait(0); }
+__device__ __forceinline__ void fence_to_async_proxy() {}
+#else
 #define SECTUNE_WG_REGS \
   "%0, %1, %2, %3, %4, %5, %6, %7, " \
   "%8, %9, %10, %11, %12, %13, %14, %15, " \
@@ -94,6 +107,12 @@ __device__ __forceinline__ void fence_acc(Acc& acc) {
 #pragma unroll
     for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(acc[0][i][j])::"memory");
 }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// This thread's shared-memory writes (cp.async, st.shared) become visible to the wgmmas' async proxy.
+__device__ __forceinline__ void fence_to_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+#endif
 
 // Issues one k-tile of the warpgroup's 64×128 output from the stage's shared tiles; the wgmmas run
 // asynchronously until `wait`, so the caller decodes the next stage (QuantB::land) meanwhile.
@@ -103,16 +122,16 @@ __device__ __forceinline__ void issue(Acc& acc, const T* sa, const T* sb) {
   const uint32_t a_addr = tc::smem_u32(sa), b_addr = tc::smem_u32(sb);
   const int wgi = threadIdx.x >> 7;
   fence_acc(acc);
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+  wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < tc::BK; kk += 16) mma<B_KN>(&acc[0][0][0], a_desc(a_addr, wgi, kk), b_desc<B_KN>(b_addr, kk), T());
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  wgmma_commit();
   fence_acc(acc);
 }
 
 // Waits for this warpgroup's wgmmas: the accumulators are final and the stage may be overwritten.
 __device__ __forceinline__ void wait(Acc& acc) {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  wgmma_wait0();
   fence_acc(acc);
 }
 
@@ -120,12 +139,9 @@ __device__ __forceinline__ void wait(Acc& acc) {
 // for a quantized B's decode tables (plan::wg_smem_bytes on the host).
 constexpr int TABLE_BYTES = 2048;
 __device__ __forceinline__ unsigned char* dyn_smem() {
-  extern __shared__ __align__(1024) unsigned char wg_smem[];
+  SECTUNE_DYNAMIC_SMEM(1024, wg_smem);
   return wg_smem;
 }
-
-// This thread's shared-memory writes (cp.async, st.shared) become visible to the wgmmas' async proxy.
-__device__ __forceinline__ void fence_to_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // The whole block, as tc::gemm_from (same arguments and grid; dynamic shared memory per
 // plan::wg_smem_bytes); bsrc fills B tiles in the layout `issue` reads (HALVES = true).
