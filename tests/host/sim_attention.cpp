@@ -1,0 +1,127 @@
+// The tensor-core flash attention's own kernels (attention_tc.cuh: forward, dQ, dK/dV; head dims 64, 128,
+// 256; bf16 and f16) run on the CPU by the SIMT emulator (sim/simt.h), causal with a KV offset (S > T)
+// and GQA, against a double-precision reference of the same rounded inputs: out and lse from the
+// forward, dQ / dK / dV from the backward given the reference's lse and Δ = rowsum(dO⊙O).
+// Built and run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed.
+#include "sim/cases.h"
+
+#include "attention_tc.cu"
+
+namespace {
+
+using namespace cases;
+Tally tally;
+
+struct Shape {
+  int B, T, S, H, Hkv;
+};
+
+template <typename T, int D, class Fwd, class Dq, class Dkv>
+void attention(const char* name, const Shape& sh, Fwd fwd, Dq dq, Dkv dkv) {
+  const int B = sh.B, Tq = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv, group = H / Hkv;
+  const float scale = 1.f / std::sqrt((float)D);
+  Rng rng{(uint64_t)(D * 1000 + Tq * 7 + S)};
+  std::vector<double> qe, ke, ve, de;
+  auto q = random16<T>((size_t)B * Tq * H * D, rng, qe);
+  auto k = random16<T>((size_t)B * S * Hkv * D, rng, ke);
+  auto v = random16<T>((size_t)B * S * Hkv * D, rng, ve);
+  auto dout = random16<T>((size_t)B * Tq * H * D, rng, de);
+  auto qi = [&](int b, int t, int h, int d) { return (((size_t)b * Tq + t) * H + h) * D + d; };
+  auto ki = [&](int b, int s, int h, int d) { return (((size_t)b * S + s) * Hkv + h) * D + d; };
+
+  // Reference: P, O, lse, Δ, then the gradients.
+  std::vector<double> o(q.size()), lse((size_t)B * H * Tq), delta(lse.size()), dq_ref(q.size(), 0.0),
+      dk_ref(k.size(), 0.0), dv_ref(k.size(), 0.0), o_mag(q.size(), 0.0), dq_mag(q.size(), 0.0), dk_mag(k.size(), 0.0),
+      dv_mag(k.size(), 0.0);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < Tq; ++i) {
+        const int hk = h / group, visible = i + (S - Tq) + 1;
+        std::vector<double> s(visible), p(visible), dp(visible);
+        double m = -1e300, l = 0;
+        for (int j = 0; j < visible; ++j) {
+          double dot = 0;
+          for (int d = 0; d < D; ++d) dot += qe[qi(b, i, h, d)] * ke[ki(b, j, hk, d)];
+          s[j] = scale * dot;
+          m = std::max(m, s[j]);
+        }
+        for (int j = 0; j < visible; ++j) l += std::exp(s[j] - m);
+        const size_t row = ((size_t)b * H + h) * Tq + i;
+        lse[row] = m + std::log(l);
+        for (int j = 0; j < visible; ++j) p[j] = std::exp(s[j] - lse[row]);
+        double dl = 0;
+        for (int d = 0; d < D; ++d) {
+          double acc = 0, mag = 0;
+          for (int j = 0; j < visible; ++j) acc += p[j] * ve[ki(b, j, hk, d)], mag += std::fabs(p[j] * ve[ki(b, j, hk, d)]);
+          o[qi(b, i, h, d)] = acc;
+          o_mag[qi(b, i, h, d)] = mag;
+          dl += de[qi(b, i, h, d)] * acc;
+        }
+        delta[row] = dl;
+        for (int j = 0; j < visible; ++j) {
+          double acc = 0;
+          for (int d = 0; d < D; ++d) acc += de[qi(b, i, h, d)] * ve[ki(b, j, hk, d)];
+          const double ds = p[j] * (acc - dl);
+          for (int d = 0; d < D; ++d) {
+            dq_ref[qi(b, i, h, d)] += scale * ds * ke[ki(b, j, hk, d)];
+            dq_mag[qi(b, i, h, d)] += std::fabs(scale * ds * ke[ki(b, j, hk, d)]);
+            dk_ref[ki(b, j, hk, d)] += scale * ds * qe[qi(b, i, h, d)];
+            dk_mag[ki(b, j, hk, d)] += std::fabs(scale * ds * qe[qi(b, i, h, d)]);
+            dv_ref[ki(b, j, hk, d)] += p[j] * de[qi(b, i, h, d)];
+            dv_mag[ki(b, j, hk, d)] += std::fabs(p[j] * de[qi(b, i, h, d)]);
+          }
+        }
+      }
+
+  const std::string label = std::string(name) + " d" + std::to_string(D) + " B" + std::to_string(B) + " T" +
+                            std::to_string(Tq) + " S" + std::to_string(S) + " H" + std::to_string(H) + "/" +
+                            std::to_string(Hkv);
+  // P and dS enter the second products rounded to T: one rounding of T per term.
+  const double per_term = ulp<T>();
+  const uint3 q_grid = make_uint3((Tq + attn_tc::BQ - 1) / attn_tc::BQ, H, B);
+
+  std::vector<T> out(q.size());
+  std::vector<float> lse_out(lse.size());
+  run(fwd, q_grid, attn_tc::THREADS, attn_tc::smem_fwd<D>(), (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
+      out.data(), lse_out.data(), Tq, S, H, Hkv, scale);
+  Check co = check_for<T>(per_term), cl{0x1p-20, 0.0};
+  for (size_t i = 0; i < out.size(); ++i) co.at(to_f32(out[i]), o[i], o_mag[i], (int)(i / D), (int)(i % D));
+  for (size_t i = 0; i < lse.size(); ++i) cl.at(lse_out[i], lse[i], 1.0, (int)i, 0);
+  tally.report(label + " out", co);
+  tally.report(label + " lse", cl);
+
+  std::vector<float> lse32(lse.begin(), lse.end()), delta32(delta.begin(), delta.end());
+  std::vector<T> dq_out(q.size()), dk_out(k.size()), dv_out(k.size());
+  run(dq, q_grid, attn_tc::THREADS, attn_tc::smem_dq<D>(), (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
+      (const T*)dout.data(), (const float*)lse32.data(), (const float*)delta32.data(), dq_out.data(), Tq, S, H, Hkv, scale);
+  run(dkv, make_uint3((S + attn_tc::dkv_bk<D>() - 1) / attn_tc::dkv_bk<D>(), Hkv, B), attn_tc::THREADS,
+      attn_tc::smem_dkv<D>(), (const T*)q.data(), (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(),
+      (const float*)lse32.data(), (const float*)delta32.data(), dk_out.data(), dv_out.data(), Tq, S, H, Hkv, scale);
+  // dS = P⊙(dP − Δ) is rounded to T from a difference: a few units of its own rounding per term.
+  Check cq = check_for<T>(4 * per_term), ck = check_for<T>(4 * per_term), cv = check_for<T>(per_term);
+  for (size_t i = 0; i < q.size(); ++i) cq.at(to_f32(dq_out[i]), dq_ref[i], dq_mag[i], (int)(i / D), (int)(i % D));
+  for (size_t i = 0; i < k.size(); ++i) {
+    ck.at(to_f32(dk_out[i]), dk_ref[i], dk_mag[i], (int)(i / D), (int)(i % D));
+    cv.at(to_f32(dv_out[i]), dv_ref[i], dv_mag[i], (int)(i / D), (int)(i % D));
+  }
+  tally.report(label + " dQ", cq);
+  tally.report(label + " dK", ck);
+  tally.report(label + " dV", cv);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  parse_seed(argc, argv);
+  // Ragged query tiles (T not a multiple of 64), a KV offset (S > T, so early keys are seen by every
+  // query), GQA (two query heads per kv head), two batch entries.
+  const Shape gqa{2, 70, 90, 4, 2}, mha{1, 64, 64, 2, 2};
+  attention<bf16, 64>("bf16", gqa, attention_tc_fwd_d64_bf16, attention_tc_bwd_dq_d64_bf16, attention_tc_bwd_dkv_d64_bf16);
+  attention<f16, 64>("f16", mha, attention_tc_fwd_d64_f16, attention_tc_bwd_dq_d64_f16, attention_tc_bwd_dkv_d64_f16);
+  attention<bf16, 128>("bf16", gqa, attention_tc_fwd_d128_bf16, attention_tc_bwd_dq_d128_bf16,
+                       attention_tc_bwd_dkv_d128_bf16);
+  attention<bf16, 256>("bf16", gqa, attention_tc_fwd_d256_bf16, attention_tc_bwd_dq_d256_bf16,
+                       attention_tc_bwd_dkv_d256_bf16);
+  attention<f16, 256>("f16", mha, attention_tc_fwd_d256_f16, attention_tc_bwd_dq_d256_f16, attention_tc_bwd_dkv_d256_f16);
+  return tally.finish();
+}
