@@ -4,19 +4,12 @@
 // The kernel's side is its own code, called on the host: tc::RowkChunk and tc::BChunk (where each
 // thread's 8-element chunks of a k-tile go), wg::a_desc / wg::b_desc (the 64-bit descriptors of each
 // warpgroup's k16 step), wg::slab_row and tc::frag_row / frag_col (where an accumulator is stored).
-// The hardware's side is transcribed from the PTX ISA (wgmma.mma_async, sm_90a):
-//   - descriptor bits: start >> 4 in [0,14), LBO >> 4 in [16,30), SBO >> 4 in [32,46), base offset in
-//     [49,52), swizzle mode in [62,64) (1 = 128-byte);
-//   - canonical layouts with the 128-byte swizzle, T = 8 16-bit elements per 16 bytes:
-//       K-major  ((8,m),(T,2k)):((8T,SBO),(1,T))        element (row, k)
-//       MN-major ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO))   element (mn, k)
-//     then Swizzle<3,4,3> on the byte address (bits 4..6 ^= bits 7..9), the pattern anchored at
-//     1024-byte boundaries (base offset 0);
-//   - m64nNk16 f32 accumulators: warp w of the warpgroup holds rows 16w..16w+15; register q of lane l
-//     is row 16w + l/4 + 8·((q/2) % 2), column 8·(q/4) + 2·(l % 4) + q % 2.
+// The hardware's side is the PTX ISA's, as transcribed in sim/wgmma_isa.h (descriptor bits, the
+// canonical K-major / MN-major layouts with the 128-byte swizzle, the m64nNk16 accumulator layout).
 // Negative controls (a misaligned tile base, the N-major descriptor's LBO and SBO swapped) must
 // mismatch, so the check is shown to be able to fail.
 #include "gemm_wgmma.cuh"
+#include "sim/wgmma_isa.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -40,20 +33,10 @@ struct Smem {
   }
 };
 
-struct Desc {
-  uint32_t start, lbo, sbo, base_offset, swizzle;
-};
-Desc decode(uint64_t d) {
-  return {(uint32_t)(d & 0x3FFF) << 4, (uint32_t)((d >> 16) & 0x3FFF) << 4, (uint32_t)((d >> 32) & 0x3FFF) << 4,
-          (uint32_t)((d >> 49) & 7), (uint32_t)(d >> 62)};
-}
-uint32_t swizzle128(uint32_t a) { return a ^ (((a >> 7) & 7) << 4); }
-uint32_t k_major(const Desc& d, int row, int k) {
-  return swizzle128(d.start + (row % 8) * 128 + (row / 8) * d.sbo + (k % 8) * 2 + (k / 8) * 16);
-}
-uint32_t mn_major(const Desc& d, int mn, int k) {
-  return swizzle128(d.start + (mn % 8) * 2 + ((mn / 8) % 8) * 16 + (mn / 64) * d.lbo + (k % 8) * 128 + (k / 8) * d.sbo);
-}
+using isa::decode;
+using isa::Desc;
+using isa::k_major;
+using isa::mn_major;
 
 struct Fault {
   int count = 0;
@@ -137,7 +120,7 @@ int run_case(const char* name, uint32_t base, bool swap_b_strides) {
   for (int tid = 0; tid < tc::THREADS; ++tid) {
     const int wgi = tid / 128, w = (tid % 128) / 32, lane = tid % 32;
     for (int q = 0; q < 2 * 32; ++q) {
-      const int row = 16 * w + lane / 4 + 8 * ((q / 2) % 2), col = 8 * (q / 4) + 2 * (lane % 4) + q % 2;
+      const int row = isa::acc_row(w, lane, q), col = isa::acc_col(lane, q);
       const double v = d[((size_t)wgi * 64 + row) * N + col];
       const int nt = q / 4, i = q % 4;  // acc[0][nt][i]
       const int m = wg::slab_row(tid / 32) + tc::frag_row(lane, 0, i), n = tc::frag_col(lane, nt, i);
