@@ -379,9 +379,12 @@ __device__ __forceinline__ void store_tile(const float (&acc)[MT_][NT_][4], Y* y
     }
 }
 
-// The cp.async ring both cores run: k-tile kt's A tile, then its B tile, in stage kt % STAGES.
-template <typename T, class BSrc>
+// The cp.async ring both cores run: k-tile kt's A tile, then its B tile, in stage kt % RING, loaded
+// AHEAD k-tiles before it is multiplied (RING − 1 here; gemm_wgmma.cuh's pipelined core keeps one
+// stage for the wgmmas still in flight).
+template <typename T, class BSrc, int RING = STAGES, int AHEAD = RING - 1>
 struct Ring {
+  static_assert(AHEAD >= 1 && AHEAD < RING, "a ring stage is loaded while another is multiplied");
   T* smem;
   const T* A;
   int lda;
@@ -389,11 +392,11 @@ struct Ring {
   int M, K, m0, KT;
   BSrc& bsrc;
 
-  __device__ __forceinline__ T* a_tile(int kt) const { return smem + (kt % STAGES) * 2 * TILE; }
-  // The first STAGES-1 k-tiles, B landed at once (nothing to overlap yet).
+  __device__ __forceinline__ T* a_tile(int kt) const { return smem + (kt % RING) * 2 * TILE; }
+  // The first AHEAD k-tiles, B landed at once (nothing to overlap yet).
   __device__ __forceinline__ void fill() {
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
+    for (int s = 0; s < AHEAD; ++s) {
       if (s < KT) {
         T* sa = a_tile(s);
         load_a(sa, A, lda, va, M, K, m0, s * BK);
@@ -403,9 +406,9 @@ struct Ring {
       cp_async_commit();
     }
   }
-  // After k-tile kt's barrier: starts k-tile kt+STAGES-1's copies and B fetch.
+  // After k-tile kt's barrier: starts k-tile kt+AHEAD's copies and B fetch.
   __device__ __forceinline__ void start(int kt) {
-    const int next = kt + STAGES - 1;
+    const int next = kt + AHEAD;
     if (next < KT) {
       T* sn = a_tile(next);
       load_a(sn, A, lda, va, M, K, m0, next * BK);
@@ -415,7 +418,7 @@ struct Ring {
   }
   // Writes that k-tile's B (for a quantized B: decodes it) while k-tile kt is multiplied.
   __device__ __forceinline__ void land(int kt) {
-    const int next = kt + STAGES - 1;
+    const int next = kt + AHEAD;
     if (next < KT) bsrc.land(a_tile(next) + TILE, next * BK);
   }
 };

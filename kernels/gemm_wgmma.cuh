@@ -1,13 +1,15 @@
 // Warpgroup tensor-core GEMM core for sm_90a (H100 / H200): gemm_tc.cuh's block (128×128 output,
 // BK 64, 3-stage cp.async ring, 256 threads, the same rank epilogue and stores, the same grid), with
 // the multiplies issued as wgmma.mma_async instead of mma.sync, and 2 KiB more dynamic shared memory
-// for a quantized B's decode tables. Opt-in and not yet run on a GPU: the backend uses it only when
-// SECTUNE_GEMM_CORE=wgmma on compute capability 9.0 (src/backend/cuda/plan.rs).
+// for a quantized B's decode tables. Opt-in and not yet run on a GPU (tests/kernel_sim.rs runs it in a
+// CPU emulator): the backend uses it only when SECTUNE_GEMM_CORE=wgmma | wgmma-inflight on compute
+// capability 9.0 (src/backend/cuda/plan.rs).
 //   Warpgroup w (threads 128w..) multiplies rows 64w..64w+63 of the A tile by all 128 columns of B:
 //   per k-tile, four m64n128k16 wgmmas read both operands straight from shared memory (no ldmatrix);
 //   while they run, the threads decode the next stage of a quantized B (quant_wgmma.cu), then the
 //   warpgroup waits for them before the next barrier (two blocks per SM overlap each other's barriers
-//   and loads).
+//   and loads: wg::Overlap, the wg_ entries), or leaves them running across it (wg::InFlight, the
+//   wgp_ entries: a 4-stage ring loaded two k-tiles ahead, one block per SM).
 // Shared layouts (the 128-byte swizzle of wgmma, a 16-byte chunk's index XOR bits 7..9 of its address,
 //   so tiles start on 1024-byte boundaries):
 //   A, and B when !B_KN: [128 rows][64 k] K-major, chunk c of row r at c ^ (r & 7): gemm_tc.cuh's
@@ -66,7 +68,7 @@ template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t d
 __device__ __forceinline__ void fence_acc(Acc&) {}
 __device__ __forceinline__ void wgmma_fence() {}
 __device__ __forceinline__ void wgmma_commit() { sim::wgmma_commit(); }
-__device__ __forceinline__ void wgmma_wait0() { sim::wgmma_wait(0); }
+template <int N> __device__ __forceinline__ void wgmma_wait() { sim::wgmma_wait(N); }
 __device__ __forceinline__ void fence_to_async_proxy() {}
 #else
 #define SECTUNE_WG_REGS \
@@ -109,7 +111,9 @@ __device__ __forceinline__ void fence_acc(Acc& acc) {
 }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
 // This thread's shared-memory writes (cp.async, st.shared) become visible to the wgmmas' async proxy.
 __device__ __forceinline__ void fence_to_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 #endif
@@ -129,14 +133,35 @@ __device__ __forceinline__ void issue(Acc& acc, const T* sa, const T* sb) {
   fence_acc(acc);
 }
 
-// Waits for this warpgroup's wgmmas: the accumulators are final and the stage may be overwritten.
-__device__ __forceinline__ void wait(Acc& acc) {
-  wgmma_wait0();
+// Waits until at most N of this warpgroup's committed k-tiles of wgmmas are still running: the
+// stages of the others may be overwritten (N = 0: the accumulators are final).
+template <int N> __device__ __forceinline__ void wait(Acc& acc) {
+  wgmma_wait<N>();
   fence_acc(acc);
 }
 
-// The block's dynamic shared memory: the pipeline ring (tc::smem_bytes(RMAX)), then TABLE_BYTES
-// for a quantized B's decode tables (plan::wg_smem_bytes on the host).
+// How the k-loop overlaps loads, barriers and the tensor cores:
+//   Overlap  (the wg_ entries): 3 stages; each k-tile's wgmmas are waited for before the next barrier,
+//            and two blocks per SM fill each other's gaps;
+//   InFlight (the wgp_ entries): 4 stages, loaded 2 k-tiles ahead; one k-tile of wgmmas stays in
+//            flight across the barrier, so the tensor cores have work while the block syncs and
+//            loads (128 KiB of ring: one block per SM).
+template <int RING_, int IN_FLIGHT_>
+struct Pipe {
+  static constexpr int RING = RING_, IN_FLIGHT = IN_FLIGHT_, AHEAD = RING_ - 1 - IN_FLIGHT_;
+};
+using Overlap = Pipe<tc::STAGES, 0>;
+using InFlight = Pipe<4, 1>;
+
+// The block's dynamic shared memory: the ring (or, after the loop, the rank operands), then
+// TABLE_BYTES for a quantized B's decode tables (plan::wg_smem_bytes on the host).
+__host__ __device__ constexpr int ring_bytes(int ring, int rmax) {
+  return ring * 2 * tc::TILE * 2 > (rmax == 0 ? 0 : 2 * tc::BM * tc::rank_stride(rmax) * 4)
+             ? ring * 2 * tc::TILE * 2
+             : 2 * tc::BM * tc::rank_stride(rmax) * 4;
+}
+static_assert(ring_bytes(Overlap::RING, 0) == tc::smem_bytes(0) && ring_bytes(Overlap::RING, 64) == tc::smem_bytes(64),
+              "the wg_ entries keep the tc_ entries' launch");
 constexpr int TABLE_BYTES = 2048;
 __device__ __forceinline__ unsigned char* dyn_smem() {
   SECTUNE_DYNAMIC_SMEM(1024, wg_smem);
@@ -145,7 +170,7 @@ __device__ __forceinline__ unsigned char* dyn_smem() {
 
 // The whole block, as tc::gemm_from (same arguments and grid; dynamic shared memory per
 // plan::wg_smem_bytes); bsrc fills B tiles in the layout `issue` reads (HALVES = true).
-template <typename T, bool B_KN, int RMAX, class BSrc, typename Y>
+template <typename T, bool B_KN, int RMAX, class P, class BSrc, typename Y>
 __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, const T* bias, Y* y, int ldy,
                           const tc::Rank& rank) {
   using namespace tc;
@@ -156,18 +181,21 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int wm = slab_row(threadIdx.x >> 5);
   Acc acc = {};
-  Ring<T, BSrc> ring{smem, A, lda, vec_ok(A, lda), M, K, m0, (K + BK - 1) / BK, bsrc};
+  Ring<T, BSrc, P::RING, P::AHEAD> ring{smem, A, lda, vec_ok(A, lda), M, K, m0, (K + BK - 1) / BK, bsrc};
   ring.fill();
   for (int kt = 0; kt < ring.KT; ++kt) {
-    cp_async_wait<STAGES - 2>();  // k-tile kt has landed (for this thread's copies)
+    cp_async_wait<P::AHEAD - 1>();  // k-tile kt has landed (for this thread's copies)
     fence_to_async_proxy();
-    __syncthreads();  // ... for every thread's, and every warpgroup finished stage kt-1's wgmmas
+    // ... for every thread's; and every warpgroup has retired the wgmmas of the stage refilled next
+    // (k-tile kt − 1 − IN_FLIGHT, by its wait at the end of the last iteration).
+    __syncthreads();
     ring.start(kt);
     T* sa = ring.a_tile(kt);
     issue<T, B_KN>(acc, sa, sa + TILE);
     ring.land(kt);  // overlaps the wgmmas (another stage)
-    wait(acc);
+    wait<P::IN_FLIGHT>(acc);
   }
+  if (P::IN_FLIGHT > 0) wait<0>(acc);
   if (RMAX > 0 && rank.r > 0) {
     cp_async_wait<0>();
     __syncthreads();  // the pipeline memory is free for the rank operands
@@ -177,11 +205,11 @@ __device__ void gemm_from(const T* A, int lda, BSrc& bsrc, int M, int N, int K, 
 }
 
 // The dense GEMM: B [N, K] (ld ldb) or, with B_KN, [K, N].
-template <typename T, bool B_KN, int RMAX, typename Y>
+template <typename T, bool B_KN, int RMAX, class P, typename Y>
 __device__ void gemm(const T* A, int lda, const T* B, int ldb, int M, int N, int K, const T* bias, Y* y, int ldy,
                      const tc::Rank& rank) {
   tc::DenseB<T, B_KN, true> src{B, ldb, tc::vec_ok(B, ldb), N, K, (int)blockIdx.x * tc::BN};
-  wg::gemm_from<T, B_KN, RMAX>(A, lda, src, M, N, K, bias, y, ldy, rank);
+  wg::gemm_from<T, B_KN, RMAX, P>(A, lda, src, M, N, K, bias, y, ldy, rank);
 }
 
 }  // namespace wg

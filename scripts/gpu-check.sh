@@ -7,13 +7,14 @@
 #   BIN_DIR: scripts/pack-gpu.sh builds it (.gpu-carry/bin).
 #   steps (default: all of these): parity model extra memcheck racecheck train train-nf4 train-bf16
 #   train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new
-#   rank-tiled wgmma;
+#   rank-tiled wgmma wgmma-inflight;
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
 #   quantized linears, mixed precision); sanitize-new runs memcheck on those and racecheck on the
 #   tc attention; rank-tiled reruns the LoRA parity suites with the tiled rank projections
 #   (SECTUNE_RANK_PROJECT=tiled) and racechecks them; wgmma (compute capability 9.0) runs the 16-bit
 #   linear parity, mixed-precision suites (dense and int8/NF4), their memchecks, a mixed CLI run and
-#   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma).
+#   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma);
+#   wgmma-inflight the same but the memchecks and CLI run on its in-flight pipeline.
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -24,7 +25,7 @@
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled wgmma}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled wgmma wgmma-inflight}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -106,6 +107,27 @@ train_mixed_nf4() {
 }
 
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
+# The opt-in warpgroup GEMM pipelines (SECTUNE_GEMM_CORE=CORE): parity of the 16-bit linears and of the
+# mixed-precision suites (dense and int8/NF4), one mixed layer with a bf16 and an NF4 base; `full`
+# adds their memchecks and a mixed CLI run against the CPU.
+wgmma_steps() {
+  local core=$1 depth=$2
+  [ -x "$bin/cuda_bf16" ] && step "cuda_bf16-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_bf16" --test-threads=1 linear
+  [ -x "$bin/cuda_mixed" ] && step "cuda_mixed-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_mixed" --test-threads=1
+  [ -x "$bin/cuda_quant" ] && step "cuda_quant-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_quant" --test-threads=1 mixed_precision
+  if [ "$depth" = full ]; then
+    [ -x "$bin/cuda_bf16" ] && step "memcheck-cuda_bf16-$core" 90 env SECTUNE_GEMM_CORE="$core" compute-sanitizer --tool memcheck \
+      --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
+    [ -x "$bin/cuda_quant" ] && step "memcheck-cuda_quant-$core" 90 env SECTUNE_GEMM_CORE="$core" compute-sanitizer --tool memcheck \
+      --error-exitcode 3 "$bin/cuda_quant" --skip 7b --test-threads=1 mixed_precision
+    export -f train_pair train_mixed; export bin; step "train-mixed-$core" 90 env SECTUNE_GEMM_CORE="$core" bash -c train_mixed
+  fi
+  step "layer-mixed-$core" 120 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
+    --shape codellama7b --seq 2048 --reps 3
+  step "layer-mixed-nf4-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
+    --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none
+}
+
 for s in $steps; do
   case $s in
     parity) step parity 75 "$bin/cuda_parity" --test-threads=1 ;;
@@ -163,19 +185,8 @@ for s in $steps; do
       for t in cuda_parity cuda_model cuda_bf16 cuda_quant; do
         [ -x "$bin/$t" ] && step "$t-rank-tiled" 75 env SECTUNE_RANK_PROJECT=tiled "$bin/$t" --test-threads=1
       done ;;
-    wgmma)
-      [ -x "$bin/cuda_bf16" ] && step cuda_bf16-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_bf16" --test-threads=1 linear
-      [ -x "$bin/cuda_mixed" ] && step cuda_mixed-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_mixed" --test-threads=1
-      [ -x "$bin/cuda_quant" ] && step cuda_quant-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/cuda_quant" --test-threads=1 mixed_precision
-      [ -x "$bin/cuda_bf16" ] && step memcheck-cuda_bf16-wgmma 90 env SECTUNE_GEMM_CORE=wgmma compute-sanitizer --tool memcheck \
-        --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
-      [ -x "$bin/cuda_quant" ] && step memcheck-cuda_quant-wgmma 90 env SECTUNE_GEMM_CORE=wgmma compute-sanitizer --tool memcheck \
-        --error-exitcode 3 "$bin/cuda_quant" --skip 7b --test-threads=1 mixed_precision
-      export -f train_pair train_mixed; export bin; step train-mixed-wgmma 90 env SECTUNE_GEMM_CORE=wgmma bash -c train_mixed
-      step layer-mixed-wgmma 120 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
-        --shape codellama7b --seq 2048 --reps 3
-      step layer-mixed-nf4-wgmma 90 env SECTUNE_GEMM_CORE=wgmma "$bin/sectune" bench layer --device cuda --precision bf16 \
-        --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none ;;
+    wgmma) wgmma_steps wgmma full ;;
+    wgmma-inflight) wgmma_steps wgmma-inflight light ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

@@ -119,7 +119,7 @@ fn hot_kernels_keep_their_arrays_in_registers() {
 /// so no kernel is compiled and left unwired. Launch names are written as string literals,
 /// often formats ("lora_linear_xa{infix}_f32", "attention_fwd_d{d}_bf16"); each literal becomes
 /// a pattern with `{…}` standing for any name characters. The 16-bit runner appends the dtype
-/// itself and the GEMM core's prefix ("tc_", "wg_", plan::GemmCore::prefix) is prepended at run
+/// itself and the GEMM core's prefix ("tc_", "wg_", "wgp_", plan::GemmCore::prefix) is prepended at run
 /// time, so an entry also matches without its dtype suffix or that prefix. (A dtype appended at run time cannot be told apart,
 /// so this finds families nothing launches, not one unused dtype of a launched family.)
 #[test]
@@ -190,6 +190,7 @@ fn every_entry_point_is_launched_from_rust() {
             .filter_map(|n| {
                 n.strip_prefix("tc_")
                     .or_else(|| n.strip_prefix("wg_"))
+                    .or_else(|| n.strip_prefix("wgp_"))
                     .map(String::from)
             })
             .collect();
@@ -262,8 +263,8 @@ fn warpgroup_gemms_are_built_for_sm90a_only() {
         return;
     }
     let rows = embedded_report().expect("ptxas report");
-    // Dense and quantized warpgroup modules with their sm_90a entry counts.
-    for (module, entries) in [("gemm_wgmma", 18), ("quant_wgmma", 12)] {
+    // Dense and quantized warpgroup modules with their sm_90a entry counts (both pipelines).
+    for (module, entries) in [("gemm_wgmma", 36), ("quant_wgmma", 24)] {
         let wg: Vec<_> = rows.iter().filter(|r| r.module == module).collect();
         assert!(!wg.is_empty(), "{module} is missing from the ptxas report");
         assert!(

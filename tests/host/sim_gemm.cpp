@@ -13,14 +13,19 @@ namespace {
 using namespace cases;
 Tally tally;
 
+// Dynamic shared memory of each core's entries (plan::tc_smem_bytes / wg_smem_bytes / wgp_smem_bytes).
+int tc_smem(int rmax) { return tc::smem_bytes(rmax); }
+int wg_smem(int rmax) { return wg::ring_bytes(wg::Overlap::RING, rmax) + wg::TABLE_BYTES; }
+int wgp_smem(int rmax) { return wg::ring_bytes(wg::InFlight::RING, rmax) + wg::TABLE_BYTES; }
+
 // The dense entries of one core and output type: plain and rank-16 forward, plain and rank-16 dX.
 template <typename T, typename Y, class Fwd, class LoraFwd, class Dx, class LoraDx>
-void linear(const LinearCase& c, size_t smem_extra, Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
+void linear(const LinearCase& c, int (*smem_bytes)(int), Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
   Rng rng{(uint64_t)(c.N * 29 + c.K)};
   std::vector<double> we;
   const auto w = random16<T>((size_t)c.N * c.K, rng, we);
   const int threads = tc::THREADS, M = c.M, N = c.N, K = c.K, r = c.r;
-  const size_t smem = tc::smem_bytes(r > 0 ? 16 : 0) + smem_extra;
+  const size_t smem = smem_bytes(r > 0 ? 16 : 0);
   forward<T, Y>(tally, c, we, [&](const T* x, const T* bias, const float* xa, const float* B, float s, Y* y) {
     if (r == 0) run(fwd, tc_grid(M, N), threads, smem, x, w.data(), bias, y, M, N, K);
     else run(lora_fwd, tc_grid(M, N), threads, smem, x, w.data(), bias, xa, B, s, y, M, N, K, r);
@@ -34,21 +39,21 @@ void linear(const LinearCase& c, size_t smem_extra, Fwd fwd, LoraFwd lora_fwd, D
 
 }  // namespace
 
+// One core's four entries of a dtype (SUF: _bf16, _f16, _f32y_bf16).
+#define DENSE(P, SUF) P##_linear_fwd##SUF, P##_lora_linear_fwd_r16##SUF, P##_linear_bwd_dx##SUF, P##_lora_linear_bwd_dx_r16##SUF
+
 int main(int argc, char** argv) {
   parse_seed(argc, argv);
-  const size_t wg_extra = wg::TABLE_BYTES;
   for (auto& s : LINEAR_SHAPES) {
     const int M = s[0], N = s[1], K = s[2];
-    linear<bf16, bf16>({"tc bf16", M, N, K, 0}, 0, tc_linear_fwd_bf16, tc_lora_linear_fwd_r16_bf16, tc_linear_bwd_dx_bf16,
-                       tc_lora_linear_bwd_dx_r16_bf16);
-    linear<f16, f16>({"tc f16", M, N, K, 3}, 0, tc_linear_fwd_f16, tc_lora_linear_fwd_r16_f16, tc_linear_bwd_dx_f16,
-                     tc_lora_linear_bwd_dx_r16_f16);
-    linear<bf16, bf16>({"wg bf16", M, N, K, 0}, wg_extra, wg_linear_fwd_bf16, wg_lora_linear_fwd_r16_bf16,
-                       wg_linear_bwd_dx_bf16, wg_lora_linear_bwd_dx_r16_bf16);
-    linear<f16, f16>({"wg f16", M, N, K, 3}, wg_extra, wg_linear_fwd_f16, wg_lora_linear_fwd_r16_f16, wg_linear_bwd_dx_f16,
-                     wg_lora_linear_bwd_dx_r16_f16);
-    linear<bf16, float>({"wg bf16", M, N, K, 7, 0.1f}, wg_extra, wg_linear_fwd_f32y_bf16, wg_lora_linear_fwd_r16_f32y_bf16,
-                        wg_linear_bwd_dx_f32y_bf16, wg_lora_linear_bwd_dx_r16_f32y_bf16);
+    linear<bf16, bf16>({"tc bf16", M, N, K, 0}, tc_smem, DENSE(tc, _bf16));
+    linear<f16, f16>({"tc f16", M, N, K, 3}, tc_smem, DENSE(tc, _f16));
+    linear<bf16, bf16>({"wg bf16", M, N, K, 0}, wg_smem, DENSE(wg, _bf16));
+    linear<f16, f16>({"wg f16", M, N, K, 3}, wg_smem, DENSE(wg, _f16));
+    linear<bf16, float>({"wg bf16", M, N, K, 7, 0.1f}, wg_smem, DENSE(wg, _f32y_bf16));
+    linear<bf16, bf16>({"wgp bf16", M, N, K, 0}, wgp_smem, DENSE(wgp, _bf16));
+    linear<f16, f16>({"wgp f16", M, N, K, 3}, wgp_smem, DENSE(wgp, _f16));
+    linear<bf16, float>({"wgp bf16", M, N, K, 7, 0.1f}, wgp_smem, DENSE(wgp, _f32y_bf16));
   }
   return tally.finish();
 }

@@ -13,6 +13,11 @@ namespace {
 using namespace cases;
 Tally tally;
 
+// Dynamic shared memory of each core's entries (plan::tc_smem_bytes / wg_smem_bytes / wgp_smem_bytes).
+int tc_smem(int rmax) { return tc::smem_bytes(rmax); }
+int wg_smem(int rmax) { return wg::ring_bytes(wg::Overlap::RING, rmax) + wg::TABLE_BYTES; }
+int wgp_smem(int rmax) { return wg::ring_bytes(wg::InFlight::RING, rmax) + wg::TABLE_BYTES; }
+
 uint32_t next_u32(Rng& r) {
   r.next();
   return (uint32_t)(r.s >> 32);
@@ -84,9 +89,9 @@ const unsigned char* or_null(const std::vector<unsigned char>& v) { return v.emp
 
 // The entries of one core and format: plain and rank-16 forward, plain and rank-16 dX.
 template <class Fwd, class LoraFwd, class Dx, class LoraDx>
-void linear(const LinearCase& c, const QWeight& w, size_t smem_extra, Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
+void linear(const LinearCase& c, const QWeight& w, int (*smem_bytes)(int), Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
   const int threads = tc::THREADS, M = c.M, N = c.N, K = c.K, r = c.r;
-  const size_t smem = tc::smem_bytes(r > 0 ? 16 : 0) + smem_extra;
+  const size_t smem = smem_bytes(r > 0 ? 16 : 0);
   const unsigned char *q = w.q.data(), *qs = or_null(w.qscale);
   const float *sc = w.scale.data(), *map = or_null(w.map), *lv = or_null(w.levels);
   forward<bf16, float>(tally, c, w.exact,
@@ -109,25 +114,25 @@ void linear(const LinearCase& c, const QWeight& w, size_t smem_extra, Fwd fwd, L
 
 }  // namespace
 
+// One core's four entries of a format.
+#define QUANT(P, F) \
+  P##_qlinear_fwd_##F##_f32y_bf16, P##_qlora_fwd_r16_##F##_f32y_bf16, P##_qlinear_bwd_dx_##F##_f32y_bf16, \
+      P##_qlora_bwd_dx_r16_##F##_f32y_bf16
+
 int main(int argc, char** argv) {
   parse_seed(argc, argv);
-  const size_t wg_extra = wg::TABLE_BYTES;
   for (auto& s : LINEAR_SHAPES) {  // K % 8 != 0: element-wise decode, NF4 blocks straddle rows
     const int M = s[0], N = s[1], K = s[2];
     Rng rng{(uint64_t)(N * 31 + K)};
     const QWeight w_nf4 = nf4(N, K, false, rng), w_nf4_dq = nf4(N, K, true, rng), w_int8 = int8(N, K, rng);
-    linear({"tc nf4", M, N, K, 0}, w_nf4, 0, tc_qlinear_fwd_nf4_f32y_bf16, tc_qlora_fwd_r16_nf4_f32y_bf16,
-           tc_qlinear_bwd_dx_nf4_f32y_bf16, tc_qlora_bwd_dx_r16_nf4_f32y_bf16);
-    linear({"tc nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, 0, tc_qlinear_fwd_nf4_f32y_bf16, tc_qlora_fwd_r16_nf4_f32y_bf16,
-           tc_qlinear_bwd_dx_nf4_f32y_bf16, tc_qlora_bwd_dx_r16_nf4_f32y_bf16);
-    linear({"tc int8", M, N, K, 3}, w_int8, 0, tc_qlinear_fwd_int8_f32y_bf16, tc_qlora_fwd_r16_int8_f32y_bf16,
-           tc_qlinear_bwd_dx_int8_f32y_bf16, tc_qlora_bwd_dx_r16_int8_f32y_bf16);
-    linear({"wg nf4", M, N, K, 0}, w_nf4, wg_extra, wg_qlinear_fwd_nf4_f32y_bf16, wg_qlora_fwd_r16_nf4_f32y_bf16,
-           wg_qlinear_bwd_dx_nf4_f32y_bf16, wg_qlora_bwd_dx_r16_nf4_f32y_bf16);
-    linear({"wg nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, wg_extra, wg_qlinear_fwd_nf4_f32y_bf16,
-           wg_qlora_fwd_r16_nf4_f32y_bf16, wg_qlinear_bwd_dx_nf4_f32y_bf16, wg_qlora_bwd_dx_r16_nf4_f32y_bf16);
-    linear({"wg int8", M, N, K, 3}, w_int8, wg_extra, wg_qlinear_fwd_int8_f32y_bf16, wg_qlora_fwd_r16_int8_f32y_bf16,
-           wg_qlinear_bwd_dx_int8_f32y_bf16, wg_qlora_bwd_dx_r16_int8_f32y_bf16);
+    linear({"tc nf4", M, N, K, 0}, w_nf4, tc_smem, QUANT(tc, nf4));
+    linear({"tc nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, tc_smem, QUANT(tc, nf4));
+    linear({"tc int8", M, N, K, 3}, w_int8, tc_smem, QUANT(tc, int8));
+    linear({"wg nf4", M, N, K, 0}, w_nf4, wg_smem, QUANT(wg, nf4));
+    linear({"wg nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, wg_smem, QUANT(wg, nf4));
+    linear({"wg int8", M, N, K, 3}, w_int8, wg_smem, QUANT(wg, int8));
+    linear({"wgp nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, wgp_smem, QUANT(wgp, nf4));
+    linear({"wgp int8", M, N, K, 3}, w_int8, wgp_smem, QUANT(wgp, int8));
   }
   return tally.finish();
 }

@@ -79,6 +79,7 @@ impl Backend for CudaBackend {
         };
         let core = match self.dev.gemm_core() {
             Ok(GemmCore::Wgmma) => ", wgmma GEMMs",
+            Ok(GemmCore::WgmmaInFlight) => ", wgmma in-flight GEMMs",
             _ => "",
         };
         format!("cuda ({precision}{core}, {})", self.dev.name())

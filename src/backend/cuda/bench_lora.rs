@@ -93,10 +93,13 @@ pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
         odd_shapes(dev, core)?;
     }
     super::bench_rank::run(dev, reps)?;
-    // The opt-in warpgroup core, last: its check may fail the bench until a GPU run has verified it.
-    if GemmCore::Wgmma.runs_on((major, minor)) {
-        table(dev, GemmCore::Wgmma, reps, peak_flops)?;
-        odd_shapes(dev, GemmCore::Wgmma)?;
+    // The opt-in warpgroup pipelines, last: their checks may fail the bench until a GPU run has
+    // verified them.
+    for core in [GemmCore::Wgmma, GemmCore::WgmmaInFlight] {
+        if core.runs_on((major, minor)) {
+            table(dev, core, reps, peak_flops)?;
+            odd_shapes(dev, core)?;
+        }
     }
     Ok(())
 }
@@ -105,6 +108,9 @@ fn core_name(core: GemmCore) -> &'static str {
     match core {
         GemmCore::TensorCore => "mma.sync tensor-core pipeline (gemm_tc.cuh)",
         GemmCore::Wgmma => "wgmma warpgroup pipeline (gemm_wgmma.cuh, SECTUNE_GEMM_CORE=wgmma)",
+        GemmCore::WgmmaInFlight => {
+            "wgmma, one k-tile in flight (gemm_wgmma.cuh, SECTUNE_GEMM_CORE=wgmma-inflight)"
+        }
         GemmCore::Fma => "gemm_core.cuh (sm < 80)",
     }
 }

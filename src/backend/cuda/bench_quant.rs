@@ -193,10 +193,14 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         "w16/f32"
     );
     let cc = dev.compute_capability()?;
-    let tc_cores: Vec<GemmCore> = [GemmCore::TensorCore, GemmCore::Wgmma]
-        .into_iter()
-        .filter(|core| core.runs_on(cc))
-        .collect();
+    let tc_cores: Vec<GemmCore> = [
+        GemmCore::TensorCore,
+        GemmCore::Wgmma,
+        GemmCore::WgmmaInFlight,
+    ]
+    .into_iter()
+    .filter(|core| core.runs_on(cc))
+    .collect();
     let mut tc_rows = Vec::new();
     for &(m, n, k) in &[
         (2048usize, 4096usize, 4096usize),

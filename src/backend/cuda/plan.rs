@@ -100,26 +100,35 @@ pub fn tc_smem_bytes(rmax: usize) -> u32 {
     }
 }
 
-/// Dynamic shared memory of a wg_* entry (gemm_wgmma.cuh): tc_smem_bytes, then wg::TABLE_BYTES
-/// for a quantized weight's decode tables (quant_wgmma.cu; unused by the dense entries).
+/// Dynamic shared memory of a wg_* entry (gemm_wgmma.cuh's wg::Overlap pipeline): tc_smem_bytes,
+/// then wg::TABLE_BYTES for a quantized weight's decode tables (quant_wgmma.cu; unused by the
+/// dense entries).
 pub fn wg_smem_bytes(rmax: usize) -> u32 {
     tc_smem_bytes(rmax) + WG_TABLE_BYTES
+}
+/// Dynamic shared memory of a wgp_* entry (wg::InFlight: a 4-stage ring of 32 KiB stages, which
+/// the rank epilogue's operands always fit in), then the decode tables.
+pub fn wgp_smem_bytes(rmax: usize) -> u32 {
+    (4 * TC_PIPE_BYTES / 3).max(tc_smem_bytes(rmax)) + WG_TABLE_BYTES
 }
 /// gemm_wgmma.cuh's wg::TABLE_BYTES.
 const WG_TABLE_BYTES: u32 = 2048;
 
 /// The GEMM cores of the 16-bit linears: gemm_core.cuh (FMA, every arch), gemm_tc.cuh (mma.sync
 /// tensor cores, sm_80+, lora_matmul.cu's "tc_" entries) and gemm_wgmma.cuh (warpgroup tensor
-/// cores, sm_90a, gemm_wgmma.cu's "wg_" entries: opt-in through SECTUNE_GEMM_CORE=wgmma until a
-/// GPU run has checked it; the same launch as the tc core).
+/// cores, sm_90a) in its two pipelines: gemm_wgmma.cu's "wg_" entries (the tc core's launch, two
+/// blocks per SM) and "wgp_" entries (one k-tile of wgmmas in flight, a 4-stage ring, one block per
+/// SM). Both are opt-in (SECTUNE_GEMM_CORE=wgmma | wgmma-inflight) until a GPU run has checked them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     Fma,
     TensorCore,
     Wgmma,
+    WgmmaInFlight,
 }
 
-/// The environment variable that overrides the GEMM core: auto (default), tc, wgmma or fma.
+/// The environment variable that overrides the GEMM core: auto (default), tc, wgmma,
+/// wgmma-inflight or fma.
 pub const GEMM_CORE_ENV: &str = "SECTUNE_GEMM_CORE";
 
 impl GemmCore {
@@ -137,7 +146,7 @@ impl GemmCore {
         match self {
             GemmCore::Fma => true,
             GemmCore::TensorCore => cc.0 >= 8,
-            GemmCore::Wgmma => cc == (9, 0),
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight => cc == (9, 0),
         }
     }
 
@@ -157,9 +166,10 @@ impl GemmCore {
             "tc" if GemmCore::TensorCore.runs_on(cc) => Ok(GemmCore::TensorCore),
             "tc" => refuse("tc", "compute capability 8.0 or newer"),
             "wgmma" if GemmCore::Wgmma.runs_on(cc) => Ok(GemmCore::Wgmma),
-            "wgmma" => refuse("wgmma", "compute capability 9.0 (H100, H200)"),
+            "wgmma-inflight" if GemmCore::WgmmaInFlight.runs_on(cc) => Ok(GemmCore::WgmmaInFlight),
+            core @ ("wgmma" | "wgmma-inflight") => refuse(core, "compute capability 9.0 (H100, H200)"),
             other => Err(format!(
-                "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma or fma"
+                "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma, wgmma-inflight or fma"
             )),
         }
     }
@@ -169,16 +179,17 @@ impl GemmCore {
         match self {
             GemmCore::TensorCore => "tc_",
             GemmCore::Wgmma => "wg_",
+            GemmCore::WgmmaInFlight => "wgp_",
             GemmCore::Fma => "",
         }
     }
 
     /// The tensor-core core that serves the mixed-precision (`_f32y`) linears, which have no
-    /// FMA instances: wgmma when chosen, else the mma.sync core.
+    /// FMA instances: a wgmma pipeline when chosen, else the mma.sync core.
     pub fn tensor(self) -> Self {
         match self {
-            GemmCore::Wgmma => GemmCore::Wgmma,
-            _ => GemmCore::TensorCore,
+            GemmCore::Fma => GemmCore::TensorCore,
+            core => core,
         }
     }
 
@@ -186,7 +197,7 @@ impl GemmCore {
     pub fn quant_module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
         match self {
-            GemmCore::Wgmma => KernelModule::QuantWgmma,
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight => KernelModule::QuantWgmma,
             _ => KernelModule::QuantTc,
         }
     }
@@ -195,7 +206,7 @@ impl GemmCore {
     pub fn module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
         match self {
-            GemmCore::Wgmma => KernelModule::GemmWgmma,
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight => KernelModule::GemmWgmma,
             _ => KernelModule::LoraMatmul,
         }
     }
@@ -211,7 +222,7 @@ pub fn gemm16_core_launch(
 ) -> cudarc::driver::LaunchConfig {
     use super::launch::cfg_smem;
     match core {
-        GemmCore::TensorCore | GemmCore::Wgmma => {
+        GemmCore::TensorCore | GemmCore::Wgmma | GemmCore::WgmmaInFlight => {
             let grid = (
                 cols.div_ceil(TC_TILE) as u32,
                 rows.div_ceil(TC_TILE) as u32,
@@ -219,6 +230,7 @@ pub fn gemm16_core_launch(
             );
             let smem = match core {
                 GemmCore::Wgmma => wg_smem_bytes(rmax),
+                GemmCore::WgmmaInFlight => wgp_smem_bytes(rmax),
                 _ => tc_smem_bytes(rmax),
             };
             cfg_smem(grid, (TC_THREADS, 1, 1), smem)
@@ -350,6 +362,10 @@ mod tests {
         let w = gemm16_core_launch(GemmCore::Wgmma, 4097, 129, 16);
         assert_eq!((w.grid_dim, w.block_dim), (c.grid_dim, c.block_dim));
         assert_eq!(w.shared_mem_bytes, c.shared_mem_bytes + 2048);
+        // gemm_wgmma.cuh's wg::ring_bytes(4, 16) + wg::TABLE_BYTES.
+        let p = gemm16_core_launch(GemmCore::WgmmaInFlight, 4097, 129, 16);
+        assert_eq!((p.grid_dim, p.block_dim), (c.grid_dim, c.block_dim));
+        assert_eq!(p.shared_mem_bytes, 4 * 32768 + 2048);
         let c = gemm16_core_launch(GemmCore::for_arch(7), 65, 64, 0);
         assert_eq!((c.grid_dim, c.shared_mem_bytes), ((1, 2, 1), 0));
     }
@@ -366,6 +382,11 @@ mod tests {
             GemmCore::choose((9, 0), Some(" wgmma ")),
             Ok(GemmCore::Wgmma)
         );
+        assert_eq!(
+            GemmCore::choose((9, 0), Some("wgmma-inflight")),
+            Ok(GemmCore::WgmmaInFlight)
+        );
+        assert!(GemmCore::choose((8, 0), Some("wgmma-inflight")).is_err());
         assert_eq!(GemmCore::choose((9, 0), Some("fma")), Ok(GemmCore::Fma));
         let e = GemmCore::choose((8, 9), Some("wgmma")).unwrap_err();
         assert!(
@@ -375,11 +396,12 @@ mod tests {
         assert!(GemmCore::choose((7, 5), Some("tc")).is_err());
         let e = GemmCore::choose((9, 0), Some("cublas")).unwrap_err();
         assert!(
-            e.contains("\"cublas\"") && e.contains("auto, tc, wgmma or fma"),
+            e.contains("\"cublas\"") && e.contains("auto, tc, wgmma, wgmma-inflight or fma"),
             "{e}"
         );
         assert_eq!(GemmCore::Fma.tensor(), GemmCore::TensorCore);
         assert_eq!(GemmCore::Wgmma.tensor().prefix(), "wg_");
+        assert_eq!(GemmCore::WgmmaInFlight.tensor().prefix(), "wgp_");
     }
 
     #[test]
