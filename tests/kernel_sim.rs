@@ -1,9 +1,9 @@
 //! The tensor-core kernels' own source, run on the CPU by a SIMT emulator (tests/host/sim/simt.h):
 //! each program includes a kernels/*.cu file, runs its entries block by block with every thread a
-//! fiber, and checks the outputs against a double-precision reference. Covered: the mma.sync and
-//! sm_90a warpgroup (wgmma) GEMM cores, the latter in both pipelines (wg_, wgp_), dense
-//! (sim_gemm.cpp) and int8 / NF4 (sim_quant.cpp), and the flash attention forward and backward
-//! (sim_attention.cpp). The wgmma core has not yet run on a GPU; this is its whole-kernel check
+//! fiber, and checks the outputs against a double-precision reference. Covered: the GEMM cores
+//! (FMA / wmma of the f32 backend, mma.sync, and the sm_90a warpgroup core in both pipelines, wg_
+//! and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit for bit
+//! (sim_quant.cpp), and the flash attention forward and backward (sim_attention.cpp). The wgmma core has not yet run on a GPU; this is its whole-kernel check
 //! until it does (docs/cuda.md).
 //! Each program runs under two scheduler seeds (different thread interleavings and cp.async landing
 //! times), then with deliberate defects (SIM_FAULT: a barrier skipped, a cp.async or wgmma wait one
@@ -116,7 +116,7 @@ const ANY_ALARM: &str = "wrong outputs or an emulator alarm";
 fn gemm_cores_mma_sync_and_wgmma_run_right_in_the_emulator() {
     check(
         "sim_gemm",
-        48,
+        66,
         &[
             ("skip-barrier:2", ANY_ALARM),
             ("cp-wait-early", ANY_ALARM),
@@ -130,7 +130,7 @@ fn gemm_cores_mma_sync_and_wgmma_run_right_in_the_emulator() {
 
 #[test]
 fn quantized_linears_run_right_in_the_emulator() {
-    check("sim_quant", 48, &[("skip-barrier:3", ANY_ALARM)]);
+    check("sim_quant", 108, &[("skip-barrier:3", ANY_ALARM)]);
 }
 
 #[test]

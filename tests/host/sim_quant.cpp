@@ -1,22 +1,19 @@
-// The int8 / NF4 linears' own kernels (quant_tc.cu on the mma.sync core, quant_wgmma.cu on the sm_90a
+// The int8 / NF4 linears' own kernels (quant_tc.cu on the mma.sync core, quant_wgmma.cu on both pipelines of the sm_90a
 // warpgroup core) run on the CPU by the SIMT emulator (sim/simt.h), plain and fused LoRA, forward and dX,
 // against a double-precision reference over the weights decoded here from the format definitions
 // (kernels/quant_formats.cuh's header, bitsandbytes' layouts) and rounded to bf16 as the kernels round
-// them. Built and run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed.
+// them; and the decoded tiles bit for bit (x = I, dY = I). Built and run by tests/kernel_sim.rs;
+// argv[1] (optional): the first scheduler seed.
 #include "sim/linear_cases.h"
 
 #include "quant_tc.cu"
 #include "quant_wgmma.cu"
+#include "sim/cores.h"
 
 namespace {
 
 using namespace cases;
 Tally tally;
-
-// Dynamic shared memory of each core's entries (plan::tc_smem_bytes / wg_smem_bytes / wgp_smem_bytes).
-int tc_smem(int rmax) { return tc::smem_bytes(rmax); }
-int wg_smem(int rmax) { return wg::ring_bytes(wg::Overlap::RING, rmax) + wg::TABLE_BYTES; }
-int wgp_smem(int rmax) { return wg::ring_bytes(wg::InFlight::RING, rmax) + wg::TABLE_BYTES; }
 
 uint32_t next_u32(Rng& r) {
   r.next();
@@ -87,27 +84,57 @@ QWeight int8(int N, int K, Rng& rng) {
 const float* or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 const unsigned char* or_null(const std::vector<unsigned char>& v) { return v.empty() ? nullptr : v.data(); }
 
-// The entries of one core and format: plain and rank-16 forward, plain and rank-16 dX.
-template <class Fwd, class LoraFwd, class Dx, class LoraDx>
-void linear(const LinearCase& c, const QWeight& w, int (*smem_bytes)(int), Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
-  const int threads = tc::THREADS, M = c.M, N = c.N, K = c.K, r = c.r;
-  const size_t smem = smem_bytes(r > 0 ? 16 : 0);
+// The decoded tiles themselves, bit for bit: x = I makes y = x·deq(W)ᵀ the decoded W transposed, and
+// dY = I makes dX = dY·deq(W) the decoded W (a weight in the wrong place, or decoded or rounded
+// otherwise, is a wrong output; every sum has one nonzero term, so no rounding hides it).
+template <class Fwd, class Dx>
+void tiles_exact(const char* name, const QWeight& w, const Core& core, int N, int K, Fwd fwd, Dx dx) {
+  const size_t smem = core.smem(0);
   const unsigned char *q = w.q.data(), *qs = or_null(w.qscale);
   const float *sc = w.scale.data(), *map = or_null(w.map), *lv = or_null(w.levels);
+  auto identity = [](int n) {
+    std::vector<bf16> e((size_t)n * n, __float2bfloat16_rn(0.f));
+    for (int i = 0; i < n; ++i) e[(size_t)i * n + i] = __float2bfloat16_rn(1.f);
+    return e;
+  };
+  const auto ik = identity(K), in = identity(N);
+  std::vector<float> y((size_t)K * N), d((size_t)N * K);
+  run(fwd, core.grid(K, N), core.threads, smem, (const bf16*)ik.data(), q, sc, qs, map, lv, w.offset, w.nested,
+      (const bf16*)nullptr, y.data(), K, N, K);
+  run(dx, core.grid(N, K), core.threads, smem, (const bf16*)in.data(), q, sc, qs, map, lv, w.offset, w.nested, d.data(), N,
+      N, K);
+  Check cy{0, 0, 0}, cd{0, 0, 0};
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k) {
+      cy.at(y[(size_t)k * N + n], w.exact[(size_t)n * K + k], 0, k, n);
+      cd.at(d[(size_t)n * K + k], w.exact[(size_t)n * K + k], 0, n, k);
+    }
+  tally.report(std::string(name) + " tiles bit-exact, x = I " + shape(K, N, K), cy);
+  tally.report(std::string(name) + " tiles bit-exact, dY = I " + shape(N, N, K), cd);
+}
+
+// The entries of one core and format: the tiles bit for bit, then plain or rank-r forward and dX.
+template <class Fwd, class LoraFwd, class Dx, class LoraDx>
+void linear(const LinearCase& c, const QWeight& w, const Core& core, Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
+  const int threads = core.threads, M = c.M, N = c.N, K = c.K, r = c.r;
+  const size_t smem = core.smem(r > 0 ? 16 : 0);
+  const unsigned char *q = w.q.data(), *qs = or_null(w.qscale);
+  const float *sc = w.scale.data(), *map = or_null(w.map), *lv = or_null(w.levels);
+  tiles_exact(c.name, w, core, N, K, fwd, dx);
   forward<bf16, float>(tally, c, w.exact,
                        [&](const bf16* x, const bf16* bias, const float* xa, const float* B, float s, float* y) {
                          if (r == 0)
-                           run(fwd, tc_grid(M, N), threads, smem, x, q, sc, qs, map, lv, w.offset, w.nested, bias, y, M, N, K);
+                           run(fwd, core.grid(M, N), threads, smem, x, q, sc, qs, map, lv, w.offset, w.nested, bias, y, M, N, K);
                          else
-                           run(lora_fwd, tc_grid(M, N), threads, smem, x, q, sc, qs, map, lv, w.offset, w.nested, bias, xa,
+                           run(lora_fwd, core.grid(M, N), threads, smem, x, q, sc, qs, map, lv, w.offset, w.nested, bias, xa,
                                B, s, y, M, N, K, r);
                        });
   backward_dx<bf16, float>(
       tally, c, w.exact, [&](const bf16* dy, const float* dyb, const float* A, float s, float p, unsigned long long seed, float* d) {
         if (r == 0)
-          run(dx, tc_grid(M, K), threads, smem, dy, q, sc, qs, map, lv, w.offset, w.nested, d, M, N, K);
+          run(dx, core.grid(M, K), threads, smem, dy, q, sc, qs, map, lv, w.offset, w.nested, d, M, N, K);
         else
-          run(lora_dx, tc_grid(M, K), threads, smem, dy, q, sc, qs, map, lv, w.offset, w.nested, dyb, A, s, p, seed, d, M,
+          run(lora_dx, core.grid(M, K), threads, smem, dy, q, sc, qs, map, lv, w.offset, w.nested, dyb, A, s, p, seed, d, M,
               N, K, r);
       });
 }
@@ -125,14 +152,15 @@ int main(int argc, char** argv) {
     const int M = s[0], N = s[1], K = s[2];
     Rng rng{(uint64_t)(N * 31 + K)};
     const QWeight w_nf4 = nf4(N, K, false, rng), w_nf4_dq = nf4(N, K, true, rng), w_int8 = int8(N, K, rng);
-    linear({"tc nf4", M, N, K, 0}, w_nf4, tc_smem, QUANT(tc, nf4));
-    linear({"tc nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, tc_smem, QUANT(tc, nf4));
-    linear({"tc int8", M, N, K, 3}, w_int8, tc_smem, QUANT(tc, int8));
-    linear({"wg nf4", M, N, K, 0}, w_nf4, wg_smem, QUANT(wg, nf4));
-    linear({"wg nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, wg_smem, QUANT(wg, nf4));
-    linear({"wg int8", M, N, K, 3}, w_int8, wg_smem, QUANT(wg, int8));
-    linear({"wgp nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, wgp_smem, QUANT(wgp, nf4));
-    linear({"wgp int8", M, N, K, 3}, w_int8, wgp_smem, QUANT(wgp, int8));
+    linear({"tc nf4", M, N, K, 0}, w_nf4, TC, QUANT(tc, nf4));
+    linear({"tc nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, TC, QUANT(tc, nf4));
+    linear({"tc int8", M, N, K, 3}, w_int8, TC, QUANT(tc, int8));
+    linear({"wg nf4", M, N, K, 0}, w_nf4, WG, QUANT(wg, nf4));
+    linear({"wg nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, WG, QUANT(wg, nf4));
+    linear({"wg int8", M, N, K, 3}, w_int8, WG, QUANT(wg, int8));
+    linear({"wgp nf4", M, N, K, 0}, w_nf4, WGP, QUANT(wgp, nf4));
+    linear({"wgp nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, WGP, QUANT(wgp, nf4));
+    linear({"wgp int8", M, N, K, 3}, w_int8, WGP, QUANT(wgp, int8));
   }
   return tally.finish();
 }

@@ -48,7 +48,7 @@ void forward(Tally& tally, const LinearCase& c, const std::vector<double>& w, La
       }
       check.at(to_f32(y[(size_t)m * N + n]), s, mag, m, n);
     }
-  tally.report(describe(c, "fwd", sizeof(Y) == 4), check);
+  tally.report(describe(c, "fwd", sizeof(Y) > sizeof(T)), check);
 }
 
 // launch(dy, dyb, A, scale, p, seed, dx) runs the entry for c.
@@ -80,10 +80,15 @@ void backward_dx(Tally& tally, const LinearCase& c, const std::vector<double>& w
       }
       check.at(to_f32(dx[(size_t)m * K + k]), s, mag, m, k);
     }
-  tally.report(describe(c, "dX", sizeof(Y) == 4), check);
+  tally.report(describe(c, "dX", sizeof(Y) > sizeof(T)), check);
 }
 
-// Grid of the 128 × 128 tensor-core blocks over an [rows, cols] output.
-inline uint3 tc_grid(int rows, int cols) { return make_uint3((cols + 127) / 128, (rows + 127) / 128, 1); }
+// How one GEMM core's entries launch: threads per block, output tile per block (the grid over an
+// [rows, cols] output), dynamic shared memory for rank ≤ rmax.
+struct Core {
+  int threads, tile;
+  int (*smem)(int rmax);
+  uint3 grid(int rows, int cols) const { return make_uint3((cols + tile - 1) / tile, (rows + tile - 1) / tile, 1); }
+};
 
 }  // namespace cases
