@@ -1,10 +1,11 @@
-//! The tensor-core kernels' own source, run on the CPU by a SIMT emulator (tests/host/sim/simt.h):
-//! each program includes a kernels/*.cu file, runs its entries block by block with every thread a
-//! fiber, and checks the outputs against a double-precision reference. Covered: the GEMM cores
-//! (FMA / wmma of the f32 backend, mma.sync, and the sm_90a warpgroup core in both pipelines, wg_
-//! and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit for bit
-//! (sim_quant.cpp), and the flash attention forward and backward (sim_attention.cpp). The wgmma core has not yet run on a GPU; this is its whole-kernel check
-//! until it does (docs/cuda.md).
+//! The GEMM and attention kernels' own source, run on the CPU by a SIMT emulator
+//! (tests/host/sim/simt.h): each program includes a kernels/*.cu file, runs its entries block by
+//! block with every thread a fiber, and checks the outputs against a double-precision reference.
+//! Covered: the GEMM cores (FMA / wmma of the f32 backend, mma.sync, and the sm_90a warpgroup core
+//! in both pipelines, wg_ and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit
+//! for bit (sim_quant.cpp), and flash attention forward and backward, tensor-core and the f32
+//! CUDA-core kernels with their Δ pass (sim_attention.cpp). The wgmma core has not yet run on a
+//! GPU; this is its whole-kernel check until it does (docs/cuda.md).
 //! Each program runs under two scheduler seeds (different thread interleavings and cp.async landing
 //! times), then with deliberate defects (SIM_FAULT: a barrier skipped, a cp.async or wgmma wait one
 //! group short), which must fail, so the checks are shown to catch what they are for.
@@ -137,7 +138,7 @@ fn quantized_linears_run_right_in_the_emulator() {
 fn flash_attention_runs_right_in_the_emulator() {
     check(
         "sim_attention",
-        25,
+        43,
         &[("skip-barrier:2", ANY_ALARM), ("cp-wait-early", ANY_ALARM)],
     );
 }

@@ -1,10 +1,12 @@
-// The tensor-core flash attention's own kernels (attention_tc.cuh: forward, dQ, dK/dV; head dims 64, 128,
-// 256; bf16 and f16) run on the CPU by the SIMT emulator (sim/simt.h), causal with a KV offset (S > T)
-// and GQA, against a double-precision reference of the same rounded inputs: out and lse from the
-// forward, dQ / dK / dV from the backward given the reference's lse and Δ = rowsum(dO⊙O).
+// The flash attention's own kernels run on the CPU by the SIMT emulator (sim/simt.h): the tensor-core
+// ones (attention_tc.cuh; head dims 64, 128, 256; bf16 and f16) and the CUDA-core f32 ones the f32
+// backend trains with (attention.cuh, with its Δ pass), causal with a KV offset (S > T) and GQA,
+// against a double-precision reference of the same rounded inputs: out and lse from the forward,
+// Δ = rowsum(dO⊙O) from the f32 out, dQ / dK / dV from the backward given the reference's lse and Δ.
 // Built and run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed.
 #include "sim/cases.h"
 
+#include "attention.cu"
 #include "attention_tc.cu"
 
 namespace {
@@ -16,8 +18,21 @@ struct Shape {
   int B, T, S, H, Hkv;
 };
 
+// A kernel family's launch geometry: queries per fwd / dq block, keys per dkv block, block size and
+// dynamic shared memory (plan::attention_tc_tiles, plan::attention_tiles).
+struct Tiles {
+  int fwd_q, dq_q, dkv_k, threads, fwd_smem, dq_smem, dkv_smem;
+};
+template <int D> Tiles tc_tiles() {
+  return {attn_tc::BQ, attn_tc::BQ, attn_tc::dkv_bk<D>(), attn_tc::THREADS,
+          attn_tc::smem_fwd<D>(), attn_tc::smem_dq<D>(), attn_tc::smem_dkv<D>()};
+}
+template <typename T, int D> Tiles cuda_core_tiles() {
+  return {attn::fwd_bq<T, D>(), attn::dq_bq<T, D>(), attn::dkv_bk<T, D>(), 128, 0, 0, 0};
+}
+
 template <typename T, int D, class Fwd, class Dq, class Dkv>
-void attention(const char* name, const Shape& sh, Fwd fwd, Dq dq, Dkv dkv) {
+void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, Dq dq, Dkv dkv) {
   const int B = sh.B, Tq = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv, group = H / Hkv;
   const float scale = 1.f / std::sqrt((float)D);
   Rng rng{(uint64_t)(D * 1000 + Tq * 7 + S)};
@@ -61,12 +76,14 @@ void attention(const char* name, const Shape& sh, Fwd fwd, Dq dq, Dkv dkv) {
         for (int j = 0; j < visible; ++j) {
           double acc = 0;
           for (int d = 0; d < D; ++d) acc += de[qi(b, i, h, d)] * ve[ki(b, j, hk, d)];
-          const double ds = p[j] * (acc - dl);
+          // dS's size for the error allowance is that of the terms of dP − Δ, which cancel (to 0 when
+          // a query sees one key).
+          const double ds = p[j] * (acc - dl), ds_mag = p[j] * (std::fabs(acc) + std::fabs(dl));
           for (int d = 0; d < D; ++d) {
             dq_ref[qi(b, i, h, d)] += scale * ds * ke[ki(b, j, hk, d)];
-            dq_mag[qi(b, i, h, d)] += std::fabs(scale * ds * ke[ki(b, j, hk, d)]);
+            dq_mag[qi(b, i, h, d)] += std::fabs(scale * ds_mag * ke[ki(b, j, hk, d)]);
             dk_ref[ki(b, j, hk, d)] += scale * ds * qe[qi(b, i, h, d)];
-            dk_mag[ki(b, j, hk, d)] += std::fabs(scale * ds * qe[qi(b, i, h, d)]);
+            dk_mag[ki(b, j, hk, d)] += std::fabs(scale * ds_mag * qe[qi(b, i, h, d)]);
             dv_ref[ki(b, j, hk, d)] += p[j] * de[qi(b, i, h, d)];
             dv_mag[ki(b, j, hk, d)] += std::fabs(p[j] * de[qi(b, i, h, d)]);
           }
@@ -76,13 +93,13 @@ void attention(const char* name, const Shape& sh, Fwd fwd, Dq dq, Dkv dkv) {
   const std::string label = std::string(name) + " d" + std::to_string(D) + " B" + std::to_string(B) + " T" +
                             std::to_string(Tq) + " S" + std::to_string(S) + " H" + std::to_string(H) + "/" +
                             std::to_string(Hkv);
-  // P and dS enter the second products rounded to T: one rounding of T per term.
-  const double per_term = ulp<T>();
-  const uint3 q_grid = make_uint3((Tq + attn_tc::BQ - 1) / attn_tc::BQ, H, B);
+  // P and dS enter the second products rounded to T: one rounding of T per term (f32: the sums' order).
+  const double per_term = sizeof(T) == 4 ? 0x1p-16 : ulp<T>();
+  auto grid = [](int n, int per_block, int y, int z) { return make_uint3((n + per_block - 1) / per_block, y, z); };
 
   std::vector<T> out(q.size());
   std::vector<float> lse_out(lse.size());
-  run(fwd, q_grid, attn_tc::THREADS, attn_tc::smem_fwd<D>(), (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
+  run(fwd, grid(Tq, tiles.fwd_q, H, B), tiles.threads, tiles.fwd_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
       out.data(), lse_out.data(), Tq, S, H, Hkv, scale);
   Check co = check_for<T>(per_term), cl{0x1p-20, 0.0};
   for (size_t i = 0; i < out.size(); ++i) co.at(to_f32(out[i]), o[i], o_mag[i], (int)(i / D), (int)(i % D));
@@ -90,12 +107,28 @@ void attention(const char* name, const Shape& sh, Fwd fwd, Dq dq, Dkv dkv) {
   tally.report(label + " out", co);
   tally.report(label + " lse", cl);
 
+  if constexpr (sizeof(T) == 4) {  // the Δ pass over the kernel's own out (attention.cu)
+    std::vector<float> delta_out(delta.size());
+    run(attention_bwd_delta_f32, grid(B * Tq * H, 4, 1, 1), 128, 0, (const float*)out.data(), (const float*)dout.data(),
+        delta_out.data(), B, Tq, H, D);
+    Check cd = check_for<T>();
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < H; ++h)
+        for (int i = 0; i < Tq; ++i) {
+          double want = 0, mag = 0;
+          for (int d = 0; d < D; ++d) {
+            want += de[qi(b, i, h, d)] * to_f32(out[qi(b, i, h, d)]);
+            mag += std::fabs(de[qi(b, i, h, d)] * to_f32(out[qi(b, i, h, d)]));
+          }
+          cd.at(delta_out[((size_t)b * H + h) * Tq + i], want, mag, i, h);
+        }
+    tally.report(label + " delta", cd);
+  }
   std::vector<float> lse32(lse.begin(), lse.end()), delta32(delta.begin(), delta.end());
   std::vector<T> dq_out(q.size()), dk_out(k.size()), dv_out(k.size());
-  run(dq, q_grid, attn_tc::THREADS, attn_tc::smem_dq<D>(), (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
+  run(dq, grid(Tq, tiles.dq_q, H, B), tiles.threads, tiles.dq_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
       (const T*)dout.data(), (const float*)lse32.data(), (const float*)delta32.data(), dq_out.data(), Tq, S, H, Hkv, scale);
-  run(dkv, make_uint3((S + attn_tc::dkv_bk<D>() - 1) / attn_tc::dkv_bk<D>(), Hkv, B), attn_tc::THREADS,
-      attn_tc::smem_dkv<D>(), (const T*)q.data(), (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(),
+  run(dkv, grid(S, tiles.dkv_k, Hkv, B), tiles.threads, tiles.dkv_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(),
       (const float*)lse32.data(), (const float*)delta32.data(), dk_out.data(), dv_out.data(), Tq, S, H, Hkv, scale);
   // dS = P⊙(dP − Δ) is rounded to T from a difference: a few units of its own rounding per term.
   Check cq = check_for<T>(4 * per_term), ck = check_for<T>(4 * per_term), cv = check_for<T>(per_term);
@@ -116,12 +149,14 @@ int main(int argc, char** argv) {
   // Ragged query tiles (T not a multiple of 64), a KV offset (S > T, so early keys are seen by every
   // query), GQA (two query heads per kv head), two batch entries.
   const Shape gqa{2, 70, 90, 4, 2}, mha{1, 64, 64, 2, 2};
-  attention<bf16, 64>("bf16", gqa, attention_tc_fwd_d64_bf16, attention_tc_bwd_dq_d64_bf16, attention_tc_bwd_dkv_d64_bf16);
-  attention<f16, 64>("f16", mha, attention_tc_fwd_d64_f16, attention_tc_bwd_dq_d64_f16, attention_tc_bwd_dkv_d64_f16);
-  attention<bf16, 128>("bf16", gqa, attention_tc_fwd_d128_bf16, attention_tc_bwd_dq_d128_bf16,
-                       attention_tc_bwd_dkv_d128_bf16);
-  attention<bf16, 256>("bf16", gqa, attention_tc_fwd_d256_bf16, attention_tc_bwd_dq_d256_bf16,
-                       attention_tc_bwd_dkv_d256_bf16);
-  attention<f16, 256>("f16", mha, attention_tc_fwd_d256_f16, attention_tc_bwd_dq_d256_f16, attention_tc_bwd_dkv_d256_f16);
+#define ATTN(T, NAME, D, P) P##fwd_d##D##_##NAME, P##bwd_dq_d##D##_##NAME, P##bwd_dkv_d##D##_##NAME
+  attention<bf16, 64>("tc bf16", gqa, tc_tiles<64>(), ATTN(bf16, bf16, 64, attention_tc_));
+  attention<f16, 64>("tc f16", mha, tc_tiles<64>(), ATTN(f16, f16, 64, attention_tc_));
+  attention<bf16, 128>("tc bf16", gqa, tc_tiles<128>(), ATTN(bf16, bf16, 128, attention_tc_));
+  attention<bf16, 256>("tc bf16", gqa, tc_tiles<256>(), ATTN(bf16, bf16, 256, attention_tc_));
+  attention<f16, 256>("tc f16", mha, tc_tiles<256>(), ATTN(f16, f16, 256, attention_tc_));
+  attention<float, 64>("f32", gqa, cuda_core_tiles<float, 64>(), ATTN(float, f32, 64, attention_));
+  attention<float, 128>("f32", mha, cuda_core_tiles<float, 128>(), ATTN(float, f32, 128, attention_));
+  attention<float, 256>("f32", mha, cuda_core_tiles<float, 256>(), ATTN(float, f32, 256, attention_));
   return tally.finish();
 }
