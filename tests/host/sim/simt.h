@@ -1,7 +1,7 @@
 // A small SIMT emulator, so the CUDA kernels' own source runs on a CPU without a GPU (tests/kernel_sim.rs).
 // Include it before a kernels/*.cu file and compile with a host C++ compiler (g++), SECTUNE_SIM defined.
 //
-// Model: a launch runs its blocks one after another; each thread of a block is a fiber (ucontext) with
+// Model: a launch runs its blocks one after another; each thread of a block is a fiber (fiber.h) with
 // its own stack, so registers are the fibers' locals and `static` stands in for __shared__. A fiber runs
 // until it reaches a synchronisation point (__syncthreads, a warp collective, a warpgroup wait), and the
 // scheduler then picks the next ready fiber at random (seeded): code that reads what another thread
@@ -20,7 +20,6 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <ucontext.h>
 #include <vector_functions.h>
 #include <vector_types.h>
 
@@ -36,6 +35,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "fiber.h"
 #include "wgmma_isa.h"
 
 namespace sim {
@@ -87,7 +87,7 @@ struct Thread {
   uint3 tid;
   int barriers = 0;
   int linear, warp, lane;
-  ucontext_t ctx;
+  fiber::Context ctx;
   std::unique_ptr<char[]> stack;
   enum State { READY, AT_BARRIER, IN_WARP_OP, DONE } state = READY;
   std::vector<std::vector<Copy>> cp_groups;  // committed, oldest first
@@ -113,7 +113,7 @@ struct State {
   std::vector<Thread> threads;
   std::vector<Warp> warps;
   Thread* cur = nullptr;
-  ucontext_t main_ctx;
+  fiber::Context main_ctx;
   std::function<void()> body;
   int bar_arrived = 0;
   size_t dyn_bytes = 0;
@@ -137,7 +137,7 @@ inline void park(Thread::State why) {
   Thread& t = current();
   t.state = why;
   ++st().switches;
-  swapcontext(&t.ctx, &st().main_ctx);
+  fiber::switch_to(t.ctx, st().main_ctx);
 }
 
 inline int live_in_block() {
@@ -231,11 +231,7 @@ inline void launch(const Launch& l, std::function<void()> body) {
           t.lane = i % 32;
           t.tid = make_uint3(i % l.block.x, (i / l.block.x) % l.block.y, i / (l.block.x * l.block.y));
           t.stack.reset(new char[STACK_BYTES]);
-          getcontext(&t.ctx);
-          t.ctx.uc_stack.ss_sp = t.stack.get();
-          t.ctx.uc_stack.ss_size = STACK_BYTES;
-          t.ctx.uc_link = &s.main_ctx;
-          makecontext(&t.ctx, entry, 0);
+          fiber::start(t.ctx, t.stack.get(), STACK_BYTES, entry, s.main_ctx);
         }
         std::vector<int> ready;
         for (;;) {
@@ -249,7 +245,7 @@ inline void launch(const Launch& l, std::function<void()> body) {
           if (ready.empty() && release_barrier_if_complete()) continue;
           if (ready.empty()) fail("deadlock: threads wait at a barrier or warp collective others never reach");
           s.cur = &s.threads[ready[s.rng() % ready.size()]];
-          swapcontext(&s.main_ctx, &s.cur->ctx);
+          fiber::switch_to(s.main_ctx, s.cur->ctx);
         }
         s.cur = nullptr;
       }
