@@ -297,7 +297,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         }
     }
     if !tc_rows.is_empty() {
-        println!("\nTensor cores (--precision bf16: the quantized linears against the dense GEMM of the same core; tc = quant_tc.cu, wg = quant_wgmma.cu), ms");
+        println!("\nTensor cores (--precision bf16: the quantized linears against the dense GEMM of the same core; tc = quant_tc.cu, wg / wgp = quant_wgmma.cu's two pipelines), ms");
         println!(
             "{:>5} {:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
             "core", "M", "N", "K", "pass", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
