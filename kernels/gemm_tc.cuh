@@ -40,10 +40,13 @@ constexpr int WM = 64, WN = 32, MT = WM / 16, NT = WN / 8;
 constexpr int TILE = BM * BK;  // elements of one operand tile (BN·BK is the same)
 constexpr int PIPE_BYTES = STAGES * 2 * TILE * 2;
 __host__ __device__ constexpr int rank_stride(int rmax) { return rmax + 4; }  // conflict-free tf32 fragment reads
-__host__ __device__ constexpr int smem_bytes(int rmax) {
-  return rmax == 0 ? PIPE_BYTES
-                   : (PIPE_BYTES > 2 * BM * rank_stride(rmax) * 4 ? PIPE_BYTES : 2 * BM * rank_stride(rmax) * 4);
+// Dynamic shared memory of a ring of `ring` stages (an A and a B tile each), which the rank epilogue
+// reuses for its fp32 operands [BM][rank_stride] × 2 (more only if those are larger: never, up to r 64).
+__host__ __device__ constexpr int ring_bytes(int ring, int rmax) {
+  return rmax == 0 || ring * 2 * TILE * 2 > 2 * BM * rank_stride(rmax) * 4 ? ring * 2 * TILE * 2
+                                                                            : 2 * BM * rank_stride(rmax) * 4;
 }
+__host__ __device__ constexpr int smem_bytes(int rmax) { return ring_bytes(STAGES, rmax); }
 
 struct Rank {
   const float* U;  // [M, r]

@@ -153,15 +153,8 @@ struct Pipe {
 using Overlap = Pipe<tc::STAGES, 0>;
 using InFlight = Pipe<4, 1>;
 
-// The block's dynamic shared memory: the ring (or, after the loop, the rank operands), then
-// TABLE_BYTES for a quantized B's decode tables (plan::wg_smem_bytes on the host).
-__host__ __device__ constexpr int ring_bytes(int ring, int rmax) {
-  return ring * 2 * tc::TILE * 2 > (rmax == 0 ? 0 : 2 * tc::BM * tc::rank_stride(rmax) * 4)
-             ? ring * 2 * tc::TILE * 2
-             : 2 * tc::BM * tc::rank_stride(rmax) * 4;
-}
-static_assert(ring_bytes(Overlap::RING, 0) == tc::smem_bytes(0) && ring_bytes(Overlap::RING, 64) == tc::smem_bytes(64),
-              "the wg_ entries keep the tc_ entries' launch");
+// The block's dynamic shared memory: tc::ring_bytes(P::RING, RMAX), then TABLE_BYTES for a quantized
+// B's decode tables (plan::wg_smem_bytes / wgp_smem_bytes on the host).
 constexpr int TABLE_BYTES = 2048;
 __device__ __forceinline__ unsigned char* dyn_smem() {
   SECTUNE_DYNAMIC_SMEM(1024, wg_smem);

@@ -4,7 +4,7 @@
 // with plan::wgp_smem_bytes. The B tiles are decoded from the quantized weight
 // (quant_b.cuh) while the previous tile's wgmmas run. Built as sm_90a (build.rs); every other image
 // holds stubs that trap, and the host launches these only on compute capability 9.0 when
-// SECTUNE_GEMM_CORE=wgmma. __launch_bounds__(256, 1): decoding while the accumulators are in flight
+// SECTUNE_GEMM_CORE=wgmma | wgmma-inflight. __launch_bounds__(256, 1): decoding while the accumulators are in flight
 // needs 128–154 registers (at a 128 cap the int8 entries spilled up to 48 bytes).
 //   P_qlinear_fwd_F_f32y_bf16        y = x·deq(W)ᵀ + bias               (P = wg | wgp, F = nf4 | int8)
 //   P_qlinear_bwd_dx_F_f32y_bf16     dX = dY·deq(W)
@@ -21,7 +21,7 @@ __device__ void gemm(const bf16* A, int lda, Q w, int M, int N, int K, const bf1
                      const tc::Rank& rank) {
 #if SECTUNE_WGMMA
   static_assert(Q::TABLE * sizeof(float) <= wg::TABLE_BYTES, "the decode tables fit after the ring");
-  w.stage(reinterpret_cast<float*>(wg::dyn_smem() + wg::ring_bytes(P::RING, RMAX)));
+  w.stage(reinterpret_cast<float*>(wg::dyn_smem() + tc::ring_bytes(P::RING, RMAX)));
   __syncthreads();  // the tables are read from the first k-tile on
   quant_tc::QuantB<B_KN, Q, true> src{w, N, K, (int)blockIdx.x * tc::BN, (w.cols & 7) == 0};
   wg::gemm_from<bf16, B_KN, RMAX, P>(A, lda, src, M, N, K, bias, y, ldy, rank);

@@ -86,18 +86,23 @@ pub fn gemm_grid(rows: usize, cols: usize) -> (u32, u32, u32) {
 /// The tensor-core core (kernels/gemm_tc.cuh, 16-bit on sm_80+): 128×128 per block of 256.
 pub const TC_TILE: usize = 128;
 pub const TC_THREADS: u32 = 256;
-const TC_PIPE_BYTES: u32 = 3 * 2 * 128 * 64 * 2;
+/// One stage of the tensor-core rings: a 128×64 A tile and a 128×64 B tile of 16-bit values.
+const TC_STAGE_BYTES: u32 = 2 * 128 * 64 * 2;
+
+/// gemm_tc.cuh's tc::ring_bytes: a ring of `stages` stages, or the fp32 rank operands
+/// [128][rmax+4] ×2 that reuse it after the loop if larger (never, up to r 64).
+fn ring_bytes(stages: u32, rmax: usize) -> u32 {
+    let rank = match rmax {
+        0 => 0,
+        r => 2 * 128 * (r as u32 + 4) * 4,
+    };
+    (stages * TC_STAGE_BYTES).max(rank)
+}
 
 /// Dynamic shared memory of a tc_* entry with rank bound `rmax` (0: plain GEMM), as
-/// tc::smem_bytes: the 3-stage ring of 128×64 tiles, or the fp32 rank operands [128][rmax+4] ×2
-/// if larger (never, up to r 64).
+/// tc::smem_bytes: the 3-stage ring.
 pub fn tc_smem_bytes(rmax: usize) -> u32 {
-    let rank = 2 * 128 * (rmax as u32 + 4) * 4;
-    if rmax == 0 {
-        TC_PIPE_BYTES
-    } else {
-        TC_PIPE_BYTES.max(rank)
-    }
+    ring_bytes(3, rmax)
 }
 
 /// Dynamic shared memory of a wg_* entry (gemm_wgmma.cuh's wg::Overlap pipeline): tc_smem_bytes,
@@ -106,10 +111,9 @@ pub fn tc_smem_bytes(rmax: usize) -> u32 {
 pub fn wg_smem_bytes(rmax: usize) -> u32 {
     tc_smem_bytes(rmax) + WG_TABLE_BYTES
 }
-/// Dynamic shared memory of a wgp_* entry (wg::InFlight: a 4-stage ring of 32 KiB stages, which
-/// the rank epilogue's operands always fit in), then the decode tables.
+/// Dynamic shared memory of a wgp_* entry (wg::InFlight: a 4-stage ring), then the decode tables.
 pub fn wgp_smem_bytes(rmax: usize) -> u32 {
-    (4 * TC_PIPE_BYTES / 3).max(tc_smem_bytes(rmax)) + WG_TABLE_BYTES
+    ring_bytes(4, rmax) + WG_TABLE_BYTES
 }
 /// gemm_wgmma.cuh's wg::TABLE_BYTES.
 const WG_TABLE_BYTES: u32 = 2048;

@@ -8,8 +8,8 @@ namespace cases {
 
 const Core TC{tc::THREADS, tc::BM, [](int rmax) { return tc::smem_bytes(rmax); }};
 const Core WG{tc::THREADS, tc::BM,
-              [](int rmax) { return wg::ring_bytes(wg::Overlap::RING, rmax) + wg::TABLE_BYTES; }};
+              [](int rmax) { return tc::ring_bytes(wg::Overlap::RING, rmax) + wg::TABLE_BYTES; }};
 const Core WGP{tc::THREADS, tc::BM,
-               [](int rmax) { return wg::ring_bytes(wg::InFlight::RING, rmax) + wg::TABLE_BYTES; }};
+               [](int rmax) { return tc::ring_bytes(wg::InFlight::RING, rmax) + wg::TABLE_BYTES; }};
 
 }  // namespace cases
