@@ -83,6 +83,25 @@ struct Faults {
   }
 };
 
+// A thread's asynchronous operations of one kind, in the commit groups its *.commit_group closed.
+template <class Op>
+struct Groups {
+  std::vector<std::vector<Op>> committed;  // oldest first
+  std::vector<Op> open;
+  void commit() {
+    committed.push_back(std::move(open));
+    open.clear();
+  }
+  // *.wait_group n: completes every committed group but the newest n, oldest first.
+  template <class Complete>
+  void wait(int n, Complete complete) {
+    while ((int)committed.size() > n) {
+      for (const Op& op : committed.front()) complete(op);
+      committed.erase(committed.begin());
+    }
+  }
+};
+
 struct Thread {
   uint3 tid;
   int barriers = 0;
@@ -90,10 +109,8 @@ struct Thread {
   fiber::Context ctx;
   std::unique_ptr<char[]> stack;
   enum State { READY, AT_BARRIER, IN_WARP_OP, DONE } state = READY;
-  std::vector<std::vector<Copy>> cp_groups;  // committed, oldest first
-  std::vector<Copy> cp_open;
-  std::vector<std::vector<WgOp>> wg_groups;
-  std::vector<WgOp> wg_open;
+  Groups<Copy> cp;
+  Groups<WgOp> wg;
 };
 
 // A warp collective's slots: every lane posts its operands, the last lane to arrive computes every
@@ -278,21 +295,11 @@ inline void cp_async(uint32_t dst, const void* src, int src_bytes) {
   // Half the copies land at once, half at the wait that covers them: the first catch a buffer refilled
   // while others still read it, the second a read before the wait.
   if (st().rng() & 1) std::memcpy(c.dst, c.bytes, 16);
-  else current().cp_open.push_back(c);
+  else current().cp.open.push_back(c);
 }
-inline void cp_async_commit() {
-  Thread& t = current();
-  t.cp_groups.push_back(std::move(t.cp_open));
-  t.cp_open.clear();
-}
-// Completes every committed group but the newest n.
+inline void cp_async_commit() { current().cp.commit(); }
 inline void cp_async_wait(int n) {
-  Thread& t = current();
-  if (Faults::get().cp_wait_early) ++n;
-  while ((int)t.cp_groups.size() > n) {
-    for (const Copy& c : t.cp_groups.front()) std::memcpy(c.dst, c.bytes, 16);
-    t.cp_groups.erase(t.cp_groups.begin());
-  }
+  current().cp.wait(n + Faults::get().cp_wait_early, [](const Copy& c) { std::memcpy(c.dst, c.bytes, 16); });
 }
 
 // ---- 16-bit and tf32 values -----------------------------------------------------------------------------
@@ -455,31 +462,23 @@ inline void wgmma_issue(float* d, uint64_t da, uint64_t db, bool trans_b, bool b
   WgOp op{d, da, db, trans_b, bf16, 0};
   // One lane per warpgroup hashes the operands (the same for all 128).
   if (current().linear % 128 == 0) op.operands = wg_hash(op);
-  current().wg_open.push_back(op);
+  current().wg.open.push_back(op);
 }
-inline void wgmma_commit() {
-  Thread& t = current();
-  t.wg_groups.push_back(std::move(t.wg_open));
-  t.wg_open.clear();
-}
+inline void wgmma_commit() { current().wg.commit(); }
 // Retires every committed group but the newest n: this thread's 64 accumulators of each op.
 inline void wgmma_wait(int n) {
   Thread& t = current();
   const int w = (t.linear % 128) / 32, l = t.lane;
-  if (Faults::get().wg_wait_early) ++n;
-  while ((int)t.wg_groups.size() > n) {
-    for (const WgOp& op : t.wg_groups.front()) {
-      if (t.linear % 128 == 0 && wg_hash(op) != op.operands)
-        fail("shared memory under an in-flight wgmma changed before its wait_group");
-      for (int q = 0; q < WG_N / 2; ++q) {
-        const int row = isa::acc_row(w, l, q), col = isa::acc_col(l, q);
-        double s = op.d[q];
-        for (int k = 0; k < 16; ++k) s += (double)wg_a(op, row, k) * wg_b(op, col, k);
-        op.d[q] = (float)s;
-      }
+  const bool hashed = t.linear % 128 == 0;
+  t.wg.wait(n + Faults::get().wg_wait_early, [w, l, hashed](const WgOp& op) {
+    if (hashed && wg_hash(op) != op.operands) fail("shared memory under an in-flight wgmma changed before its wait_group");
+    for (int q = 0; q < WG_N / 2; ++q) {
+      const int row = isa::acc_row(w, l, q), col = isa::acc_col(l, q);
+      double s = op.d[q];
+      for (int k = 0; k < 16; ++k) s += (double)wg_a(op, row, k) * wg_b(op, col, k);
+      op.d[q] = (float)s;
     }
-    t.wg_groups.erase(t.wg_groups.begin());
-  }
+  });
 }
 
 }  // namespace sim
