@@ -3,7 +3,8 @@
 //   q, out, dO, dQ [B,T,H,D]; k, v, dK, dV [B,S,Hkv,D] in the stored dtype; lse, Δ [B,H,T] fp32,
 //   lse = ln Σ_j exp(scale·s_ij); key j visible to query i iff j ≤ i + (S − T); S ≥ T ≥ 1;
 //   query head h reads kv head h / (H/Hkv). Δ = rowsum(dO⊙O) comes from attention_bwd_delta.
-// Entry points (attention_tc.cu): attention_tc_{fwd,bwd_dq,bwd_dkv}_d{64,128,256}_{f16,bf16}.
+// Entry points (attention_tc.cu): attention_tc_{fwd,bwd_dq,bwd_dkv,bwd_fused}_d{64,128,256}_{f16,bf16}
+//   and attention_tc_dq_convert_{f16,bf16}.
 // Launch (host mirror: plan::attention_tc_tiles; all 128 threads = 4 warps, dynamic smem):
 //   fwd: grid (ceil(T/64), H, B), 64 queries per block, 16 per warp; key tiles of FWD_BK
 //        (64; 32 for D 256), double-buffered with cp.async; Q fragments in registers for D ≤ 128.
@@ -13,9 +14,13 @@
 //        share 16 keys and each accumulates one half of D), looping over the H/Hkv query heads of
 //        the group and the query tiles (DKV_BQ: 64 / 32 / 16) that see the block's keys; the sums
 //        stay in registers, so no atomics and the result is deterministic.
+//   fused (the alternative to dq + dkv, plan::AttentionBwd): dkv's grid and loop; per query tile
+//        the block also writes its dSᵀ to shared memory and adds dS·K (unscaled) into dq_acc
+//        [B,T,H,D] f32, which the host zeroes first, with atomics; dq_convert then writes
+//        dQ = scale·dq_acc in T. S and dP are formed once per tile pair instead of twice.
 //   smem bytes = smem_*() below: fwd 46080 / 87040 / 101376, dq 55296 / 69632 / 101376,
-//        dkv 56320 / 70144 / 67840 (D 64 / 128 / 256): all ≤ 99 KB (sm_86/89's per-block limit),
-//        above 48 KB the host opts the function in.
+//        dkv 56320 / 70144 / 67840, fused 65536 / 75264 / 69376 (D 64 / 128 / 256): all ≤ 99 KB
+//        (sm_86/89's per-block limit), above 48 KB the host opts the function in.
 // Shared memory rows are padded by 8 elements (16 B): a row is D·2+16 bytes, so the 8 row
 // addresses of one ldmatrix 8×8 matrix (same column chunk, 8 consecutive rows) land on 8 distinct
 // 16-byte bank groups: conflict-free.
@@ -39,7 +44,8 @@
 // Limits: pointers 16-byte aligned (cp.async 16 B; cudarc's allocations are); B·T·H·D < 2^63,
 //   T, S < 2^31. In sm_75 images the entry points are stubs that trap (the host uses them only on
 //   sm_80+).
-// Verified: compiles for sm_80/86/89/90 with zero spills (ptxas). See docs/cuda.md for what ran.
+// Verified: compiles for sm_80/86/89/90 with zero spills (ptxas); fwd/dq/dkv ran on H100/H200, the
+// fused backward so far only in the CPU emulator (tests/host/sim_attention.cpp). See docs/cuda.md.
 #pragma once
 #include "common.cuh"
 
@@ -60,8 +66,13 @@ template <int D> __host__ __device__ constexpr int smem_dq() { return (2 * BQ + 
 template <int D> __host__ __device__ constexpr int smem_dkv() {
   return (2 * dkv_bk<D>() + 4 * dkv_bq<D>()) * (D + PAD) * 2 + 4 * dkv_bq<D>() * 4;
 }
-static_assert(smem_fwd<256>() <= 101376 && smem_dq<256>() <= 101376 && smem_dkv<256>() <= 101376, "99 KB");
-static_assert(smem_fwd<128>() <= 101376 && smem_dq<128>() <= 101376 && smem_dkv<128>() <= 101376, "99 KB");
+// fused: dkv's buffers plus the block's dSᵀ tile [dkv_bk][dkv_bq + PAD] in 16 bits.
+template <int D> __host__ __device__ constexpr int smem_fused() {
+  return smem_dkv<D>() + dkv_bk<D>() * (dkv_bq<D>() + PAD) * 2;
+}
+static_assert(smem_fwd<256>() <= 101376 && smem_dq<256>() <= 101376 && smem_fused<256>() <= 101376, "99 KB");
+static_assert(smem_fwd<128>() <= 101376 && smem_dq<128>() <= 101376 && smem_fused<128>() <= 101376, "99 KB");
+static_assert(smem_fused<64>() <= 101376, "99 KB");
 
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 
@@ -415,11 +426,64 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
   }
 }
 
-// dK = scale·Σ dSᵀ·q, dV = Σ Pᵀ·dO for dkv_bk keys per block, over every query head of the GQA
-// group and every query tile that sees the block's keys.
+// Two adjacent f32 sums into global memory (8-byte aligned): one vector atomic on sm_90.
+__device__ __forceinline__ void atomic_add2(float* p, float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(p), make_float2(a, b));
+#else
+  atomicAdd(p, a);
+  atomicAdd(p + 1, b);
+#endif
+}
+
+// The fused backward's dQ part for one query tile: dq_acc[qt0 .. qt0+BQT) += dS·K over the block's
+// dkv_bk keys, from dSᵀ [BK][BQT+PAD] and K [BK][D+PAD] in shared memory. The 4 warps split the
+// BQT × D tile into 16-row × QC-column pieces; rows ≥ T and rows that see none of the keys skip.
 template <typename T, int D>
+__device__ __forceinline__ void fused_dq(const T* dss, const T* ks, float* dq_acc, int b, int h, int qt0, int k0,
+                                         int T_, int H, int off) {
+  constexpr int BK = dkv_bk<D>(), BQT = dkv_bq<D>(), LD = D + PAD, LDS = BQT + PAD;
+  constexpr int RG = BQT / 16, WPR = WARPS / RG, QC = D / WPR, QNT = QC / 8;
+  static_assert(WARPS % RG == 0 && QNT % 2 == 0, "dQ split");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t4 = lane & 3;
+  const int r0 = qt0 + (warp / WPR) * 16, c0 = (warp % WPR) * QC;
+  if (r0 >= T_ || r0 + 15 + off < k0) return;  // warp-uniform
+  // A = dS [query][key] from dSᵀ stored [key][query]: .trans with the B-pattern lane rows.
+  const uint32_t ds_a = saddr(dss) + (uint32_t)((((lane & 7) + (lane >> 4) * 8) * LDS + (warp / WPR) * 16 +
+                                                 ((lane >> 3) & 1) * 8) * 2);
+  const uint32_t k_bt = saddr(ks) + (uint32_t)((Lanes(lane, LD).bt + c0) * 2);
+  float acc[QNT][4];
+  #pragma unroll
+  for (int i = 0; i < QNT; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+  #pragma unroll
+  for (int kk = 0; kk < BK / 16; ++kk) {
+    uint32_t a[4];
+    ldsm4t(a, ds_a + (uint32_t)(kk * 16 * LDS * 2));
+    #pragma unroll
+    for (int i = 0; i < QNT; i += 2) {
+      uint32_t bb[4];
+      ldsm4t(bb, k_bt + (uint32_t)((kk * 16 * LD + i * 8) * 2));
+      mma<T>(acc[i], a, bb[0], bb[1]);
+      mma<T>(acc[i + 1], a, bb[2], bb[3]);
+    }
+  }
+  const int row0 = r0 + g, row1 = row0 + 8;
+  #pragma unroll
+  for (int i = 0; i < QNT; ++i) {
+    const int col = c0 + i * 8 + 2 * t4;
+    if (row0 < T_) atomic_add2(dq_acc + (((size_t)b * T_ + row0) * H + h) * D + col, acc[i][0], acc[i][1]);
+    if (row1 < T_) atomic_add2(dq_acc + (((size_t)b * T_ + row1) * H + h) * D + col, acc[i][2], acc[i][3]);
+  }
+}
+
+// dK = scale·Σ dSᵀ·q, dV = Σ Pᵀ·dO for dkv_bk keys per block, over every query head of the GQA
+// group and every query tile that sees the block's keys. FUSE_DQ (the fused backward): the block
+// also puts its dSᵀ tile in shared memory and adds Σ_keys dS·K, unscaled, into dq_acc [B,T,H,D]
+// f32 with atomics, so S and dP are formed once for all three gradients (5 GEMM-sized products
+// per tile instead of the split kernels' 7).
+template <typename T, int D, bool FUSE_DQ = false>
 __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta,
-                        T* dk, T* dv, int T_, int S, int H, int Hkv, float scale) {
+                        T* dk, T* dv, float* dq_acc, int T_, int S, int H, int Hkv, float scale) {
   constexpr int DW = dkv_dw<D>(), NDW = D / DW, BK = dkv_bk<D>(), BQT = dkv_bq<D>();
   constexpr int LD = D + PAD, NT = BQT / 8, DTW = DW / 8, KS = D / 16;
   T* ks = reinterpret_cast<T*>(tc_smem);  // [BK][LD]
@@ -428,6 +492,8 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   T* dos = qs + 2 * BQT * LD;             // [2][BQT][LD]
   float* lse_s = reinterpret_cast<float*>(dos + 2 * BQT * LD);  // [2][BQT], base-2 units
   float* dl_s = lse_s + 2 * BQT;                                // [2][BQT]
+  constexpr int LDS = BQT + PAD;                                // dSᵀ row stride (fused)
+  T* dss = reinterpret_cast<T*>(dl_s + 2 * BQT);                // [BK][LDS] (fused)
   const int b = blockIdx.z, hk = blockIdx.y, group = H / Hkv, k0 = blockIdx.x * BK;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t4 = lane & 3;
   const int kw = warp / NDW, col0 = (warp % NDW) * DW;
@@ -531,8 +597,30 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
           mma<T>(gk[i + 1], da, bb[2], bb[3]);
         }
       }
+      if constexpr (FUSE_DQ) {  // dSᵀ rows of the warp's keys, rounded as dK used them
+        if (warp % NDW == 0) {
+          #pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            T* r = dss + (kw * 16 + g) * LDS + j * 8 + 2 * t4;
+            *reinterpret_cast<uint32_t*>(r) = pack2<T>(dp[j][0], dp[j][1]);
+            *reinterpret_cast<uint32_t*>(r + 8 * LDS) = pack2<T>(dp[j][2], dp[j][3]);
+          }
+        }
+      }
+    } else if constexpr (FUSE_DQ) {  // no key of the warp is seen: its dSᵀ rows are 0
+      if (warp % NDW == 0) {
+        #pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          T* r = dss + (kw * 16 + g) * LDS + j * 8 + 2 * t4;
+          *reinterpret_cast<uint32_t*>(r) = 0u;
+          *reinterpret_cast<uint32_t*>(r + 8 * LDS) = 0u;
+        }
+      }
     }
-    __syncthreads();
+    __syncthreads();  // split: the stage is refilled next; fused: dSᵀ is complete
+    // Fused: no barrier after dQ; the next prefetch goes to a stage every warp finished before the
+    // barrier above, and the next dSᵀ writes follow the next iteration's first barrier.
+    if constexpr (FUSE_DQ) fused_dq<T, D>(dss, ks, dq_acc, b, hk * group + it / n_qt, qt0, k0, T_, H, off);
   }
   #pragma unroll
   for (int i = 0; i < DTW; ++i) {
@@ -550,7 +638,26 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   }
 }
 
+// dq = T(scale·acc) for the fused backward's f32 sums; n % 4 == 0 (D is), 16-byte aligned.
+template <typename T> __device__ void dq_convert(const float* acc, T* dq, long long n, float scale) {
+  const long long stride = (long long)gridDim.x * blockDim.x * 4;
+  for (long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4; i < n; i += stride) {
+    const float4 a = *reinterpret_cast<const float4*>(acc + i);
+    uint2 o;
+    o.x = pack2<T>(a.x * scale, a.y * scale);
+    o.y = pack2<T>(a.z * scale, a.w * scale);
+    *reinterpret_cast<uint2*>(dq + i) = o;
+  }
+}
+
 }  // namespace attn_tc
+
+// Per dtype, beside the head-dim entries: the fused backward's dQ conversion (plain loads and
+// packs, so every arch builds it).
+#define ATTN_TC_CONVERT(T, NAME)                                                                                 \
+  extern "C" __global__ void attention_tc_dq_convert_##NAME(const float* acc, T* dq, long long n, float scale) { \
+    attn_tc::dq_convert<T>(acc, dq, n, scale);                                                                   \
+  }
 
 #define ATTN_TC_ENTRY(T, NAME, D)                                                                                \
   extern "C" __global__ void __launch_bounds__(128, 1) attention_tc_fwd_d##D##_##NAME(                              \
@@ -565,7 +672,12 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   extern "C" __global__ void __launch_bounds__(128, 1) attention_tc_bwd_dkv_d##D##_##NAME(                          \
       const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk, T* dv,     \
       int T_, int S, int H, int Hkv, float scale) {                                                              \
-    attn_tc::bwd_dkv<T, D>(q, k, v, dout, lse, delta, dk, dv, T_, S, H, Hkv, scale);                             \
+    attn_tc::bwd_dkv<T, D>(q, k, v, dout, lse, delta, dk, dv, nullptr, T_, S, H, Hkv, scale);                    \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(128, 1) attention_tc_bwd_fused_d##D##_##NAME(                        \
+      const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk, T* dv,     \
+      float* dq_acc, int T_, int S, int H, int Hkv, float scale) {                                               \
+    attn_tc::bwd_dkv<T, D, true>(q, k, v, dout, lse, delta, dk, dv, dq_acc, T_, S, H, Hkv, scale);               \
   }
 
 #define ATTN_TC_STUB(T, NAME, D)                                                                                 \
@@ -581,5 +693,10 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   extern "C" __global__ void attention_tc_bwd_dkv_d##D##_##NAME(const T*, const T*, const T*, const T*,          \
                                                                 const float*, const float*, T*, T*, int, int,    \
                                                                 int, int, float) {                               \
+    __trap();                                                                                                    \
+  }                                                                                                              \
+  extern "C" __global__ void attention_tc_bwd_fused_d##D##_##NAME(const T*, const T*, const T*, const T*,        \
+                                                                  const float*, const float*, T*, T*, float*,    \
+                                                                  int, int, int, int, float) {                   \
     __trap();                                                                                                    \
   }

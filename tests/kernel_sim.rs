@@ -3,8 +3,8 @@
 //! block with every thread a fiber, and checks the outputs against a double-precision reference.
 //! Covered: the GEMM cores (FMA / wmma of the f32 backend, mma.sync, and the sm_90a warpgroup core
 //! in both pipelines, wg_ and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit
-//! for bit (sim_quant.cpp), and flash attention forward and backward, tensor-core and the f32
-//! CUDA-core kernels with their Δ pass (sim_attention.cpp). The wgmma core has not yet run on a
+//! for bit (sim_quant.cpp), and flash attention forward and backward, tensor-core (split and
+//! fused backward) and the f32 CUDA-core kernels with their Δ pass (sim_attention.cpp). The wgmma core has not yet run on a
 //! GPU; this is its whole-kernel check until it does (docs/cuda.md).
 //! Each program runs under two scheduler seeds (different thread interleavings and cp.async landing
 //! times), then with deliberate defects (SIM_FAULT: a barrier skipped, a cp.async or wgmma wait one
@@ -138,7 +138,7 @@ fn quantized_linears_run_right_in_the_emulator() {
 fn flash_attention_runs_right_in_the_emulator() {
     check(
         "sim_attention",
-        43,
+        66,
         &[("skip-barrier:2", ANY_ALARM), ("cp-wait-early", ANY_ALARM)],
     );
 }

@@ -21,18 +21,24 @@ struct Shape {
 // A kernel family's launch geometry: queries per fwd / dq block, keys per dkv block, block size and
 // dynamic shared memory (plan::attention_tc_tiles, plan::attention_tiles).
 struct Tiles {
-  int fwd_q, dq_q, dkv_k, threads, fwd_smem, dq_smem, dkv_smem;
+  int fwd_q, dq_q, dkv_k, threads, fwd_smem, dq_smem, dkv_smem, fused_smem;
 };
 template <int D> Tiles tc_tiles() {
-  return {attn_tc::BQ, attn_tc::BQ, attn_tc::dkv_bk<D>(), attn_tc::THREADS,
-          attn_tc::smem_fwd<D>(), attn_tc::smem_dq<D>(), attn_tc::smem_dkv<D>()};
+  return {attn_tc::BQ, attn_tc::BQ, attn_tc::dkv_bk<D>(), attn_tc::THREADS, attn_tc::smem_fwd<D>(),
+          attn_tc::smem_dq<D>(), attn_tc::smem_dkv<D>(), attn_tc::smem_fused<D>()};
 }
 template <typename T, int D> Tiles cuda_core_tiles() {
-  return {attn::fwd_bq<T, D>(), attn::dq_bq<T, D>(), attn::dkv_bk<T, D>(), 128, 0, 0, 0};
+  return {attn::fwd_bq<T, D>(), attn::dq_bq<T, D>(), attn::dkv_bk<T, D>(), 128, 0, 0, 0, 0};
 }
 
-template <typename T, int D, class Fwd, class Dq, class Dkv>
-void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, Dq dq, Dkv dkv) {
+// The tensor-core fused backward: dK, dV and f32 dQ sums from one kernel, then dQ's conversion.
+template <class Kernel, class Convert> struct Fused {
+  Kernel kernel;
+  Convert convert;
+};
+
+template <typename T, int D, class Fwd, class Dq, class Dkv, class F = std::nullptr_t>
+void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, Dq dq, Dkv dkv, F fused = nullptr) {
   const int B = sh.B, Tq = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv, group = H / Hkv;
   const float scale = 1.f / std::sqrt((float)D);
   Rng rng{(uint64_t)(D * 1000 + Tq * 7 + S)};
@@ -140,6 +146,26 @@ void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, D
   tally.report(label + " dQ", cq);
   tally.report(label + " dK", ck);
   tally.report(label + " dV", cv);
+
+  if constexpr (!std::is_same<F, std::nullptr_t>::value) {
+    // Same allowances: dS enters dQ rounded to T as in the split kernel; the atomics only reorder
+    // f32 sums. dq_acc starts at zero as the host's memset leaves it.
+    std::vector<float> acc(q.size(), 0.f);
+    std::vector<T> fq(q.size()), fk(k.size()), fv(k.size());
+    run(fused.kernel, grid(S, tiles.dkv_k, Hkv, B), tiles.threads, tiles.fused_smem, (const T*)q.data(),
+        (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(), (const float*)lse32.data(),
+        (const float*)delta32.data(), fk.data(), fv.data(), acc.data(), Tq, S, H, Hkv, scale);
+    run(fused.convert, make_uint3(3, 1, 1), 128, 0, (const float*)acc.data(), fq.data(), (long long)q.size(), scale);
+    Check fcq = check_for<T>(4 * per_term), fck = check_for<T>(4 * per_term), fcv = check_for<T>(per_term);
+    for (size_t i = 0; i < q.size(); ++i) fcq.at(to_f32(fq[i]), dq_ref[i], dq_mag[i], (int)(i / D), (int)(i % D));
+    for (size_t i = 0; i < k.size(); ++i) {
+      fck.at(to_f32(fk[i]), dk_ref[i], dk_mag[i], (int)(i / D), (int)(i % D));
+      fcv.at(to_f32(fv[i]), dv_ref[i], dv_mag[i], (int)(i / D), (int)(i % D));
+    }
+    tally.report(label + " fused dQ", fcq);
+    tally.report(label + " fused dK", fck);
+    tally.report(label + " fused dV", fcv);
+  }
 }
 
 }  // namespace
@@ -150,11 +176,14 @@ int main(int argc, char** argv) {
   // query), GQA (two query heads per kv head), two batch entries.
   const Shape gqa{2, 70, 90, 4, 2}, mha{1, 64, 64, 2, 2};
 #define ATTN(T, NAME, D, P) P##fwd_d##D##_##NAME, P##bwd_dq_d##D##_##NAME, P##bwd_dkv_d##D##_##NAME
-  attention<bf16, 64>("tc bf16", gqa, tc_tiles<64>(), ATTN(bf16, bf16, 64, attention_tc_));
-  attention<f16, 64>("tc f16", mha, tc_tiles<64>(), ATTN(f16, f16, 64, attention_tc_));
-  attention<bf16, 128>("tc bf16", gqa, tc_tiles<128>(), ATTN(bf16, bf16, 128, attention_tc_));
-  attention<bf16, 256>("tc bf16", gqa, tc_tiles<256>(), ATTN(bf16, bf16, 256, attention_tc_));
-  attention<f16, 256>("tc f16", mha, tc_tiles<256>(), ATTN(f16, f16, 256, attention_tc_));
+#define TC(NAME, D) ATTN(NAME, NAME, D, attention_tc_), Fused<decltype(&attention_tc_bwd_fused_d##D##_##NAME), \
+  decltype(&attention_tc_dq_convert_##NAME)>{attention_tc_bwd_fused_d##D##_##NAME, attention_tc_dq_convert_##NAME}
+  attention<bf16, 64>("tc bf16", gqa, tc_tiles<64>(), TC(bf16, 64));
+  attention<f16, 64>("tc f16", mha, tc_tiles<64>(), TC(f16, 64));
+  attention<bf16, 128>("tc bf16", gqa, tc_tiles<128>(), TC(bf16, 128));
+  attention<f16, 128>("tc f16", gqa, tc_tiles<128>(), TC(f16, 128));
+  attention<bf16, 256>("tc bf16", gqa, tc_tiles<256>(), TC(bf16, 256));
+  attention<f16, 256>("tc f16", mha, tc_tiles<256>(), TC(f16, 256));
   attention<float, 64>("f32", gqa, cuda_core_tiles<float, 64>(), ATTN(float, f32, 64, attention_));
   attention<float, 128>("f32", mha, cuda_core_tiles<float, 128>(), ATTN(float, f32, 128, attention_));
   attention<float, 256>("f32", mha, cuda_core_tiles<float, 256>(), ATTN(float, f32, 256, attention_));
