@@ -7,14 +7,16 @@
 #   BIN_DIR: scripts/pack-gpu.sh builds it (.gpu-carry/bin).
 #   steps (default: all of these): parity model extra memcheck racecheck train train-nf4 train-bf16
 #   train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new
-#   rank-tiled wgmma wgmma-inflight;
+#   rank-tiled wgmma wgmma-inflight attention-fused;
 #   extra runs every other cuda_* test binary in BIN_DIR (bf16 parity, tensor-core attention,
 #   quantized linears, mixed precision); sanitize-new runs memcheck on those and racecheck on the
 #   tc attention; rank-tiled reruns the LoRA parity suites with the tiled rank projections
 #   (SECTUNE_RANK_PROJECT=tiled) and racechecks them; wgmma (compute capability 9.0) runs the 16-bit
 #   linear parity, mixed-precision suites (dense and int8/NF4), their memchecks, a mixed CLI run and
 #   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma);
-#   wgmma-inflight the same but the memchecks and CLI run on its in-flight pipeline.
+#   wgmma-inflight the same but the memchecks and CLI run on its in-flight pipeline;
+#   attention-fused runs the tc attention parity (split and fused backward), its memcheck and
+#   racecheck, a mixed CLI run and mixed layers of both shapes with SECTUNE_ATTENTION_BWD=fused.
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -25,7 +27,7 @@
 set -u
 packed=$(cd "$1" && pwd); out=$2; shift 2
 bin=$(mktemp -d)
-steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled wgmma wgmma-inflight}
+steps=${*:-parity model extra memcheck racecheck train train-nf4 train-bf16 train-mixed train-mixed-nf4 bench layer layer-mixed layer-mixed-quant quant-memory sanitize-new rank-tiled wgmma wgmma-inflight attention-fused}
 log="$out/gpu-check.log"
 mkdir -p "$out"
 for f in "$packed"/*.xz; do
@@ -187,6 +189,17 @@ for s in $steps; do
       done ;;
     wgmma) wgmma_steps wgmma full ;;
     wgmma-inflight) wgmma_steps wgmma-inflight light ;;
+    attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's
+      if [ -x "$bin/cuda_attention_tc" ]; then
+        step attention-tc-both 60 "$bin/cuda_attention_tc" --test-threads=1
+        step memcheck-attention-tc-both 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1
+        step racecheck-attention-tc-both 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1
+      fi
+      export -f train_pair train_mixed; export bin; step train-mixed-attention-fused 90 env SECTUNE_ATTENTION_BWD=fused bash -c train_mixed
+      for shape in codellama7b codegen27b; do
+        step "layer-mixed-attention-fused-$shape" 120 env SECTUNE_ATTENTION_BWD=fused "$bin/sectune" bench layer --device cuda \
+          --precision bf16 --shape "$shape" --seq 2048 --reps 3 --python none
+      done ;;
   esac
 done
 grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

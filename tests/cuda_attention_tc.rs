@@ -1,6 +1,7 @@
 //! GPU parity of the tensor-core flash attention (kernels/attention_tc.cu, f16/bf16, sm_80+)
 //! against the CPU backend's f32 attention on the same 16-bit-rounded inputs: forward out and
-//! lse, backward dQ/dK/dV (the GPU backward runs on the GPU forward's own out and lse), head dims
+//! lse, backward dQ/dK/dV (the GPU backward runs on the GPU forward's own out and lse; the split
+//! and the fused backward, plan::AttentionBwd, each against the same tolerance), head dims
 //! 64/128/256, T = 1, 17, 64, 130, KV offsets (S > T, T = 1 decoding), GQA with H = 4 and
 //! Hkv = 4/2/1, B = 2. Inputs are a hash of (index, salt) in [−1, 1) times an amplitude for q
 //! (4 to 16: scores of std ≈ 1.3 to 5, so the online max really moves), rounded to the dtype.
@@ -19,7 +20,9 @@
 mod common;
 
 use sectune::backend::cpu::CpuBackend;
-use sectune::backend::cuda::attention_tc::{self as tc, AttnShape, HalfDtype, TcInputs};
+use sectune::backend::cuda::attention_tc::{
+    self as tc, AttentionBwd, AttnShape, HalfDtype, TcInputs,
+};
 use sectune::backend::cuda::device::{CudaDevice, CudaError};
 use sectune::backend::dropout::mix64;
 use sectune::backend::Backend;
@@ -103,38 +106,39 @@ fn parity(dtype: HalfDtype, d: usize) {
             input(dtype, nq, 4, 1.0),
         );
         let scale = 1.0 / (d as f32).sqrt();
-        let got = tc::run_fwd_bwd(
-            &dev,
-            dtype,
-            g,
-            &TcInputs {
-                q: &q,
-                k: &k,
-                v: &v,
-                dout: &dout,
-            },
-            scale,
-        )
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+        let inputs = TcInputs {
+            q: &q,
+            k: &k,
+            v: &v,
+            dout: &dout,
+        };
+        let runs = [AttentionBwd::Split, AttentionBwd::Fused].map(|bwd| {
+            let got = tc::run_fwd_bwd(&dev, dtype, g, &inputs, scale, bwd)
+                .unwrap_or_else(|e| panic!("{tag} {bwd:?}: {e}"));
+            (bwd, got)
+        });
         let qt = Tensor::from_vec(q, &[b, t, h, d]).unwrap();
         let kt = Tensor::from_vec(k, &[b, s, hkv, d]).unwrap();
         let vt = Tensor::from_vec(v, &[b, s, hkv, d]).unwrap();
         let dot = Tensor::from_vec(dout, &[b, t, h, d]).unwrap();
         let (out, lse) = cpu.attention_fwd(&qt, &kt, &vt, scale).unwrap();
-        check(&format!("{tag} out"), dtype, &got.out, &out);
-        common::assert_close(
-            &format!("{tag} lse"),
-            &got.lse,
-            lse.host().unwrap(),
-            1e-3,
-            0.0,
-        );
         let (dq, dk, dv) = cpu
             .attention_bwd(&dot, &qt, &kt, &vt, &out, &lse, scale)
             .unwrap();
-        check(&format!("{tag} dq"), dtype, &got.dq, &dq);
-        check(&format!("{tag} dk"), dtype, &got.dk, &dk);
-        check(&format!("{tag} dv"), dtype, &got.dv, &dv);
+        for (bwd, got) in &runs {
+            let tag = format!("{tag} {bwd:?}");
+            check(&format!("{tag} out"), dtype, &got.out, &out);
+            common::assert_close(
+                &format!("{tag} lse"),
+                &got.lse,
+                lse.host().unwrap(),
+                1e-3,
+                0.0,
+            );
+            check(&format!("{tag} dq"), dtype, &got.dq, &dq);
+            check(&format!("{tag} dk"), dtype, &got.dk, &dk);
+            check(&format!("{tag} dv"), dtype, &got.dv, &dv);
+        }
     }
 }
 
@@ -186,6 +190,7 @@ fn other_head_dims_are_refused() {
             dout: &x,
         },
         1.0,
+        AttentionBwd::Split,
     )
     .err()
     .expect("head dim 96 has no tensor-core kernel");

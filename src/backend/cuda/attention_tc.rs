@@ -6,8 +6,9 @@ use cudarc::driver::{CudaSlice, DevicePtr};
 use half::{bf16, f16};
 
 use super::device::CudaDevice;
-use super::ops::attention::{tc_bwd, tc_fwd, TcBuffers, TcGrads};
+use super::ops::attention::{tc_bwd, tc_fwd, TcBuffers, TcBwd, TcGrads};
 pub use super::ops::attention::{tc_supported_on as supported, AttnShape, HalfDtype};
+pub use super::plan::AttentionBwd;
 use crate::error::{Error, Result};
 
 /// `x` rounded to nearest-even in `dtype` (the value the kernels see after upload).
@@ -49,13 +50,15 @@ pub struct TcInputs<'a> {
     pub dout: &'a [f32],
 }
 
-/// Runs attention_tc fwd, then the backward on the forward's own out and lse.
+/// Runs attention_tc fwd, then the backward (`bwd`: split or fused) on the forward's own out and
+/// lse.
 pub fn run_fwd_bwd(
     dev: &CudaDevice,
     dtype: HalfDtype,
     g: AttnShape,
     x: &TcInputs<'_>,
     scale: f32,
+    bwd: AttentionBwd,
 ) -> Result<TcOutputs> {
     let (nq, nkv, nstat) = (
         g.b * g.t * g.h * g.d,
@@ -102,7 +105,17 @@ pub fn run_fwd_bwd(
         dk: p16(&dk),
         dv: p16(&dv),
     };
-    tc_bwd(dev, dtype, &g, &bufs, &grads, scale)?;
+    let dq_acc = match bwd {
+        AttentionBwd::Split => None,
+        AttentionBwd::Fused => Some(stream.alloc_zeros::<f32>(nq)?),
+    };
+    let path = match &dq_acc {
+        None => TcBwd::Split,
+        Some(acc) => TcBwd::Fused {
+            dq_acc: acc.device_ptr(stream).0,
+        },
+    };
+    tc_bwd(dev, dtype, &g, &bufs, &grads, scale, path)?;
     let down =
         |s: &CudaSlice<u16>| -> Result<Vec<f32>> { Ok(from_bits(dtype, &stream.clone_dtoh(s)?)) };
     let result = TcOutputs {

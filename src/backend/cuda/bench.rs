@@ -153,7 +153,11 @@ pub(crate) mod gpu {
         println!("\nCausal attention, bf16, B = 1 (target: ≥ 0.9× torch flash SDPA)");
         println!("CUDA-core kernels (attention.cu) beside the tensor-core ones (attention_tc.cu, \"tc\", sm_80+)");
         println!(
-            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}",
+            "\"fused\": the tc backward with dQ summed by atomics in the dK/dV kernel \
+             (SECTUNE_ATTENTION_BWD=fused); \"dQ diff\": max |fused − split| / max |split| of dQ"
+        );
+        println!(
+            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}",
             "D",
             "H",
             "T",
@@ -166,7 +170,10 @@ pub(crate) mod gpu {
             "tc fwd",
             "tc bwd",
             "tc %pk",
-            "tc ratio"
+            "tc ratio",
+            "fused bwd",
+            "fused r",
+            "dQ diff"
         );
         let tc_ok = super::super::ops::attention::tc_supported_on(dev)?;
         for &(d, h, t) in &[
@@ -280,11 +287,17 @@ pub(crate) mod gpu {
                 }
                 Ok(())
             })?;
-            let (t_tc_fwd, t_tc_bwd) = if tc_ok {
+            let tc = if tc_ok {
                 bench_attention_tc(dev, reps, (d, h, t), &q, &k, &v, &d_out, &out)?
             } else {
-                (f64::NAN, f64::NAN)
+                TcTimes {
+                    fwd: f64::NAN,
+                    split: f64::NAN,
+                    fused: f64::NAN,
+                    dq_diff: f64::NAN,
+                }
             };
+            let (t_tc_fwd, t_tc_bwd) = (tc.fwd, tc.split);
             let flops = 2.0 * (h * t * t * d) as f64;
             let torch_row = torch.and_then(|j| j["sdpa"].as_array()).and_then(|rows| {
                 rows.iter().find(|r| {
@@ -302,23 +315,40 @@ pub(crate) mod gpu {
                 .zip(tb)
                 .map(|(f, b)| format!("{:8.2}", (f + b) / (t_fwd + t_bwd)))
                 .unwrap_or_else(|| "     n/a".into());
-            let tc_ratio = tf
-                .zip(tb)
-                .filter(|_| tc_ok)
-                .map(|(f, b)| format!("{:8.2}", (f + b) / (t_tc_fwd + t_tc_bwd)))
-                .unwrap_or_else(|| "     n/a".into());
+            let torch_over = |ours: f64| {
+                tf.zip(tb)
+                    .filter(|_| tc_ok)
+                    .map(|(f, b)| format!("{:8.2}", (f + b) / ours))
+                    .unwrap_or_else(|| "     n/a".into())
+            };
+            let (tc_ratio, fused_ratio) = (
+                torch_over(t_tc_fwd + t_tc_bwd),
+                torch_over(t_tc_fwd + tc.fused),
+            );
             println!(
-                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio}",
+                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio} {:>9.3} {fused_ratio} {:>8.1e}",
                 show(tf),
                 show(tb),
                 pct(flops / (t_fwd * 1e-3), peak_flops),
-                pct(flops / (t_tc_fwd * 1e-3), peak_flops)
+                pct(flops / (t_tc_fwd * 1e-3), peak_flops),
+                tc.fused,
+                tc.dq_diff
             );
         }
         Ok(())
     }
 
-    /// Mean ms of the tensor-core forward and backward (Δ, dQ, dK/dV) on the same bf16 buffers.
+    /// Mean ms of the tensor-core forward and of both backwards, and how far the fused dQ is
+    /// from the split one.
+    struct TcTimes {
+        fwd: f64,
+        split: f64,
+        fused: f64,
+        dq_diff: f64,
+    }
+
+    /// Times the tensor-core forward and backward (Δ, dQ, dK/dV; split, then fused) on the same
+    /// bf16 buffers.
     #[allow(clippy::too_many_arguments)]
     fn bench_attention_tc(
         dev: &CudaDevice,
@@ -329,9 +359,9 @@ pub(crate) mod gpu {
         v: &CudaSlice<bf16>,
         d_out: &CudaSlice<bf16>,
         out: &CudaSlice<bf16>,
-    ) -> Result<(f64, f64)> {
+    ) -> Result<TcTimes> {
         use super::super::ops::attention::{
-            tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads,
+            tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads,
         };
         use cudarc::driver::DevicePtr;
         let stream = dev.stream();
@@ -372,10 +402,37 @@ pub(crate) mod gpu {
         let fwd = time_ms(stream, reps, || {
             Ok(tc_fwd(dev, HalfDtype::Bf16, &g, &bufs, scale)?)
         })?;
-        let bwd = time_ms(stream, reps, || {
-            Ok(tc_bwd(dev, HalfDtype::Bf16, &g, &bufs, &grads, scale)?)
+        let bwd = |path| {
+            time_ms(stream, reps, || {
+                Ok(tc_bwd(
+                    dev,
+                    HalfDtype::Bf16,
+                    &g,
+                    &bufs,
+                    &grads,
+                    scale,
+                    path,
+                )?)
+            })
+        };
+        let split = bwd(TcBwd::Split)?;
+        let dq_split = stream.clone_dtoh(&dq)?;
+        let dq_acc = stream.alloc_zeros::<f32>(n)?;
+        let fused = bwd(TcBwd::Fused {
+            dq_acc: dq_acc.device_ptr(stream).0,
         })?;
-        Ok((fwd, bwd))
+        let dq_fused = stream.clone_dtoh(&dq)?;
+        let max_split = dq_split.iter().fold(0f32, |m, x| m.max(x.to_f32().abs()));
+        let max_diff = dq_split
+            .iter()
+            .zip(&dq_fused)
+            .fold(0f32, |m, (a, b)| m.max((a.to_f32() - b.to_f32()).abs()));
+        Ok(TcTimes {
+            fwd,
+            split,
+            fused,
+            dq_diff: f64::from(max_diff / max_split),
+        })
     }
 
     fn bench_adamw(

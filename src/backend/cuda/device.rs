@@ -13,7 +13,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverEr
 use cudarc::nvrtc::Ptx;
 
 use super::kernels::{KernelModule, KERNELS_BUILT};
-use super::plan::{GemmCore, GEMM_CORE_ENV};
+use super::plan::{AttentionBwd, GemmCore, ATTENTION_BWD_ENV, GEMM_CORE_ENV};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
@@ -133,6 +133,12 @@ impl CudaDevice {
     pub fn gemm_core(&self) -> Result<GemmCore, CudaError> {
         let choice = std::env::var(GEMM_CORE_ENV).ok();
         GemmCore::choose(self.compute_capability()?, choice.as_deref()).map_err(CudaError::Setting)
+    }
+
+    /// The tensor-core attention backward SECTUNE_ATTENTION_BWD picks (split unless it says fused).
+    pub fn attention_bwd(&self) -> Result<AttentionBwd, CudaError> {
+        let choice = std::env::var(ATTENTION_BWD_ENV).ok();
+        AttentionBwd::choose(choice.as_deref()).map_err(CudaError::Setting)
     }
 
     /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above

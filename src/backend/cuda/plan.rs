@@ -49,12 +49,14 @@ pub struct AttentionTcTiles {
     pub fwd_smem: u32,
     pub dq_smem: u32,
     pub dkv_smem: u32,
+    /// attention_tc_bwd_fused: dkv's buffers plus a 16-bit dSᵀ tile of dkv_k × (dkv_bq + 8).
+    pub fused_smem: u32,
 }
 
 /// As attention_tc.cuh, with rows padded to D + 8 elements of 2 bytes: fwd key tile 64 (32 for
 /// D 256) and 64 queries, 2 stages of K and V; dq the same with key tiles 64/32/16 and dO beside
-/// Q; dkv 64 keys (32 for D 256) with query tiles 64/32/16, 2 stages of Q, dO, lse and Δ.
-/// None for head dims without tensor-core entry points.
+/// Q; dkv 64 keys (32 for D 256) with query tiles 64/32/16, 2 stages of Q, dO, lse and Δ; the
+/// fused backward dkv's plus its dSᵀ tile. None for head dims without tensor-core entry points.
 pub fn attention_tc_tiles(head_dim: usize) -> Option<AttentionTcTiles> {
     let (fwd_bk, dq_bk, dkv_bk, dkv_bq) = match head_dim {
         64 => (64, 64, 64, 64),
@@ -71,6 +73,10 @@ pub fn attention_tc_tiles(head_dim: usize) -> Option<AttentionTcTiles> {
         fwd_smem: bytes(BQ + 4 * fwd_bk, 0),
         dq_smem: bytes(2 * BQ + 4 * dq_bk, 0),
         dkv_smem: bytes(2 * dkv_bk + 4 * dkv_bq, 4 * dkv_bq * 4),
+        fused_smem: bytes(
+            2 * dkv_bk + 4 * dkv_bq,
+            4 * dkv_bq * 4 + dkv_bk * (dkv_bq + 8) * 2,
+        ),
     })
 }
 
@@ -115,6 +121,34 @@ pub fn wg_smem_bytes(rmax: usize) -> u32 {
 pub fn wgp_smem_bytes(rmax: usize) -> u32 {
     ring_bytes(4, rmax) + WG_TABLE_BYTES
 }
+/// How the tensor-core attention backward forms dQ: `Split` (default) runs a dQ kernel per query
+/// tile beside the dK/dV kernel per key tile, recomputing S and dP in each (7 GEMM-sized products
+/// per tile pair, deterministic); `Fused` forms S and dP once per tile pair in the dK/dV kernel and
+/// adds dS·K into an f32 dQ buffer with atomics (5 products, FlashAttention-2's shape; the f32
+/// sums' order varies from run to run). Fused is opt-in (SECTUNE_ATTENTION_BWD=fused) until a GPU
+/// run has timed both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionBwd {
+    Split,
+    Fused,
+}
+
+/// The environment variable that picks the attention backward: split (default) or fused.
+pub const ATTENTION_BWD_ENV: &str = "SECTUNE_ATTENTION_BWD";
+
+impl AttentionBwd {
+    /// The backward `choice` (ATTENTION_BWD_ENV's value, if set) names.
+    pub fn choose(choice: Option<&str>) -> Result<Self, String> {
+        match choice.map(str::trim).unwrap_or("") {
+            "" | "split" => Ok(AttentionBwd::Split),
+            "fused" => Ok(AttentionBwd::Fused),
+            other => Err(format!(
+                "{ATTENTION_BWD_ENV}={other:?} names no attention backward: use split or fused"
+            )),
+        }
+    }
+}
+
 /// gemm_wgmma.cuh's wg::TABLE_BYTES.
 const WG_TABLE_BYTES: u32 = 2048;
 
@@ -409,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn attention_bwd_choice_defaults_to_split_and_refuses_unknown_names() {
+        assert_eq!(AttentionBwd::choose(None), Ok(AttentionBwd::Split));
+        assert_eq!(
+            AttentionBwd::choose(Some(" fused ")),
+            Ok(AttentionBwd::Fused)
+        );
+        assert_eq!(AttentionBwd::choose(Some("split")), Ok(AttentionBwd::Split));
+        let err = AttentionBwd::choose(Some("atomic")).unwrap_err();
+        assert!(
+            err.contains(ATTENTION_BWD_ENV) && err.contains("split or fused"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn attention_tc_tiles_match_the_kernel_header() {
         // The smem figures of the attention_tc.cuh header comment, all ≤ 99 KB (sm_86/89).
         let t = |d| attention_tc_tiles(d).unwrap();
@@ -416,6 +465,8 @@ mod tests {
         assert_eq!(smem(64), (46080, 55296, 56320));
         assert_eq!(smem(128), (87040, 69632, 70144));
         assert_eq!(smem(256), (101376, 101376, 67840));
+        let fused: Vec<u32> = [64, 128, 256].iter().map(|&d| t(d).fused_smem).collect();
+        assert_eq!(fused, [65536, 75264, 69376]);
         assert_eq!((t(64).dkv_k, t(128).dkv_k, t(256).dkv_k), (64, 64, 32));
         assert!([64, 128, 256].iter().all(|&d| t(d).q_rows == 64));
         assert_eq!(attention_tc_tiles(32), None);

@@ -3,6 +3,7 @@
 //! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+) have raw-pointer launchers
 //! here (`tc_fwd`, `tc_bwd`) for 16-bit callers: `--precision bf16` (ops/mixed.rs) and the tests.
 
+use cudarc::driver::result::memset_d8_async;
 use cudarc::driver::LaunchConfig;
 
 use super::super::backend::CudaBackend;
@@ -164,6 +165,14 @@ pub(crate) struct TcBuffers {
     pub lse: u64,
 }
 
+/// How tc_bwd forms dQ (plan::AttentionBwd); the fused path needs an f32 scratch of dQ's shape
+/// [B,T,H,D], which it zeroes and sums into before converting to dQ.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TcBwd {
+    Split,
+    Fused { dq_acc: u64 },
+}
+
 /// Gradient side: dO in, Δ scratch [B,H,T] fp32, dQ/dK/dV out (fully overwritten).
 pub(crate) struct TcGrads {
     pub dout: u64,
@@ -247,8 +256,10 @@ pub(crate) fn tc_fwd(
     )
 }
 
-/// Backward: Δ = rowsum(dO⊙O) with attention.cu's delta kernel, then dQ (one block per 64
-/// queries) and dK/dV (one block per key tile, summing over the GQA group: no atomics).
+/// Backward: Δ = rowsum(dO⊙O) with attention.cu's delta kernel, then either (split) dQ (one
+/// block per 64 queries) and dK/dV (one block per key tile, summing over the GQA group: no
+/// atomics), or (fused) one kernel per key tile for dK/dV that also adds dS·K into `dq_acc` with
+/// atomics, and a conversion of those sums to dQ.
 pub(crate) fn tc_bwd(
     dev: &CudaDevice,
     dtype: HalfDtype,
@@ -256,6 +267,7 @@ pub(crate) fn tc_bwd(
     buf: &TcBuffers,
     grads: &TcGrads,
     scale: f32,
+    path: TcBwd,
 ) -> Result<()> {
     let (tiles, [t, s, h, hkv]) = tc_check(dev, g)?;
     let rows = g.b * g.t * g.h;
@@ -289,6 +301,32 @@ pub(crate) fn tc_bwd(
         a
     };
     let block = (ATTENTION_THREADS, 1, 1);
+    let dkv_grid = (g.s.div_ceil(tiles.dkv_k) as u32, g.hkv as u32, g.b as u32);
+    if let TcBwd::Fused { dq_acc } = path {
+        let n = g.b * g.t * g.h * g.d;
+        // SAFETY: the caller's contract: dq_acc is a live f32 buffer of dQ's n elements.
+        unsafe { memset_d8_async(dq_acc, 0, n * 4, dev.stream().cu_stream()) }?;
+        launch_tc(
+            dev,
+            KernelModule::AttentionTc,
+            &format!("attention_tc_bwd_fused_d{}_{sfx}", g.d),
+            cfg_smem(dkv_grid, block, tiles.fused_smem),
+            args(&[grads.dk, grads.dv, dq_acc]),
+        )?;
+        let blocks = n.div_ceil(4 * 256).min(65_535) as u32;
+        return launch_tc(
+            dev,
+            KernelModule::AttentionTc,
+            &format!("attention_tc_dq_convert_{sfx}"),
+            cfg((blocks, 1, 1), (256, 1, 1)),
+            vec![
+                dq_acc.into(),
+                grads.dq.into(),
+                (n as i64).into(),
+                scale.into(),
+            ],
+        );
+    }
     launch_tc(
         dev,
         KernelModule::AttentionTc,
@@ -304,11 +342,7 @@ pub(crate) fn tc_bwd(
         dev,
         KernelModule::AttentionTc,
         &format!("attention_tc_bwd_dkv_d{}_{sfx}", g.d),
-        cfg_smem(
-            (g.s.div_ceil(tiles.dkv_k) as u32, g.hkv as u32, g.b as u32),
-            block,
-            tiles.dkv_smem,
-        ),
+        cfg_smem(dkv_grid, block, tiles.dkv_smem),
         args(&[grads.dk, grads.dv]),
     )
 }

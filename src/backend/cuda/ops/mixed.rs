@@ -14,9 +14,9 @@ use cudarc::driver::CudaSlice;
 use super::super::backend::CudaBackend;
 use super::super::kernels::KernelModule;
 use super::super::launch::{launch, launch_args, stride_cfg, KArg, NULL};
-use super::super::plan::{attention_tc_tiles, gemm16_core_launch, GemmCore};
+use super::super::plan::{attention_tc_tiles, gemm16_core_launch, AttentionBwd, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
-use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcGrads};
+use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads};
 use super::linear::{column_dot, project_xa, rank_instance, sizes, LoraBwd};
 use super::quant::qargs;
 use crate::backend::cpu::attention::Geometry;
@@ -373,6 +373,17 @@ pub(super) fn attention_bwd(
         dk: be.raw(&dk_h),
         dv: be.raw(&dv_h),
     };
+    // The fused backward's f32 dQ sums (dQ's shape), only when SECTUNE_ATTENTION_BWD=fused.
+    let dq_acc = match be.device().attention_bwd()? {
+        AttentionBwd::Split => None,
+        AttentionBwd::Fused => Some(be.zeros(&[q.numel()])?),
+    };
+    let path = match &dq_acc {
+        None => TcBwd::Split,
+        Some(acc) => TcBwd::Fused {
+            dq_acc: be.ptr(acc)?,
+        },
+    };
     tc_bwd(
         be.device(),
         HalfDtype::Bf16,
@@ -380,6 +391,7 @@ pub(super) fn attention_bwd(
         &buf,
         &grads,
         scale,
+        path,
     )?;
     Ok((
         widen(be, &dq_h, q.shape())?,
