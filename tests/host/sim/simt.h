@@ -4,9 +4,12 @@
 // Model: a launch runs its blocks one after another; each thread of a block is a fiber (fiber.h) with
 // its own stack, so registers are the fibers' locals and `static` stands in for __shared__. A fiber runs
 // until it reaches a synchronisation point (__syncthreads, a warp collective, a warpgroup wait), and the
-// scheduler then picks the next ready fiber at random (seeded): code that reads what another thread
-// wrote without a barrier in between sees it in some orders and not in others, so races show up as
-// wrong results across seeds.
+// scheduler then picks the next ready fiber (seeded): code that reads what another thread wrote without
+// a barrier in between sees it in some orders and not in others, so races show up as wrong results
+// across seeds. Per block, the pick is either uniform over ready fibers (the warps advance nearly in
+// step) or warp-greedy (a random warp order; the first warp with a ready fiber runs, so one warp runs
+// as far ahead as the barriers let it, which is what exposes a barrier missing between a read and the
+// next refill).
 // Warp collectives (ldmatrix, mma.sync, shuffles) wait for every live lane of the warp and are computed
 // from all lanes' operands, per the PTX ISA's fragment layouts. A cp.async copy lands either at once or
 // as late as the ISA allows, at the thread's cp.async.wait_group that covers it (chosen at random per
@@ -250,13 +253,21 @@ inline void launch(const Launch& l, std::function<void()> body) {
           t.stack.reset(new char[STACK_BYTES]);
           fiber::start(t.ctx, t.stack.get(), STACK_BYTES, entry, s.main_ctx);
         }
-        std::vector<int> ready;
+        std::vector<int> ready, warp_rank(s.warps.size());
+        for (size_t w = 0; w < warp_rank.size(); ++w) warp_rank[w] = (int)w;
+        std::shuffle(warp_rank.begin(), warp_rank.end(), s.rng);
+        const bool warp_greedy = s.rng() & 1;
         for (;;) {
           ready.clear();
           bool all_done = true;
+          int best = (int)warp_rank.size();
           for (int i = 0; i < n; ++i) {
             all_done &= s.threads[i].state == Thread::DONE;
-            if (s.threads[i].state == Thread::READY) ready.push_back(i);
+            if (s.threads[i].state != Thread::READY) continue;
+            const int rank = warp_rank[s.threads[i].warp];
+            if (warp_greedy && rank > best) continue;
+            if (warp_greedy && rank < best) ready.clear(), best = rank;
+            ready.push_back(i);
           }
           if (all_done) break;
           if (ready.empty() && release_barrier_if_complete()) continue;
