@@ -17,9 +17,11 @@
 //   fused (the alternative to dq + dkv, plan::AttentionBwd): dkv's grid and loop; per query tile
 //        the block also writes its dSᵀ to shared memory and adds dS·K (unscaled) into dq_acc
 //        [B,T,H,D] f32, which the host zeroes first, with atomics; dq_convert then writes
-//        dQ = scale·dq_acc in T. S and dP are formed once per tile pair instead of twice.
+//        dQ = scale·dq_acc in T. S and dP are formed once per tile pair instead of twice; at D 256
+//        the two warps that share 16 keys split them by query columns and exchange P and dS
+//        through shared memory (the split dkv kernel forms them in both warps).
 //   smem bytes = smem_*() below: fwd 46080 / 87040 / 101376, dq 55296 / 69632 / 101376,
-//        dkv 56320 / 70144 / 67840, fused 65536 / 75264 / 69376 (D 64 / 128 / 256): all ≤ 99 KB
+//        dkv 56320 / 70144 / 67840, fused 65536 / 75264 / 70912 (D 64 / 128 / 256): all ≤ 99 KB
 //        (sm_86/89's per-block limit), above 48 KB the host opts the function in.
 // Shared memory rows are padded by 8 elements (16 B): a row is D·2+16 bytes, so the 8 row
 // addresses of one ldmatrix 8×8 matrix (same column chunk, 8 consecutive rows) land on 8 distinct
@@ -66,9 +68,10 @@ template <int D> __host__ __device__ constexpr int smem_dq() { return (2 * BQ + 
 template <int D> __host__ __device__ constexpr int smem_dkv() {
   return (2 * dkv_bk<D>() + 4 * dkv_bq<D>()) * (D + PAD) * 2 + 4 * dkv_bq<D>() * 4;
 }
-// fused: dkv's buffers plus the block's dSᵀ tile [dkv_bk][dkv_bq + PAD] in 16 bits.
+// fused: dkv's buffers plus the block's dSᵀ tile [dkv_bk][dkv_bq + PAD] in 16 bits, and a Pᵀ tile
+// of that size where two warps share 16 keys (D 256).
 template <int D> __host__ __device__ constexpr int smem_fused() {
-  return smem_dkv<D>() + dkv_bk<D>() * (dkv_bq<D>() + PAD) * 2;
+  return smem_dkv<D>() + (D / dkv_dw<D>()) * dkv_bk<D>() * (dkv_bq<D>() + PAD) * 2;
 }
 static_assert(smem_fwd<256>() <= 101376 && smem_dq<256>() <= 101376 && smem_fused<256>() <= 101376, "99 KB");
 static_assert(smem_fwd<128>() <= 101376 && smem_dq<128>() <= 101376 && smem_fused<128>() <= 101376, "99 KB");
@@ -492,11 +495,16 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   T* dos = qs + 2 * BQT * LD;             // [2][BQT][LD]
   float* lse_s = reinterpret_cast<float*>(dos + 2 * BQT * LD);  // [2][BQT], base-2 units
   float* dl_s = lse_s + 2 * BQT;                                // [2][BQT]
-  constexpr int LDS = BQT + PAD;                                // dSᵀ row stride (fused)
-  T* dss = reinterpret_cast<T*>(dl_s + 2 * BQT);                // [BK][LDS] (fused)
+  // Fused: dSᵀ [BK][LDS]; with SHARE (fused at D 256, where a warp pair shares 16 keys) each warp
+  // forms S and dP for its half of the queries only, and Pᵀ [BK][LDS] joins dSᵀ in shared memory.
+  constexpr bool SHARE = FUSE_DQ && NDW > 1;
+  constexpr int LDS = BQT + PAD, NTS = SHARE ? NT / NDW : NT;
+  static_assert(!SHARE || (NTS == 1 && KS % 2 == 0), "SHARE: one n-tile per warp, k-slices in pairs");
+  T* dss = reinterpret_cast<T*>(dl_s + 2 * BQT);
+  T* pss = dss + BK * LDS;
   const int b = blockIdx.z, hk = blockIdx.y, group = H / Hkv, k0 = blockIdx.x * BK;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t4 = lane & 3;
-  const int kw = warp / NDW, col0 = (warp % NDW) * DW;
+  const int kw = warp / NDW, col0 = (warp % NDW) * DW, jq = SHARE ? (warp % NDW) * NTS : 0;
   const int off = S - T_;  // key tk is seen by queries tq ≥ tk − off
   const int wk0 = k0 + kw * 16, krow0 = wk0 + g, krow1 = krow0 + 8;
   const int qstart = (max(0, k0 - off) / BQT) * BQT;  // < T since k0 < S
@@ -538,39 +546,74 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
       cp_wait<0>();
     }
     __syncthreads();
-    if (wk0 < S && qt0 + BQT - 1 + off >= wk0) {  // warp-uniform: the tile sees a real key of the warp
-      const T* qst = qs + st * BQT * LD;
-      const T* dost = dos + st * BQT * LD;
+    const T* qst = qs + st * BQT * LD;
+    const T* dost = dos + st * BQT * LD;
+    // dV += Pᵀ·dO and dK += dSᵀ·Q over this warp's columns, k-slice kk of the tile's queries (dO, Q
+    // as B = X[query][d], .trans).
+    auto accumulate = [&](const uint32_t (&pa)[4], const uint32_t (&da)[4], int kk) {
+      #pragma unroll
+      for (int i = 0; i < DTW; i += 2) {
+        const uint32_t o = (uint32_t)((kk * 16 * LD + col0 + i * 8 + ln.bt) * 2);
+        uint32_t bb[4];
+        ldsm4t(bb, saddr(dost) + o);
+        mma<T>(gv[i], pa, bb[0], bb[1]);
+        mma<T>(gv[i + 1], pa, bb[2], bb[3]);
+        ldsm4t(bb, saddr(qst) + o);
+        mma<T>(gk[i], da, bb[0], bb[1]);
+        mma<T>(gk[i + 1], da, bb[2], bb[3]);
+      }
+    };
+    const bool active = wk0 < S && qt0 + BQT - 1 + off >= wk0;  // warp-uniform: the tile sees a key of the warp
+    if (active) {
       const float* lst = lse_s + st * BQT;
       const float* dst = dl_s + st * BQT;
-      float s[NT][4], dp[NT][4];
+      float s[NTS][4], dp[NTS][4];
       #pragma unroll
-      for (int j = 0; j < NT; ++j)
+      for (int j = 0; j < NTS; ++j)
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[j][e] = dp[j][e] = 0.f;
-      // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: 16 keys × BQT queries per warp.
-      #pragma unroll
-      for (int kk = 0; kk < KS; ++kk) {
-        uint32_t ak[4], av[4];
-        ldsm4(ak, k_a + kk * 32);
-        ldsm4(av, v_a + kk * 32);
+      // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: 16 keys × this warp's NTS·8 queries.
+      if constexpr (SHARE) {  // one n-tile: each x4 load holds its B fragments of two k-slices
+        const uint32_t qb = saddr(qst) + (uint32_t)(((jq * 8 + (lane & 7)) * LD + (lane >> 3) * 8) * 2);
+        const uint32_t db = saddr(dost) + (uint32_t)(((jq * 8 + (lane & 7)) * LD + (lane >> 3) * 8) * 2);
         #pragma unroll
-        for (int j = 0; j < NT; j += 2) {
-          uint32_t bb[4];
-          ldsm4(bb, saddr(qst) + (uint32_t)((j * 8 * LD + kk * 16 + ln.b) * 2));
-          mma<T>(s[j], ak, bb[0], bb[1]);
-          mma<T>(s[j + 1], ak, bb[2], bb[3]);
-          ldsm4(bb, saddr(dost) + (uint32_t)((j * 8 * LD + kk * 16 + ln.b) * 2));
-          mma<T>(dp[j], av, bb[0], bb[1]);
-          mma<T>(dp[j + 1], av, bb[2], bb[3]);
+        for (int kk = 0; kk < KS; kk += 2) {
+          uint32_t a0[4], a1[4], bb[4];
+          ldsm4(a0, k_a + kk * 32);
+          ldsm4(a1, k_a + (kk + 1) * 32);
+          ldsm4(bb, qb + kk * 32);
+          mma<T>(s[0], a0, bb[0], bb[1]);
+          mma<T>(s[0], a1, bb[2], bb[3]);
+          ldsm4(a0, v_a + kk * 32);
+          ldsm4(a1, v_a + (kk + 1) * 32);
+          ldsm4(bb, db + kk * 32);
+          mma<T>(dp[0], a0, bb[0], bb[1]);
+          mma<T>(dp[0], a1, bb[2], bb[3]);
+        }
+      } else {
+        #pragma unroll
+        for (int kk = 0; kk < KS; ++kk) {
+          uint32_t ak[4], av[4];
+          ldsm4(ak, k_a + kk * 32);
+          ldsm4(av, v_a + kk * 32);
+          #pragma unroll
+          for (int j = 0; j < NT; j += 2) {
+            uint32_t bb[4];
+            ldsm4(bb, saddr(qst) + (uint32_t)((j * 8 * LD + kk * 16 + ln.b) * 2));
+            mma<T>(s[j], ak, bb[0], bb[1]);
+            mma<T>(s[j + 1], ak, bb[2], bb[3]);
+            ldsm4(bb, saddr(dost) + (uint32_t)((j * 8 * LD + kk * 16 + ln.b) * 2));
+            mma<T>(dp[j], av, bb[0], bb[1]);
+            mma<T>(dp[j + 1], av, bb[2], bb[3]);
+          }
         }
       }
       const bool need_mask = qt0 + BQT > T_ || wk0 + 15 > qt0 + off;
       #pragma unroll
-      for (int j = 0; j < NT; ++j)
+      for (int j = 0; j < NTS; ++j)
         #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int c = j * 8 + 2 * t4 + (e & 1);  // query column within the tile
+          const int c = (jq + j) * 8 + 2 * t4 + (e & 1);  // query column within the tile
           float p = exp2f(fmaf(s[j][e], sl2, -lst[c]));
           if (need_mask) {
             const int tq = qt0 + c, tk = e < 2 ? krow0 : krow1;
@@ -579,48 +622,57 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
           s[j][e] = p;
           dp[j][e] = p * (dp[j][e] - dst[c]);  // dSᵀ
         }
-      // dV += Pᵀ·dO and dK += dSᵀ·Q over this warp's columns (dO, Q as B = X[query][d], .trans).
-      #pragma unroll
-      for (int kk = 0; kk < BQT / 16; ++kk) {
-        uint32_t pa[4], da[4];
-        c_to_a<T>(pa, s[2 * kk], s[2 * kk + 1]);
-        c_to_a<T>(da, dp[2 * kk], dp[2 * kk + 1]);
+      if constexpr (!SHARE) {  // P and dS straight from the registers as A fragments
         #pragma unroll
-        for (int i = 0; i < DTW; i += 2) {
-          const uint32_t o = (uint32_t)((kk * 16 * LD + col0 + i * 8 + ln.bt) * 2);
-          uint32_t bb[4];
-          ldsm4t(bb, saddr(dost) + o);
-          mma<T>(gv[i], pa, bb[0], bb[1]);
-          mma<T>(gv[i + 1], pa, bb[2], bb[3]);
-          ldsm4t(bb, saddr(qst) + o);
-          mma<T>(gk[i], da, bb[0], bb[1]);
-          mma<T>(gk[i + 1], da, bb[2], bb[3]);
+        for (int kk = 0; kk < BQT / 16; ++kk) {
+          uint32_t pa[4], da[4];
+          c_to_a<T>(pa, s[2 * kk], s[2 * kk + 1]);
+          c_to_a<T>(da, dp[2 * kk], dp[2 * kk + 1]);
+          accumulate(pa, da, kk);
         }
       }
-      if constexpr (FUSE_DQ) {  // dSᵀ rows of the warp's keys, rounded as dK used them
-        if (warp % NDW == 0) {
+      if constexpr (FUSE_DQ) {  // dSᵀ (and Pᵀ when shared) of the warp's keys, rounded as dK/dV use them
+        if (SHARE || warp % NDW == 0) {
           #pragma unroll
-          for (int j = 0; j < NT; ++j) {
-            T* r = dss + (kw * 16 + g) * LDS + j * 8 + 2 * t4;
-            *reinterpret_cast<uint32_t*>(r) = pack2<T>(dp[j][0], dp[j][1]);
-            *reinterpret_cast<uint32_t*>(r + 8 * LDS) = pack2<T>(dp[j][2], dp[j][3]);
+          for (int j = 0; j < NTS; ++j) {
+            const int at = (kw * 16 + g) * LDS + (jq + j) * 8 + 2 * t4;
+            *reinterpret_cast<uint32_t*>(dss + at) = pack2<T>(dp[j][0], dp[j][1]);
+            *reinterpret_cast<uint32_t*>(dss + at + 8 * LDS) = pack2<T>(dp[j][2], dp[j][3]);
+            if constexpr (SHARE) {
+              *reinterpret_cast<uint32_t*>(pss + at) = pack2<T>(s[j][0], s[j][1]);
+              *reinterpret_cast<uint32_t*>(pss + at + 8 * LDS) = pack2<T>(s[j][2], s[j][3]);
+            }
           }
         }
       }
     } else if constexpr (FUSE_DQ) {  // no key of the warp is seen: its dSᵀ rows are 0
-      if (warp % NDW == 0) {
+      if (SHARE || warp % NDW == 0) {
         #pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          T* r = dss + (kw * 16 + g) * LDS + j * 8 + 2 * t4;
-          *reinterpret_cast<uint32_t*>(r) = 0u;
-          *reinterpret_cast<uint32_t*>(r + 8 * LDS) = 0u;
+        for (int j = 0; j < NTS; ++j) {
+          const int at = (kw * 16 + g) * LDS + (jq + j) * 8 + 2 * t4;
+          *reinterpret_cast<uint32_t*>(dss + at) = 0u;
+          *reinterpret_cast<uint32_t*>(dss + at + 8 * LDS) = 0u;
         }
       }
     }
-    __syncthreads();  // split: the stage is refilled next; fused: dSᵀ is complete
-    // Fused: no barrier after dQ; the next prefetch goes to a stage every warp finished before the
-    // barrier above, and the next dSᵀ writes follow the next iteration's first barrier.
+    __syncthreads();  // split: the stage is refilled next; fused: dSᵀ (and Pᵀ) are complete
+    if constexpr (SHARE) {  // Pᵀ and dSᵀ [key][query] as row-major A fragments
+      if (active) {
+        #pragma unroll
+        for (int kk = 0; kk < BQT / 16; ++kk) {
+          uint32_t pa[4], da[4];
+          const int at = (kw * 16 + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8;
+          ldsm4(pa, saddr(pss + at));
+          ldsm4(da, saddr(dss + at));
+          accumulate(pa, da, kk);
+        }
+      }
+    }
     if constexpr (FUSE_DQ) fused_dq<T, D>(dss, ks, dq_acc, b, hk * group + it / n_qt, qt0, k0, T_, H, off);
+    // Fused without SHARE: no barrier here; the next prefetch goes to a stage every warp finished
+    // before the barrier above, and the next dSᵀ writes follow the next iteration's first barrier.
+    // SHARE reads the stage after that barrier, so it needs one before the refill.
+    if constexpr (SHARE) __syncthreads();
   }
   #pragma unroll
   for (int i = 0; i < DTW; ++i) {

@@ -49,7 +49,8 @@ pub struct AttentionTcTiles {
     pub fwd_smem: u32,
     pub dq_smem: u32,
     pub dkv_smem: u32,
-    /// attention_tc_bwd_fused: dkv's buffers plus a 16-bit dSᵀ tile of dkv_k × (dkv_bq + 8).
+    /// attention_tc_bwd_fused: dkv's buffers plus a 16-bit dSᵀ tile of dkv_k × (dkv_bq + 8), and
+    /// a Pᵀ tile of that size at D 256 (where a warp pair shares its keys' S and dP).
     pub fused_smem: u32,
 }
 
@@ -58,10 +59,10 @@ pub struct AttentionTcTiles {
 /// Q; dkv 64 keys (32 for D 256) with query tiles 64/32/16, 2 stages of Q, dO, lse and Δ; the
 /// fused backward dkv's plus its dSᵀ tile. None for head dims without tensor-core entry points.
 pub fn attention_tc_tiles(head_dim: usize) -> Option<AttentionTcTiles> {
-    let (fwd_bk, dq_bk, dkv_bk, dkv_bq) = match head_dim {
-        64 => (64, 64, 64, 64),
-        128 => (64, 32, 64, 32),
-        256 => (32, 16, 32, 16),
+    let (fwd_bk, dq_bk, dkv_bk, dkv_bq, shared_tiles) = match head_dim {
+        64 => (64, 64, 64, 64, 1),
+        128 => (64, 32, 64, 32, 1),
+        256 => (32, 16, 32, 16, 2),
         _ => return None,
     };
     const BQ: usize = 64;
@@ -75,7 +76,7 @@ pub fn attention_tc_tiles(head_dim: usize) -> Option<AttentionTcTiles> {
         dkv_smem: bytes(2 * dkv_bk + 4 * dkv_bq, 4 * dkv_bq * 4),
         fused_smem: bytes(
             2 * dkv_bk + 4 * dkv_bq,
-            4 * dkv_bq * 4 + dkv_bk * (dkv_bq + 8) * 2,
+            4 * dkv_bq * 4 + shared_tiles * dkv_bk * (dkv_bq + 8) * 2,
         ),
     })
 }
@@ -466,7 +467,7 @@ mod tests {
         assert_eq!(smem(128), (87040, 69632, 70144));
         assert_eq!(smem(256), (101376, 101376, 67840));
         let fused: Vec<u32> = [64, 128, 256].iter().map(|&d| t(d).fused_smem).collect();
-        assert_eq!(fused, [65536, 75264, 69376]);
+        assert_eq!(fused, [65536, 75264, 70912]);
         assert_eq!((t(64).dkv_k, t(128).dkv_k, t(256).dkv_k), (64, 64, 32));
         assert!([64, 128, 256].iter().all(|&d| t(d).q_rows == 64));
         assert_eq!(attention_tc_tiles(32), None);
