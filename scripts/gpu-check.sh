@@ -192,8 +192,9 @@ for s in $steps; do
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's
       if [ -x "$bin/cuda_attention_tc" ]; then
         step attention-tc-both 60 "$bin/cuda_attention_tc" --test-threads=1
-        step memcheck-attention-tc-both 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1
-        step racecheck-attention-tc-both 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1
+        # The sanitizers on the bf16 half (the f16 instances are the same code): a shorter step.
+        step memcheck-attention-tc-both 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
+        step racecheck-attention-tc-both 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
       fi
       export -f train_pair train_mixed; export bin; step train-mixed-attention-fused 90 env SECTUNE_ATTENTION_BWD=fused bash -c train_mixed
       for shape in codellama7b codegen27b; do
