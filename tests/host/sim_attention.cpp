@@ -137,34 +137,31 @@ void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, D
   run(dkv, grid(S, tiles.dkv_k, Hkv, B), tiles.threads, tiles.dkv_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(),
       (const float*)lse32.data(), (const float*)delta32.data(), dk_out.data(), dv_out.data(), Tq, S, H, Hkv, scale);
   // dS = P⊙(dP − Δ) is rounded to T from a difference: a few units of its own rounding per term.
-  Check cq = check_for<T>(4 * per_term), ck = check_for<T>(4 * per_term), cv = check_for<T>(per_term);
-  for (size_t i = 0; i < q.size(); ++i) cq.at(to_f32(dq_out[i]), dq_ref[i], dq_mag[i], (int)(i / D), (int)(i % D));
-  for (size_t i = 0; i < k.size(); ++i) {
-    ck.at(to_f32(dk_out[i]), dk_ref[i], dk_mag[i], (int)(i / D), (int)(i % D));
-    cv.at(to_f32(dv_out[i]), dv_ref[i], dv_mag[i], (int)(i / D), (int)(i % D));
-  }
-  tally.report(label + " dQ", cq);
-  tally.report(label + " dK", ck);
-  tally.report(label + " dV", cv);
+  auto check_grads = [&](const std::string& what, const std::vector<T>& gq, const std::vector<T>& gk,
+                         const std::vector<T>& gv) {
+    Check cq = check_for<T>(4 * per_term), ck = check_for<T>(4 * per_term), cv = check_for<T>(per_term);
+    for (size_t i = 0; i < q.size(); ++i) cq.at(to_f32(gq[i]), dq_ref[i], dq_mag[i], (int)(i / D), (int)(i % D));
+    for (size_t i = 0; i < k.size(); ++i) {
+      ck.at(to_f32(gk[i]), dk_ref[i], dk_mag[i], (int)(i / D), (int)(i % D));
+      cv.at(to_f32(gv[i]), dv_ref[i], dv_mag[i], (int)(i / D), (int)(i % D));
+    }
+    tally.report(what + " dQ", cq);
+    tally.report(what + " dK", ck);
+    tally.report(what + " dV", cv);
+  };
+  check_grads(label, dq_out, dk_out, dv_out);
 
   if constexpr (!std::is_same<F, std::nullptr_t>::value) {
     // Same allowances: dS enters dQ rounded to T as in the split kernel; the atomics only reorder
-    // f32 sums. dq_acc starts at zero as the host's memset leaves it.
+    // f32 sums. dq_acc starts at zero as the host's memset leaves it; the convert kernel's grid
+    // (3 blocks) is smaller than the data, so its grid-stride loop is exercised.
     std::vector<float> acc(q.size(), 0.f);
     std::vector<T> fq(q.size()), fk(k.size()), fv(k.size());
     run(fused.kernel, grid(S, tiles.dkv_k, Hkv, B), tiles.threads, tiles.fused_smem, (const T*)q.data(),
         (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(), (const float*)lse32.data(),
         (const float*)delta32.data(), fk.data(), fv.data(), acc.data(), Tq, S, H, Hkv, scale);
     run(fused.convert, make_uint3(3, 1, 1), 128, 0, (const float*)acc.data(), fq.data(), (long long)q.size(), scale);
-    Check fcq = check_for<T>(4 * per_term), fck = check_for<T>(4 * per_term), fcv = check_for<T>(per_term);
-    for (size_t i = 0; i < q.size(); ++i) fcq.at(to_f32(fq[i]), dq_ref[i], dq_mag[i], (int)(i / D), (int)(i % D));
-    for (size_t i = 0; i < k.size(); ++i) {
-      fck.at(to_f32(fk[i]), dk_ref[i], dk_mag[i], (int)(i / D), (int)(i % D));
-      fcv.at(to_f32(fv[i]), dv_ref[i], dv_mag[i], (int)(i / D), (int)(i % D));
-    }
-    tally.report(label + " fused dQ", fcq);
-    tally.report(label + " fused dK", fck);
-    tally.report(label + " fused dV", fcv);
+    check_grads(label + " fused", fq, fk, fv);
   }
 }
 
