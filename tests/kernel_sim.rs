@@ -1,11 +1,15 @@
-//! The GEMM and attention kernels' own source, run on the CPU by a SIMT emulator
+//! The GEMM, attention and op kernels' own source, run on the CPU by a SIMT emulator
 //! (tests/host/sim/simt.h): each program includes a kernels/*.cu file, runs its entries block by
 //! block with every thread a fiber, and checks the outputs against a double-precision reference.
 //! Covered: the GEMM cores (FMA / wmma of the f32 backend, mma.sync, and the sm_90a warpgroup core
 //! in both pipelines, wg_ and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit
 //! for bit (sim_quant.cpp), and flash attention forward and backward, tensor-core (split and
 //! fused backward) and the f32 CUDA-core kernels with their Δ pass (sim_attention.cpp). The wgmma core has not yet run on a
-//! GPU; this is its whole-kernel check until it does (docs/cuda.md).
+//! GPU; this is its whole-kernel check until it does (docs/cuda.md). The CUDA-core ops, f32 and
+//! bf16 (sim_ops.cpp): cross-entropy (separate, in-place and forward-only dlogits; ignored and
+//! out-of-range labels), multi-tensor AdamW (float4 and scalar paths), RMSNorm / LayerNorm forward,
+//! dx and dw / db, RoPE (rotate-half, interleaved partial), SwiGLU / gelu_new, embedding (bad ids,
+//! repeated ids' atomics) and both IA3 linears with their dl.
 //! Each program runs under two scheduler seeds (different thread interleavings and cp.async landing
 //! times), then with deliberate defects (SIM_FAULT: a barrier skipped, a cp.async or wgmma wait one
 //! group short), which must fail, so the checks are shown to catch what they are for.
@@ -140,5 +144,21 @@ fn flash_attention_runs_right_in_the_emulator() {
         "sim_attention",
         66,
         &[("skip-barrier:2", ANY_ALARM), ("cp-wait-early", ANY_ALARM)],
+    );
+}
+
+#[test]
+fn op_kernels_run_right_in_the_emulator() {
+    // Barrier 1: the column sums' (norm dw / db, IA3 dl) and the GEMM core's tile load; 2: inside
+    // every block reduction; 3: between two reductions sharing their scratch (cross-entropy's max
+    // then sum, LayerNorm's mean then variance).
+    check(
+        "sim_ops",
+        80,
+        &[
+            ("skip-barrier:1", ANY_ALARM),
+            ("skip-barrier:2", ANY_ALARM),
+            ("skip-barrier:3", ANY_ALARM),
+        ],
     );
 }

@@ -524,6 +524,8 @@ inline float __uint_as_float(unsigned u) { return ::sim::as_float(u); }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline void __sincosf(float x, float* s, float* c) { *s = std::sin(x), *c = std::cos(x); }
+// 1/sqrt(x), rounded once (CUDA allows 2 ulp): rsqrtf(±0) = ±inf, rsqrtf(+inf) = +0, x < 0 gives NaN.
+inline float rsqrtf(float x) { return (float)(1.0 / std::sqrt((double)x)); }
 template <class T> inline T __ldcs(const T* p) { return *p; }
 template <class T> inline void __stcs(T* p, T v) { *p = v; }
 template <class T> inline T atomicAdd(T* p, T v) {
