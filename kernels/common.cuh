@@ -39,7 +39,8 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // Sum over the whole block; every thread gets the result. blockDim.x must be a multiple of 32 and
-// <= 1024. `scratch` holds 32 floats. Starts and ends with a barrier, so it can be called in a loop.
+// <= 1024. `scratch` holds 32 floats. Starts with a barrier and ends reading `scratch`: a second call
+// is safe (its first barrier waits for those reads), but a write to `scratch` right after is a race.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
   v = warp_sum(v);
