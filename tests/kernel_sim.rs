@@ -9,7 +9,12 @@
 //! bf16 (sim_ops.cpp): cross-entropy (separate, in-place and forward-only dlogits; ignored and
 //! out-of-range labels), multi-tensor AdamW (float4 and scalar paths), RMSNorm / LayerNorm forward,
 //! dx and dw / db, RoPE (rotate-half, interleaved partial), SwiGLU / gelu_new, embedding (bad ids,
-//! repeated ids' atomics) and both IA3 linears with their dl.
+//! repeated ids' atomics) and both IA3 linears with their dl. The FMA-core quantized linears of
+//! quant_dequant.cu (every f32 entry for NF4, double-quantized NF4, int8 and bf16 weights, and the bf16
+//! plain ones, the decoded tiles bit for bit) and lora_matmul.cu's rank kernels (xa / dyb in both
+//! forms, dA / dB atomic and split + reduce) (sim_qlinear.cpp). Causal attention at the small head
+//! dims 16 and 32 (attention_small.cu), sampling (greedy and top-p with given uniforms: the exact
+//! token) and the element-wise copies and adds, bit for bit (sim_misc.cpp).
 //! Each program runs under two scheduler seeds (different thread interleavings and cp.async landing
 //! times), then with deliberate defects (SIM_FAULT: a barrier skipped, a cp.async or wgmma wait one
 //! group short), which must fail, so the checks are shown to catch what they are for.
@@ -160,5 +165,27 @@ fn op_kernels_run_right_in_the_emulator() {
             ("skip-barrier:2", ANY_ALARM),
             ("skip-barrier:3", ANY_ALARM),
         ],
+    );
+}
+
+#[test]
+fn fma_quantized_linears_and_lora_rank_kernels_run_right_in_the_emulator() {
+    // Barrier 1: the NF4 decode table's staging (only NF4 reads it); 2: the first k-tile's load before
+    // the FMA steps, and inside the rank projections' block sums and tiled V staging.
+    check(
+        "sim_qlinear",
+        190,
+        &[("skip-barrier:1", ANY_ALARM), ("skip-barrier:2", ANY_ALARM)],
+    );
+}
+
+#[test]
+fn small_attention_sampling_and_elementwise_run_right_in_the_emulator() {
+    // Barrier 1: greedy sampling's first tree step, after each thread's best (attention's first barrier
+    // guards nothing at the first tile); 2: attention's tile loads and sampling's block reductions.
+    check(
+        "sim_misc",
+        60,
+        &[("skip-barrier:1", ANY_ALARM), ("skip-barrier:2", ANY_ALARM)],
     );
 }

@@ -9,7 +9,7 @@
 // Allowances are stated per output, as |got − want| ≤ rel·|want| + per_term·magnitude (cases::Check):
 // some pass a computed absolute allowance as the magnitude with per_term 1.
 // Built and run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed.
-#include "sim/cases.h"
+#include "sim/ia3_cases.h"
 
 #include "activation.cu"
 #include "adamw.cu"
@@ -29,24 +29,6 @@ template <class K, class... Args>
 void run2(K kernel, uint3 grid, uint3 block, Args... args) {
   sim::launch({grid, block, 0, next_seed()++}, [&] { kernel(args...); });
 }
-
-template <typename T> const char* dt() { return sizeof(T) == 4 ? "f32" : "bf16"; }
-
-// Copies, zeros, untouched guards and flags: anything but the value itself is wrong.
-void exact(Check& c, double got, double want, int i, int j) {
-  ++c.outputs;
-  if (got == want || (std::isnan(got) && std::isnan(want))) return;
-  if (c.wrong < 4) std::printf("    out[%d][%d] = %.8g, want exactly %.8g\n", i, j, got, want);
-  ++c.wrong;
-  c.worst = HUGE_VAL;
-}
-
-// The check of an output whose absolute allowance is computed per element and passed as `magnitude`,
-// on top of rel·|want| (the output's own rounding).
-Check allowance(double rel) { return Check{rel, 1.0}; }
-
-double rounded(double x, const float*) { return (float)x; }
-double rounded(double x, const bf16*) { return to_f32(from_f32<bf16>((float)x)); }
 
 // ---- cross_entropy.cu ---------------------------------------------------------------------------------
 
@@ -468,98 +450,44 @@ void embedding(Fwd fwd, Bwd bwd, int V, int C, const std::vector<int>& ids, bool
 
 // ---- ia3.cu ---------------------------------------------------------------------------------------------
 
-// The GEMM entries: grid (ceil(cols/64), ceil(rows/64)), block 128, no dynamic shared memory
-// (plan::gemm_grid); ia3_out_bwd_dl: grid (ceil(N/32), 1), block (32, 8). Sums get the allowance of
-// sim/linear_cases.h (per_term 2^-16 of Σ|terms|, the core's f32 accumulation order), outputs in T
-// their rounding. l near 1, as an IA3 vector; dl starts nonzero (it accumulates).
+// The GEMM entries (sim/ia3_cases.h): grid (ceil(cols/64), ceil(rows/64)), block 128, no dynamic shared
+// memory (plan::gemm_grid); ia3_out_bwd_dl: grid (ceil(N/32), 1), block (32, 8).
 template <typename T, class InF, class InB, class OutF, class OutDx, class OutDl>
 void ia3_linears(int M, int N, int K, bool with_bias, InF in_fwd, InB in_bwd, OutF out_fwd, OutDx out_dx,
                  OutDl out_dl) {
-  Rng rng{(uint64_t)(M * 41 + N * 5 + K)};
-  std::vector<double> xe, we, be, de, ze;
-  auto x = random16<T>((size_t)M * K, rng, xe), w = random16<T>((size_t)N * K, rng, we), bias = random16<T>(N, rng, be);
-  auto dy = random16<T>((size_t)M * N, rng, de), z_in = random16<T>((size_t)M * N, rng, ze);
-  if (!with_bias) std::fill(be.begin(), be.end(), 0.0);
-  const T* bp = with_bias ? bias.data() : nullptr;
-  auto near_one = [&](int n) {
-    auto l = random32(n, rng, 0.5f);
-    for (float& v : l) v += 1.f;
-    return l;
-  };
-  const auto lk = near_one(K), ln = near_one(N);
-  const auto dlk0 = random32(K, rng, 1.f), dln0 = random32(N, rng, 1.f);
-  auto dlk = dlk0, dln = dln0;
-  const T fill = from_f32<T>(-777.f);
-  std::vector<T> y_in((size_t)M * N, fill), y_out = y_in, z = y_in, dx_in((size_t)M * K, fill), dx_out = dx_in;
+  Rng rng{(uint64_t)(N * 29 + K)};
+  std::vector<double> we, de, ze;
+  const auto w = random16<T>((size_t)N * K, rng, we);
   auto grid = [](int rows, int cols) { return make_uint3((cols + 63) / 64, (rows + 63) / 64, 1); };
-  run(in_fwd, grid(M, N), gemm::THREADS, 0, (const T*)x.data(), (const T*)w.data(), bp, (const float*)lk.data(),
-      y_in.data(), M, N, K);
-  run(in_bwd, grid(M, K), gemm::THREADS, 0, (const T*)dy.data(), (const T*)x.data(), (const T*)w.data(),
-      (const float*)lk.data(), dx_in.data(), dlk.data(), M, N, K);
-  run(out_fwd, grid(M, N), gemm::THREADS, 0, (const T*)x.data(), (const T*)w.data(), bp, (const float*)ln.data(),
-      y_out.data(), z.data(), M, N, K);
-  run(out_dx, grid(M, K), gemm::THREADS, 0, (const T*)dy.data(), (const T*)w.data(), (const float*)ln.data(),
-      dx_out.data(), M, N, K);
-  run2(out_dl, make_uint3((N + 31) / 32, 1, 1), make_uint3(32, 8, 1), (const T*)dy.data(), (const T*)z_in.data(),
-       dln.data(), M, N);
+  const T* wp = w.data();
+  const std::string label = std::string(" ") + dt<T>() + " " + shape(M, N, K) + (with_bias ? " bias" : "");
+  ia3_gemms<T>(
+      tally, "ia3", label, M, N, K, with_bias, we,
+      [&](const T* x, const T* b, const float* l, T* y) { run(in_fwd, grid(M, N), gemm::THREADS, 0, x, wp, b, l, y, M, N, K); },
+      [&](const T* dy, const T* x, const float* l, T* dx, float* dl) {
+        run(in_bwd, grid(M, K), gemm::THREADS, 0, dy, x, wp, l, dx, dl, M, N, K);
+      },
+      [&](const T* x, const T* b, const float* l, T* y, T* z) {
+        run(out_fwd, grid(M, N), gemm::THREADS, 0, x, wp, b, l, y, z, M, N, K);
+      },
+      [&](const T* dy, const float* l, T* dx) { run(out_dx, grid(M, K), gemm::THREADS, 0, dy, wp, l, dx, M, N, K); });
 
-  const T* tp = nullptr;  // picks the rounding to T
-  Check c_in_y = check_for<T>(), c_in_dx = check_for<T>(), c_in_dl{0x1p-23, 0x1p-16}, c_out_y = check_for<T>(),
-        c_out_z = check_for<T>(), c_out_dx = check_for<T>(), c_out_dl{0x1p-23, 0x1p-18};
-  // Feed-forward: x⊙l rounded to T once (the f32 product, then T), as staged.
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double s = be[n], mag = std::fabs(be[n]), zs = be[n];
-      for (int k = 0; k < K; ++k) {
-        const double xs = rounded((float)xe[(size_t)m * K + k] * lk[k], tp);
-        const double t = xs * we[(size_t)n * K + k], tz = xe[(size_t)m * K + k] * we[(size_t)n * K + k];
-        s += t, mag += std::fabs(t), zs += tz;
-      }
-      c_in_y.at(to_f32(y_in[(size_t)m * N + n]), s, mag, m, n);
-      double zmag = std::fabs(be[n]);
-      for (int k = 0; k < K; ++k) zmag += std::fabs(xe[(size_t)m * K + k] * we[(size_t)n * K + k]);
-      c_out_z.at(to_f32(z[(size_t)m * N + n]), zs, zmag, m, n);
-      c_out_y.at(to_f32(y_out[(size_t)m * N + n]), zs * ln[n], zmag * ln[n], m, n);
-    }
-  // g = dY·W, dx = g⊙l; dl[k] += Σ_m x·g (g in f32, so x·g's allowance is x times g's).
-  std::vector<double> gk((size_t)M * K), gk_mag((size_t)M * K);
-  for (int m = 0; m < M; ++m)
-    for (int k = 0; k < K; ++k) {
-      double s = 0, mag = 0, so = 0, so_mag = 0;
-      for (int n = 0; n < N; ++n) {
-        const double t = de[(size_t)m * N + n] * we[(size_t)n * K + k];
-        const double ds = rounded((float)de[(size_t)m * N + n] * ln[n], tp), to = ds * we[(size_t)n * K + k];
-        s += t, mag += std::fabs(t), so += to, so_mag += std::fabs(to);
-      }
-      gk[(size_t)m * K + k] = s, gk_mag[(size_t)m * K + k] = mag;
-      c_in_dx.at(to_f32(dx_in[(size_t)m * K + k]), s * lk[k], mag * lk[k], m, k);
-      c_out_dx.at(to_f32(dx_out[(size_t)m * K + k]), so, so_mag, m, k);
-    }
-  for (int k = 0; k < K; ++k) {
-    double s = dlk0[k], mag = std::fabs(dlk0[k]);
-    for (int m = 0; m < M; ++m) {
-      s += xe[(size_t)m * K + k] * gk[(size_t)m * K + k];
-      mag += std::fabs(xe[(size_t)m * K + k]) * gk_mag[(size_t)m * K + k];
-    }
-    c_in_dl.at(dlk[k], s, mag, 0, k);
-  }
   // dl[n] += Σ_m dY·z: fmaf per thread over ⌈M/8⌉ rows, 8 partials, one atomic.
+  auto dy = random16<T>((size_t)M * N, rng, de), z = random16<T>((size_t)M * N, rng, ze);
+  const auto dl0 = random32(N, rng, 1.f);
+  auto dl = dl0;
+  run2(out_dl, make_uint3((N + 31) / 32, 1, 1), make_uint3(32, 8, 1), (const T*)dy.data(), (const T*)z.data(),
+       dl.data(), M, N);
+  Check c{0x1p-23, 0x1p-18};
   for (int n = 0; n < N; ++n) {
-    double s = dln0[n], mag = std::fabs(dln0[n]);
+    double s = dl0[n], mag = std::fabs(dl0[n]);
     for (int m = 0; m < M; ++m) {
       const double t = de[(size_t)m * N + n] * ze[(size_t)m * N + n];
       s += t, mag += std::fabs(t);
     }
-    c_out_dl.at(dln[n], s, mag, 0, n);
+    c.at(dl[n], s, mag, 0, n);
   }
-  const std::string label = std::string(" ") + dt<T>() + " " + shape(M, N, K) + (with_bias ? " bias" : "");
-  tally.report("ia3_in_fwd" + label + " y", c_in_y);
-  tally.report("ia3_in_bwd" + label + " dx", c_in_dx);
-  tally.report("ia3_in_bwd" + label + " dl", c_in_dl);
-  tally.report("ia3_out_fwd" + label + " y", c_out_y);
-  tally.report("ia3_out_fwd" + label + " z", c_out_z);
-  tally.report("ia3_out_bwd_dx" + label + " dx", c_out_dx);
-  tally.report("ia3_out_bwd_dl" + label + " dl", c_out_dl);
+  tally.report("ia3_out_bwd_dl" + label + " dl", c);
 }
 
 }  // namespace

@@ -26,6 +26,11 @@ struct Rng {
   }
 };
 
+inline uint32_t next_u32(Rng& r) {  // 32 random bits
+  r.next();
+  return (uint32_t)(r.s >> 32);
+}
+
 // n values of T, and the exact value of each as the reference reads it.
 template <typename T> std::vector<T> random16(size_t n, Rng& r, std::vector<double>& exact, float scale = 1.f) {
   std::vector<T> v(n);
@@ -60,6 +65,21 @@ struct Check {
     }
   }
 };
+
+// Copies, zeros, untouched guards and flags, decoded weights: anything but the value itself is wrong
+// (NaN wants NaN).
+inline void exact(Check& c, double got, double want, int i, int j) {
+  ++c.outputs;
+  if (got == want || (std::isnan(got) && std::isnan(want))) return;
+  if (c.wrong < 4) std::printf("    out[%d][%d] = %.8g, want exactly %.8g\n", i, j, got, want);
+  ++c.wrong;
+  c.worst = HUGE_VAL;
+}
+
+// The check of an output whose absolute allowance is computed per element and passed as `magnitude`,
+// on top of rel·|want| (the output's own rounding).
+inline Check allowance(double rel) { return Check{rel, 1.0}; }
+
 // One bf16 / f16 / f32 unit in the last place, relative.
 template <typename Y> constexpr double ulp() {
   return sizeof(Y) == 4 ? 0x1p-23 : std::is_same<Y, f16>::value ? 0x1p-10 : 0x1p-7;
@@ -68,6 +88,10 @@ template <typename Y> constexpr double ulp() {
 // The check of outputs rounded to T.
 template <typename T> Check check_for(double per_term = 0x1p-16) {
   return Check{ulp<T>(), per_term, std::is_same<T, f16>::value ? 0x1p-24 : 0.0};
+}
+
+template <typename T> const char* dt() {
+  return sizeof(T) == 4 ? "f32" : std::is_same<T, f16>::value ? "f16" : "bf16";
 }
 
 struct Tally {

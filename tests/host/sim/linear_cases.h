@@ -32,7 +32,7 @@ void forward(Tally& tally, const LinearCase& c, const std::vector<double>& w, La
   auto bias = random16<T>(N, rng, be);
   auto xa = random32((size_t)M * std::max(r, 1), rng, 1.f), B = random32((size_t)N * std::max(r, 1), rng, 0.5f);
   const float scale = 2.f;
-  std::vector<Y> y((size_t)M * N);
+  std::vector<Y> y((size_t)M * N, from_f32<Y>(NAN));  // unwritten outputs fail
   launch(x.data(), bias.data(), xa.data(), B.data(), scale, y.data());
   Check check = check_for<T>();  // outputs are rounded to T (the f32y entries store that value as f32)
   for (int m = 0; m < M; ++m)
@@ -61,7 +61,7 @@ void backward_dx(Tally& tally, const LinearCase& c, const std::vector<double>& w
   auto dyb = random32((size_t)M * std::max(r, 1), rng, 1.f), A = random32((size_t)std::max(r, 1) * K, rng, 0.5f);
   const float scale = 1.5f;
   const unsigned long long seed = 0x5EC7u;
-  std::vector<Y> dx((size_t)M * K);
+  std::vector<Y> dx((size_t)M * K, from_f32<Y>(NAN));
   launch(dy.data(), dyb.data(), A.data(), scale, c.p, seed, dx.data());
   Check check = check_for<T>();
   for (int m = 0; m < M; ++m)
