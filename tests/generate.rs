@@ -267,4 +267,20 @@ fn generate_cli_writes_jsonl_for_a_scenario_folder() {
         text,
         "a refused run must not touch the output"
     );
+    // A negative temperature would invert the distribution on the GPU sampler (the CPU one reads it
+    // as greedy): refused before anything runs, as is a top-p outside (0, 1].
+    for (flag, value, says) in [
+        ("--temperature", "-1", "finite number ≥ 0"),
+        ("--temperature", "nan", "finite number ≥ 0"),
+        ("--top-p", "0", "(0, 1]"),
+        ("--top-p", "1.5", "(0, 1]"),
+    ] {
+        let refused = run(&["--force", flag, value]);
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && err.contains(flag) && err.contains(says),
+            "{flag} {value}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
 }

@@ -44,11 +44,12 @@ pub struct GenerateArgs {
     /// Samples per prompt (study: 30).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub samples: u64,
-    /// Study: 0.8.
-    #[arg(long, default_value_t = 0.8)]
+    /// Study: 0.8. 0 is greedy; a negative value is refused (the GPU sampler would invert the
+    /// distribution).
+    #[arg(long, default_value_t = 0.8, value_parser = temperature_arg, allow_negative_numbers = true)]
     pub temperature: f32,
-    /// Study: 0.9.
-    #[arg(long, default_value_t = 0.9)]
+    /// Study: 0.9. In (0, 1].
+    #[arg(long, default_value_t = 0.9, value_parser = top_p_arg, allow_negative_numbers = true)]
     pub top_p: f32,
     /// Study: 100.
     #[arg(long, default_value_t = 100)]
@@ -69,6 +70,24 @@ pub struct GenerateArgs {
     pub greedy: bool,
     #[arg(long)]
     pub force: bool,
+}
+
+fn temperature_arg(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!(
+            "{s:?} is not a temperature: give a finite number ≥ 0 (0 means greedy, the study uses 0.8)"
+        )),
+    }
+}
+
+fn top_p_arg(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!(
+            "{s:?} is not a top-p: give a number in (0, 1] (1 keeps every token, the study uses 0.9)"
+        )),
+    }
 }
 
 pub fn settings(args: &GenerateArgs) -> GenSettings {
