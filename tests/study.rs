@@ -263,3 +263,24 @@ fn shipped_configs_carry_the_study_settings() {
     let tiny = StudyConfig::load(&root().join("configs/study-tiny.toml")).unwrap();
     assert!(tiny.cells().len() >= 6);
 }
+
+#[test]
+fn sampling_settings_out_of_range_are_refused_at_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    for (from, to) in [
+        ("temperature = 0.8", "temperature = -0.5"),
+        ("top_p = 0.9", "top_p = 0.0"),
+        ("top_p = 0.9", "top_p = 1.2"),
+    ] {
+        assert!(text.contains(from));
+        let bad = tmp.path().join("bad.toml");
+        std::fs::write(&bad, text.replace(from, to)).unwrap();
+        let err = StudyConfig::load(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.toml") && err.contains("temperature must be ≥ 0"),
+            "{to}: {err}"
+        );
+    }
+}

@@ -334,6 +334,13 @@ impl StudyConfig {
         if self.generate.samples == 0 || self.train.batch_size == 0 || self.train.epochs == 0 {
             return Err(bad("samples, batch_size and epochs must be positive".into()));
         }
+        let (t, p) = (self.generate.temperature, self.generate.top_p);
+        if !(t.is_finite() && t >= 0.0 && p > 0.0 && p <= 1.0) {
+            return Err(bad(format!(
+                "[generate] temperature {t} and top_p {p}: the temperature must be ≥ 0 (0 is greedy) \
+                 and top_p in (0, 1] (the study: 0.8 and 0.9)"
+            )));
+        }
         Ok(())
     }
 
