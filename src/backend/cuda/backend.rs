@@ -28,10 +28,12 @@ pub struct CudaBackend {
 
 impl CudaBackend {
     /// Opens GPU `ordinal`; a typed error (no kernels, no driver), never a panic, without one.
-    /// A SECTUNE_GEMM_CORE this GPU cannot run is refused here, before any work.
+    /// A SECTUNE_GEMM_CORE this GPU cannot run, or a SECTUNE_ATTENTION_BWD that names no
+    /// backward, is refused here, before any work.
     pub fn new(ordinal: usize) -> std::result::Result<Self, CudaError> {
         let dev = CudaDevice::new(ordinal)?;
         dev.gemm_core()?;
+        dev.attention_bwd()?;
         Ok(CudaBackend {
             dev,
             bf16_compute: false,
