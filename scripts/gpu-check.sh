@@ -14,9 +14,14 @@
 #   (SECTUNE_RANK_PROJECT=tiled) and racechecks them; wgmma (compute capability 9.0) runs the 16-bit
 #   linear parity, mixed-precision suites (dense and int8/NF4), their memchecks, a mixed CLI run and
 #   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma);
-#   wgmma-inflight the same but the memchecks and CLI run on its in-flight pipeline;
+#   wgmma-inflight the same on its in-flight pipeline, without the memchecks and CLI run;
 #   attention-fused runs the tc attention parity (split and fused backward), its memcheck and
 #   racecheck, a mixed CLI run and mixed layers of both shapes with SECTUNE_ATTENTION_BWD=fused.
+#   wgmma-parity / wgmma-inflight-parity run only the parity suites of those two, wgmma-sanitize
+#   only wgmma's memchecks and CLI run; sanitize-attention-bf16 memchecks and racechecks the tc
+#   attention (both backwards);
+#   layers-compare times one mixed layer per GEMM core, base dtype and attention backward; bench-only-LIST
+#   runs `sectune bench --only LIST` (tables: lora,ia3,attention,adamw,quant,ops).
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -42,14 +47,28 @@ manifest=${SECTUNE_BUILD_DIR:-/work/main}
 if [ -n "$manifest" ] && [ ! -e "$manifest" ]; then mkdir -p "$(dirname "$manifest")"; ln -s "$repo" "$manifest"; fi
 export SECTUNE_REQUIRE_GPU=1 RUST_BACKTRACE=1
 
+# GPU_CHECK_SECONDS: the whole run's budget; a step's limit is cut to what is left, and a step
+# with under 15 s left is skipped (logged), so a device call ends in time with its log.
+t_start=$(date +%s)
 step() {  # step NAME TIMEOUT_S COMMAND...
   local name=$1 limit=$2; shift 2
   local t0; t0=$(date +%s)
+  if [ -n "${GPU_CHECK_SECONDS:-}" ]; then
+    local left=$((t_start + GPU_CHECK_SECONDS - t0))
+    if [ "$left" -lt 15 ]; then echo "=== $name: skipped, out of time" | tee -a "$log"; return; fi
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
   echo "=== $name: $*" >>"$log"
   timeout "$limit" "$@" >>"$log" 2>&1
   local rc=$?
   echo "=== $name: rc=$rc in $(( $(date +%s) - t0 ))s" | tee -a "$log"
+  return $rc
 }
+
+# A GEMM core whose first parity run timed out (a hung kernel) is left out of the later steps, so
+# one hang costs one timeout, not one per step.
+hung_cores=""
+core_ok() { [[ " $hung_cores " != *" $1 "* ]] || { echo "=== $2: skipped, $1 hung earlier" | tee -a "$log"; return 1; }; }
 
 # train_pair DIR TAG STEPS FLAGS...: the same short LoRA run (demo corpus, tiny Llama written in
 # ${model_dtype:-f32}) on cuda (plus ${cuda_flags}, default --precision f32) and on cpu into DIR/run-{cuda,cpu}; fails
@@ -112,22 +131,39 @@ train_mixed_nf4() {
 # The opt-in warpgroup GEMM pipelines (SECTUNE_GEMM_CORE=CORE): parity of the 16-bit linears and of the
 # mixed-precision suites (dense and int8/NF4), one mixed layer with a bf16 and an NF4 base; `full`
 # adds their memchecks and a mixed CLI run against the CPU.
-wgmma_steps() {
-  local core=$1 depth=$2
-  [ -x "$bin/cuda_bf16" ] && step "cuda_bf16-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_bf16" --test-threads=1 linear
-  [ -x "$bin/cuda_mixed" ] && step "cuda_mixed-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_mixed" --test-threads=1
-  [ -x "$bin/cuda_quant" ] && step "cuda_quant-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_quant" --test-threads=1 mixed_precision
-  if [ "$depth" = full ]; then
+# mixed_layer NAME SHAPE VAR=VALUE...: one mixed-precision layer of SHAPE under those settings
+# (plus ${layer_args}), without the torch side.
+mixed_layer() {
+  local name=$1 shape=$2; shift 2
+  # shellcheck disable=SC2086 # layer_args is a word list
+  step "$name" 90 env "$@" "$bin/sectune" bench layer --device cuda --precision bf16 --shape "$shape" --seq 2048 \
+    --reps 3 --python none ${layer_args:-}
+}
+
+wgmma_steps() {  # wgmma_steps CORE PARTS: PARTS picks from parity, sanitize (memchecks and a CLI run), layers
+  local core=$1 parts=$2
+  core_ok "$core" "wgmma_steps $core $parts" || return
+  if [[ $parts == *parity* ]]; then
+    if [ -x "$bin/cuda_bf16" ]; then
+      step "cuda_bf16-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_bf16" --test-threads=1 linear
+      [ $? = 124 ] && { hung_cores="$hung_cores $core"; return; }
+    fi
+    [ -x "$bin/cuda_mixed" ] && step "cuda_mixed-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_mixed" --test-threads=1
+    [ -x "$bin/cuda_quant" ] && step "cuda_quant-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/cuda_quant" --test-threads=1 mixed_precision
+  fi
+  if [[ $parts == *sanitize* ]]; then
     [ -x "$bin/cuda_bf16" ] && step "memcheck-cuda_bf16-$core" 90 env SECTUNE_GEMM_CORE="$core" compute-sanitizer --tool memcheck \
       --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
     [ -x "$bin/cuda_quant" ] && step "memcheck-cuda_quant-$core" 90 env SECTUNE_GEMM_CORE="$core" compute-sanitizer --tool memcheck \
       --error-exitcode 3 "$bin/cuda_quant" --skip 7b --test-threads=1 mixed_precision
     export -f train_pair train_mixed; export bin; step "train-mixed-$core" 90 env SECTUNE_GEMM_CORE="$core" bash -c train_mixed
   fi
-  step "layer-mixed-$core" 120 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
-    --shape codellama7b --seq 2048 --reps 3
-  step "layer-mixed-nf4-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
-    --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none
+  if [[ $parts == *layers* ]]; then
+    step "layer-mixed-$core" 120 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
+      --shape codellama7b --seq 2048 --reps 3
+    step "layer-mixed-nf4-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
+      --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none
+  fi
 }
 
 for s in $steps; do
@@ -187,8 +223,33 @@ for s in $steps; do
       for t in cuda_parity cuda_model cuda_bf16 cuda_quant; do
         [ -x "$bin/$t" ] && step "$t-rank-tiled" 75 env SECTUNE_RANK_PROJECT=tiled "$bin/$t" --test-threads=1
       done ;;
-    wgmma) wgmma_steps wgmma full ;;
-    wgmma-inflight) wgmma_steps wgmma-inflight light ;;
+    wgmma-parity|wgmma-sanitize) wgmma_steps wgmma "${s#wgmma-}" ;;
+    wgmma-inflight-parity) wgmma_steps wgmma-inflight parity ;;
+    sanitize-attention-bf16) if [ -x "$bin/cuda_attention_tc" ]; then  # both backwards (the f16 instances are the same code)
+        step memcheck-attention-tc-bf16 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
+        step racecheck-attention-tc-bf16 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
+      fi ;;
+    bench-only-*) tables=${s#bench-only-}  # the LoRA tables time every GEMM core: not after a hang
+      [ -n "$hung_cores" ] && [[ $tables == *lora* ]] && { echo "=== $s: lora left out, a core hung" | tee -a "$log"
+        tables=$(echo "$tables" | sed 's/lora,\?//; s/,$//'); }
+      [ -n "$tables" ] && step "bench-only-$tables" 200 "$bin/sectune" bench --reps 10 --only "$tables" ;;
+    layers-compare)  # one mixed layer per setting, the default first (with torch); "tc-split" is the
+      # default before the twelfth session (mma.sync GEMMs, split attention backward)
+      for shape in codellama7b codegen27b; do
+        step "layer-mixed-$shape" 120 "$bin/sectune" bench layer --device cuda --precision bf16 --shape "$shape" --seq 2048 --reps 3
+        mixed_layer "layer-mixed-tc-split-$shape" "$shape" SECTUNE_GEMM_CORE=tc SECTUNE_ATTENTION_BWD=split
+        mixed_layer "layer-mixed-split-$shape" "$shape" SECTUNE_ATTENTION_BWD=split
+        mixed_layer "layer-mixed-fused-$shape" "$shape" SECTUNE_ATTENTION_BWD=fused
+      done
+      for core in auto tc wgmma wgmma-inflight; do
+        core_ok "$core" "layer-mixed-$core" || continue
+        mixed_layer "layer-mixed-$core-codellama7b" codellama7b SECTUNE_GEMM_CORE="$core"
+        for dt in int8 nf4; do
+          layer_args="--base-dtype $dt" mixed_layer "layer-mixed-$dt-$core-codellama7b" codellama7b SECTUNE_GEMM_CORE="$core"
+        done
+      done ;;
+    wgmma) wgmma_steps wgmma parity,sanitize,layers ;;
+    wgmma-inflight) wgmma_steps wgmma-inflight parity,layers ;;
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's
       if [ -x "$bin/cuda_attention_tc" ]; then
         step attention-tc-both 60 "$bin/cuda_attention_tc" --test-threads=1
@@ -203,4 +264,4 @@ for s in $steps; do
       done ;;
   esac
 done
-grep -E '^=== .*rc=|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60
+grep -E '^=== .*(rc=|skipped|left out)|test result|FAILED|panicked|ERROR SUMMARY|RACECHECK SUMMARY' "$log" | head -n 60

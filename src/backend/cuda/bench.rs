@@ -19,6 +19,26 @@ pub struct BenchArgs {
     /// Python interpreter for bench/torch_baselines.py; "none" skips the torch baselines.
     #[arg(long, default_value = "python3")]
     pub python: String,
+    /// Only these kernel tables (comma-separated); all of them without it.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<BenchTable>,
+}
+
+/// The kernel tables of `sectune bench`, for `--only`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchTable {
+    Lora,
+    Ia3,
+    Attention,
+    Adamw,
+    Quant,
+    Ops,
+}
+
+impl BenchArgs {
+    pub fn wants(&self, table: BenchTable) -> bool {
+        self.only.is_empty() || self.only.contains(&table)
+    }
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -86,7 +106,7 @@ pub(crate) mod gpu {
 
     use super::super::device::CudaDevice;
     use super::super::kernels::KernelModule;
-    use super::{peaks, BenchArgs};
+    use super::{peaks, BenchArgs, BenchTable};
 
     /// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
     pub(crate) fn time_ms(
@@ -134,12 +154,24 @@ pub(crate) mod gpu {
             args.reps
         );
         let torch = torch_baselines(&args.python);
-        super::super::bench_lora::run(dev, args.reps, peak.map(|p| p.0))?;
-        super::super::bench_ia3::run(dev, args.reps)?;
-        bench_attention(dev, args.reps, peak.map(|p| p.0), torch.as_ref())?;
-        bench_adamw(dev, args.reps, peak.map(|p| p.1), torch.as_ref())?;
-        super::super::bench_quant::run(dev, args.reps, torch.as_ref())?;
-        super::super::bench_ops::run(dev, args.reps, torch.as_ref())?;
+        if args.wants(BenchTable::Lora) {
+            super::super::bench_lora::run(dev, args.reps, peak.map(|p| p.0))?;
+        }
+        if args.wants(BenchTable::Ia3) {
+            super::super::bench_ia3::run(dev, args.reps)?;
+        }
+        if args.wants(BenchTable::Attention) {
+            bench_attention(dev, args.reps, peak.map(|p| p.0), torch.as_ref())?;
+        }
+        if args.wants(BenchTable::Adamw) {
+            bench_adamw(dev, args.reps, peak.map(|p| p.1), torch.as_ref())?;
+        }
+        if args.wants(BenchTable::Quant) {
+            super::super::bench_quant::run(dev, args.reps, torch.as_ref())?;
+        }
+        if args.wants(BenchTable::Ops) {
+            super::super::bench_ops::run(dev, args.reps, torch.as_ref())?;
+        }
         Ok(())
     }
 
