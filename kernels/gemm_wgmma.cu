@@ -4,7 +4,7 @@
 // (wg::InFlight: one k-tile of wgmmas in flight, one block per SM) the same with plan::wgp_smem_bytes.
 // Both compute the same sums as the tc_* entries (fp32 accumulation in a different order). Built as
 // sm_90a (build.rs); every other image holds stubs that trap, and the host launches these only on
-// compute capability 9.0 when SECTUNE_GEMM_CORE=wgmma | wgmma-inflight.
+// compute capability 9.0: wg_ by default, wgp_ when SECTUNE_GEMM_CORE=wgmma-inflight.
 //   P_linear_fwd[_f32y]_T          y = x·Wᵀ + bias                  (P = wg | wgp)
 //   P_linear_bwd_dx[_f32y]_T       dX = dY·W
 //   P_lora_linear_fwd_rR[_f32y]_T  y = x·Wᵀ + bias + s·xa·Bᵀ       (R = 16 | 64: r ≤ R)

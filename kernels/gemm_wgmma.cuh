@@ -1,9 +1,9 @@
 // Warpgroup tensor-core GEMM core for sm_90a (H100 / H200): gemm_tc.cuh's block (128×128 output,
 // BK 64, 3-stage cp.async ring, 256 threads, the same rank epilogue and stores, the same grid), with
 // the multiplies issued as wgmma.mma_async instead of mma.sync, and 2 KiB more dynamic shared memory
-// for a quantized B's decode tables. Opt-in and not yet run on a GPU (tests/kernel_sim.rs runs it in a
-// CPU emulator): the backend uses it only when SECTUNE_GEMM_CORE=wgmma | wgmma-inflight on compute
-// capability 9.0 (src/backend/cuda/plan.rs).
+// for a quantized B's decode tables. The default dense core on compute capability 9.0 since its first
+// GPU run (H200, 2026-11-27: parity and memcheck clean, 1.63–1.67× cuBLAS against mma.sync's
+// 2.26–2.39×; src/backend/cuda/plan.rs); tests/kernel_sim.rs also runs it in a CPU emulator.
 //   Warpgroup w (threads 128w..) multiplies rows 64w..64w+63 of the A tile by all 128 columns of B:
 //   per k-tile, four m64n128k16 wgmmas read both operands straight from shared memory (no ldmatrix);
 //   while they run, the threads decode the next stage of a quantized B (quant_wgmma.cu), then the

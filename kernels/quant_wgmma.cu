@@ -3,8 +3,9 @@
 // decode tables sit after the pipeline ring); each wgp_* entry the same on the in-flight pipeline,
 // with plan::wgp_smem_bytes. The B tiles are decoded from the quantized weight
 // (quant_b.cuh) while the previous tile's wgmmas run. Built as sm_90a (build.rs); every other image
-// holds stubs that trap, and the host launches these only on compute capability 9.0 when
-// SECTUNE_GEMM_CORE=wgmma | wgmma-inflight. __launch_bounds__(256, 1): decoding while the accumulators are in flight
+// holds stubs that trap, and the host launches these only on compute capability 9.0: the wg_ NF4
+// forwards by default (plan::GemmCore::Hopper), every entry when SECTUNE_GEMM_CORE=wgmma |
+// wgmma-inflight. __launch_bounds__(256, 1): decoding while the accumulators are in flight
 // needs 128–154 registers (at a 128 cap the int8 entries spilled up to 48 bytes).
 //   P_qlinear_fwd_F_f32y_bf16        y = x·deq(W)ᵀ + bias               (P = wg | wgp, F = nf4 | int8)
 //   P_qlinear_bwd_dx_F_f32y_bf16     dX = dY·deq(W)

@@ -82,6 +82,7 @@ impl Backend for CudaBackend {
         let core = match self.dev.gemm_core() {
             Ok(GemmCore::Wgmma) => ", wgmma GEMMs",
             Ok(GemmCore::WgmmaInFlight) => ", wgmma in-flight GEMMs",
+            Ok(GemmCore::Hopper) => ", wgmma + mma.sync GEMMs",
             _ => "",
         };
         format!("cuda ({precision}{core}, {})", self.dev.name())

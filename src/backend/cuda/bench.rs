@@ -186,7 +186,7 @@ pub(crate) mod gpu {
         println!("CUDA-core kernels (attention.cu) beside the tensor-core ones (attention_tc.cu, \"tc\", sm_80+)");
         println!(
             "\"fused\": the tc backward with dQ summed by atomics in the dK/dV kernel \
-             (SECTUNE_ATTENTION_BWD=fused); \"dQ diff\": max |fused − split| / max |split| of dQ"
+             (the default on 9.0, else SECTUNE_ATTENTION_BWD=fused); \"dQ diff\": max |fused − split| / max |split| of dQ"
         );
         println!(
             "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}",

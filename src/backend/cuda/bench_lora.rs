@@ -87,14 +87,17 @@ pub(super) fn rel_diff(
 
 pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
     let (major, minor) = dev.compute_capability()?;
-    let core = GemmCore::for_arch(major);
+    // The mma.sync (or FMA) core first; on 9.0 the default runs its dense GEMMs on wgmma.
+    let core = match GemmCore::for_arch(major) {
+        GemmCore::Hopper => GemmCore::TensorCore,
+        core => core,
+    };
     table(dev, core, reps, peak_flops)?;
     if major >= 8 {
         odd_shapes(dev, core)?;
     }
     super::bench_rank::run(dev, reps)?;
-    // The opt-in warpgroup pipelines, last: their checks may fail the bench until a GPU run has
-    // verified them.
+    // The warpgroup pipelines, last.
     for core in [GemmCore::Wgmma, GemmCore::WgmmaInFlight] {
         if core.runs_on((major, minor)) {
             table(dev, core, reps, peak_flops)?;
@@ -107,7 +110,9 @@ pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
 fn core_name(core: GemmCore) -> &'static str {
     match core {
         GemmCore::TensorCore => "mma.sync tensor-core pipeline (gemm_tc.cuh)",
-        GemmCore::Wgmma => "wgmma warpgroup pipeline (gemm_wgmma.cuh, SECTUNE_GEMM_CORE=wgmma)",
+        GemmCore::Wgmma | GemmCore::Hopper => {
+            "wgmma warpgroup pipeline (gemm_wgmma.cuh; the dense GEMMs' default on 9.0)"
+        }
         GemmCore::WgmmaInFlight => {
             "wgmma, one k-tile in flight (gemm_wgmma.cuh, SECTUNE_GEMM_CORE=wgmma-inflight)"
         }

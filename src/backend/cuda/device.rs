@@ -135,10 +135,12 @@ impl CudaDevice {
         GemmCore::choose(self.compute_capability()?, choice.as_deref()).map_err(CudaError::Setting)
     }
 
-    /// The tensor-core attention backward SECTUNE_ATTENTION_BWD picks (split unless it says fused).
+    /// The tensor-core attention backward: the arch's default, or the one SECTUNE_ATTENTION_BWD
+    /// names.
     pub fn attention_bwd(&self) -> Result<AttentionBwd, CudaError> {
         let choice = std::env::var(ATTENTION_BWD_ENV).ok();
-        AttentionBwd::choose(choice.as_deref()).map_err(CudaError::Setting)
+        AttentionBwd::choose(self.compute_capability()?, choice.as_deref())
+            .map_err(CudaError::Setting)
     }
 
     /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above

@@ -126,25 +126,29 @@ pub fn wgp_smem_bytes(rmax: usize) -> u32 {
 /// tile beside the dK/dV kernel per key tile, recomputing S and dP in each (7 GEMM-sized products
 /// per tile pair, deterministic); `Fused` forms S and dP once per tile pair in the dK/dV kernel and
 /// adds dS·K into an f32 dQ buffer with atomics (5 products, FlashAttention-2's shape; the f32
-/// sums' order varies from run to run). Fused is opt-in (SECTUNE_ATTENTION_BWD=fused) until a GPU
-/// run has timed both.
+/// sums' order varies from run to run). Fused is the default on compute capability 9.0, where it
+/// was timed (H200, twelfth session: the backward 12–17% faster at D 128/256, T 1k/4k); split
+/// elsewhere, where nobody has timed the two yet, and wherever SECTUNE_ATTENTION_BWD=split asks
+/// for bit-reproducible dQ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttentionBwd {
     Split,
     Fused,
 }
 
-/// The environment variable that picks the attention backward: split (default) or fused.
+/// The environment variable that picks the attention backward: auto (default), split or fused.
 pub const ATTENTION_BWD_ENV: &str = "SECTUNE_ATTENTION_BWD";
 
 impl AttentionBwd {
-    /// The backward `choice` (ATTENTION_BWD_ENV's value, if set) names.
-    pub fn choose(choice: Option<&str>) -> Result<Self, String> {
+    /// The backward `choice` (ATTENTION_BWD_ENV's value, if set) names on a GPU of compute
+    /// capability `cc`.
+    pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
         match choice.map(str::trim).unwrap_or("") {
-            "" | "split" => Ok(AttentionBwd::Split),
+            "" | "auto" if cc == (9, 0) => Ok(AttentionBwd::Fused),
+            "" | "auto" | "split" => Ok(AttentionBwd::Split),
             "fused" => Ok(AttentionBwd::Fused),
             other => Err(format!(
-                "{ATTENTION_BWD_ENV}={other:?} names no attention backward: use split or fused"
+                "{ATTENTION_BWD_ENV}={other:?} names no attention backward: use auto, split or fused"
             )),
         }
     }
@@ -157,13 +161,18 @@ const WG_TABLE_BYTES: u32 = 2048;
 /// tensor cores, sm_80+, lora_matmul.cu's "tc_" entries) and gemm_wgmma.cuh (warpgroup tensor
 /// cores, sm_90a) in its two pipelines: gemm_wgmma.cu's "wg_" entries (the tc core's launch, two
 /// blocks per SM) and "wgp_" entries (one k-tile of wgmmas in flight, a 4-stage ring, one block per
-/// SM). Both are opt-in (SECTUNE_GEMM_CORE=wgmma | wgmma-inflight) until a GPU run has checked them.
+/// SM). `Hopper`, the default on 9.0, runs every dense GEMM and the NF4 forwards on the wg_
+/// pipeline and the other quantized linears on mma.sync, each the faster of the two there (H200,
+/// twelfth session: dense GEMM 1.63–1.67× cuBLAS against 2.26–2.39×; NF4 fwd 0.30 against 0.37 ms,
+/// but NF4 dX 0.51 against 0.39 ms and int8 0.34 against 0.29 ms at 2048 × 4096 × 4096).
+/// SECTUNE_GEMM_CORE=wgmma | wgmma-inflight run everything on one wgmma pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     Fma,
     TensorCore,
     Wgmma,
     WgmmaInFlight,
+    Hopper,
 }
 
 /// The environment variable that overrides the GEMM core: auto (default), tc, wgmma,
@@ -173,9 +182,10 @@ pub const GEMM_CORE_ENV: &str = "SECTUNE_GEMM_CORE";
 impl GemmCore {
     /// The default core of a GPU of compute capability `cc_major`.x.
     pub fn for_arch(cc_major: i32) -> Self {
-        match cc_major >= 8 {
-            true => GemmCore::TensorCore,
-            false => GemmCore::Fma,
+        match cc_major {
+            9 => GemmCore::Hopper,
+            8.. => GemmCore::TensorCore,
+            _ => GemmCore::Fma,
         }
     }
 
@@ -185,7 +195,7 @@ impl GemmCore {
         match self {
             GemmCore::Fma => true,
             GemmCore::TensorCore => cc.0 >= 8,
-            GemmCore::Wgmma | GemmCore::WgmmaInFlight => cc == (9, 0),
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => cc == (9, 0),
         }
     }
 
@@ -217,7 +227,7 @@ impl GemmCore {
     pub fn prefix(self) -> &'static str {
         match self {
             GemmCore::TensorCore => "tc_",
-            GemmCore::Wgmma => "wg_",
+            GemmCore::Wgmma | GemmCore::Hopper => "wg_",
             GemmCore::WgmmaInFlight => "wgp_",
             GemmCore::Fma => "",
         }
@@ -232,11 +242,23 @@ impl GemmCore {
         }
     }
 
+    /// The core that runs a quantized linear (`nf4`: an NF4 base, else int8; `forward`: y, not dX)
+    /// when this one runs the dense GEMMs.
+    pub fn for_quantized(self, nf4: bool, forward: bool) -> Self {
+        match self {
+            GemmCore::Hopper if nf4 && forward => GemmCore::Wgmma,
+            GemmCore::Hopper => GemmCore::TensorCore,
+            core => core,
+        }
+    }
+
     /// The kernels/ file that holds this core's int8 / NF4 linears (`--precision bf16`).
     pub fn quant_module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
         match self {
-            GemmCore::Wgmma | GemmCore::WgmmaInFlight => KernelModule::QuantWgmma,
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => {
+                KernelModule::QuantWgmma
+            }
             _ => KernelModule::QuantTc,
         }
     }
@@ -245,7 +267,7 @@ impl GemmCore {
     pub fn module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
         match self {
-            GemmCore::Wgmma | GemmCore::WgmmaInFlight => KernelModule::GemmWgmma,
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => KernelModule::GemmWgmma,
             _ => KernelModule::LoraMatmul,
         }
     }
@@ -261,14 +283,14 @@ pub fn gemm16_core_launch(
 ) -> cudarc::driver::LaunchConfig {
     use super::launch::cfg_smem;
     match core {
-        GemmCore::TensorCore | GemmCore::Wgmma | GemmCore::WgmmaInFlight => {
+        GemmCore::TensorCore | GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => {
             let grid = (
                 cols.div_ceil(TC_TILE) as u32,
                 rows.div_ceil(TC_TILE) as u32,
                 1,
             );
             let smem = match core {
-                GemmCore::Wgmma => wg_smem_bytes(rmax),
+                GemmCore::Wgmma | GemmCore::Hopper => wg_smem_bytes(rmax),
                 GemmCore::WgmmaInFlight => wgp_smem_bytes(rmax),
                 _ => tc_smem_bytes(rmax),
             };
@@ -396,7 +418,7 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn gemm16_launch_follows_the_core() {
-        let c = gemm16_core_launch(GemmCore::for_arch(9), 4097, 129, 16);
+        let c = gemm16_core_launch(GemmCore::TensorCore, 4097, 129, 16);
         assert_eq!((c.grid_dim, c.block_dim.0), ((2, 33, 1), 256));
         let w = gemm16_core_launch(GemmCore::Wgmma, 4097, 129, 16);
         assert_eq!((w.grid_dim, w.block_dim), (c.grid_dim, c.block_dim));
@@ -405,13 +427,22 @@ mod tests {
         let p = gemm16_core_launch(GemmCore::WgmmaInFlight, 4097, 129, 16);
         assert_eq!((p.grid_dim, p.block_dim), (c.grid_dim, c.block_dim));
         assert_eq!(p.shared_mem_bytes, 4 * 32768 + 2048);
+        let h = gemm16_core_launch(GemmCore::for_arch(9), 4097, 129, 16);
+        assert_eq!(
+            (h.grid_dim, h.block_dim, h.shared_mem_bytes),
+            (w.grid_dim, w.block_dim, w.shared_mem_bytes)
+        );
         let c = gemm16_core_launch(GemmCore::for_arch(7), 65, 64, 0);
         assert_eq!((c.grid_dim, c.shared_mem_bytes), ((1, 2, 1), 0));
     }
 
     #[test]
     fn gemm_core_choice_defaults_by_arch_and_refuses_what_the_gpu_lacks() {
-        assert_eq!(GemmCore::choose((9, 0), None), Ok(GemmCore::TensorCore));
+        assert_eq!(GemmCore::choose((9, 0), None), Ok(GemmCore::Hopper));
+        assert_eq!(
+            GemmCore::choose((9, 0), Some("tc")),
+            Ok(GemmCore::TensorCore)
+        );
         assert_eq!(
             GemmCore::choose((8, 6), Some("auto")),
             Ok(GemmCore::TensorCore)
@@ -441,20 +472,52 @@ mod tests {
         assert_eq!(GemmCore::Fma.tensor(), GemmCore::TensorCore);
         assert_eq!(GemmCore::Wgmma.tensor().prefix(), "wg_");
         assert_eq!(GemmCore::WgmmaInFlight.tensor().prefix(), "wgp_");
+        assert_eq!(GemmCore::Hopper.prefix(), "wg_");
     }
 
     #[test]
-    fn attention_bwd_choice_defaults_to_split_and_refuses_unknown_names() {
-        assert_eq!(AttentionBwd::choose(None), Ok(AttentionBwd::Split));
+    fn the_hopper_default_runs_each_quantized_linear_on_its_faster_core() {
+        assert_eq!(GemmCore::Hopper.for_quantized(true, true), GemmCore::Wgmma);
         assert_eq!(
-            AttentionBwd::choose(Some(" fused ")),
+            GemmCore::Hopper.for_quantized(true, false),
+            GemmCore::TensorCore
+        );
+        assert_eq!(
+            GemmCore::Hopper.for_quantized(false, true),
+            GemmCore::TensorCore
+        );
+        // An explicit core runs everything, so its quantized twins stay testable.
+        assert_eq!(GemmCore::Wgmma.for_quantized(false, false), GemmCore::Wgmma);
+        assert_eq!(
+            GemmCore::TensorCore.for_quantized(true, true),
+            GemmCore::TensorCore
+        );
+    }
+
+    #[test]
+    fn attention_bwd_choice_defaults_by_arch_and_refuses_unknown_names() {
+        assert_eq!(AttentionBwd::choose((8, 0), None), Ok(AttentionBwd::Split));
+        assert_eq!(
+            AttentionBwd::choose((8, 0), Some(" fused ")),
             Ok(AttentionBwd::Fused)
         );
-        assert_eq!(AttentionBwd::choose(Some("split")), Ok(AttentionBwd::Split));
-        let err = AttentionBwd::choose(Some("atomic")).unwrap_err();
+        assert_eq!(
+            AttentionBwd::choose((8, 0), Some("split")),
+            Ok(AttentionBwd::Split)
+        );
+        let err = AttentionBwd::choose((8, 0), Some("atomic")).unwrap_err();
         assert!(
             err.contains(ATTENTION_BWD_ENV) && err.contains("split or fused"),
             "{err}"
+        );
+        assert_eq!(AttentionBwd::choose((9, 0), None), Ok(AttentionBwd::Fused));
+        assert_eq!(
+            AttentionBwd::choose((9, 0), Some("split")),
+            Ok(AttentionBwd::Split)
+        );
+        assert_eq!(
+            AttentionBwd::choose((8, 6), Some("auto")),
+            Ok(AttentionBwd::Split)
         );
     }
 

@@ -1,6 +1,7 @@
 //! `--precision bf16`: linears (over a bf16-held base, or an f32 weight rounded per call) and
 //! attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_`
-//! entries on gemm_tc.cuh, or gemm_wgmma.cu's `wg_` when SECTUNE_GEMM_CORE=wgmma; attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
+//! entries on gemm_tc.cuh, or gemm_wgmma.cu's `wg_` on compute capability 9.0, plan::GemmCore;
+//! attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
 //! the kernels accumulate in fp32 and round their outputs to bf16, as torch autocast does around
 //! its bf16 GEMMs; the linears store those bf16 values as f32 directly (the `_f32y` entries), the
 //! attention kernels store bf16 and are widened. The LoRA rank work (xa, dyb, dA, dB) stays in f32
@@ -125,8 +126,16 @@ impl Weight16<'_> {
         };
         // The tensor-core `_f32y` entries (bf16 operands, outputs rounded to bf16 and stored as
         // f32, so no widening pass) of the mma.sync core, or of the wgmma core when chosen;
-        // `with_bf16_compute` checked for sm_80+.
+        // `with_bf16_compute` checked for sm_80+. A quantized weight may run on another core
+        // (`GemmCore::for_quantized`).
         let core = be.device().gemm_core()?.tensor();
+        let core = match self {
+            Weight16::Held(w) if w.format != QuantFormat::Bf16 => core.for_quantized(
+                matches!(w.format, QuantFormat::Nf4 | QuantFormat::Nf4Dq),
+                matches!(g, Gemm::Fwd | Gemm::LoraFwd(_)),
+            ),
+            _ => core,
+        };
         let (module, name, weight) = self.entry(be, core, g)?;
         let args: Vec<KArg> = std::iter::once(lead.into())
             .chain(weight)
@@ -373,7 +382,7 @@ pub(super) fn attention_bwd(
         dk: be.raw(&dk_h),
         dv: be.raw(&dv_h),
     };
-    // The fused backward's f32 dQ sums (dQ's shape), only when SECTUNE_ATTENTION_BWD=fused.
+    // The fused backward's f32 dQ sums (dQ's shape), only when it runs (plan::AttentionBwd).
     let dq_acc = match be.device().attention_bwd()? {
         AttentionBwd::Split => None,
         AttentionBwd::Fused => Some(be.zeros(&[q.numel()])?),
