@@ -382,15 +382,17 @@ pub(super) fn attention_bwd(
         dk: be.raw(&dk_h),
         dv: be.raw(&dv_h),
     };
-    // The fused backward's f32 dQ sums (dQ's shape), only when it runs (plan::AttentionBwd).
+    // The fused backward's f32 dQ sums (dQ's shape), only when it runs (plan::AttentionBwd);
+    // tc_bwd zeroes them on the stream before the kernel.
     let dq_acc = match be.device().attention_bwd()? {
         AttentionBwd::Split => None,
-        AttentionBwd::Fused => Some(be.zeros(&[q.numel()])?),
+        // SAFETY: tc_bwd's memset writes every byte before any kernel reads it.
+        AttentionBwd::Fused => Some(unsafe { be.stream().alloc::<f32>(q.numel()) }?),
     };
     let path = match &dq_acc {
         None => TcBwd::Split,
         Some(acc) => TcBwd::Fused {
-            dq_acc: be.ptr(acc)?,
+            dq_acc: be.raw(acc),
         },
     };
     tc_bwd(
