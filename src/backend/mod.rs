@@ -124,6 +124,12 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// Whether the bf16 attention backward sums dQ in an f32 buffer of dQ's size (the CUDA
+    /// fused backward): the memory plan counts it with the bf16 copies.
+    fn sums_attention_dq_in_f32(&self) -> bool {
+        false
+    }
+
     /// Bytes this backend can still allocate (the host's available memory; on a GPU, its free
     /// device memory), for the memory plan's check before training; None when unknown.
     fn available_memory(&self) -> Option<u64> {

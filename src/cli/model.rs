@@ -333,9 +333,10 @@ fn print_training_plan(cfg: &ModelConfig, files: &TensorFiles, adapter_params: u
     } else {
         head.max((cfg.intermediate * cfg.hidden) as u64)
     };
+    // Up to: with the fused attention backward (the default on compute capability 9.0).
     println!(
         "    --precision bf16 (the default on a GPU of compute capability 8.0+) adds up to {} of transient bf16 copies",
-        human(crate::train::memory::bf16_copies(cfg, seq as u64, largest_f32))
+        human(crate::train::memory::bf16_copies(cfg, seq as u64, largest_f32, true))
     );
 }
 

@@ -25,11 +25,21 @@ impl MemoryPlan {
 /// The most transient bf16 copies `--precision bf16` holds at once (src/backend/cuda/ops/mixed.rs)
 /// for `tokens` tokens: a linear's rounded input plus, for an f32-held weight of
 /// `largest_f32_weight` values (a 7B lm_head: 131 M), its rounded copy; or the attention
-/// backward's eight bf16 tensors (q, k, v, out, dout, dq, dk, dv, each at most hidden wide).
-pub fn bf16_copies(cfg: &ModelConfig, tokens: u64, largest_f32_weight: u64) -> u64 {
+/// backward's eight bf16 tensors (q, k, v, out, dout, dq, dk, dv, each at most hidden wide),
+/// plus, with `fused_attention` (plan::AttentionBwd::Fused), its f32 dQ sums.
+pub fn bf16_copies(
+    cfg: &ModelConfig,
+    tokens: u64,
+    largest_f32_weight: u64,
+    fused_attention: bool,
+) -> u64 {
     let (c, i) = (cfg.hidden as u64, cfg.intermediate as u64);
     let linear = 2 * tokens * c.max(i) + 2 * largest_f32_weight;
-    let attention = 8 * 2 * tokens * c;
+    let dq_sums = match fused_attention {
+        true => 4 * tokens * (cfg.n_heads * cfg.head_dim) as u64,
+        false => 0,
+    };
+    let attention = 8 * 2 * tokens * c + dq_sums;
     linear.max(attention)
 }
 
@@ -124,12 +134,17 @@ mod bf16_copy_tests {
         let mut cfg = preset_config(Arch::Llama, Preset::Small);
         (cfg.hidden, cfg.intermediate, cfg.vocab_size) = (4096, 11008, 32016);
         let head = (cfg.vocab_size * cfg.hidden) as u64;
-        let copies = bf16_copies(&cfg, 2048, head);
+        let copies = bf16_copies(&cfg, 2048, head, true);
         // 2048 × 11008 rounded inputs (45 MB) + the head's 262 MB bf16 copy.
         assert_eq!(copies, 2 * 2048 * 11008 + 2 * head);
         assert!(copies > 250 << 20 && copies < 320 << 20, "{copies}");
         // Without an f32-held weight, attention's eight copies are the most at 7B.
-        assert_eq!(bf16_copies(&cfg, 2048, 0), 16 * 2048 * 4096);
+        assert_eq!(bf16_copies(&cfg, 2048, 0, false), 16 * 2048 * 4096);
+        // The fused backward adds its f32 dQ sums (2048 × 32 heads × 128).
+        assert_eq!(
+            bf16_copies(&cfg, 2048, 0, true),
+            16 * 2048 * 4096 + 4 * 2048 * (cfg.n_heads * cfg.head_dim) as u64
+        );
         let mut p = plan(&cfg, 0, 0, 0, 1, 2048, 4, true);
         let f32_total = p.total();
         p.bf16_copies = copies;

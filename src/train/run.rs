@@ -195,7 +195,12 @@ pub fn train(
             .max()
             .unwrap_or(0);
         let tokens = (cfg.batch_size * longest) as u64;
-        plan.bf16_copies = memory::bf16_copies(model.config(), tokens, largest_f32_held as u64);
+        plan.bf16_copies = memory::bf16_copies(
+            model.config(),
+            tokens,
+            largest_f32_held as u64,
+            be.sums_attention_dq_in_f32(),
+        );
     }
     eprintln!(
         "sectune train: {} on {} | {} {} params | {} train / {} validation records | {} steps | backend {}",

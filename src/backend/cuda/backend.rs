@@ -9,7 +9,7 @@ use cudarc::driver::CudaStream;
 
 use super::device::{CudaDevice, CudaError};
 use super::ops;
-use super::plan::GemmCore;
+use super::plan::{AttentionBwd, GemmCore};
 use super::quant_storage::QuantDeviceWeight;
 use super::storage::DeviceBuf;
 use crate::backend::{
@@ -109,6 +109,9 @@ impl Backend for CudaBackend {
     }
     fn computes_in_bf16(&self) -> bool {
         self.bf16_compute
+    }
+    fn sums_attention_dq_in_f32(&self) -> bool {
+        self.bf16_compute && matches!(self.dev.attention_bwd(), Ok(AttentionBwd::Fused))
     }
     fn download(&self, t: &Tensor) -> Result<Tensor> {
         if t.is_host() {
