@@ -15,6 +15,11 @@
 //   shared memory tc::smem_bytes(0 | 16 | 64) (the decode tables are static, 1 KiB).
 // Limits: any M, N, K ≥ 1, sizes < 2^31, nf4 block size 64. In sm_75 images the entries are stubs
 //   that trap.
+// The opt-in scratch path (plan::QuantDecode::Scratch, SECTUNE_QUANT_DECODE=scratch) decodes the
+// whole weight instead, once per call, into a transient bf16 buffer for the dense GEMM:
+//   dequant_bf16_F(QW_PARAMS, bf16* out, int rows, int cols)   out [rows, cols] = bf16(deq(W))
+//   each thread 8 weights at a time (QuantB's chunks: the same values bit for bit), grid-stride;
+//   launch::stride_cfg over rows·ceil(cols/8) chunks, block 256.
 #include "quant_b.cuh"
 #include "quant_entries.cuh"
 
@@ -35,7 +40,43 @@ __device__ void gemm(const bf16* A, int lda, Q w, int M, int N, int K, const bf1
 #endif
 }
 
+// out [rows, cols] = the bf16 rounding of W decoded, as QuantB::land writes its tiles.
+template <class Q>
+__device__ void dequant(Q w, bf16* out, int rows, int cols) {
+#if SECTUNE_TC
+  __shared__ float table[Q::TABLE];
+  w.stage(table);
+  __syncthreads();
+  const long long per_row = (cols + 7) / 8, chunks = (long long)rows * per_row;
+  const bool vec = (cols & 7) == 0;  // every chunk one aligned word and one absmax block
+  const long long stride = (long long)gridDim.x * blockDim.x;
+  for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < chunks; c += stride) {
+    const int n = (int)(c / per_row), k = (int)(c % per_row) * 8;
+    bf16* dst = out + (size_t)n * cols + k;
+    if (vec) {
+      float v[8];
+      w.decode8(w.fetch8(n, k), v);
+      __align__(16) bf16 h[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) h[j] = __float2bfloat16_rn(v[j]);
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(h);
+    } else {
+      for (int j = 0; j < 8 && k + j < cols; ++j) dst[j] = __float2bfloat16_rn(w.at(n, k + j));
+    }
+  }
+#else
+  __trap();
+#endif
+}
+
 }  // namespace quant_tc
+
+#define DEQUANT_ENTRY(F, Q)                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) dequant_bf16_##F(QW_PARAMS, bf16* out, int rows, int cols) { \
+    quant_tc::dequant(Q(QW_ARGS, cols), out, rows, cols);                                               \
+  }
+DEQUANT_ENTRY(nf4, quant::Nf4W)
+DEQUANT_ENTRY(int8, quant::Int8W)
 
 QUANT_GEMM_ENTRIES(tc, quant_tc, 2, nf4, quant::Nf4W)
 QUANT_GEMM_ENTRIES(tc, quant_tc, 2, int8, quant::Int8W)

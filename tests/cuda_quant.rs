@@ -285,9 +285,17 @@ fn mixed_precision_decoding_in_the_tiles_is_bit_exact() {
 
 /// y = I·deq(W)ᵀ has y[m, n] = W[n, m]; dX = I·deq(W) has dX[m, k] = W[m, k]: one nonzero product
 /// per sum, so the kernels must return the CPU's decoded values (after `round`) exactly. Shapes
-/// with k not a multiple of 64 put nf4 blocks across rows and odd counts split bytes.
+/// with k not a multiple of 64 put nf4 blocks across rows and odd counts split bytes; the last
+/// two have 256+ rows in both passes, where SECTUNE_QUANT_DECODE=scratch decodes the whole weight.
 fn decoding_is_exact(g: &CudaBackend, tag: &str, round: impl Fn(f32) -> f32) {
-    for (n, k) in [(70, 45), (3, 131), (129, 64), (144, 136)] {
+    for (n, k) in [
+        (70, 45),
+        (3, 131),
+        (129, 64),
+        (144, 136),
+        (300, 264),
+        (257, 259),
+    ] {
         for (name, dtype, dq) in FORMATS {
             let (host, dev) = weights(g, n, k, QuantRequest::new(dtype, dq));
             let want = host.dequantize().unwrap();
@@ -402,7 +410,8 @@ fn mixed_compare(model: &Bf16MixedEmulation) -> Compare<'_> {
 /// and outputs to bf16): the f32 sums differ only in order, so a rounded output may land one bf16
 /// ulp away (2^-8 relative; bound 2^-7) and an IA3 dl, a sum over such outputs, ~2^-8 of a term
 /// (bound 1e-3 of the largest); the LoRA rank work is f32 on both sides. Shapes with K % 8 != 0
-/// take the kernels' element-by-element decode, K % 8 == 0 the 8-weight chunks.
+/// take the kernels' element-by-element decode, K % 8 == 0 the 8-weight chunks; m ≥ 256 is where
+/// SECTUNE_QUANT_DECODE=scratch decodes the whole weight first.
 #[test]
 fn mixed_precision_quantized_linear_matches_its_cpu_model() {
     let Some(g) = mixed_backend() else { return };
@@ -412,6 +421,8 @@ fn mixed_precision_quantized_linear_matches_its_cpu_model() {
         (65, 129, 100),
         (37, 70, 64),
         (130, 136, 200),
+        (300, 70, 45),
+        (260, 136, 200),
     ];
     for shape in shapes {
         mixed_cases(&g, shape, |case| {

@@ -140,7 +140,7 @@ fn gemm_cores_mma_sync_and_wgmma_run_right_in_the_emulator() {
 
 #[test]
 fn quantized_linears_run_right_in_the_emulator() {
-    check("sim_quant", 108, &[("skip-barrier:3", ANY_ALARM)]);
+    check("sim_quant", 126, &[("skip-barrier:3", ANY_ALARM)]);
 }
 
 #[test]

@@ -124,6 +124,12 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// Whether the bf16 linears decode an int8 / NF4 weight whole into a transient bf16 copy (the
+    /// CUDA SECTUNE_QUANT_DECODE=scratch): the memory plan counts the largest with the copies.
+    fn copies_quantized_weights(&self) -> bool {
+        false
+    }
+
     /// Whether the bf16 attention backward sums dQ in an f32 buffer of dQ's size (the CUDA
     /// fused backward): the memory plan counts it with the bf16 copies.
     fn sums_attention_dq_in_f32(&self) -> bool {

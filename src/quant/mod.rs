@@ -212,6 +212,20 @@ impl BaseWeight {
         }
     }
 
+    /// Values of an int8 / NF4 weight, host or device (what a whole-weight decode copies); else 0.
+    pub fn quantized_values(&self) -> usize {
+        match self {
+            BaseWeight::Int8(_) | BaseWeight::Nf4(_) => self.numel(),
+            #[cfg(feature = "cuda")]
+            BaseWeight::Cuda(q)
+                if q.format != crate::backend::cuda::quant_storage::QuantFormat::Bf16 =>
+            {
+                self.numel()
+            }
+            _ => 0,
+        }
+    }
+
     /// Values of the f32 copy a backend decodes for each call on this weight: the CPU reference
     /// decodes host weights a block at a time (`decode::BLOCK_VALUES`); f32 weights and device
     /// weights (decoded tile by tile inside the kernels) need none.
@@ -251,6 +265,21 @@ mod tests {
 
     fn req(dtype: BaseDtype) -> QuantRequest {
         QuantRequest::new(dtype, false)
+    }
+
+    #[test]
+    fn only_int8_and_nf4_weights_have_quantized_values_to_copy() {
+        let w =
+            Tensor::from_vec((0..24 * 16).map(|i| (i % 5) as f32).collect(), &[24, 16]).unwrap();
+        for (dtype, copies) in [
+            (BaseDtype::F32, 0),
+            (BaseDtype::Bf16, 0),
+            (BaseDtype::Int8, 384),
+            (BaseDtype::Nf4, 384),
+        ] {
+            let q = BaseWeight::quantize(w.clone(), req(dtype)).unwrap();
+            assert_eq!(q.quantized_values(), copies, "{dtype:?}");
+        }
     }
 
     #[test]

@@ -24,9 +24,10 @@ impl MemoryPlan {
 
 /// The most transient bf16 copies `--precision bf16` holds at once (src/backend/cuda/ops/mixed.rs)
 /// for `tokens` tokens: a linear's rounded input plus, for an f32-held weight of
-/// `largest_f32_weight` values (a 7B lm_head: 131 M), its rounded copy; or the attention
-/// backward's eight bf16 tensors (q, k, v, out, dout, dq, dk, dv, each at most hidden wide),
-/// plus, with `fused_attention` (plan::AttentionBwd::Fused), its f32 dQ sums.
+/// `largest_f32_weight` values (a 7B lm_head: 131 M), its rounded copy (or a quantized weight's
+/// whole decoded copy under SECTUNE_QUANT_DECODE=scratch: the caller passes the larger); or the
+/// attention backward's eight bf16 tensors (q, k, v, out, dout, dq, dk, dv, each at most hidden
+/// wide), plus, with `fused_attention` (plan::AttentionBwd::Fused), its f32 dQ sums.
 pub fn bf16_copies(
     cfg: &ModelConfig,
     tokens: u64,

@@ -188,10 +188,18 @@ pub fn train(
         cfg.gradient_checkpointing,
     );
     if be.computes_in_bf16() {
+        // An f32-held weight's rounded copy, or a quantized one's decoded copy (scratch decode).
+        let whole = be.copies_quantized_weights();
         let largest_f32_held = model
             .linears()
             .iter()
-            .map(|l| l.weight.rounded_copy_values())
+            .map(|l| match whole {
+                true => l
+                    .weight
+                    .rounded_copy_values()
+                    .max(l.weight.quantized_values()),
+                false => l.weight.rounded_copy_values(),
+            })
             .max()
             .unwrap_or(0);
         let tokens = (cfg.batch_size * longest) as u64;

@@ -45,6 +45,26 @@ void linear(const LinearCase& c, const QWeight& qw, const Core& core, Fwd fwd, L
       });
 }
 
+// quant_tc.cu's dequant_bf16_* (the scratch path): the whole weight, bit for bit the bf16 rounding of
+// its decoded values, on launch::stride_cfg's grid and on a 2-block grid whose threads loop; the
+// elements past the weight stay untouched.
+template <class E>
+void dequant(const std::string& name, const QWeight& qw, int N, int K, E entry) {
+  const QArgs w = qw.args();
+  const std::vector<double> want = qw.bf16_rounded();
+  const long long chunks = (long long)N * ((K + 7) / 8);
+  for (const unsigned blocks : {(unsigned)std::clamp((chunks + 255) / 256, 1ll, 65535ll), 2u}) {
+    std::vector<bf16> out((size_t)N * K + 8, from_f32<bf16>(NAN));
+    run(entry, make_uint3(blocks, 1, 1), 256, 0, SIM_QW(w), out.data(), N, K);
+    Check c{0, 0};
+    for (size_t i = 0; i < out.size(); ++i)
+      exact(c, to_f32(out[i]), i < want.size() ? want[i] : NAN, (int)(i / K), (int)(i % K));
+    tally.report("dequant_bf16 " + name + " " + std::to_string(N) + "x" + std::to_string(K) + " grid " +
+                     std::to_string(blocks),
+                 c);
+  }
+}
+
 }  // namespace
 
 // One core's four entries of a format.
@@ -67,6 +87,9 @@ int main(int argc, char** argv) {
     linear({"wgp nf4", M, N, K, 0}, w_nf4, WGP, QUANT(wgp, nf4));
     linear({"wgp nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, WGP, QUANT(wgp, nf4));
     linear({"wgp int8", M, N, K, 3}, w_int8, WGP, QUANT(wgp, int8));
+    dequant("nf4", w_nf4, N, K, dequant_bf16_nf4);
+    dequant("nf4+dq", w_nf4_dq, N, K, dequant_bf16_nf4);
+    dequant("int8", w_int8, N, K, dequant_bf16_int8);
   }
   return tally.finish();
 }

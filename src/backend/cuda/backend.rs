@@ -9,7 +9,7 @@ use cudarc::driver::CudaStream;
 
 use super::device::{CudaDevice, CudaError};
 use super::ops;
-use super::plan::{AttentionBwd, GemmCore};
+use super::plan::{AttentionBwd, GemmCore, QuantDecode};
 use super::quant_storage::QuantDeviceWeight;
 use super::storage::DeviceBuf;
 use crate::backend::{
@@ -28,12 +28,13 @@ pub struct CudaBackend {
 
 impl CudaBackend {
     /// Opens GPU `ordinal`; a typed error (no kernels, no driver), never a panic, without one.
-    /// A SECTUNE_GEMM_CORE this GPU cannot run, or a SECTUNE_ATTENTION_BWD that names no
-    /// backward, is refused here, before any work.
+    /// A SECTUNE_GEMM_CORE this GPU cannot run, or a SECTUNE_ATTENTION_BWD or
+    /// SECTUNE_QUANT_DECODE that names nothing, is refused here, before any work.
     pub fn new(ordinal: usize) -> std::result::Result<Self, CudaError> {
         let dev = CudaDevice::new(ordinal)?;
         dev.gemm_core()?;
         dev.attention_bwd()?;
+        dev.quant_decode()?;
         Ok(CudaBackend {
             dev,
             bf16_compute: false,
@@ -109,6 +110,9 @@ impl Backend for CudaBackend {
     }
     fn computes_in_bf16(&self) -> bool {
         self.bf16_compute
+    }
+    fn copies_quantized_weights(&self) -> bool {
+        self.bf16_compute && matches!(self.dev.quant_decode(), Ok(QuantDecode::Scratch))
     }
     fn sums_attention_dq_in_f32(&self) -> bool {
         self.bf16_compute && matches!(self.dev.attention_bwd(), Ok(AttentionBwd::Fused))

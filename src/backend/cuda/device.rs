@@ -13,7 +13,9 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverEr
 use cudarc::nvrtc::Ptx;
 
 use super::kernels::{KernelModule, KERNELS_BUILT};
-use super::plan::{AttentionBwd, GemmCore, ATTENTION_BWD_ENV, GEMM_CORE_ENV};
+use super::plan::{
+    AttentionBwd, GemmCore, QuantDecode, ATTENTION_BWD_ENV, GEMM_CORE_ENV, QUANT_DECODE_ENV,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
@@ -133,6 +135,13 @@ impl CudaDevice {
     pub fn gemm_core(&self) -> Result<GemmCore, CudaError> {
         let choice = std::env::var(GEMM_CORE_ENV).ok();
         GemmCore::choose(self.compute_capability()?, choice.as_deref()).map_err(CudaError::Setting)
+    }
+
+    /// How `--precision bf16` decodes an int8 / NF4 base: fused unless SECTUNE_QUANT_DECODE says
+    /// scratch.
+    pub fn quant_decode(&self) -> Result<QuantDecode, CudaError> {
+        let choice = std::env::var(QUANT_DECODE_ENV).ok();
+        QuantDecode::choose(choice.as_deref()).map_err(CudaError::Setting)
     }
 
     /// The tensor-core attention backward: the arch's default, or the one SECTUNE_ATTENTION_BWD

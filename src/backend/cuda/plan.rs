@@ -154,6 +154,47 @@ impl AttentionBwd {
     }
 }
 
+/// How `--precision bf16` runs a linear over an int8 / NF4 base. `Fused` (default): the tensor-core
+/// GEMM decodes each B tile on its way into shared memory (quant_tc.cu, quant_wgmma.cu), so no
+/// decoded copy exists in global memory, but every block row of the output decodes the whole
+/// weight again (16 times at 2048 tokens). `Scratch` (opt-in, SECTUNE_QUANT_DECODE=scratch):
+/// calls of at least SCRATCH_MIN_ROWS rows decode the weight once into a transient bf16 buffer
+/// (quant_tc.cu's dequant_bf16_*; one linear's worth, 90 MB at 4096 × 11008) and run the dense
+/// GEMM over it; from the twelfth session's H200 tables (NF4 fwd 0.92 ms fused against 0.39 ms
+/// for the dense GEMM at 2048 × 11008 × 4096, and a decode pass that moves ~112 MB) it should
+/// take about half the time, but no GPU has timed it yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantDecode {
+    Fused,
+    Scratch,
+}
+
+/// The environment variable that picks the quantized linears' decode: fused (default) or scratch.
+pub const QUANT_DECODE_ENV: &str = "SECTUNE_QUANT_DECODE";
+
+/// Below this many rows (tokens) a call decodes in the tiles even under `Scratch`: the fused
+/// decode's cost grows with the rows' 128-row blocks, the pass's does not (equal near 175 rows
+/// by the tables above).
+pub const SCRATCH_MIN_ROWS: usize = 256;
+
+impl QuantDecode {
+    /// The decode `choice` (QUANT_DECODE_ENV's value, if set) names.
+    pub fn choose(choice: Option<&str>) -> Result<Self, String> {
+        match choice.map(str::trim).unwrap_or("") {
+            "" | "fused" => Ok(QuantDecode::Fused),
+            "scratch" => Ok(QuantDecode::Scratch),
+            other => Err(format!(
+                "{QUANT_DECODE_ENV}={other:?} names no quantized decode: use fused or scratch"
+            )),
+        }
+    }
+
+    /// Whether a call of `rows` rows decodes the whole weight first.
+    pub fn whole_weight(self, rows: usize) -> bool {
+        self == QuantDecode::Scratch && rows >= SCRATCH_MIN_ROWS
+    }
+}
+
 /// gemm_wgmma.cuh's wg::TABLE_BYTES.
 const WG_TABLE_BYTES: u32 = 2048;
 
@@ -492,6 +533,23 @@ mod tests {
             GemmCore::TensorCore.for_quantized(true, true),
             GemmCore::TensorCore
         );
+    }
+
+    #[test]
+    fn quant_decode_is_fused_unless_scratch_is_asked_for_and_the_call_is_tall() {
+        assert_eq!(QuantDecode::choose(None), Ok(QuantDecode::Fused));
+        assert_eq!(
+            QuantDecode::choose(Some(" scratch ")),
+            Ok(QuantDecode::Scratch)
+        );
+        let e = QuantDecode::choose(Some("whole")).unwrap_err();
+        assert!(
+            e.contains(QUANT_DECODE_ENV) && e.contains("fused or scratch"),
+            "{e}"
+        );
+        assert!(!QuantDecode::Fused.whole_weight(4096));
+        assert!(QuantDecode::Scratch.whole_weight(SCRATCH_MIN_ROWS));
+        assert!(!QuantDecode::Scratch.whole_weight(SCRATCH_MIN_ROWS - 1));
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //! attention kernels store bf16 and are widened. The LoRA rank work (xa, dyb, dA, dB) stays in f32
 //! on the unrounded activations, so adapter gradients carry only the base path's rounding.
 //! IA3's scaling and dl run in f32 around the plain bf16 GEMM. An int8 or NF4 base is decoded to
-//! bf16 inside quant_tc.cu's tensor-core kernels (never a decoded copy in global memory).
+//! bf16 inside quant_tc.cu's tensor-core kernels (no decoded copy in global memory), or, opt-in,
+//! into a transient bf16 copy of the one weight for the dense GEMM (plan::QuantDecode).
 //! Everything else (norms, RoPE, activations, loss, AdamW) keeps the f32 kernels.
 
 use cudarc::driver::CudaSlice;
 
 use super::super::backend::CudaBackend;
 use super::super::kernels::KernelModule;
-use super::super::launch::{launch, launch_args, stride_cfg, KArg, NULL};
+use super::super::launch::{int, launch, launch_args, stride_cfg, KArg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_core_launch, AttentionBwd, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads};
@@ -49,6 +50,25 @@ fn widen(be: &CudaBackend, h: &Bf16Buf, shape: &[usize]) -> Result<Tensor> {
 /// op-level parity test).
 pub fn round_trip_bf16(be: &CudaBackend, t: &Tensor) -> Result<Tensor> {
     widen(be, &round(be, t)?, t.shape())
+}
+
+/// The bf16 rounding of a quantized weight, whole (quant_tc.cu's dequant_bf16_*; the values the
+/// fused kernels decode into their tiles).
+fn dequantized(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<Bf16Buf> {
+    let n = w.rows * w.cols;
+    // SAFETY: the kernel writes every one of the n elements before anything reads them.
+    let out = unsafe { be.stream().alloc::<u16>(n.max(1)) }?;
+    let q = qargs(be, w)?;
+    let (rows, cols) = (int("dequant_bf16", w.rows)?, int("dequant_bf16", w.cols)?);
+    let args: Vec<KArg> = q
+        .args()
+        .into_iter()
+        .chain([be.raw(&out).into(), rows.into(), cols.into()])
+        .collect();
+    let cfg = stride_cfg(w.rows * w.cols.div_ceil(8));
+    let name = format!("dequant_bf16_{}", q.fmt);
+    launch_args(be.device(), KernelModule::QuantTc, &name, cfg, &args)?;
+    Ok(out)
 }
 
 fn scratch(be: &CudaBackend, n: usize) -> Result<Bf16Buf> {
@@ -120,6 +140,12 @@ impl Weight16<'_> {
         lead: u64,
         rest: Vec<KArg>,
     ) -> Result<()> {
+        if let Weight16::Held(w) = self {
+            if w.format != QuantFormat::Bf16 && be.device().quant_decode()?.whole_weight(rows) {
+                let whole = Weight16::Rounded(dequantized(be, w)?);
+                return whole.launch(be, g, (rows, cols), lead, rest);
+            }
+        }
         let rmax = match g {
             Gemm::Fwd | Gemm::BwdDx => 0,
             Gemm::LoraFwd(r) | Gemm::LoraBwdDx(r) => r,
