@@ -21,7 +21,9 @@
 #   only wgmma's memchecks and CLI run; sanitize-attention-bf16 memchecks and racechecks the tc
 #   attention (both backwards);
 #   layers-compare times one mixed layer per GEMM core, base dtype and attention backward; bench-only-LIST
-#   runs `sectune bench --only LIST` (tables: lora,ia3,attention,adamw,quant,ops).
+#   runs `sectune bench --only LIST` (tables: lora,ia3,attention,adamw,quant,ops); quant-scratch
+#   runs the quantized parity suites, a memcheck, a CLI run and layers (against fused, and NF4
+#   against bitsandbytes + PEFT) with SECTUNE_QUANT_DECODE=scratch.
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -248,6 +250,20 @@ for s in $steps; do
           layer_args="--base-dtype $dt" mixed_layer "layer-mixed-$dt-$core-codellama7b" codellama7b SECTUNE_GEMM_CORE="$core"
         done
       done ;;
+    quant-scratch)  # the opt-in whole-weight decode of int8 / NF4 bases (SECTUNE_QUANT_DECODE=scratch)
+      [ -x "$bin/cuda_quant" ] && step cuda_quant-scratch 90 env SECTUNE_QUANT_DECODE=scratch "$bin/cuda_quant" --test-threads=1 mixed_precision
+      [ -x "$bin/cuda_mixed" ] && step cuda_mixed-scratch 90 env SECTUNE_QUANT_DECODE=scratch "$bin/cuda_mixed" --test-threads=1
+      [ -x "$bin/cuda_quant" ] && step memcheck-cuda_quant-scratch 90 env SECTUNE_QUANT_DECODE=scratch compute-sanitizer \
+        --tool memcheck --error-exitcode 3 "$bin/cuda_quant" --skip 7b --test-threads=1 mixed_precision
+      export -f train_pair train_mixed_nf4; export bin
+      step train-mixed-nf4-scratch 90 env SECTUNE_QUANT_DECODE=scratch bash -c train_mixed_nf4
+      for dt in int8 nf4; do  # scratch beside fused (the default), same run
+        for decode in scratch fused; do
+          layer_args="--base-dtype $dt" mixed_layer "layer-mixed-$dt-$decode-codellama7b" codellama7b SECTUNE_QUANT_DECODE=$decode
+        done
+      done
+      step layer-bnb-nf4-scratch 150 env SECTUNE_QUANT_DECODE=scratch PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" \
+        "$bin/sectune" bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --double-quant ;;
     wgmma) wgmma_steps wgmma parity,sanitize,layers ;;
     wgmma-inflight) wgmma_steps wgmma-inflight parity,layers ;;
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's

@@ -104,6 +104,29 @@ fn gemm_launch(rows: usize, cols: usize) -> LaunchConfig {
     }
 }
 
+/// quant_tc.cu's dequant_bf16_`fmt` of `q` [n, k] into `out` (the scratch decode's pass).
+fn dequant(
+    stream: &Arc<CudaStream>,
+    f: &CudaFunction,
+    q: &QWeight,
+    out: u64,
+    (n, k): (usize, usize),
+) -> Result<()> {
+    let (rows, cols) = (n as i32, k as i32);
+    let mut b = stream.launch_builder(f);
+    for p in &q.args {
+        b.arg(p);
+    }
+    b.arg(&q.offset)
+        .arg(&q.nested)
+        .arg(&out)
+        .arg(&rows)
+        .arg(&cols);
+    // SAFETY: the arguments are dequant_bf16_*'s parameter list over live buffers of n·k values.
+    unsafe { b.launch(crate::backend::cuda::launch::stride_cfg(n * k.div_ceil(8))) }?;
+    Ok(())
+}
+
 /// Launches `f(a, W..., [bias], out, M, N, K)`; W is one pointer (dense) or QW_PARAMS.
 #[allow(clippy::too_many_arguments)]
 fn launch(
@@ -223,6 +246,17 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
             ("nf4", qweight(stream, "nf4dq", n, k)?),
         ];
         let held16 = qweight(stream, "bf16", n, k)?;
+        // The scratch decode's whole-weight pass (into w16), once per shape: NF4 + dq, int8.
+        let mut deq = [0.0; 2];
+        if !tc_cores.is_empty() {
+            for (t, (fmt, q)) in deq
+                .iter_mut()
+                .zip([("nf4", &quant[2].1), ("int8", &quant[0].1)])
+            {
+                let f = dev.function(KernelModule::QuantTc, &format!("dequant_bf16_{fmt}"))?;
+                *t = time_ms(stream, reps, || dequant(stream, &f, q, w16, (n, k)))?;
+            }
+        }
         for pass in ["fwd", "dX"] {
             let (plain, qname, bias, cfg) = if pass == "fwd" {
                 ("linear_fwd", "qlinear_fwd", true, gemm_launch(m, n))
@@ -285,13 +319,16 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
                     })?);
                 }
                 tc_rows.push(format!(
-                    "{:>5} {m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+                    "{:>5} {m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2} {:>9.3} {:>9.3} {:>9.2}",
                     p.trim_end_matches('_'),
                     tq[0],
                     tq[1],
                     tq[2],
                     tq[0] / t16,
-                    tq[1] / t16
+                    tq[1] / t16,
+                    deq[0],
+                    deq[1],
+                    (t16 + deq[0]) / t16
                 ));
             }
         }
@@ -299,8 +336,25 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
     if !tc_rows.is_empty() {
         println!("\nTensor cores (--precision bf16: the quantized linears against the dense GEMM of the same core; tc = quant_tc.cu, wg / wgp = quant_wgmma.cu's two pipelines), ms");
         println!(
-            "{:>5} {:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
-            "core", "M", "N", "K", "pass", "bf16", "int8", "nf4", "nf4+dq", "int8/bf16", "nf4/bf16"
+            "deq: the scratch decode's whole-weight pass (dequant_bf16_*, SECTUNE_QUANT_DECODE=scratch); \
+             scr/bf16: (bf16 + deq nf4+dq) / bf16, the scratch path's cost against nf4+dq's fused one"
+        );
+        println!(
+            "{:>5} {:>5} {:>6} {:>6} {:>4} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "core",
+            "M",
+            "N",
+            "K",
+            "pass",
+            "bf16",
+            "int8",
+            "nf4",
+            "nf4+dq",
+            "int8/bf16",
+            "nf4/bf16",
+            "deq nf4dq",
+            "deq int8",
+            "scr/bf16"
         );
         for row in tc_rows {
             println!("{row}");
