@@ -103,8 +103,9 @@ void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, D
   const double per_term = sizeof(T) == 4 ? 0x1p-16 : ulp<T>();
   auto grid = [](int n, int per_block, int y, int z) { return make_uint3((n + per_block - 1) / per_block, y, z); };
 
-  std::vector<T> out(q.size());
-  std::vector<float> lse_out(lse.size());
+  // Outputs start at NaN: the host allocates them uninitialized, so every element must be written.
+  std::vector<T> out(q.size(), from_f32<T>(NAN));
+  std::vector<float> lse_out(lse.size(), NAN);
   run(fwd, grid(Tq, tiles.fwd_q, H, B), tiles.threads, tiles.fwd_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
       out.data(), lse_out.data(), Tq, S, H, Hkv, scale);
   Check co = check_for<T>(per_term), cl{0x1p-20, 0.0};
@@ -114,7 +115,7 @@ void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, D
   tally.report(label + " lse", cl);
 
   if constexpr (sizeof(T) == 4) {  // the Δ pass over the kernel's own out (attention.cu)
-    std::vector<float> delta_out(delta.size());
+    std::vector<float> delta_out(delta.size(), NAN);
     run(attention_bwd_delta_f32, grid(B * Tq * H, 4, 1, 1), 128, 0, (const float*)out.data(), (const float*)dout.data(),
         delta_out.data(), B, Tq, H, D);
     Check cd = check_for<T>();
@@ -131,7 +132,7 @@ void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, D
     tally.report(label + " delta", cd);
   }
   std::vector<float> lse32(lse.begin(), lse.end()), delta32(delta.begin(), delta.end());
-  std::vector<T> dq_out(q.size()), dk_out(k.size()), dv_out(k.size());
+  std::vector<T> dq_out(q.size(), from_f32<T>(NAN)), dk_out(k.size(), from_f32<T>(NAN)), dv_out(k.size(), from_f32<T>(NAN));
   run(dq, grid(Tq, tiles.dq_q, H, B), tiles.threads, tiles.dq_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(),
       (const T*)dout.data(), (const float*)lse32.data(), (const float*)delta32.data(), dq_out.data(), Tq, S, H, Hkv, scale);
   run(dkv, grid(S, tiles.dkv_k, Hkv, B), tiles.threads, tiles.dkv_smem, (const T*)q.data(), (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(),
@@ -156,7 +157,7 @@ void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, D
     // f32 sums. dq_acc starts at zero as the host's memset leaves it; the convert kernel's grid
     // (3 blocks) is smaller than the data, so its grid-stride loop is exercised.
     std::vector<float> acc(q.size(), 0.f);
-    std::vector<T> fq(q.size()), fk(k.size()), fv(k.size());
+    std::vector<T> fq(q.size(), from_f32<T>(NAN)), fk(k.size(), from_f32<T>(NAN)), fv(k.size(), from_f32<T>(NAN));
     run(fused.kernel, grid(S, tiles.dkv_k, Hkv, B), tiles.threads, tiles.fused_smem, (const T*)q.data(),
         (const T*)k.data(), (const T*)v.data(), (const T*)dout.data(), (const float*)lse32.data(),
         (const float*)delta32.data(), fk.data(), fv.data(), acc.data(), Tq, S, H, Hkv, scale);

@@ -36,6 +36,16 @@ impl CudaBackend {
         Tensor::from_device(DeviceBuf(buf), shape)
     }
 
+    /// A device tensor with undefined contents, for an output the next kernel writes whole: it
+    /// saves `zeros`' memset (in a mixed 7B layer step the outputs and bf16 copies are ~1 GB).
+    /// Only for kernels the emulator checks from NaN-filled outputs (tests/host/sim_*.cpp).
+    pub(super) fn uninit(&self, shape: &[usize]) -> Result<Tensor> {
+        let n = shape.iter().product();
+        // SAFETY: the caller launches a kernel that writes all n values before any read.
+        let buf = unsafe { self.stream().alloc::<f32>(n) }?;
+        Tensor::from_device(DeviceBuf(buf), shape)
+    }
+
     /// Uploads a small host array (indices, labels, uniforms, tables) for one launch.
     pub(super) fn upload_i32(&self, v: &[i32]) -> Result<cudarc::driver::CudaSlice<i32>> {
         Ok(self.stream().clone_htod(v)?)

@@ -33,14 +33,14 @@ type Bf16Buf = CudaSlice<u16>;
 /// A bf16 copy of `t` (round to nearest even).
 fn round(be: &CudaBackend, t: &Tensor) -> Result<Bf16Buf> {
     let n = t.numel();
-    let out = be.stream().alloc_zeros::<u16>(n.max(1))?;
+    let out = scratch(be, n)?;
     launch!(be, Elementwise, "round_f32_to_bf16", stride_cfg(n); be.ptr(t)?, be.raw(&out), n as i64);
     Ok(out)
 }
 
 /// An f32 tensor of `shape` holding the bf16 values of `h` (exact).
 fn widen(be: &CudaBackend, h: &Bf16Buf, shape: &[usize]) -> Result<Tensor> {
-    let out = be.zeros(shape)?;
+    let out = be.uninit(shape)?;
     let n = out.numel();
     launch!(be, Elementwise, "widen_bf16_to_f32", stride_cfg(n); be.raw(h), be.ptr(&out)?, n as i64);
     Ok(out)
@@ -71,8 +71,10 @@ fn dequantized(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<Bf16Buf> {
     Ok(out)
 }
 
+/// A bf16 buffer of n values the next kernel writes whole (CudaBackend::uninit).
 fn scratch(be: &CudaBackend, n: usize) -> Result<Bf16Buf> {
-    Ok(be.stream().alloc_zeros::<u16>(n.max(1))?)
+    // SAFETY: every caller's kernel writes all n values before any read.
+    Ok(unsafe { be.stream().alloc::<u16>(n.max(1)) }?)
 }
 
 /// The weight a mixed linear reads: a base held on the device (bf16 as it is; int8 or NF4 decoded
@@ -194,7 +196,7 @@ pub fn scale_cols(
     cols: usize,
 ) -> Result<Tensor> {
     check::len("ia3_bf16", "l", l, cols)?;
-    let out = be.zeros(x.shape())?;
+    let out = be.uninit(x.shape())?;
     launch!(be, Elementwise, "scale_cols_f32", stride_cfg(rows * cols);
         be.ptr(x)?, be.ptr(l)?, be.ptr(&out)?, rows as i64, cols as i64);
     Ok(out)
@@ -217,7 +219,7 @@ pub(super) fn linear_fwd(
         _ => round(be, x)?,
     };
     let bias_h = bias.map(|b| round(be, b)).transpose()?;
-    let y = be.zeros(&out_shape(x, n))?;
+    let y = be.uninit(&out_shape(x, n))?;
     let (xp, yp) = (be.raw(&xh), be.ptr(&y)?);
     let bp = bias_h.as_ref().map_or(NULL, |b| be.raw(b));
     let mut saved = LinearSaved::default();
@@ -280,7 +282,7 @@ pub(super) fn linear_bwd(
         _ => None,
     };
     let dyh = round(be, scaled_dy.as_ref().unwrap_or(dy))?;
-    let dx = be.zeros(x.shape())?;
+    let dx = be.uninit(x.shape())?;
     let (dyp, dxp) = (be.raw(&dyh), be.ptr(&dx)?);
     // (dy, W.., dx, M, N, K)
     let plain_dx = || {
