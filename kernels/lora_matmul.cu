@@ -147,6 +147,78 @@ __device__ void rank_project_tiled(const T* U, const float* V, float* out, float
   }
 }
 
+// rank_project_tiled's block (16 rows, 2 a warp; 8 rank columns), for P % 8 == 0: each lane takes 8
+// consecutive p of a 256-wide chunk, so a warp reads a row's chunk in one 16-byte load a lane (two for
+// f32) instead of eight 64-byte ones, and holds its 64 V values in registers for both rows (V read from
+// shared memory once a chunk, not once a row and element). Vs keeps a lane's 8 × 8 values together with
+// 4 floats of padding, so its 128-bit reads take 4 wavefronts. Same launch and arguments as the tiled
+// form; sums in another order.
+constexpr int kVecPad = 68;  // floats per lane in Vs: 64 values + 4 of padding
+// u[0..8] = src[0..8] in f32; src 16-byte aligned.
+__device__ __forceinline__ void load8(const float* src, float u[8]) {
+  const float4 a = reinterpret_cast<const float4*>(src)[0], b = reinterpret_cast<const float4*>(src)[1];
+  u[0] = a.x, u[1] = a.y, u[2] = a.z, u[3] = a.w, u[4] = b.x, u[5] = b.y, u[6] = b.z, u[7] = b.w;
+}
+template <typename H>
+__device__ __forceinline__ void load8(const H* src, float u[8]) {
+  const uint4 w = *reinterpret_cast<const uint4*>(src);
+  H h[8];
+  memcpy(h, &w, sizeof w);  // not a pointer cast: that breaks strict aliasing (GCC in the emulator)
+#pragma unroll
+  for (int i = 0; i < 8; ++i) u[i] = to_f32(h[i]);
+}
+template <typename T>
+__device__ void rank_project_vec(const T* U, const float* V, float* out, float drop_p, unsigned long long seed,
+                                 int M, int P, int r, int sp, int sj) {
+  __shared__ __align__(16) float Vs[32 * kVecPad];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, j0 = blockIdx.y * 8;
+  const int m0 = blockIdx.x * (kProjWarps * kProjRowsPerWarp) + warp * kProjRowsPerWarp;
+  const bool along_p = sp == 1;
+  float acc[kProjRowsPerWarp][8];
+  for (int i = 0; i < kProjRowsPerWarp; ++i)
+    for (int jj = 0; jj < 8; ++jj) acc[i][jj] = 0.f;
+  for (int p0 = 0; p0 < P; p0 += kProjChunk) {
+    __syncthreads();  // every warp is done with the previous chunk
+    for (int e = threadIdx.x; e < 8 * kProjChunk; e += blockDim.x) {
+      const int jj = along_p ? e / kProjChunk : e % 8, c = along_p ? e % kProjChunk : e / 8, p = p0 + c;
+      Vs[(c / 8) * kVecPad + (c % 8) * 8 + jj] = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
+    }
+    __syncthreads();
+    const int p = p0 + lane * 8;
+    if (p >= P) continue;  // P % 8 == 0: a lane's 8 positions are all in or all out
+    float v[8][8];  // v[i][jj] = V at position p + i, rank column j0 + jj
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float4 lo = *reinterpret_cast<const float4*>(&Vs[lane * kVecPad + i * 8]);
+      const float4 hi = *reinterpret_cast<const float4*>(&Vs[lane * kVecPad + i * 8 + 4]);
+      v[i][0] = lo.x, v[i][1] = lo.y, v[i][2] = lo.z, v[i][3] = lo.w;
+      v[i][4] = hi.x, v[i][5] = hi.y, v[i][6] = hi.z, v[i][7] = hi.w;
+    }
+#pragma unroll
+    for (int row = 0; row < kProjRowsPerWarp; ++row) {
+      const int m = m0 + row;
+      if (m >= M) break;
+      const size_t idx = (size_t)m * P + p;
+      float u[8];
+      load8(U + idx, u);
+      if (drop_p > 0.f)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) u[i] *= dropout_factor(seed, (unsigned long long)idx + i, drop_p);
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int jj = 0; jj < 8; ++jj) acc[row][jj] = fmaf(u[i], v[i][jj], acc[row][jj]);
+    }
+  }
+  for (int i = 0; i < kProjRowsPerWarp; ++i) {
+    const int m = m0 + i;
+    for (int jj = 0; jj < 8; ++jj) {
+      const float total = warp_sum(acc[i][jj]);  // the whole warp takes part, rows past M included
+      if (lane == 0 && m < M && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
+    }
+  }
+}
+
 // out[p·sp + j·sj] += scale · Σ_m U'[m,p]·V[m,j],  U' = U (optionally with dropout by index m·P + p).
 // dA: U = x (P = K), V = dyb, sp = 1, sj = K.   dB: U = dY (P = N), V = xa, sp = r, sj = 1.
 // Thread owns one p and 8 rank columns; blockIdx.z splits the rows; one atomicAdd per output.
@@ -235,6 +307,14 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
   extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dyb_tiled_##NAME(                           \
       const T* dy, const float* B, float* dyb, int M, int N, int r) {                                            \
     lora::rank_project_tiled<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                           \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_xa_vec_##NAME(                                  \
+      const T* x, const float* A, float* xa, float p, unsigned long long seed, int M, int K, int r) {            \
+    lora::rank_project_vec<T>(x, A, xa, p, seed, M, K, r, 1, K);                                                 \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dyb_vec_##NAME(                             \
+      const T* dy, const float* B, float* dyb, int M, int N, int r) {                                            \
+    lora::rank_project_vec<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                             \
   }                                                                                                              \
   extern "C" __global__ void lora_linear_bwd_dA_##NAME(const T* x, const float* dyb, float* dA, float scale,      \
                                                        float p, unsigned long long seed, int M, int K, int r) {  \

@@ -23,7 +23,8 @@
 #   layers-compare times one mixed layer per GEMM core, base dtype and attention backward; bench-only-LIST
 #   runs `sectune bench --only LIST` (tables: lora,ia3,attention,adamw,quant,ops); quant-scratch
 #   runs the quantized parity suites, a memcheck, a CLI run and layers (against fused, and NF4
-#   against bitsandbytes + PEFT) with SECTUNE_QUANT_DECODE=scratch.
+#   against bitsandbytes + PEFT) with SECTUNE_QUANT_DECODE=scratch; rank-vec the parity suites,
+#   a racecheck and a layer with SECTUNE_RANK_PROJECT=vec.
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -264,6 +265,14 @@ for s in $steps; do
       done
       step layer-bnb-nf4-scratch 150 env SECTUNE_QUANT_DECODE=scratch PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" \
         "$bin/sectune" bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --double-quant ;;
+    rank-vec)  # the opt-in vec rank projections (SECTUNE_RANK_PROJECT=vec): parity, racecheck, a layer
+      [ -x "$bin/cuda_bf16" ] && step racecheck-rank-vec 60 env SECTUNE_RANK_PROJECT=vec compute-sanitizer --tool racecheck \
+        --error-exitcode 3 "$bin/cuda_bf16" --test-threads=1 lora
+      for t in cuda_parity cuda_model cuda_bf16 cuda_quant cuda_mixed; do
+        [ -x "$bin/$t" ] && step "$t-rank-vec" 75 env SECTUNE_RANK_PROJECT=vec "$bin/$t" --test-threads=1
+      done
+      mixed_layer layer-mixed-rank-vec-codellama7b codellama7b SECTUNE_RANK_PROJECT=vec
+      mixed_layer layer-mixed-rank-default-codellama7b codellama7b SECTUNE_RANK_PROJECT= ;;
     wgmma) wgmma_steps wgmma parity,sanitize,layers ;;
     wgmma-inflight) wgmma_steps wgmma-inflight parity,layers ;;
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's

@@ -100,12 +100,14 @@ void quant_f32(const std::string& name, const Format& f, const QWeight& qw, int 
 
 // ---- lora_matmul.cu's rank kernels -------------------------------------------------------------------------
 
-template <class Xa, class Dyb, class XaT, class DybT, class DA, class DB, class DAS, class DBS>
+template <class Xa, class Dyb, class XaT, class DybT, class XaV, class DybV, class DA, class DB, class DAS, class DBS>
 struct Rank {
   Xa xa;
   Dyb dyb;
   XaT xa_tiled;
   DybT dyb_tiled;
+  XaV xa_vec;
+  DybV dyb_vec;
   DA da;
   DB db;
   DAS da_split;
@@ -114,8 +116,9 @@ struct Rank {
 template <class... E> Rank<E...> rank_entries(E... e) { return {e...}; }
 #define RANK(NAME)                                                                                              \
   rank_entries(lora_linear_xa_##NAME, lora_linear_bwd_dyb_##NAME, lora_linear_xa_tiled_##NAME,                 \
-               lora_linear_bwd_dyb_tiled_##NAME, lora_linear_bwd_dA_##NAME, lora_linear_bwd_dB_##NAME,          \
-               lora_linear_bwd_dA_split_##NAME, lora_linear_bwd_dB_split_##NAME)
+               lora_linear_bwd_dyb_tiled_##NAME, lora_linear_xa_vec_##NAME, lora_linear_bwd_dyb_vec_##NAME,     \
+               lora_linear_bwd_dA_##NAME, lora_linear_bwd_dB_##NAME, lora_linear_bwd_dA_split_##NAME,           \
+               lora_linear_bwd_dB_split_##NAME)
 
 // f32 sums in another order than the reference's (per-thread fmaf runs, then a block or warp tree, or
 // row splits and atomics): per_term 2^-16 of Σ|terms| as sim/linear_cases.h; a term in the wrong place
@@ -123,9 +126,11 @@ template <class... E> Rank<E...> rank_entries(E... e) { return {e...}; }
 Check sums() { return Check{0x1p-23, 0x1p-16}; }
 
 // xa [M, r] = drop(x)·Aᵀ (A [r, P]) and dyb [M, r] = dY·B (B [P, r]), one row per block (grid (M,
-// ceil(r/8)), block 128) or tiled (grid (ceil(M/16), ceil(r/8)), block 256): plan::rank_project_launch.
+// ceil(r/8)), block 128) or tiled / vec (grid (ceil(M/16), ceil(r/8)), block 256): plan::rank_project_launch.
+enum class Form { Rows, Tiled, Vec };
 template <typename T, class E>
-void rank_projections(const E& e, int M, int P, int r, float p, bool rows_form) {
+void rank_projections(const E& e, int M, int P, int r, float p, Form form) {
+  const bool rows_form = form == Form::Rows;
   Rng rng{(uint64_t)(M * 53 + P * 3 + r)};
   std::vector<double> ue;
   const auto u = random16<T>((size_t)M * P, rng, ue);
@@ -137,9 +142,13 @@ void rank_projections(const E& e, int M, int P, int r, float p, bool rows_form) 
   if (rows_form) {
     run(e.xa, grid, threads, 0, u.data(), A.data(), xa.data(), p, seed, M, P, r);
     run(e.dyb, grid, threads, 0, u.data(), B.data(), dyb.data(), M, P, r);
-  } else {
+  } else if (form == Form::Tiled) {
     run(e.xa_tiled, grid, threads, 0, u.data(), A.data(), xa.data(), p, seed, M, P, r);
     run(e.dyb_tiled, grid, threads, 0, u.data(), B.data(), dyb.data(), M, P, r);
+  } else {
+    if (P % 8) sim::fail("rank_projections: the vec form needs P % 8 == 0");
+    run(e.xa_vec, grid, threads, 0, u.data(), A.data(), xa.data(), p, seed, M, P, r);
+    run(e.dyb_vec, grid, threads, 0, u.data(), B.data(), dyb.data(), M, P, r);
   }
   Check cx = sums(), cd = sums();
   for (int m = 0; m < M; ++m)
@@ -153,7 +162,8 @@ void rank_projections(const E& e, int M, int P, int r, float p, bool rows_form) 
       cx.at(xa[(size_t)m * r + j], sx, mx, m, j);
       cd.at(dyb[(size_t)m * r + j], sd, md, m, j);
     }
-  const std::string label = std::string(dt<T>()) + (rows_form ? "" : " tiled") + " M" + std::to_string(M) + " P" +
+  const std::string label = std::string(dt<T>()) + (rows_form ? "" : form == Form::Tiled ? " tiled" : " vec") + " M" +
+                            std::to_string(M) + " P" +
                             std::to_string(P) + " r" + std::to_string(r);
   tally.report("lora_linear_xa " + label + (p > 0.f ? " dropout" : ""), cx);
   tally.report("lora_linear_bwd_dyb " + label, cd);
@@ -259,12 +269,16 @@ int main(int argc, char** argv) {
   const auto r32 = RANK(f32);
   const auto r16 = RANK(bf16);
   const auto rh = RANK(f16);
-  rank_projections<float>(r32, 19, 300, 11, 0.1f, true);
-  rank_projections<float>(r32, 19, 300, 11, 0.1f, false);
-  rank_projections<bf16>(r16, 19, 300, 11, 0.f, true);
-  rank_projections<bf16>(r16, 19, 300, 11, 0.1f, false);
-  rank_projections<f16>(rh, 9, 300, 11, 0.1f, true);
-  rank_projections<f16>(rh, 19, 300, 11, 0.f, false);
+  rank_projections<float>(r32, 19, 300, 11, 0.1f, Form::Rows);
+  rank_projections<float>(r32, 19, 300, 11, 0.1f, Form::Tiled);
+  rank_projections<bf16>(r16, 19, 300, 11, 0.f, Form::Rows);
+  rank_projections<bf16>(r16, 19, 300, 11, 0.1f, Form::Tiled);
+  rank_projections<f16>(rh, 9, 300, 11, 0.1f, Form::Rows);
+  rank_projections<f16>(rh, 19, 300, 11, 0.f, Form::Tiled);
+  // The vec form (P % 8 == 0): P = 520 is two whole 256-chunks and one of 8 positions (lane 0 alone).
+  rank_projections<float>(r32, 19, 520, 11, 0.1f, Form::Vec);
+  rank_projections<bf16>(r16, 19, 520, 11, 0.1f, Form::Vec);
+  rank_projections<f16>(rh, 35, 520, 8, 0.f, Form::Vec);
   // Rank sums: M = 600 is rank_splits' 3 splits of 200 rows; K 70 and N 150 (a partial 128 block).
   rank_sums<float>(r32, 600, 150, 70, 11, 0.1f, true, 0);
   rank_sums<bf16>(r16, 600, 150, 70, 11, 0.1f, true, 0);

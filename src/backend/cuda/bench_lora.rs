@@ -390,10 +390,10 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
         lora_dx_launch.shared_mem_bytes,
     )?;
     // The rank projections the backends launch (plan::rank_project_tiled picks each form).
-    let (xa_infix, xa_launch) =
-        rank_project_launch(m, RANK, rank_project_tiled(Projection::Xa, m, RANK));
-    let (dyb_infix, dyb_launch) =
-        rank_project_launch(m, RANK, rank_project_tiled(Projection::Dyb, m, RANK));
+    let xa_tiled = rank_project_tiled(Projection::Xa, m, RANK);
+    let (xa_infix, xa_launch) = rank_project_launch(m, RANK, (k, x.device_ptr(s).0), xa_tiled);
+    let dyb_tiled = rank_project_tiled(Projection::Dyb, m, RANK);
+    let (dyb_infix, dyb_launch) = rank_project_launch(m, RANK, (n, dy.device_ptr(s).0), dyb_tiled);
     let (xa_fn, dyb_fn) = (
         f(format!("lora_linear_xa{xa_infix}_bf16"))?,
         f(format!("lora_linear_bwd_dyb{dyb_infix}_bf16"))?,

@@ -1,6 +1,6 @@
 //! `sectune bench`, LoRA rank projections: the row-per-block kernels (xa = drop(x)·Aᵀ,
-//! dyb = dY·B) beside their tiled forms at the 7B shapes, bf16, r 8 and 16, with the largest
-//! difference between the two; plan::rank_project_tiled picks the form per call from these figures.
+//! dyb = dY·B) beside their tiled and vec forms at the 7B shapes, bf16, r 8 and 16, with the largest
+//! difference from the rows; plan::rank_project_tiled picks the form per call from these figures.
 
 use anyhow::{bail, Result};
 
@@ -14,12 +14,24 @@ use super::plan::{rank_project_launch, rank_project_tiled, Projection};
 pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
     let s = dev.stream();
     println!(
-        "\nLoRA rank projections, bf16: one row per block vs tiled (16 rows, V in shared memory); \
+        "\nLoRA rank projections, bf16: one row per block vs tiled (16 rows, V in shared memory) vs vec \
+         (the tiled block with 16-byte loads, V in registers; SECTUNE_RANK_PROJECT=vec); \
          'uses': the forms plan::rank_project_tiled picks for xa / dyb"
     );
     println!(
-        "{:>6} {:>6} {:>3} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9} | uses",
-        "M", "P", "r", "xa rows", "xa tiled", "ratio", "dyb rows", "dyb tiled", "ratio", "max diff"
+        "{:>6} {:>6} {:>3} | {:>9} {:>9} {:>9} {:>6} | {:>9} {:>9} {:>9} {:>6} | {:>9} | uses",
+        "M",
+        "P",
+        "r",
+        "xa rows",
+        "xa tiled",
+        "xa vec",
+        "t/vec",
+        "dyb rows",
+        "dyb tiled",
+        "dyb vec",
+        "t/vec",
+        "max diff"
     );
     let mut worst_rel = 0f64;
     for &(m, n, k) in &SHAPES {
@@ -29,12 +41,22 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
             let dy = upload_bf16(s, &hashed(m * n, 42, 1.0))?;
             let a = s.clone_htod(&hashed(r * k, 43, 1e-2))?;
             let b = s.clone_htod(&hashed(n * r, 44, 1e-2))?;
-            let outs = [s.alloc_zeros::<f32>(m * r)?, s.alloc_zeros::<f32>(m * r)?];
+            let outs = [
+                s.alloc_zeros::<f32>(m * r)?,
+                s.alloc_zeros::<f32>(m * r)?,
+                s.alloc_zeros::<f32>(m * r)?,
+            ];
             let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
-            let mut ms = [[0f64; 2]; 2];
+            let mut ms = [[f64::NAN; 3]; 2];
             let mut results = Vec::new();
-            for (form, tiled) in [false, true].into_iter().enumerate() {
-                let (infix, launch) = rank_project_launch(m, r, tiled);
+            // (entry infix, tiled launch); the vec form needs K and N multiples of 8.
+            let vec_ok = k.is_multiple_of(8) && n.is_multiple_of(8);
+            let forms = [("", false), ("_tiled", true), ("_vec", true)];
+            for (form, &(infix, tiled)) in forms.iter().enumerate() {
+                if infix == "_vec" && !vec_ok {
+                    continue;
+                }
+                let (_, launch) = rank_project_launch(m, r, (0, 1), tiled);
                 let f = |name: &str| {
                     dev.function(KernelModule::LoraMatmul, &format!("{name}{infix}_bf16"))
                 };
@@ -70,25 +92,32 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
             let rel = |want: &[f32], got: &[f32]| {
                 max_rel(got.iter().zip(want).map(|(g, w)| (*g as f64, *w as f64)))
             };
-            let diff = rel(&results[0].0, &results[1].0).max(rel(&results[0].1, &results[1].1));
+            let diff = results[1..].iter().fold(0f64, |d, (xa, dyb)| {
+                d.max(rel(&results[0].0, xa)).max(rel(&results[0].1, dyb))
+            });
             worst_rel = worst_rel.max(diff);
             println!(
-                "{m:>6} {:>6} {r:>3} | {:>9.4} {:>9.4} {:>6.2} | {:>9.4} {:>9.4} {:>6.2} | {diff:>9.1e} | {}/{}",
+                "{m:>6} {:>6} {r:>3} | {:>9.4} {:>9.4} {:>9.4} {:>6.2} | {:>9.4} {:>9.4} {:>9.4} {:>6.2} | {diff:>9.1e} | {}/{}",
                 format!("{k}/{n}"),
                 ms[0][0],
                 ms[0][1],
-                ms[0][0] / ms[0][1],
+                ms[0][2],
+                ms[0][1] / ms[0][2],
                 ms[1][0],
                 ms[1][1],
-                ms[1][0] / ms[1][1],
+                ms[1][2],
+                ms[1][1] / ms[1][2],
                 form_name(Projection::Xa, m, r),
                 form_name(Projection::Dyb, m, r),
             );
         }
     }
-    println!("(ms per call; P = K for xa / N for dyb; ratio = rows / tiled, above 1: tiled is faster; max diff relative to max |rows|)");
+    println!(
+        "(ms per call; P = K for xa / N for dyb; t/vec = tiled / vec, above 1: vec is faster; \
+         max diff of the tiled and vec forms relative to max |rows|)"
+    );
     if !worst_rel.is_finite() || worst_rel > 1e-4 {
-        bail!("the tiled rank projections differ from the row kernels by {worst_rel:.2e}");
+        bail!("the tiled or vec rank projections differ from the row kernels by {worst_rel:.2e}");
     }
     Ok(())
 }

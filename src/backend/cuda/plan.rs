@@ -357,33 +357,56 @@ const XA_TILED_MIN_BLOCKS: usize = 512;
 
 /// Whether the backends launch the tiled rank projection (16 rows per block, V staged in shared
 /// memory) for `rows` rows and rank `r`, or one row per block. SECTUNE_RANK_PROJECT=tiled|rows
-/// forces one form (the GPU check runs the parity suites with each).
+/// forces one form (the GPU check runs the parity suites with each); =vec forces the tiled block
+/// with 16-byte loads where it applies (`rank_project_launch`).
 pub fn rank_project_tiled(which: Projection, rows: usize, r: usize) -> bool {
-    static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
-    let forced = FORCED.get_or_init(|| match std::env::var("SECTUNE_RANK_PROJECT").as_deref() {
-        Ok("tiled") => Some(true),
-        Ok("rows") => Some(false),
+    let forced = match rank_project_env() {
+        Some("tiled" | "vec") => Some(true),
+        Some("rows") => Some(false),
         _ => None,
-    });
+    };
     forced.unwrap_or(match which {
         Projection::Dyb => true,
         Projection::Xa => rows.div_ceil(16) * r.div_ceil(8) >= XA_TILED_MIN_BLOCKS,
     })
 }
 
+/// SECTUNE_RANK_PROJECT, read once.
+fn rank_project_env() -> Option<&'static str> {
+    static FORCED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FORCED
+        .get_or_init(|| std::env::var("SECTUNE_RANK_PROJECT").ok())
+        .as_deref()
+}
+
+/// Whether a tiled projection over `p` values a row of U at device address `u_addr` takes the
+/// vec entries (lora_matmul.cu's rank_project_vec: a lane's 8 consecutive values in one 16-byte
+/// load, V held in registers for both rows): opt-in (SECTUNE_RANK_PROJECT=vec) until a GPU has
+/// timed it against the tiled form (`sectune bench`'s rank table), and only where its loads are
+/// aligned (p % 8 == 0, U 16-byte aligned).
+pub fn rank_project_vec(p: usize, u_addr: u64) -> bool {
+    rank_project_env() == Some("vec") && p.is_multiple_of(8) && u_addr.is_multiple_of(16)
+}
+
 #[cfg(feature = "cuda")]
-/// The rank-projection launch for `rows` rows and rank `r`: the entry-name infix ("_tiled" or
-/// "") that goes before the dtype suffix (`lora_linear_xa{infix}_f32`) and the grid.
+/// The rank-projection launch for `rows` rows and rank `r` over `p` values a row of U at
+/// `u_addr`: the entry-name infix ("_vec", "_tiled" or "") that goes before the dtype suffix
+/// (`lora_linear_xa{infix}_f32`) and the grid (the same for the two tiled forms).
 pub fn rank_project_launch(
     rows: usize,
     r: usize,
+    (p, u_addr): (usize, u64),
     tiled: bool,
 ) -> (&'static str, cudarc::driver::LaunchConfig) {
     use super::launch::cfg;
     let rank_blocks = r.div_ceil(8) as u32;
     match tiled {
         true => (
-            "_tiled",
+            if rank_project_vec(p, u_addr) {
+                "_vec"
+            } else {
+                "_tiled"
+            },
             cfg((rows.div_ceil(16) as u32, rank_blocks, 1), (256, 1, 1)),
         ),
         false => ("", cfg((rows as u32, rank_blocks, 1), (128, 1, 1))),

@@ -202,7 +202,7 @@ impl HalfRunner<'_> {
         p_dim: usize,
         r: usize,
     ) -> Result<()> {
-        let (infix, launch) = rank_project_launch(m, r, tiled);
+        let (infix, launch) = rank_project_launch(m, r, (p_dim, self.p(u)), tiled);
         let (mi, pi, ri) = (i(m)?, i(p_dim)?, i(r)?);
         match which {
             // lora_linear_xa{infix}(x, A, xa, p, seed, M, K, r)

@@ -44,7 +44,8 @@ pub(super) fn project_xa(
     let r = a.rows();
     let (p, seed) = dropout.map_or((0.0, 0), |d| (d.p, d.seed));
     let xa = be.zeros(&[m, r])?;
-    let (infix, project) = rank_project_launch(m, r, rank_project_tiled(Projection::Xa, m, r));
+    let tiled = rank_project_tiled(Projection::Xa, m, r);
+    let (infix, project) = rank_project_launch(m, r, (k, be.ptr(x)?), tiled);
     let (mi, ki, ri) = (int("linear", m)?, int("linear", k)?, int("linear", r)?);
     launch!(be, LoraMatmul, format!("lora_linear_xa{infix}_f32"), project;
         be.ptr(x)?, be.ptr(a)?, be.ptr(&xa)?, p, seed, mi, ki, ri);
@@ -234,7 +235,8 @@ impl<'a> LoraBwd<'a> {
         let rank_blocks = r.div_ceil(8) as u32;
         let dyp = be.ptr(dy)?;
         let dyb = be.zeros(&[m, r])?;
-        let (infix, project) = rank_project_launch(m, r, rank_project_tiled(Projection::Dyb, m, r));
+        let tiled = rank_project_tiled(Projection::Dyb, m, r);
+        let (infix, project) = rank_project_launch(m, r, (n, dyp), tiled);
         launch!(be, LoraMatmul, format!("lora_linear_bwd_dyb{infix}_f32"), project;
             dyp, be.ptr(self.b)?, be.ptr(&dyb)?, mi, ni, ri);
         dx_gemm(&dyb, rmax, p, seed)?;
