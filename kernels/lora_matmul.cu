@@ -107,24 +107,43 @@ __device__ void rank_project(const T* U, const float* V, float* out, float drop_
 // times (at the 7B shapes that was 512 MB of L2 reads per call). Lanes stride over p (coalesced U
 // reads); each row ends in warp sums, no block-wide reduction.
 constexpr int kProjWarps = 8, kProjRowsPerWarp = 2, kProjChunk = 256;
+
+// Stages V's rank columns j0..j0+7 at positions p0..p0+255 (0 past P or r) into slot(c, jj).
+// Coalesced: consecutive threads take consecutive p when V runs along p (A: sp = 1), consecutive j
+// when it runs along j (B: sj = 1).
+template <class Slot>
+__device__ __forceinline__ void stage_rank_chunk(const float* V, int p0, int P, int r, int j0, int sp, int sj,
+                                                 Slot slot) {
+  const bool along_p = sp == 1;
+  for (int e = threadIdx.x; e < 8 * kProjChunk; e += blockDim.x) {
+    const int jj = along_p ? e / kProjChunk : e % 8, c = along_p ? e % kProjChunk : e / 8, p = p0 + c;
+    slot(c, jj) = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
+  }
+}
+
+// out[m, j0 + jj] = the warp's sum of acc[i][jj] for its rows m = m0 + i < M.
+__device__ __forceinline__ void store_rank_rows(float (&acc)[kProjRowsPerWarp][8], float* out, int m0, int M, int r,
+                                                int j0) {
+  const int lane = threadIdx.x % 32;
+  for (int i = 0; i < kProjRowsPerWarp; ++i) {
+    const int m = m0 + i;
+    for (int jj = 0; jj < 8; ++jj) {
+      const float total = warp_sum(acc[i][jj]);  // the whole warp takes part, rows past M included
+      if (lane == 0 && m < M && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
+    }
+  }
+}
+
 template <typename T>
 __device__ void rank_project_tiled(const T* U, const float* V, float* out, float drop_p, unsigned long long seed,
                                    int M, int P, int r, int sp, int sj) {
   __shared__ float Vs[8][kProjChunk + 1];  // +1: the transposing stores below hit 8 banks, not 1
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, j0 = blockIdx.y * 8;
   const int m0 = blockIdx.x * (kProjWarps * kProjRowsPerWarp) + warp * kProjRowsPerWarp;
-  // Coalesced staging: consecutive threads take consecutive p when V runs along p (A: sp = 1),
-  // consecutive j when it runs along j (B: sj = 1).
-  const bool along_p = sp == 1;
-  float acc[kProjRowsPerWarp][8];
-  for (int i = 0; i < kProjRowsPerWarp; ++i)
-    for (int jj = 0; jj < 8; ++jj) acc[i][jj] = 0.f;
+  float acc[kProjRowsPerWarp][8] = {};
   for (int p0 = 0; p0 < P; p0 += kProjChunk) {
     __syncthreads();  // every warp is done with the previous chunk
-    for (int e = threadIdx.x; e < 8 * kProjChunk; e += blockDim.x) {
-      const int jj = along_p ? e / kProjChunk : e % 8, c = along_p ? e % kProjChunk : e / 8, p = p0 + c;
-      Vs[jj][c] = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
-    }
+    stage_rank_chunk(V, p0, P, r, j0, sp, sj, [&](int c, int jj) -> float& { return Vs[jj][c]; });
     __syncthreads();
     const int len = min(kProjChunk, P - p0);
     for (int i = 0; i < kProjRowsPerWarp; ++i) {
@@ -138,13 +157,7 @@ __device__ void rank_project_tiled(const T* U, const float* V, float* out, float
       }
     }
   }
-  for (int i = 0; i < kProjRowsPerWarp; ++i) {
-    const int m = m0 + i;
-    for (int jj = 0; jj < 8; ++jj) {
-      const float total = warp_sum(acc[i][jj]);  // the whole warp takes part, rows past M included
-      if (lane == 0 && m < M && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
-    }
-  }
+  store_rank_rows(acc, out, m0, M, r, j0);
 }
 
 // rank_project_tiled's block (16 rows, 2 a warp; 8 rank columns), for P % 8 == 0: each lane takes 8
@@ -173,16 +186,11 @@ __device__ void rank_project_vec(const T* U, const float* V, float* out, float d
   __shared__ __align__(16) float Vs[32 * kVecPad];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, j0 = blockIdx.y * 8;
   const int m0 = blockIdx.x * (kProjWarps * kProjRowsPerWarp) + warp * kProjRowsPerWarp;
-  const bool along_p = sp == 1;
-  float acc[kProjRowsPerWarp][8];
-  for (int i = 0; i < kProjRowsPerWarp; ++i)
-    for (int jj = 0; jj < 8; ++jj) acc[i][jj] = 0.f;
+  float acc[kProjRowsPerWarp][8] = {};
   for (int p0 = 0; p0 < P; p0 += kProjChunk) {
     __syncthreads();  // every warp is done with the previous chunk
-    for (int e = threadIdx.x; e < 8 * kProjChunk; e += blockDim.x) {
-      const int jj = along_p ? e / kProjChunk : e % 8, c = along_p ? e % kProjChunk : e / 8, p = p0 + c;
-      Vs[(c / 8) * kVecPad + (c % 8) * 8 + jj] = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
-    }
+    stage_rank_chunk(V, p0, P, r, j0, sp, sj,
+                     [&](int c, int jj) -> float& { return Vs[(c / 8) * kVecPad + (c % 8) * 8 + jj]; });
     __syncthreads();
     const int p = p0 + lane * 8;
     if (p >= P) continue;  // P % 8 == 0: a lane's 8 positions are all in or all out
@@ -210,13 +218,7 @@ __device__ void rank_project_vec(const T* U, const float* V, float* out, float d
         for (int jj = 0; jj < 8; ++jj) acc[row][jj] = fmaf(u[i], v[i][jj], acc[row][jj]);
     }
   }
-  for (int i = 0; i < kProjRowsPerWarp; ++i) {
-    const int m = m0 + i;
-    for (int jj = 0; jj < 8; ++jj) {
-      const float total = warp_sum(acc[i][jj]);  // the whole warp takes part, rows past M included
-      if (lane == 0 && m < M && j0 + jj < r) out[(size_t)m * r + j0 + jj] = total;
-    }
-  }
+  store_rank_rows(acc, out, m0, M, r, j0);
 }
 
 // out[p·sp + j·sj] += scale · Σ_m U'[m,p]·V[m,j],  U' = U (optionally with dropout by index m·P + p).
@@ -289,6 +291,17 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
     lora::lora_bwd_dx<T, R>(dy, W, dyb, A, scale, p, seed, dx, M, N, K, r);                                      \
   }
 
+// The block-per-16-rows rank projections of one form (tiled, vec): same launch and arguments.
+#define RANK_PROJECT_ENTRIES(T, NAME, FORM)                                                                       \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_xa_##FORM##_##NAME(                              \
+      const T* x, const float* A, float* xa, float p, unsigned long long seed, int M, int K, int r) {            \
+    lora::rank_project_##FORM<T>(x, A, xa, p, seed, M, K, r, 1, K);                                              \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dyb_##FORM##_##NAME(                         \
+      const T* dy, const float* B, float* dyb, int M, int N, int r) {                                            \
+    lora::rank_project_##FORM<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                          \
+  }
+
 #define LORA_ENTRY(T, NAME)                                                                                      \
   LORA_RANK_ENTRY(T, NAME, 16)                                                                                   \
   LORA_RANK_ENTRY(T, NAME, 64)                                                                                   \
@@ -300,22 +313,8 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
                                                         int r) {                                                 \
     lora::rank_project<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                                 \
   }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(256) lora_linear_xa_tiled_##NAME(                                \
-      const T* x, const float* A, float* xa, float p, unsigned long long seed, int M, int K, int r) {            \
-    lora::rank_project_tiled<T>(x, A, xa, p, seed, M, K, r, 1, K);                                               \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dyb_tiled_##NAME(                           \
-      const T* dy, const float* B, float* dyb, int M, int N, int r) {                                            \
-    lora::rank_project_tiled<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                           \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(256) lora_linear_xa_vec_##NAME(                                  \
-      const T* x, const float* A, float* xa, float p, unsigned long long seed, int M, int K, int r) {            \
-    lora::rank_project_vec<T>(x, A, xa, p, seed, M, K, r, 1, K);                                                 \
-  }                                                                                                              \
-  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dyb_vec_##NAME(                             \
-      const T* dy, const float* B, float* dyb, int M, int N, int r) {                                            \
-    lora::rank_project_vec<T>(dy, B, dyb, 0.f, 0ull, M, N, r, r, 1);                                             \
-  }                                                                                                              \
+  RANK_PROJECT_ENTRIES(T, NAME, tiled)                                                                           \
+  RANK_PROJECT_ENTRIES(T, NAME, vec)                                                                             \
   extern "C" __global__ void lora_linear_bwd_dA_##NAME(const T* x, const float* dyb, float* dA, float scale,      \
                                                        float p, unsigned long long seed, int M, int K, int r) {  \
     lora::rank_accumulate<T>(x, dyb, dA, scale, p, seed, M, K, r, 1, K);                                         \
