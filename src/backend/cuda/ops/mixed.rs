@@ -55,9 +55,7 @@ pub fn round_trip_bf16(be: &CudaBackend, t: &Tensor) -> Result<Tensor> {
 /// The bf16 rounding of a quantized weight, whole (quant_tc.cu's dequant_bf16_*; the values the
 /// fused kernels decode into their tiles).
 fn dequantized(be: &CudaBackend, w: &QuantDeviceWeight) -> Result<Bf16Buf> {
-    let n = w.rows * w.cols;
-    // SAFETY: the kernel writes every one of the n elements before anything reads them.
-    let out = unsafe { be.stream().alloc::<u16>(n.max(1)) }?;
+    let out = scratch(be, w.rows * w.cols)?;
     let q = qargs(be, w)?;
     let (rows, cols) = (int("dequant_bf16", w.rows)?, int("dequant_bf16", w.cols)?);
     let args: Vec<KArg> = q
@@ -142,27 +140,27 @@ impl Weight16<'_> {
         lead: u64,
         rest: Vec<KArg>,
     ) -> Result<()> {
-        if let Weight16::Held(w) = self {
-            if w.format != QuantFormat::Bf16 && be.device().quant_decode()?.whole_weight(rows) {
-                let whole = Weight16::Rounded(dequantized(be, w)?);
-                return whole.launch(be, g, (rows, cols), lead, rest);
+        // The tensor-core `_f32y` entries (bf16 operands, outputs rounded to bf16 and stored as
+        // f32, so no widening pass) of the mma.sync core, or of the wgmma core when chosen;
+        // `with_bf16_compute` checked for sm_80+. A quantized weight is decoded whole first
+        // (plan::QuantDecode) or runs on its own core (`GemmCore::for_quantized`).
+        let core = be.device().gemm_core()?.tensor();
+        let core = match self {
+            Weight16::Held(w) if w.format != QuantFormat::Bf16 => {
+                if be.device().quant_decode()?.whole_weight(rows) {
+                    let whole = Weight16::Rounded(dequantized(be, w)?);
+                    return whole.launch(be, g, (rows, cols), lead, rest);
+                }
+                core.for_quantized(
+                    matches!(w.format, QuantFormat::Nf4 | QuantFormat::Nf4Dq),
+                    matches!(g, Gemm::Fwd | Gemm::LoraFwd(_)),
+                )
             }
-        }
+            _ => core,
+        };
         let rmax = match g {
             Gemm::Fwd | Gemm::BwdDx => 0,
             Gemm::LoraFwd(r) | Gemm::LoraBwdDx(r) => r,
-        };
-        // The tensor-core `_f32y` entries (bf16 operands, outputs rounded to bf16 and stored as
-        // f32, so no widening pass) of the mma.sync core, or of the wgmma core when chosen;
-        // `with_bf16_compute` checked for sm_80+. A quantized weight may run on another core
-        // (`GemmCore::for_quantized`).
-        let core = be.device().gemm_core()?.tensor();
-        let core = match self {
-            Weight16::Held(w) if w.format != QuantFormat::Bf16 => core.for_quantized(
-                matches!(w.format, QuantFormat::Nf4 | QuantFormat::Nf4Dq),
-                matches!(g, Gemm::Fwd | Gemm::LoraFwd(_)),
-            ),
-            _ => core,
         };
         let (module, name, weight) = self.entry(be, core, g)?;
         let args: Vec<KArg> = std::iter::once(lead.into())
@@ -414,13 +412,12 @@ pub(super) fn attention_bwd(
     // tc_bwd zeroes them on the stream before the kernel.
     let dq_acc = match be.device().attention_bwd()? {
         AttentionBwd::Split => None,
-        // SAFETY: tc_bwd's memset writes every byte before any kernel reads it.
-        AttentionBwd::Fused => Some(unsafe { be.stream().alloc::<f32>(q.numel()) }?),
+        AttentionBwd::Fused => Some(be.uninit(&[q.numel()])?),
     };
     let path = match &dq_acc {
         None => TcBwd::Split,
         Some(acc) => TcBwd::Fused {
-            dq_acc: be.raw(acc),
+            dq_acc: be.ptr(acc)?,
         },
     };
     tc_bwd(
