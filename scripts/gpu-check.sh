@@ -13,7 +13,7 @@
 #   tc attention; rank-tiled reruns the LoRA parity suites with the tiled rank projections
 #   (SECTUNE_RANK_PROJECT=tiled) and racechecks them; wgmma (compute capability 9.0) runs the 16-bit
 #   linear parity, mixed-precision suites (dense and int8/NF4), their memchecks, a mixed CLI run and
-#   one mixed layer (bf16 and NF4 base) on the opt-in warpgroup GEMM core (SECTUNE_GEMM_CORE=wgmma);
+#   one mixed layer (bf16 and NF4 base) with every linear on the warpgroup core (SECTUNE_GEMM_CORE=wgmma);
 #   wgmma-inflight the same on its in-flight pipeline, without the memchecks and CLI run;
 #   attention-fused runs the tc attention parity (split and fused backward), its memcheck and
 #   racecheck, a mixed CLI run and mixed layers of both shapes with SECTUNE_ATTENTION_BWD=fused.
@@ -131,9 +131,6 @@ train_mixed_nf4() {
 }
 
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -n 1; } >>"$log" 2>&1
-# The opt-in warpgroup GEMM pipelines (SECTUNE_GEMM_CORE=CORE): parity of the 16-bit linears and of the
-# mixed-precision suites (dense and int8/NF4), one mixed layer with a bf16 and an NF4 base; `full`
-# adds their memchecks and a mixed CLI run against the CPU.
 # mixed_layer NAME SHAPE VAR=VALUE...: one mixed-precision layer of SHAPE under those settings
 # (plus ${layer_args}), without the torch side.
 mixed_layer() {
@@ -143,7 +140,27 @@ mixed_layer() {
     --reps 3 --python none ${layer_args:-}
 }
 
-wgmma_steps() {  # wgmma_steps CORE PARTS: PARTS picks from parity, sanitize (memchecks and a CLI run), layers
+# bnb_layer NAME "DTYPE [FLAGS]" [VAR=VALUE...]: one quantized CodeLlama-7B layer against
+# bitsandbytes + PEFT (scripts/pack-bitsandbytes.sh's .gpu-carry/python, carried).
+bnb_layer() {
+  local name=$1 q=$2; shift 2
+  # shellcheck disable=SC2086 # q is a word list
+  step "$name" 150 env "$@" PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" "$bin/sectune" \
+    bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype $q
+}
+
+# attention_sanitizers TAG: memcheck and racecheck of the tc attention's bf16 half (both
+# backwards; the f16 instances are the same code).
+attention_sanitizers() {
+  [ -x "$bin/cuda_attention_tc" ] || return
+  step "memcheck-attention-tc-$1" 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
+  step "racecheck-attention-tc-$1" 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
+}
+
+# wgmma_steps CORE PARTS: one warpgroup pipeline for everything (SECTUNE_GEMM_CORE=CORE); PARTS picks
+# from parity (the 16-bit linears and the mixed-precision suites, dense and int8/NF4), sanitize
+# (their memchecks and a mixed CLI run against the CPU) and layers (bf16 and NF4 base).
+wgmma_steps() {
   local core=$1 parts=$2
   core_ok "$core" "wgmma_steps $core $parts" || return
   if [[ $parts == *parity* ]]; then
@@ -164,8 +181,7 @@ wgmma_steps() {  # wgmma_steps CORE PARTS: PARTS picks from parity, sanitize (me
   if [[ $parts == *layers* ]]; then
     step "layer-mixed-$core" 120 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
       --shape codellama7b --seq 2048 --reps 3
-    step "layer-mixed-nf4-$core" 90 env SECTUNE_GEMM_CORE="$core" "$bin/sectune" bench layer --device cuda --precision bf16 \
-      --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --python none
+    layer_args="--base-dtype nf4" mixed_layer "layer-mixed-nf4-$core" codellama7b SECTUNE_GEMM_CORE="$core"
   fi
 }
 
@@ -208,11 +224,7 @@ for s in $steps; do
         step "layer-mixed-$shape" 120 "$bin/sectune" bench layer --device cuda --precision bf16 --shape "$shape" --seq 2048 --reps 3
       done ;;
     layer-bnb)  # one quantized CodeLlama-7B layer against bitsandbytes + PEFT (scripts/pack-bitsandbytes.sh, carried)
-      for q in "int8" "nf4 --double-quant"; do
-        # shellcheck disable=SC2086 # q is a word list
-        step "layer-bnb-${q%% *}" 150 env PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" "$bin/sectune" \
-          bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype $q
-      done ;;
+      for q in "int8" "nf4 --double-quant"; do bnb_layer "layer-bnb-${q%% *}" "$q"; done ;;
     layer|layer-*) shapes=${s#layer-}; [ "$shapes" = "$s" ] && shapes="codellama7b codegen27b"; for shape in $shapes; do
         step "layer-$shape" 120 "$bin/sectune" bench layer --device cuda --precision f32 --shape "$shape" --seq 2048 --reps 3
       done ;;
@@ -228,10 +240,7 @@ for s in $steps; do
       done ;;
     wgmma-parity|wgmma-sanitize) wgmma_steps wgmma "${s#wgmma-}" ;;
     wgmma-inflight-parity) wgmma_steps wgmma-inflight parity ;;
-    sanitize-attention-bf16) if [ -x "$bin/cuda_attention_tc" ]; then  # both backwards (the f16 instances are the same code)
-        step memcheck-attention-tc-bf16 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
-        step racecheck-attention-tc-bf16 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
-      fi ;;
+    sanitize-attention-bf16) attention_sanitizers bf16 ;;
     bench-only-*) tables=${s#bench-only-}  # the LoRA tables time every GEMM core: not after a hang
       [ -n "$hung_cores" ] && [[ $tables == *lora* ]] && { echo "=== $s: lora left out, a core hung" | tee -a "$log"
         tables=$(echo "$tables" | sed 's/lora,\?//; s/,$//'); }
@@ -263,8 +272,7 @@ for s in $steps; do
           layer_args="--base-dtype $dt" mixed_layer "layer-mixed-$dt-$decode-codellama7b" codellama7b SECTUNE_QUANT_DECODE=$decode
         done
       done
-      step layer-bnb-nf4-scratch 150 env SECTUNE_QUANT_DECODE=scratch PYTHONPATH="$repo/.gpu-carry/python${PYTHONPATH:+:$PYTHONPATH}" \
-        "$bin/sectune" bench layer --device cuda --precision bf16 --shape codellama7b --seq 2048 --reps 3 --base-dtype nf4 --double-quant ;;
+      bnb_layer layer-bnb-nf4-scratch "nf4 --double-quant" SECTUNE_QUANT_DECODE=scratch ;;
     rank-vec)  # the opt-in vec rank projections (SECTUNE_RANK_PROJECT=vec): parity, racecheck, a layer
       [ -x "$bin/cuda_bf16" ] && step racecheck-rank-vec 60 env SECTUNE_RANK_PROJECT=vec compute-sanitizer --tool racecheck \
         --error-exitcode 3 "$bin/cuda_bf16" --test-threads=1 lora
@@ -276,16 +284,11 @@ for s in $steps; do
     wgmma) wgmma_steps wgmma parity,sanitize,layers ;;
     wgmma-inflight) wgmma_steps wgmma-inflight parity,layers ;;
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's
-      if [ -x "$bin/cuda_attention_tc" ]; then
-        step attention-tc-both 60 "$bin/cuda_attention_tc" --test-threads=1
-        # The sanitizers on the bf16 half (the f16 instances are the same code): a shorter step.
-        step memcheck-attention-tc-both 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
-        step racecheck-attention-tc-both 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/cuda_attention_tc" --test-threads=1 bf16
-      fi
+      [ -x "$bin/cuda_attention_tc" ] && step attention-tc-both 60 "$bin/cuda_attention_tc" --test-threads=1
+      attention_sanitizers both
       export -f train_pair train_mixed; export bin; step train-mixed-attention-fused 90 env SECTUNE_ATTENTION_BWD=fused bash -c train_mixed
       for shape in codellama7b codegen27b; do
-        step "layer-mixed-attention-fused-$shape" 120 env SECTUNE_ATTENTION_BWD=fused "$bin/sectune" bench layer --device cuda \
-          --precision bf16 --shape "$shape" --seq 2048 --reps 3 --python none
+        mixed_layer "layer-mixed-attention-fused-$shape" "$shape" SECTUNE_ATTENTION_BWD=fused
       done ;;
   esac
 done
