@@ -320,6 +320,31 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   }
 }
 
+// s += A_s·B_sᵀ and dp += A_dp·B_dpᵀ over KS k-slices of 16: A is a 16-row tile read with ldmatrix
+// x4 from a_s / a_dp (32 bytes a k-slice), B the NT n-tiles of 8 rows (LD elements apart) at b_s /
+// b_dp. The S and dP products of both backward kernels: dQ's Q·Kᵀ and dO·Vᵀ, dK/dV's K·Qᵀ and V·dOᵀ.
+template <typename T, int NT, int KS, int LD>
+__device__ __forceinline__ void s_dp_products(float (&s)[NT][4], float (&dp)[NT][4], uint32_t a_s, uint32_t a_dp,
+                                              uint32_t b_s, uint32_t b_dp) {
+  #pragma unroll
+  for (int kk = 0; kk < KS; ++kk) {
+    uint32_t as[4], adp[4];
+    ldsm4(as, a_s + kk * 32);
+    ldsm4(adp, a_dp + kk * 32);
+    #pragma unroll
+    for (int j = 0; j < NT; j += 2) {
+      const uint32_t o = (uint32_t)((j * 8 * LD + kk * 16) * 2);
+      uint32_t bb[4];
+      ldsm4(bb, b_s + o);
+      mma<T>(s[j], as, bb[0], bb[1]);
+      mma<T>(s[j + 1], as, bb[2], bb[3]);
+      ldsm4(bb, b_dp + o);
+      mma<T>(dp[j], adp, bb[0], bb[1]);
+      mma<T>(dp[j + 1], adp, bb[2], bb[3]);
+    }
+  }
+}
+
 // dQ = scale·Σ_j dS_ij·k_j for 64 queries per block, key tiles of dq_bk.
 template <typename T, int D>
 __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta,
@@ -372,22 +397,7 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
       for (int j = 0; j < NT; ++j)
         #pragma unroll
         for (int e = 0; e < 4; ++e) s[j][e] = dp[j][e] = 0.f;
-      #pragma unroll
-      for (int kk = 0; kk < KS; ++kk) {
-        uint32_t aq[4], ado[4];
-        ldsm4(aq, qs_a + kk * 32);
-        ldsm4(ado, dos_a + kk * 32);
-        #pragma unroll
-        for (int j = 0; j < NT; j += 2) {
-          uint32_t bb[4];
-          ldsm4(bb, k_b + (uint32_t)((j * 8 * LD + kk * 16) * 2));
-          mma<T>(s[j], aq, bb[0], bb[1]);
-          mma<T>(s[j + 1], aq, bb[2], bb[3]);
-          ldsm4(bb, v_b + (uint32_t)((j * 8 * LD + kk * 16) * 2));
-          mma<T>(dp[j], ado, bb[0], bb[1]);
-          mma<T>(dp[j + 1], ado, bb[2], bb[3]);
-        }
-      }
+      s_dp_products<T, NT, KS, LD>(s, dp, qs_a, dos_a, k_b, v_b);
       const bool need_mask = kv0 + BK > min(wq0 + off + 1, S);
       #pragma unroll
       for (int j = 0; j < NT; ++j)
@@ -590,23 +600,9 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
           mma<T>(dp[0], a0, bb[0], bb[1]);
           mma<T>(dp[0], a1, bb[2], bb[3]);
         }
-      } else {
-        #pragma unroll
-        for (int kk = 0; kk < KS; ++kk) {
-          uint32_t ak[4], av[4];
-          ldsm4(ak, k_a + kk * 32);
-          ldsm4(av, v_a + kk * 32);
-          #pragma unroll
-          for (int j = 0; j < NT; j += 2) {
-            uint32_t bb[4];
-            ldsm4(bb, saddr(qst) + (uint32_t)((j * 8 * LD + kk * 16 + ln.b) * 2));
-            mma<T>(s[j], ak, bb[0], bb[1]);
-            mma<T>(s[j + 1], ak, bb[2], bb[3]);
-            ldsm4(bb, saddr(dost) + (uint32_t)((j * 8 * LD + kk * 16 + ln.b) * 2));
-            mma<T>(dp[j], av, bb[0], bb[1]);
-            mma<T>(dp[j + 1], av, bb[2], bb[3]);
-          }
-        }
+      } else {  // NTS == NT
+        const uint32_t lb = (uint32_t)(ln.b * 2);
+        s_dp_products<T, NTS, KS, LD>(s, dp, k_a, v_a, saddr(qst) + lb, saddr(dost) + lb);
       }
       const bool need_mask = qt0 + BQT > T_ || wk0 + 15 > qt0 + off;
       #pragma unroll
