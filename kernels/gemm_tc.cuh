@@ -259,28 +259,35 @@ __device__ __forceinline__ void mma_stage(float (&acc)[MT][NT][4], const T* sa, 
 __host__ __device__ __forceinline__ int frag_row(int lane, int mt, int i) { return mt * 16 + (lane >> 2) + (i >> 1) * 8; }
 __host__ __device__ __forceinline__ int frag_col(int lane, int nt, int i) { return nt * 8 + 2 * (lane & 3) + (i & 1); }
 
+// The barrier of the threads that share a rank epilogue: the whole block here; gemm_tma.cuh's two
+// consumer warpgroups use a named barrier instead.
+struct BlockSync {
+  __device__ __forceinline__ void operator()() const { __syncthreads(); }
+};
+
 // Adds the rank term to the accumulators (RMAX > 0, rank.r > 0); smem is the freed pipeline memory.
 // The thread's accumulators are MT_ × NT_ m16n8 fragments from row wm, column wn of the block tile
 // (mma_stage's 4 × 4 per warp, or one warpgroup slab's 1 × 16 per warp in gemm_wgmma.cuh); the
-// rank products run over groups of 4 fragments to bound the extra registers.
-template <int RMAX, int MT_ = MT, int NT_ = NT>
+// rank products run over groups of 4 fragments to bound the extra registers. Threads 0..THREADS_-1
+// stage U and V for a BM × BN_ tile and meet at `sync`.
+template <int RMAX, int MT_ = MT, int NT_ = NT, int BN_ = BN, int THREADS_ = THREADS, class Sync = BlockSync>
 __device__ __forceinline__ void add_rank(float (&acc)[MT_][NT_][4], const Rank& rk, float* smem, int M, int N,
-                                         int ldy, int m0, int n0, int wm, int wn) {
+                                         int ldy, int m0, int n0, int wm, int wn, Sync sync = Sync()) {
   static_assert(NT_ % 4 == 0, "fragments are taken 4 at a time");
   constexpr int RS = rank_stride(RMAX);
   float(*us)[RS] = reinterpret_cast<float(*)[RS]>(smem);
   float(*vs)[RS] = reinterpret_cast<float(*)[RS]>(smem + BM * RS);
   const int rpad = (rk.r + 7) & ~7;
-  for (int e = threadIdx.x; e < BM * rpad; e += THREADS) {
+  for (int e = threadIdx.x; e < BM * rpad; e += THREADS_) {
     const int row = e / rpad, j = e % rpad, m = m0 + row;
     us[row][j] = (m < M && j < rk.r) ? rk.scale * rk.U[(size_t)m * rk.r + j] : 0.f;
   }
-  for (int e = threadIdx.x; e < BN * rpad; e += THREADS) {
+  for (int e = threadIdx.x; e < BN_ * rpad; e += THREADS_) {
     // Consecutive threads take consecutive n for V = A [r, K] (vs_n = 1), consecutive j for V = B [N, r].
-    const int col = rk.vs_n == 1 ? e % BN : e / rpad, j = rk.vs_n == 1 ? e / BN : e % rpad, n = n0 + col;
+    const int col = rk.vs_n == 1 ? e % BN_ : e / rpad, j = rk.vs_n == 1 ? e / BN_ : e % rpad, n = n0 + col;
     vs[col][j] = (n < N && j < rk.r) ? rk.V[(size_t)n * rk.vs_n + (size_t)j * rk.vs_j] : 0.f;
   }
-  __syncthreads();
+  sync();
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int mt = 0; mt < MT_; ++mt)
