@@ -119,7 +119,7 @@ fn hot_kernels_keep_their_arrays_in_registers() {
 /// so no kernel is compiled and left unwired. Launch names are written as string literals,
 /// often formats ("lora_linear_xa{infix}_f32", "attention_fwd_d{d}_bf16"); each literal becomes
 /// a pattern with `{…}` standing for any name characters. The 16-bit runner appends the dtype
-/// itself and the GEMM core's prefix ("tc_", "wg_", "wgp_", plan::GemmCore::prefix) is prepended at run
+/// itself and the GEMM core's prefix ("tc_", "wg_", "wgp_", "wgt_", plan::GemmCore::prefix) is prepended at run
 /// time, so an entry also matches without its dtype suffix or that prefix. (A dtype appended at run time cannot be told apart,
 /// so this finds families nothing launches, not one unused dtype of a launched family.)
 #[test]
@@ -191,6 +191,7 @@ fn every_entry_point_is_launched_from_rust() {
                 n.strip_prefix("tc_")
                     .or_else(|| n.strip_prefix("wg_"))
                     .or_else(|| n.strip_prefix("wgp_"))
+                    .or_else(|| n.strip_prefix("wgt_"))
                     .map(String::from)
             })
             .collect();
@@ -255,7 +256,7 @@ fn tensor_core_attention_has_its_delta_pass_in_every_dtype() {
     );
 }
 
-/// gemm_wgmma.cu is real code only in its sm_90a image (wgmma exists nowhere else): build.rs must
+/// gemm_wgmma.cu (and quant_wgmma.cu, gemm_tma.cu) is real code only in its sm_90a image (wgmma exists nowhere else): build.rs must
 /// have compiled it as sm_90a when sm_90 is selected, and the other images hold trap stubs.
 #[test]
 fn warpgroup_gemms_are_built_for_sm90a_only() {
@@ -263,8 +264,9 @@ fn warpgroup_gemms_are_built_for_sm90a_only() {
         return;
     }
     let rows = embedded_report().expect("ptxas report");
-    // Dense and quantized warpgroup modules with their sm_90a entry counts (both pipelines).
-    for (module, entries) in [("gemm_wgmma", 36), ("quant_wgmma", 24)] {
+    // Dense and quantized warpgroup modules with their sm_90a entry counts (both pipelines), and
+    // the TMA core's.
+    for (module, entries) in [("gemm_wgmma", 36), ("quant_wgmma", 24), ("gemm_tma", 18)] {
         let wg: Vec<_> = rows.iter().filter(|r| r.module == module).collect();
         assert!(!wg.is_empty(), "{module} is missing from the ptxas report");
         assert!(

@@ -18,6 +18,7 @@ pub const HOT_MODULES: &[&str] = &[
     "quant_dequant",
     "quant_tc",
     "gemm_wgmma",
+    "gemm_tma",
     "quant_wgmma",
 ];
 

@@ -88,7 +88,11 @@ void backward_dx(Tally& tally, const LinearCase& c, const std::vector<double>& w
 struct Core {
   int threads, tile;
   int (*smem)(int rmax);
-  uint3 grid(int rows, int cols) const { return make_uint3((cols + tile - 1) / tile, (rows + tile - 1) / tile, 1); }
+  int tile_cols = 0;  // when the output tile is not square (gemm_tma.cuh: 128 × 256)
+  uint3 grid(int rows, int cols) const {
+    const int tc = tile_cols ? tile_cols : tile;
+    return make_uint3((cols + tc - 1) / tc, (rows + tile - 1) / tile, 1);
+  }
 };
 
 }  // namespace cases

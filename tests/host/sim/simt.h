@@ -36,6 +36,7 @@
 #include <memory>
 #include <random>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "fiber.h"
@@ -59,16 +60,18 @@ struct WgOp {  // one pending wgmma.mma_async
   float* d;
   uint64_t da, db;
   bool trans_b, bf16;
+  int n;              // N of m64nNk16
   uint64_t operands;  // hash of what it would read at issue
 };
 
 // Deliberate defects, for the negative controls of tests/kernel_sim.rs (environment SIM_FAULT):
 //   skip-barrier:N  every thread's N-th __syncthreads of each block does nothing;
 //   cp-wait-early   cp.async.wait_group n completes all but the newest n + 1 groups;
-//   wg-wait-early   wgmma.wait_group n likewise.
+//   wg-wait-early   wgmma.wait_group n likewise;
+//   mbar-wait-early every mbarrier try_wait succeeds at once (its copies never land).
 struct Faults {
   int skip_barrier = 0;
-  bool cp_wait_early = false, wg_wait_early = false;
+  bool cp_wait_early = false, wg_wait_early = false, mbar_wait_early = false;
   static const Faults& get() {
     static const Faults f = [] {
       Faults f;
@@ -76,7 +79,8 @@ struct Faults {
         if (std::sscanf(e, "skip-barrier:%d", &f.skip_barrier) == 1) return f;
         f.cp_wait_early = std::strcmp(e, "cp-wait-early") == 0;
         f.wg_wait_early = std::strcmp(e, "wg-wait-early") == 0;
-        if (f.cp_wait_early || f.wg_wait_early) return f;
+        f.mbar_wait_early = std::strcmp(e, "mbar-wait-early") == 0;
+        if (f.cp_wait_early || f.wg_wait_early || f.mbar_wait_early) return f;
         std::fprintf(stderr, "sim: unknown SIM_FAULT %s\n", e);
         std::exit(2);
       }
@@ -111,7 +115,11 @@ struct Thread {
   int linear, warp, lane;
   fiber::Context ctx;
   std::unique_ptr<char[]> stack;
-  enum State { READY, AT_BARRIER, IN_WARP_OP, DONE } state = READY;
+  // POLLING: a failed mbarrier try_wait (runs again once no other thread can); AT_NAMED: bar.sync id, n.
+  enum State { READY, AT_BARRIER, IN_WARP_OP, POLLING, AT_NAMED, DONE } state = READY;
+  int named_bar = -1;
+  uint32_t polled = 0, polled_parity = 0;  // the mbarrier and parity of the last failed wait (0: a wgmma wait)
+  long wg_commits = 0;                     // wgmma groups committed so far
   Groups<Copy> cp;
   Groups<WgOp> wg;
 };
@@ -129,8 +137,27 @@ constexpr size_t STACK_BYTES = 256 << 10;
 constexpr size_t DYN_SMEM_MAX = 232448;  // an H100's opt-in maximum per block
 constexpr uint32_t SMEM_BASE = 1024;     // shared addresses of the arena start here (1024-aligned)
 
+// An mbarrier (sm_90): arrivals still expected in the current phase, pending transaction bytes, the
+// number of completed phases, and the TMA copies that complete bytes on it but have not landed yet.
+struct TmaCopy {
+  unsigned char* dst;
+  std::vector<unsigned char> bytes;
+};
+struct MBar {
+  int count = 0, pending = 0;
+  long tx = 0;
+  uint32_t phase = 0;
+  std::vector<TmaCopy> copies;
+};
+struct Named {  // bar.sync id, n
+  int arrived = 0, count = 0;
+};
+
 struct State {
   std::vector<Thread> threads;
+  std::unordered_map<uint32_t, MBar> mbars;  // the initialized ones, by shared address
+  Named named[16];
+  long progress = 0;          // bumped by every mbarrier arrival, landed copy and completed phase
   std::vector<Warp> warps;
   Thread* cur = nullptr;
   fiber::Context main_ctx;
@@ -212,6 +239,48 @@ inline Warp& collective(const char* op, F compute) {
   return w;
 }
 
+// Lets the threads parked in a failed mbarrier wait poll again, once nothing else can run; fails when
+// a whole round of polls changed nothing since the last wake (no thread can complete their phases).
+inline bool wake_pollers(long& progress_at_wake) {
+  State& s = st();
+  bool any = false;
+  for (auto& t : s.threads) any |= t.state == Thread::POLLING;
+  if (!any) return false;
+  if (s.progress == progress_at_wake) {
+    for (auto& t : s.threads)
+      if (t.state == Thread::POLLING && t.polled == 0) {
+        std::fprintf(stderr, "sim: thread %d waits for its warpgroup to commit a wgmma group\n", t.linear);
+      } else if (t.state == Thread::POLLING) {
+        const MBar& b = s.mbars[t.polled];
+        std::fprintf(stderr, "sim: thread %d waits for parity %u of the mbarrier at %u (phase %u, %d arrivals and %ld bytes due)\n",
+                     t.linear, t.polled_parity, t.polled, b.phase, b.pending, b.tx);
+      }
+    fail("deadlock: mbarrier waits that no arrival or copy can complete");
+  }
+  progress_at_wake = s.progress;
+  for (auto& t : s.threads)
+    if (t.state == Thread::POLLING) t.state = Thread::READY;
+  return true;
+}
+
+// bar.sync id, count: the calling thread waits until `count` threads have arrived at barrier id.
+inline void bar_sync(int id, int count) {
+  State& s = st();
+  if (id < 1 || id >= 16 || count % 32 || count < 32) fail("bar.sync with a bad id or thread count");
+  Named& b = s.named[id];
+  if (b.arrived == 0) b.count = count;
+  if (b.count != count) fail("bar.sync: threads disagree on a named barrier's count");
+  current().named_bar = id;
+  if (++b.arrived == count) {
+    b.arrived = 0;
+    for (auto& t : s.threads)
+      if (t.state == Thread::AT_NAMED && t.named_bar == id) t.state = Thread::READY;
+    park(Thread::READY);
+  } else {
+    park(Thread::AT_NAMED);
+  }
+}
+
 inline void entry() {
   State& s = st();
   s.body();
@@ -244,6 +313,9 @@ inline void launch(const Launch& l, std::function<void()> body) {
         s.threads.resize(n);
         s.warps.assign((n + 31) / 32, Warp{});
         s.bar_arrived = 0;
+        s.mbars.clear();
+        for (auto& b : s.named) b = Named{};
+        long progress_at_wake = -1;
         for (int i = 0; i < n; ++i) {
           Thread& t = s.threads[i];
           t.linear = i;
@@ -271,6 +343,7 @@ inline void launch(const Launch& l, std::function<void()> body) {
           }
           if (all_done) break;
           if (ready.empty() && release_barrier_if_complete()) continue;
+          if (ready.empty() && wake_pollers(progress_at_wake)) continue;
           if (ready.empty()) fail("deadlock: threads wait at a barrier or warp collective others never reach");
           s.cur = &s.threads[ready[s.rng() % ready.size()]];
           fiber::switch_to(s.main_ctx, s.cur->ctx);
@@ -455,41 +528,165 @@ inline float wg_b(const WgOp& op, int n, int k) {
   std::memcpy(&v, smem_ptr(op.trans_b ? isa::mn_major(d, n, k) : isa::k_major(d, n, k), 2), 2);
   return elem(v, op.bf16);
 }
-constexpr int WG_N = 128;  // the kernels' only shape: m64n128k16
 inline uint64_t wg_hash(const WgOp& op) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](float f) { h = (h ^ as_bits(f)) * 1099511628211ull; };
   for (int r = 0; r < 64; ++r)
     for (int k = 0; k < 16; ++k) mix(wg_a(op, r, k));
-  for (int n = 0; n < WG_N; ++n)
+  for (int n = 0; n < op.n; ++n)
     for (int k = 0; k < 16; ++k) mix(wg_b(op, n, k));
   return h;
 }
 
-inline void wgmma_issue(float* d, uint64_t da, uint64_t db, bool trans_b, bool bf16) {
+// wgmma.mma_async m64nNk16 (N = 128 | 256: the kernels' shapes): queued until its wait_group.
+inline void wgmma_issue(float* d, uint64_t da, uint64_t db, bool trans_b, bool bf16, int n = 128) {
+  if (n != 128 && n != 256) fail("wgmma N other than 128 / 256");
   const isa::Desc a = isa::decode(da), b = isa::decode(db);
   if (a.swizzle != 1 || b.swizzle != 1 || a.base_offset || b.base_offset)
     fail("wgmma descriptor without the 128-byte swizzle / with a base offset (the emulator knows no other)");
-  WgOp op{d, da, db, trans_b, bf16, 0};
+  WgOp op{d, da, db, trans_b, bf16, n, 0};
   // One lane per warpgroup hashes the operands (the same for all 128).
   if (current().linear % 128 == 0) op.operands = wg_hash(op);
   current().wg.open.push_back(op);
 }
-inline void wgmma_commit() { current().wg.commit(); }
+inline void wgmma_commit() {
+  current().wg.commit();
+  ++current().wg_commits;
+  ++st().progress;
+}
 // Retires every committed group but the newest n: this thread's 64 accumulators of each op.
+// Retires every committed group but the newest n. A warpgroup's wgmmas are collective: a group runs
+// once all 128 threads issued it (a thread waits here until the slower warps of its warpgroup have
+// committed it) and completes for all of them at once (the wait computes every thread's accumulators
+// of the groups it retires, from shared memory as it is now).
 inline void wgmma_wait(int n) {
   Thread& t = current();
-  const int w = (t.linear % 128) / 32, l = t.lane;
-  const bool hashed = t.linear % 128 == 0;
-  t.wg.wait(n + Faults::get().wg_wait_early, [w, l, hashed](const WgOp& op) {
-    if (hashed && wg_hash(op) != op.operands) fail("shared memory under an in-flight wgmma changed before its wait_group");
-    for (int q = 0; q < WG_N / 2; ++q) {
-      const int row = isa::acc_row(w, l, q), col = isa::acc_col(l, q);
-      double s = op.d[q];
-      for (int k = 0; k < 16; ++k) s += (double)wg_a(op, row, k) * wg_b(op, col, k);
-      op.d[q] = (float)s;
+  const long target = t.wg_commits - n - Faults::get().wg_wait_early;
+  const int first = t.linear / 128 * 128, last = std::min<int>(first + 128, (int)st().threads.size());
+  for (;;) {
+    bool issued = true;
+    for (int i = first; i < last; ++i) issued &= st().threads[i].wg_commits >= target;
+    if (issued) break;
+    t.polled = 0;
+    park(Thread::POLLING);
+  }
+  for (int i = first; i < last; ++i) {
+    Thread& u = st().threads[i];
+    const int w = (u.linear % 128) / 32, l = u.lane;
+    while (u.wg_commits - (long)u.wg.committed.size() < target) {
+      for (const WgOp& op : u.wg.committed.front()) {
+        if (u.linear % 128 == 0 && wg_hash(op) != op.operands)
+          fail("shared memory under an in-flight wgmma changed before its wait_group");
+        for (int q = 0; q < op.n / 2; ++q) {
+          const int row = isa::acc_row(w, l, q), col = isa::acc_col(l, q);
+          double s = op.d[q];
+          for (int k = 0; k < 16; ++k) s += (double)wg_a(op, row, k) * wg_b(op, col, k);
+          op.d[q] = (float)s;
+        }
+      }
+      u.wg.committed.erase(u.wg.committed.begin());
     }
-  });
+  }
+}
+
+// ---- mbarrier and TMA (sm_90) -----------------------------------------------------------------------------
+
+inline MBar& mbar(uint32_t addr) {
+  auto it = st().mbars.find(addr);
+  if (it == st().mbars.end()) fail("mbarrier used before mbarrier.init");
+  return it->second;
+}
+inline void mbar_init(uint32_t addr, int count) {
+  smem_ptr(addr, 8);
+  if (addr % 8) fail("mbarrier at an address not 8-byte aligned");
+  if (count < 1) fail("mbarrier.init with a count below 1");
+  MBar b;
+  b.count = b.pending = count;
+  st().mbars[addr] = b;
+}
+// Completes the current phase once every arrival is in and every expected byte has landed.
+inline void mbar_settle(MBar& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    ++b.phase;
+    b.pending = b.count;
+    ++st().progress;
+  }
+}
+// mbarrier.arrive[.expect_tx] (tx_bytes 0: plain arrive).
+inline void mbar_arrive(uint32_t addr, int tx_bytes) {
+  MBar& b = mbar(addr);
+  b.tx += tx_bytes;
+  if (--b.pending < 0) fail("mbarrier: more arrivals than its count in one phase");
+  ++st().progress;
+  mbar_settle(b);
+}
+inline void tma_land(MBar& b, const TmaCopy& c) {
+  std::memcpy(c.dst, c.bytes.data(), c.bytes.size());
+  b.tx -= (long)c.bytes.size();
+  ++st().progress;
+}
+// mbarrier.try_wait.parity: true once the phase of that parity has completed (the current, incomplete
+// phase has the other parity). Copies still in flight on the barrier land first: a TMA load lands
+// either at issue or at the first wait on its barrier after it (chosen per copy).
+inline bool mbar_try_wait(uint32_t addr, uint32_t parity) {
+  MBar& b = mbar(addr);
+  if (Faults::get().mbar_wait_early) return true;
+  if (!b.copies.empty()) {
+    for (const TmaCopy& c : b.copies) tma_land(b, c);
+    b.copies.clear();
+    mbar_settle(b);
+  }
+  if ((b.phase & 1) != (parity & 1)) return true;
+  current().polled = addr;
+  current().polled_parity = parity;
+  park(Thread::POLLING);
+  return false;
+}
+
+// The emulator's CUtensorMap: a 2-D tiled map of 16-bit elements with the 128-byte swizzle (the only
+// kind the kernels encode), written into the map's 128 opaque bytes by encode_tma_2d.
+struct TmaMap {
+  const unsigned char* base;
+  uint64_t dim[2];   // elements along the inner dimension, rows
+  uint64_t stride;   // bytes from one row to the next
+  uint32_t box[2];   // box elements along the inner dimension, box rows
+  uint32_t elem;     // bytes per element
+};
+static_assert(sizeof(TmaMap) <= 128, "fits a CUtensorMap");
+// cuTensorMapEncodeTiled's checks for this kind of map (16-byte base and stride, box ≤ 256, a
+// 128-byte inner box for the 128-byte swizzle), then the map.
+inline void encode_tma_2d(unsigned long long* opaque, const void* base, int elem, uint64_t inner, uint64_t rows,
+                          uint64_t stride, uint32_t box_inner, uint32_t box_rows) {
+  if ((uintptr_t)base % 16 || stride % 16) fail("tensor map: base and row stride must be multiples of 16 bytes");
+  if (box_rows < 1 || box_rows > 256 || box_inner * elem != 128) fail("tensor map: box not 128 bytes × ≤ 256 rows");
+  if (inner * elem > stride && rows > 1) fail("tensor map: row stride shorter than a row");
+  TmaMap m{static_cast<const unsigned char*>(base), {inner, rows}, stride, {box_inner, box_rows}, (uint32_t)elem};
+  std::memset(opaque, 0, 128);
+  std::memcpy(opaque, &m, sizeof m);
+}
+// cp.async.bulk.tensor.2d...mbarrier::complete_tx::bytes [dst], [map, {c0, c1}], [bar]: the box at
+// element c0, row c1, zero outside the matrix, row r's 128 bytes at dst + 128 r with the 128-byte
+// swizzle on the address (the pattern anchored at 1024-byte boundaries, as wgmma reads it).
+inline void tma_load_2d(uint32_t dst, const unsigned long long* opaque, int c0, int c1, uint32_t bar) {
+  TmaMap m;
+  std::memcpy(&m, opaque, sizeof m);
+  if (dst % 1024) fail("TMA with the 128-byte swizzle to an address not 1024-byte aligned");
+  const size_t bytes = (size_t)m.box[0] * m.box[1] * m.elem;
+  TmaCopy c{smem_ptr(dst, bytes), std::vector<unsigned char>(bytes, 0)};
+  for (uint32_t r = 0; r < m.box[1]; ++r)
+    for (uint32_t e = 0; e < m.box[0]; ++e) {
+      const int64_t col = (int64_t)c0 + e, row = (int64_t)c1 + r;
+      if (col < 0 || row < 0 || (uint64_t)col >= m.dim[0] || (uint64_t)row >= m.dim[1]) continue;
+      const uint32_t at = isa::swizzle128(dst + r * 128 + e * m.elem) - dst;
+      std::memcpy(&c.bytes[at], m.base + row * m.stride + col * m.elem, m.elem);
+    }
+  MBar& b = mbar(bar);
+  if (st().rng() & 1) {
+    tma_land(b, c);
+    mbar_settle(b);
+  } else {
+    b.copies.push_back(std::move(c));
+  }
 }
 
 }  // namespace sim
@@ -502,6 +699,7 @@ inline void wgmma_wait(int n) {
 #undef __shared__
 #undef __launch_bounds__
 #undef __align__
+#undef __grid_constant__
 #define __global__
 #define __device__
 #define __host__
@@ -509,6 +707,7 @@ inline void wgmma_wait(int n) {
 #define __shared__ static
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
+#define __grid_constant__
 #define SECTUNE_DYNAMIC_SMEM(ALIGN, NAME) unsigned char* const NAME = ::sim::dynamic_smem()
 #define __CUDA_ARCH_FEAT_SM90_ALL 1
 
