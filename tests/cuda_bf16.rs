@@ -825,7 +825,17 @@ fn linear_lora_and_ia3_match_cpu() {
     let Some(dev) = gpu() else { return };
     for dt in dtypes(&dev) {
         let g = HalfRunner::new(&dev, dt);
-        for (m, n, k) in [(1, 1, 1), (3, 17, 130), (17, 130, 3), (130, 300, 257)] {
+        // The last two have rows of whole 16-byte chunks, as SECTUNE_GEMM_CORE=wgmma-tma's tensor
+        // maps need (the others run its wg_ fallback): ragged M, N and K tails, more k-tiles than
+        // its 4 ring stages.
+        for (m, n, k) in [
+            (1, 1, 1),
+            (3, 17, 130),
+            (17, 130, 3),
+            (130, 300, 257),
+            (5, 8, 8),
+            (130, 264, 584),
+        ] {
             for bias in [false, true] {
                 linear_case(&g, m, n, k, Kind::Plain, bias);
                 linear_case(&g, m, n, k, Kind::Ia3In, bias);

@@ -84,6 +84,7 @@ impl Backend for CudaBackend {
             Ok(GemmCore::Wgmma) => ", wgmma GEMMs",
             Ok(GemmCore::WgmmaInFlight) => ", wgmma in-flight GEMMs",
             Ok(GemmCore::Hopper) => ", wgmma + mma.sync GEMMs",
+            Ok(GemmCore::WgmmaTma) => ", wgmma TMA GEMMs",
             _ => "",
         };
         format!("cuda ({precision}{core}, {})", self.dev.name())

@@ -17,6 +17,7 @@ use super::launch::{cfg, KArg};
 use super::plan::{
     gemm16_core_launch, rank_project_launch, rank_project_tiled, rank_splits, GemmCore, Projection,
 };
+use super::tma::{gemm_operands, Elem16, GemmShape};
 
 const RANK: usize = 8;
 pub(super) const SHAPES: [(usize, usize, usize); 4] = [
@@ -98,7 +99,7 @@ pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
     }
     super::bench_rank::run(dev, reps)?;
     // The warpgroup pipelines, last.
-    for core in [GemmCore::Wgmma, GemmCore::WgmmaInFlight] {
+    for core in [GemmCore::Wgmma, GemmCore::WgmmaInFlight, GemmCore::WgmmaTma] {
         if core.runs_on((major, minor)) {
             table(dev, core, reps, peak_flops)?;
             odd_shapes(dev, core)?;
@@ -115,6 +116,9 @@ fn core_name(core: GemmCore) -> &'static str {
         }
         GemmCore::WgmmaInFlight => {
             "wgmma, one k-tile in flight (gemm_wgmma.cuh, SECTUNE_GEMM_CORE=wgmma-inflight)"
+        }
+        GemmCore::WgmmaTma => {
+            "wgmma, TMA loads, warp-specialized, 128×256 tiles (gemm_tma.cuh, SECTUNE_GEMM_CORE=wgmma-tma)"
         }
         GemmCore::Fma => "gemm_core.cuh (sm < 80)",
     }
@@ -183,69 +187,73 @@ fn odd_shapes(dev: &CudaDevice, tc: GemmCore) -> Result<()> {
             blas.gemm(blas_dx(m, n, k), &w, &dy, &mut dx_ref)?;
         }
         let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
-        let run = |prefix: &str,
+        // The operands as each core takes them (the TMA core's tensor maps, or pointers when
+        // these rows do not suit TMA and its wg_ fallback runs), and that core's entry prefix.
+        let fwd_shape = GemmShape {
+            rows: m,
+            cols: n,
+            reduction: k,
+            dx: false,
+        };
+        let dx_shape = GemmShape {
+            rows: m,
+            cols: k,
+            reduction: n,
+            dx: true,
+        };
+        let (xp, wp, dyp) = (x.device_ptr(s).0, w.device_ptr(s).0, dy.device_ptr(s).0);
+        let (fwd_core, fwd_ops) = gemm_operands(tc, Elem16::Bf16, fwd_shape, xp, wp)?;
+        let (dx_core, dx_ops) = gemm_operands(tc, Elem16::Bf16, dx_shape, dyp, wp)?;
+        let plain_ops = |lead: u64| [KArg::U64(lead), KArg::U64(wp)];
+        let run = |core: GemmCore,
                    entry: &str,
                    rank: usize,
                    rows: usize,
                    cols: usize,
-                   args: &[KArg]|
+                   operands: &[KArg; 2],
+                   rest: &[KArg]|
          -> Result<()> {
-            let core = match prefix.is_empty() {
-                true => GemmCore::Fma,
-                false => tc,
-            };
+            let prefix = core.prefix();
+            let args: Vec<KArg> = operands.iter().chain(rest).cloned().collect();
             let c = gemm16_core_launch(core, rows, cols, rank);
             let f = dev.function_for_launch(
                 core.module(),
                 &format!("{prefix}{entry}"),
                 c.shared_mem_bytes,
             )?;
-            go(s, &f, c, args)
+            go(s, &f, c, &args)
         };
         run(
-            tc.prefix(),
+            fwd_core,
             "linear_fwd_bf16",
             0,
             m,
             n,
-            &[
-                ptr(s, &x),
-                ptr(s, &w),
-                KArg::U64(0),
-                ptr(s, &y),
-                mi.into(),
-                ni.into(),
-                ki.into(),
-            ],
+            &fwd_ops,
+            &[KArg::U64(0), ptr(s, &y), mi.into(), ni.into(), ki.into()],
         )?;
         let e_fwd = rel_diff(s, &y, &y_ref)?;
         run(
-            tc.prefix(),
+            dx_core,
             "linear_bwd_dx_bf16",
             0,
             m,
             k,
-            &[
-                ptr(s, &dy),
-                ptr(s, &w),
-                ptr(s, &dx),
-                mi.into(),
-                ni.into(),
-                ki.into(),
-            ],
+            &dx_ops,
+            &[ptr(s, &dx), mi.into(), ni.into(), ki.into()],
         )?;
         let e_dx = rel_diff(s, &dx, &dx_ref)?;
         let fwd_name = format!("lora_linear_fwd_r{rmax}_bf16");
-        for (prefix, out) in [("", &y_ref), (tc.prefix(), &y)] {
+        let plain_x = plain_ops(xp);
+        for (core, ops, out) in [(GemmCore::Fma, &plain_x, &y_ref), (fwd_core, &fwd_ops, &y)] {
             run(
-                prefix,
+                core,
                 &fwd_name,
                 rmax,
                 m,
                 n,
+                ops,
                 &[
-                    ptr(s, &x),
-                    ptr(s, &w),
                     KArg::U64(0),
                     ptr(s, &xa),
                     ptr(s, &b),
@@ -260,16 +268,16 @@ fn odd_shapes(dev: &CudaDevice, tc: GemmCore) -> Result<()> {
         }
         let e_lora = rel_diff(s, &y, &y_ref)?;
         let dx_name = format!("lora_linear_bwd_dx_r{rmax}_bf16");
-        for (prefix, out) in [("", &dx_ref), (tc.prefix(), &dx)] {
+        let plain_dy = plain_ops(dyp);
+        for (core, ops, out) in [(GemmCore::Fma, &plain_dy, &dx_ref), (dx_core, &dx_ops, &dx)] {
             run(
-                prefix,
+                core,
                 &dx_name,
                 rmax,
                 m,
                 k,
+                ops,
                 &[
-                    ptr(s, &dy),
-                    ptr(s, &w),
                     ptr(s, &dyb),
                     ptr(s, &a),
                     0.5f32.into(),
@@ -364,31 +372,38 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
     })?;
 
     let f = |name: String| dev.function(KernelModule::LoraMatmul, &name);
-    let prefix = core.prefix();
-    let fwd_launch = gemm16_core_launch(core, m, n, 0);
-    let dx_launch = gemm16_core_launch(core, m, k, 0);
-    let lora_fwd_launch = gemm16_core_launch(core, m, n, 16);
-    let lora_dx_launch = gemm16_core_launch(core, m, k, 16);
-    let fwd_fn = dev.function_for_launch(
-        core.module(),
-        &format!("{prefix}linear_fwd_bf16"),
-        fwd_launch.shared_mem_bytes,
-    )?;
-    let dx_fn = dev.function_for_launch(
-        core.module(),
-        &format!("{prefix}linear_bwd_dx_bf16"),
-        dx_launch.shared_mem_bytes,
-    )?;
-    let lora_fn = dev.function_for_launch(
-        core.module(),
-        &format!("{prefix}lora_linear_fwd_r16_bf16"),
-        lora_fwd_launch.shared_mem_bytes,
-    )?;
-    let lora_dx_fn = dev.function_for_launch(
-        core.module(),
-        &format!("{prefix}lora_linear_bwd_dx_r16_bf16"),
-        lora_dx_launch.shared_mem_bytes,
-    )?;
+    // The GEMMs' operands as `core` takes them (tensor maps for the TMA core) and the core each
+    // direction runs on (the same here: the 7B shapes suit TMA).
+    let wp = w.device_ptr(s).0;
+    let fwd_shape = GemmShape {
+        rows: m,
+        cols: n,
+        reduction: k,
+        dx: false,
+    };
+    let dx_shape = GemmShape {
+        rows: m,
+        cols: k,
+        reduction: n,
+        dx: true,
+    };
+    let (fwd_core, fwd_ops) = gemm_operands(core, Elem16::Bf16, fwd_shape, x.device_ptr(s).0, wp)?;
+    let (dx_core, dx_ops) = gemm_operands(core, Elem16::Bf16, dx_shape, dy.device_ptr(s).0, wp)?;
+    let fwd_launch = gemm16_core_launch(fwd_core, m, n, 0);
+    let dx_launch = gemm16_core_launch(dx_core, m, k, 0);
+    let lora_fwd_launch = gemm16_core_launch(fwd_core, m, n, 16);
+    let lora_dx_launch = gemm16_core_launch(dx_core, m, k, 16);
+    let entry = |core: GemmCore, name: &str, launch: LaunchConfig| {
+        dev.function_for_launch(
+            core.module(),
+            &format!("{}{name}", core.prefix()),
+            launch.shared_mem_bytes,
+        )
+    };
+    let fwd_fn = entry(fwd_core, "linear_fwd_bf16", fwd_launch)?;
+    let dx_fn = entry(dx_core, "linear_bwd_dx_bf16", dx_launch)?;
+    let lora_fn = entry(fwd_core, "lora_linear_fwd_r16_bf16", lora_fwd_launch)?;
+    let lora_dx_fn = entry(dx_core, "lora_linear_bwd_dx_r16_bf16", lora_dx_launch)?;
     // The rank projections the backends launch (plan::rank_project_tiled picks each form).
     let xa_tiled = rank_project_tiled(Projection::Xa, m, RANK);
     let (xa_infix, xa_launch) = rank_project_launch(m, RANK, (k, x.device_ptr(s).0), xa_tiled);
@@ -427,8 +442,8 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
             &fwd_fn,
             fwd_launch,
             &[
-                ptr(s, &x),
-                ptr(s, &w),
+                fwd_ops[0].clone(),
+                fwd_ops[1].clone(),
                 KArg::U64(null),
                 ptr(s, &y),
                 mi.into(),
@@ -460,8 +475,8 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
             &lora_fn,
             lora_fwd_launch,
             &[
-                ptr(s, &x),
-                ptr(s, &w),
+                fwd_ops[0].clone(),
+                fwd_ops[1].clone(),
                 KArg::U64(null),
                 ptr(s, &xa),
                 ptr(s, &b),
@@ -480,8 +495,8 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
             &dx_fn,
             dx_launch,
             &[
-                ptr(s, &dy),
-                ptr(s, &w),
+                dx_ops[0].clone(),
+                dx_ops[1].clone(),
                 ptr(s, &dx),
                 mi.into(),
                 ni.into(),
@@ -510,8 +525,8 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
             &lora_dx_fn,
             lora_dx_launch,
             &[
-                ptr(s, &dy),
-                ptr(s, &w),
+                dx_ops[0].clone(),
+                dx_ops[1].clone(),
                 ptr(s, &dyb),
                 ptr(s, &a),
                 scale.into(),

@@ -109,12 +109,15 @@ pub(crate) fn launch_args(
     Ok(())
 }
 
-/// One kernel argument: the scalar types the entry points take (pointers travel as u64).
+/// One kernel argument: the scalar types the entry points take (pointers travel as u64), and the
+/// TMA core's tensor maps (passed by value).
+#[derive(Clone)]
 pub enum KArg {
     U64(u64),
     I64(i64),
     I32(i32),
     F32(f32),
+    Map(Box<super::tma::TensorMap>),
 }
 
 impl From<u64> for KArg {
@@ -146,6 +149,7 @@ impl KArg {
             KArg::I64(v) => b.arg(v),
             KArg::I32(v) => b.arg(v),
             KArg::F32(v) => b.arg(v),
+            KArg::Map(m) => b.arg(&**m),
         };
     }
 }

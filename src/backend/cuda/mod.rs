@@ -35,6 +35,8 @@ pub mod quant_storage;
 pub mod report;
 #[cfg(feature = "cuda")]
 pub mod storage;
+#[cfg(feature = "cuda")]
+pub mod tma;
 
 /// What to tell a user whose binary has no kernels.
 pub const NO_KERNELS_FIX: &str = "this binary was built without nvcc, so it has no CUDA kernels; \

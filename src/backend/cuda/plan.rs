@@ -122,6 +122,25 @@ pub fn wg_smem_bytes(rmax: usize) -> u32 {
 pub fn wgp_smem_bytes(rmax: usize) -> u32 {
     ring_bytes(4, rmax) + WG_TABLE_BYTES
 }
+
+/// gemm_tma.cuh's output tile (rows × columns) and block (3 warpgroups).
+pub const WGT_TILE: (usize, usize) = (128, 256);
+pub const WGT_THREADS: u32 = 384;
+/// Dynamic shared memory of a wgt_* entry: 4 stages of a 128×64 A and a 256×64 B tile (bf16 /
+/// f16), then 8 mbarriers; the rank operands (up to r 64) reuse the ring.
+pub fn wgt_smem_bytes() -> u32 {
+    4 * (128 + 256) * 64 * 2 + 2 * 4 * 8
+}
+
+/// Whether a GEMM's operands suit the TMA core's tensor maps: 16-byte-aligned bases and rows of
+/// whole 16-byte chunks (cuTensorMapEncodeTiled's rule), i.e. both leading dimensions % 8 == 0.
+pub fn tma_fits(lead: u64, weight: u64, lead_cols: usize, weight_cols: usize) -> bool {
+    lead.is_multiple_of(16)
+        && weight.is_multiple_of(16)
+        && lead_cols.is_multiple_of(8)
+        && weight_cols.is_multiple_of(8)
+}
+
 /// How the tensor-core attention backward forms dQ: `Split` (default) runs a dQ kernel per query
 /// tile beside the dK/dV kernel per key tile, recomputing S and dP in each (7 GEMM-sized products
 /// per tile pair, deterministic); `Fused` forms S and dP once per tile pair in the dK/dV kernel and
@@ -207,6 +226,9 @@ const WG_TABLE_BYTES: u32 = 2048;
 /// twelfth session: dense GEMM 1.63–1.67× cuBLAS against 2.26–2.39×; NF4 fwd 0.30 against 0.37 ms,
 /// but NF4 dX 0.51 against 0.39 ms and int8 0.34 against 0.29 ms at 2048 × 4096 × 4096).
 /// SECTUNE_GEMM_CORE=wgmma | wgmma-inflight run everything on one wgmma pipeline.
+/// `WgmmaTma` (opt-in, `wgmma-tma`, not yet timed on a GPU) runs the dense 16-bit GEMMs on
+/// gemm_tma.cu's "wgt_" entries (TMA loads, warp-specialized, 128×256 tiles) where the operands
+/// suit TMA (`tma_fits`; else the wg_ entries) and the quantized ones as `Hopper` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     Fma,
@@ -214,10 +236,11 @@ pub enum GemmCore {
     Wgmma,
     WgmmaInFlight,
     Hopper,
+    WgmmaTma,
 }
 
 /// The environment variable that overrides the GEMM core: auto (default), tc, wgmma,
-/// wgmma-inflight or fma.
+/// wgmma-inflight, wgmma-tma or fma.
 pub const GEMM_CORE_ENV: &str = "SECTUNE_GEMM_CORE";
 
 impl GemmCore {
@@ -236,7 +259,9 @@ impl GemmCore {
         match self {
             GemmCore::Fma => true,
             GemmCore::TensorCore => cc.0 >= 8,
-            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => cc == (9, 0),
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper | GemmCore::WgmmaTma => {
+                cc == (9, 0)
+            }
         }
     }
 
@@ -257,9 +282,13 @@ impl GemmCore {
             "tc" => refuse("tc", "compute capability 8.0 or newer"),
             "wgmma" if GemmCore::Wgmma.runs_on(cc) => Ok(GemmCore::Wgmma),
             "wgmma-inflight" if GemmCore::WgmmaInFlight.runs_on(cc) => Ok(GemmCore::WgmmaInFlight),
-            core @ ("wgmma" | "wgmma-inflight") => refuse(core, "compute capability 9.0 (H100, H200)"),
+            "wgmma-tma" if GemmCore::WgmmaTma.runs_on(cc) => Ok(GemmCore::WgmmaTma),
+            core @ ("wgmma" | "wgmma-inflight" | "wgmma-tma") => {
+                refuse(core, "compute capability 9.0 (H100, H200)")
+            }
             other => Err(format!(
-                "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma, wgmma-inflight or fma"
+                "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma, wgmma-inflight, \
+                 wgmma-tma or fma"
             )),
         }
     }
@@ -270,6 +299,7 @@ impl GemmCore {
             GemmCore::TensorCore => "tc_",
             GemmCore::Wgmma | GemmCore::Hopper => "wg_",
             GemmCore::WgmmaInFlight => "wgp_",
+            GemmCore::WgmmaTma => "wgt_",
             GemmCore::Fma => "",
         }
     }
@@ -287,8 +317,8 @@ impl GemmCore {
     /// when this one runs the dense GEMMs.
     pub fn for_quantized(self, nf4: bool, forward: bool) -> Self {
         match self {
-            GemmCore::Hopper if nf4 && forward => GemmCore::Wgmma,
-            GemmCore::Hopper => GemmCore::TensorCore,
+            GemmCore::Hopper | GemmCore::WgmmaTma if nf4 && forward => GemmCore::Wgmma,
+            GemmCore::Hopper | GemmCore::WgmmaTma => GemmCore::TensorCore,
             core => core,
         }
     }
@@ -297,7 +327,7 @@ impl GemmCore {
     pub fn quant_module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
         match self {
-            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => {
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper | GemmCore::WgmmaTma => {
                 KernelModule::QuantWgmma
             }
             _ => KernelModule::QuantTc,
@@ -309,6 +339,7 @@ impl GemmCore {
         use super::kernels::KernelModule;
         match self {
             GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => KernelModule::GemmWgmma,
+            GemmCore::WgmmaTma => KernelModule::GemmTma,
             _ => KernelModule::LoraMatmul,
         }
     }
@@ -336,6 +367,14 @@ pub fn gemm16_core_launch(
                 _ => tc_smem_bytes(rmax),
             };
             cfg_smem(grid, (TC_THREADS, 1, 1), smem)
+        }
+        GemmCore::WgmmaTma => {
+            let grid = (
+                cols.div_ceil(WGT_TILE.1) as u32,
+                rows.div_ceil(WGT_TILE.0) as u32,
+                1,
+            );
+            cfg_smem(grid, (WGT_THREADS, 1, 1), wgt_smem_bytes())
         }
         GemmCore::Fma => cfg_smem(gemm_grid(rows, cols), (GEMM_THREADS, 1, 1), 0),
     }
@@ -498,6 +537,10 @@ mod tests {
         );
         let c = gemm16_core_launch(GemmCore::for_arch(7), 65, 64, 0);
         assert_eq!((c.grid_dim, c.shared_mem_bytes), ((1, 2, 1), 0));
+        // gemm_tma.cuh: 128 × 256 tiles, 3 warpgroups; the rank operands reuse the ring.
+        let t = gemm16_core_launch(GemmCore::WgmmaTma, 4097, 257, 64);
+        assert_eq!((t.grid_dim, t.block_dim.0), ((2, 33, 1), 384));
+        assert_eq!(t.shared_mem_bytes, wgt_smem_bytes());
     }
 
     #[test]
@@ -530,13 +573,40 @@ mod tests {
         assert!(GemmCore::choose((7, 5), Some("tc")).is_err());
         let e = GemmCore::choose((9, 0), Some("cublas")).unwrap_err();
         assert!(
-            e.contains("\"cublas\"") && e.contains("auto, tc, wgmma, wgmma-inflight or fma"),
+            e.contains("\"cublas\"") && e.contains("wgmma-inflight, wgmma-tma or fma"),
             "{e}"
         );
         assert_eq!(GemmCore::Fma.tensor(), GemmCore::TensorCore);
         assert_eq!(GemmCore::Wgmma.tensor().prefix(), "wg_");
         assert_eq!(GemmCore::WgmmaInFlight.tensor().prefix(), "wgp_");
         assert_eq!(GemmCore::Hopper.prefix(), "wg_");
+    }
+
+    #[test]
+    fn the_tma_core_is_opt_in_on_9_0_and_needs_aligned_rows() {
+        assert_eq!(
+            GemmCore::choose((9, 0), Some("wgmma-tma")),
+            Ok(GemmCore::WgmmaTma)
+        );
+        let e = GemmCore::choose((8, 0), Some("wgmma-tma")).unwrap_err();
+        assert!(e.contains("9.0") && e.contains("8.0"), "{e}");
+        assert_eq!(GemmCore::WgmmaTma.prefix(), "wgt_");
+        assert_eq!(GemmCore::WgmmaTma.tensor(), GemmCore::WgmmaTma);
+        // Quantized linears route as under the Hopper default (the TMA core is dense only).
+        for (nf4, fwd) in [(true, true), (true, false), (false, true), (false, false)] {
+            assert_eq!(
+                GemmCore::WgmmaTma.for_quantized(nf4, fwd),
+                GemmCore::Hopper.for_quantized(nf4, fwd)
+            );
+        }
+        // cuTensorMapEncodeTiled: 16-byte bases, row strides of whole 16-byte chunks.
+        assert!(tma_fits(0x1000, 0x2000, 4096, 11008));
+        assert!(!tma_fits(0x1008, 0x2000, 4096, 4096));
+        assert!(!tma_fits(0x1000, 0x2000, 4100, 4096));
+        assert!(!tma_fits(0x1000, 0x2000, 4096, 37));
+        // 4 stages × (128 + 256) rows × 64 bf16, then 8 mbarriers (gemm_tma.cuh).
+        assert_eq!(wgt_smem_bytes(), 196_672);
+        assert!(wgt_smem_bytes() <= 227 * 1024);
     }
 
     #[test]

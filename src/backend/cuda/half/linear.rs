@@ -150,16 +150,14 @@ impl HalfRunner<'_> {
         k: usize,
     ) -> Result<()> {
         // (x, W, bias, y, M, N, K)
-        let a = args![
-            self.p(x),
-            self.p(w),
-            self.op(bias),
-            self.p(y),
-            i(m)?,
-            i(n)?,
-            i(k)?
-        ];
-        self.launch_gemm16("linear_fwd", (m, n), 0, &a)
+        let rest = args![self.op(bias), self.p(y), i(m)?, i(n)?, i(k)?];
+        let shape = GemmShape {
+            rows: m,
+            cols: n,
+            reduction: k,
+            dx: false,
+        };
+        self.launch_gemm16("linear_fwd", shape, 0, (self.p(x), self.p(w)), &rest)
     }
 
     pub fn linear_bwd_dx(
@@ -172,8 +170,14 @@ impl HalfRunner<'_> {
         k: usize,
     ) -> Result<()> {
         // (dy, W, dx, M, N, K); output [M, K], reduction over N
-        let a = args![self.p(dy), self.p(w), self.p(dx), i(m)?, i(n)?, i(k)?];
-        self.launch_gemm16("linear_bwd_dx", (m, k), 0, &a)
+        let rest = args![self.p(dx), i(m)?, i(n)?, i(k)?];
+        let shape = GemmShape {
+            rows: m,
+            cols: k,
+            reduction: n,
+            dx: true,
+        };
+        self.launch_gemm16("linear_bwd_dx", shape, 0, (self.p(dy), self.p(w)), &rest)
     }
 
     /// The `_r16` or `_r64` instance that serves rank r.
@@ -250,9 +254,7 @@ impl HalfRunner<'_> {
             r,
         )?;
         // lora_linear_fwd_r{R}(x, W, bias, xa, B, scale, y, M, N, K, r)
-        let a = args![
-            self.p(x),
-            self.p(w),
+        let rest = args![
             self.op(bias),
             self.p(xa),
             self.p(b_),
@@ -264,7 +266,14 @@ impl HalfRunner<'_> {
             i(r)?
         ];
         let rmax = Self::rank_bound(r);
-        self.launch_gemm16(&format!("lora_linear_fwd_r{rmax}"), (m, n), rmax, &a)
+        let shape = GemmShape {
+            rows: m,
+            cols: n,
+            reduction: k,
+            dx: false,
+        };
+        let name = format!("lora_linear_fwd_r{rmax}");
+        self.launch_gemm16(&name, shape, rmax, (self.p(x), self.p(w)), &rest)
     }
 
     /// LoRA backward: dyb = dY·B, dX = dY·W + s·(dyb·A)⊙mask, dA += s·dybᵀ·drop(x),
@@ -303,9 +312,7 @@ impl HalfRunner<'_> {
             r,
         )?;
         // lora_linear_bwd_dx_r{R}(dy, W, dyb, A, scale, p, seed, dx, M, N, K, r)
-        let a = args![
-            self.p(dy),
-            self.p(w),
+        let rest = args![
             self.p(dyb),
             self.p(a_),
             scale,
@@ -318,7 +325,14 @@ impl HalfRunner<'_> {
             ri
         ];
         let rmax = Self::rank_bound(r);
-        self.launch_gemm16(&format!("lora_linear_bwd_dx_r{rmax}"), (m, k), rmax, &a)?;
+        let shape = GemmShape {
+            rows: m,
+            cols: k,
+            reduction: n,
+            dx: true,
+        };
+        let name = format!("lora_linear_bwd_dx_r{rmax}");
+        self.launch_gemm16(&name, shape, rmax, (self.p(dy), self.p(w)), &rest)?;
         // lora_linear_bwd_dA(x, dyb, dA, scale, p, seed, M, K, r)
         let a = args![
             self.p(x),

@@ -14,6 +14,7 @@ use super::plan::{
     gemm16_core_launch, gemm_grid, rank_project_launch, rank_project_tiled, Projection,
     GEMM_THREADS,
 };
+use super::tma::{gemm_operands, Elem16, GemmShape};
 use crate::error::Result;
 
 /// A 16-bit storage type of the kernels.
@@ -181,23 +182,30 @@ impl<'a> HalfRunner<'a> {
     }
 
     /// Launches `<base>_<dtype>` of `module` with `args` in the kernel's parameter order.
-    /// Launches the GEMM-family entry `base` (linear, LoRA fwd / dX) over a `rows` × `cols` output
-    /// on this GPU's core (`CudaDevice::gemm_core`): lora_matmul.cu's gemm_core.cuh or `tc_`
-    /// instances, or gemm_wgmma.cu's `wg_`; the dtype suffix is added here.
+    /// Launches the GEMM-family entry `base` (linear, LoRA fwd / dX) of `shape` on this GPU's core
+    /// (`CudaDevice::gemm_core`): lora_matmul.cu's gemm_core.cuh or `tc_` instances, or
+    /// gemm_wgmma.cu's `wg_` / `wgp_`, or gemm_tma.cu's `wgt_` (which take tensor maps over
+    /// `lead` and `weight`); then `rest` of the entry's arguments. The dtype suffix is added here.
     fn launch_gemm16(
         &self,
         base: &str,
-        (rows, cols): (usize, usize),
+        shape: GemmShape,
         rmax: usize,
-        args: &[KArg],
+        (lead, weight): (u64, u64),
+        rest: &[KArg],
     ) -> Result<()> {
-        let core = self.dev.gemm_core()?;
-        let cfg = gemm16_core_launch(core, rows, cols, rmax);
+        let elem = match self.dt {
+            Half::Bf16 => Elem16::Bf16,
+            Half::F16 => Elem16::F16,
+        };
+        let (core, operands) = gemm_operands(self.dev.gemm_core()?, elem, shape, lead, weight)?;
+        let cfg = gemm16_core_launch(core, shape.rows, shape.cols, rmax);
+        let args: Vec<KArg> = operands.into_iter().chain(rest.iter().cloned()).collect();
         self.launch(
             core.module(),
             &format!("{}{base}", core.prefix()),
             cfg,
-            args,
+            &args,
         )
     }
 

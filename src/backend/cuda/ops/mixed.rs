@@ -1,6 +1,7 @@
 //! `--precision bf16`: linears (over a bf16-held base, or an f32 weight rounded per call) and
 //! attention at head dims 64/128/256 run on the bf16 tensor-core kernels (lora_matmul.cu's `tc_`
-//! entries on gemm_tc.cuh, or gemm_wgmma.cu's `wg_` on compute capability 9.0, plan::GemmCore;
+//! entries on gemm_tc.cuh, or gemm_wgmma.cu's `wg_` on compute capability 9.0, or opt-in gemm_tma.cu's
+//! `wgt_`, plan::GemmCore;
 //! attention_tc.cu). Each f32 input is rounded to bf16 (nearest even) on the way in,
 //! the kernels accumulate in fp32 and round their outputs to bf16, as torch autocast does around
 //! its bf16 GEMMs; the linears store those bf16 values as f32 directly (the `_f32y` entries), the
@@ -18,6 +19,7 @@ use super::super::kernels::KernelModule;
 use super::super::launch::{int, launch, launch_args, stride_cfg, KArg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_core_launch, AttentionBwd, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
+use super::super::tma::{gemm_operands, Elem16, GemmShape};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads};
 use super::linear::{column_dot, project_xa, rank_instance, sizes, LoraBwd};
 use super::quant::qargs;
@@ -94,15 +96,21 @@ enum Gemm {
 }
 
 impl Weight16<'_> {
-    /// The entry point of `g` for this weight and the weight's kernel arguments: lora_matmul.cu's
-    /// `_f32y` entries take the bf16 matrix, quant_tc.cu's the seven quantized-weight arguments.
+    /// The entry point of `g` on `core` for this weight, and its leading arguments: the lead
+    /// operand (x or dY) and the weight as the entry takes them (lora_matmul.cu's / gemm_wgmma.cu's
+    /// `_f32y` entries two pointers, gemm_tma.cu's two tensor maps, quant_tc.cu's the lead and the
+    /// seven quantized-weight arguments). A dense GEMM may move from the TMA core to wg_ there
+    /// (tma::gemm_operands), hence the core it returns.
     fn entry(
         &self,
         be: &CudaBackend,
         core: GemmCore,
         g: Gemm,
-    ) -> Result<(KernelModule, String, Vec<KArg>)> {
-        let dense = |ptr: u64| {
+        shape: GemmShape,
+        lead: u64,
+    ) -> Result<(GemmCore, KernelModule, String, Vec<KArg>)> {
+        let dense = |ptr: u64| -> Result<(GemmCore, KernelModule, String, Vec<KArg>)> {
+            let (core, operands) = gemm_operands(core, Elem16::Bf16, shape, lead, ptr)?;
             let base = match g {
                 Gemm::Fwd => "linear_fwd".to_string(),
                 Gemm::BwdDx => "linear_bwd_dx".to_string(),
@@ -110,7 +118,7 @@ impl Weight16<'_> {
                 Gemm::LoraBwdDx(r) => format!("lora_linear_bwd_dx_r{r}"),
             };
             let name = format!("{}{base}_f32y_bf16", core.prefix());
-            Ok((core.module(), name, vec![ptr.into()]))
+            Ok((core, core.module(), name, operands.into()))
         };
         match self {
             Weight16::Held(w) if w.format != QuantFormat::Bf16 => {
@@ -123,20 +131,21 @@ impl Weight16<'_> {
                     Gemm::LoraBwdDx(r) => format!("qlora_bwd_dx_r{r}_{f}"),
                 };
                 let name = format!("{}{base}_f32y_bf16", core.prefix());
-                Ok((core.quant_module(), name, q.args()))
+                let operands = std::iter::once(lead.into()).chain(q.args()).collect();
+                Ok((core, core.quant_module(), name, operands))
             }
             Weight16::Held(w) => dense(be.raw(&w.bufs.q)),
             Weight16::Rounded(w) => dense(be.raw(w)),
         }
     }
 
-    /// Launches `g` over `rows` × `cols` outputs: `lead` (x or dY), the weight, then `rest` in the
-    /// entry's order (bias.., y or dX, sizes).
+    /// Launches `g` over `rows` × `cols` outputs summed over `reduction`: `lead` (x or dY), the
+    /// weight, then `rest` in the entry's order (bias.., y or dX, sizes).
     fn launch(
         &self,
         be: &CudaBackend,
         g: Gemm,
-        (rows, cols): (usize, usize),
+        (rows, cols, reduction): (usize, usize, usize),
         lead: u64,
         rest: Vec<KArg>,
     ) -> Result<()> {
@@ -149,7 +158,7 @@ impl Weight16<'_> {
             Weight16::Held(w) if w.format != QuantFormat::Bf16 => {
                 if be.device().quant_decode()?.whole_weight(rows) {
                     let whole = Weight16::Rounded(dequantized(be, w)?);
-                    return whole.launch(be, g, (rows, cols), lead, rest);
+                    return whole.launch(be, g, (rows, cols, reduction), lead, rest);
                 }
                 core.for_quantized(
                     matches!(w.format, QuantFormat::Nf4 | QuantFormat::Nf4Dq),
@@ -162,11 +171,14 @@ impl Weight16<'_> {
             Gemm::Fwd | Gemm::BwdDx => 0,
             Gemm::LoraFwd(r) | Gemm::LoraBwdDx(r) => r,
         };
-        let (module, name, weight) = self.entry(be, core, g)?;
-        let args: Vec<KArg> = std::iter::once(lead.into())
-            .chain(weight)
-            .chain(rest)
-            .collect();
+        let shape = GemmShape {
+            rows,
+            cols,
+            reduction,
+            dx: matches!(g, Gemm::BwdDx | Gemm::LoraBwdDx(_)),
+        };
+        let (core, module, name, operands) = self.entry(be, core, g, shape, lead)?;
+        let args: Vec<KArg> = operands.into_iter().chain(rest).collect();
         let cfg = gemm16_core_launch(core, rows, cols, rmax);
         launch_args(be.device(), module, &name, cfg, &args)
     }
@@ -243,13 +255,13 @@ pub(super) fn linear_fwd(
                 ki.into(),
                 (r as i32).into(),
             ];
-            w.launch(be, Gemm::LoraFwd(rmax), (m, n), xp, rest)?;
+            w.launch(be, Gemm::LoraFwd(rmax), (m, n, k), xp, rest)?;
             saved.xa = Some(xa);
         }
         // (x, W.., bias, y, M, N, K)
         _ => {
             let rest = vec![bp.into(), yp.into(), mi.into(), ni.into(), ki.into()];
-            w.launch(be, Gemm::Fwd, (m, n), xp, rest)?;
+            w.launch(be, Gemm::Fwd, (m, n, k), xp, rest)?;
         }
     }
     if let AdapterOp::Ia3Output { l } = adapter {
@@ -285,7 +297,7 @@ pub(super) fn linear_bwd(
     // (dy, W.., dx, M, N, K)
     let plain_dx = || {
         let rest = vec![dxp.into(), mi.into(), ni.into(), ki.into()];
-        w.launch(be, Gemm::BwdDx, (m, k), dyp, rest)
+        w.launch(be, Gemm::BwdDx, (m, k, n), dyp, rest)
     };
     match (adapter, grad) {
         (AdapterOp::None, _) => plain_dx()?,
@@ -304,7 +316,7 @@ pub(super) fn linear_bwd(
                     ki.into(),
                     (a.rows() as i32).into(),
                 ];
-                w.launch(be, Gemm::LoraBwdDx(rmax), (m, k), dyp, rest)
+                w.launch(be, Gemm::LoraBwdDx(rmax), (m, k, n), dyp, rest)
             })?;
         }
         (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {

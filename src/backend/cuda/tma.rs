@@ -1,0 +1,115 @@
+//! The tensor maps of gemm_tma.cu's `wgt_` entries: each takes its two matrix operands (x or dY,
+//! and the weight W) as CUtensorMaps, encoded here with cuTensorMapEncodeTiled and passed by value
+//! (`__grid_constant__`), in place of the two pointers the other cores take.
+
+use cudarc::driver::sys;
+use cudarc::driver::DeviceRepr;
+
+use super::device::CudaError;
+use super::launch::KArg;
+use super::plan::{tma_fits, GemmCore, WGT_TILE};
+
+/// A CUtensorMap's 128 bytes, as the kernels declare it (wgt::TensorMap, 64-byte aligned).
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub struct TensorMap(pub [u64; 16]);
+
+// SAFETY: plain bytes the driver copies into the kernel's parameter space, laid out and aligned
+// as the kernel's `const __grid_constant__ wgt::TensorMap` parameter.
+unsafe impl DeviceRepr for TensorMap {}
+
+/// The 16-bit element type of a GEMM's operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem16 {
+    Bf16,
+    F16,
+}
+
+/// What a GEMM-family launch multiplies, for an output of `rows` × `cols` summed over `reduction`:
+/// the lead operand (x, or dY with `dx`) is [rows, reduction], the weight W is [cols, reduction]
+/// (forward: y = x·Wᵀ) or [reduction, cols] (dX = dY·W), both row-major and dense.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmShape {
+    pub rows: usize,
+    pub cols: usize,
+    pub reduction: usize,
+    pub dx: bool,
+}
+
+/// A 2-D map over a row-major [rows, cols] matrix at `base`, in boxes of 64 columns (128 bytes:
+/// the 128-byte swizzle's line) × `box_rows` rows, zero outside the matrix.
+fn encode(
+    elem: Elem16,
+    base: u64,
+    rows: usize,
+    cols: usize,
+    box_rows: u32,
+) -> Result<TensorMap, CudaError> {
+    let mut map = TensorMap([0; 16]);
+    let dims = [cols as u64, rows as u64];
+    let strides = [cols as u64 * 2];
+    let boxes = [64u32, box_rows];
+    let element_strides = [1u32, 1];
+    let data_type = match elem {
+        Elem16::Bf16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+        Elem16::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+    };
+    // SAFETY: `map` is a writable CUtensorMap-sized, 64-byte-aligned buffer; the arrays hold the
+    // rank (2) entries the call reads (rank − 1 for the strides).
+    let status = unsafe {
+        sys::cuTensorMapEncodeTiled(
+            (&mut map as *mut TensorMap).cast::<sys::CUtensorMap>(),
+            data_type,
+            2,
+            base as *mut std::ffi::c_void,
+            dims.as_ptr(),
+            strides.as_ptr(),
+            boxes.as_ptr(),
+            element_strides.as_ptr(),
+            sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+            sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+        )
+    };
+    status.result().map_err(|source| CudaError::Driver {
+        what: format!("encoding a tensor map over a {rows}×{cols} matrix for the TMA GEMM"),
+        source,
+    })?;
+    Ok(map)
+}
+
+/// The core that runs a dense GEMM under `core`, and its first two arguments: for `WgmmaTma`,
+/// tensor maps over `lead` and `weight` when they suit TMA (else the wg_ entries take over), for
+/// every other core the two pointers.
+pub fn gemm_operands(
+    core: GemmCore,
+    elem: Elem16,
+    shape: GemmShape,
+    lead: u64,
+    weight: u64,
+) -> Result<(GemmCore, [KArg; 2]), CudaError> {
+    let GemmShape {
+        rows,
+        cols,
+        reduction,
+        dx,
+    } = shape;
+    let (w_rows, w_cols) = if dx {
+        (reduction, cols)
+    } else {
+        (cols, reduction)
+    };
+    if core != GemmCore::WgmmaTma || !tma_fits(lead, weight, reduction, w_cols) {
+        let core = match core {
+            GemmCore::WgmmaTma => GemmCore::Wgmma,
+            other => other,
+        };
+        return Ok((core, [lead.into(), weight.into()]));
+    }
+    // dX's B tile is four N-major 64 × 64 boxes; the forward's one 256-row K-major box.
+    let w_box = if dx { 64 } else { WGT_TILE.1 as u32 };
+    let a = encode(elem, lead, rows, reduction, WGT_TILE.0 as u32)?;
+    let w = encode(elem, weight, w_rows, w_cols, w_box)?;
+    Ok((core, [KArg::Map(Box::new(a)), KArg::Map(Box::new(w))]))
+}
