@@ -17,6 +17,8 @@
 #   wgmma-inflight the same on its in-flight pipeline, without the memchecks and CLI run;
 #   attention-fused runs the tc attention parity (split and fused backward), its memcheck and
 #   racecheck, a mixed CLI run and mixed layers of both shapes with SECTUNE_ATTENTION_BWD=fused.
+#   wgmma-tma runs the opt-in TMA core's parity suites, a racecheck, memchecks, a CLI run and layers
+#   (wgmma-tma-parity only the parity suites);
 #   wgmma-parity / wgmma-inflight-parity run only the parity suites of those two, wgmma-sanitize
 #   only wgmma's memchecks and CLI run; sanitize-attention-bf16 memchecks and racechecks the tc
 #   attention (both backwards);
@@ -283,6 +285,15 @@ for s in $steps; do
       mixed_layer layer-mixed-rank-default-codellama7b codellama7b SECTUNE_RANK_PROJECT= ;;
     wgmma) wgmma_steps wgmma parity,sanitize,layers ;;
     wgmma-inflight) wgmma_steps wgmma-inflight parity,layers ;;
+    wgmma-tma|wgmma-tma-parity)  # the opt-in TMA core (gemm_tma.cu, never run on a GPU before): parity
+      # first (a hang marks it hung), then a racecheck of its mbarrier ring, memchecks, layers
+      parts=parity,sanitize,layers; [ "$s" = wgmma-tma-parity ] && parts=parity
+      wgmma_steps wgmma-tma parity
+      if [ "$parts" != parity ] && core_ok wgmma-tma "wgmma-tma racecheck"; then
+        [ -x "$bin/cuda_bf16" ] && step racecheck-cuda_bf16-wgmma-tma 90 env SECTUNE_GEMM_CORE=wgmma-tma compute-sanitizer \
+          --tool racecheck --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
+        wgmma_steps wgmma-tma sanitize,layers
+      fi ;;
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's
       [ -x "$bin/cuda_attention_tc" ] && step attention-tc-both 60 "$bin/cuda_attention_tc" --test-threads=1
       attention_sanitizers both
