@@ -21,7 +21,8 @@
 //   (192 KiB) is followed by the 2 × 4 mbarriers.
 // Epilogue: the rank term (gemm_tc.cuh's add_rank over the 128 × 256 tile, the two consumer
 //   warpgroups meeting at named barrier 1) and store_tile, per warp a 16 × 256 slab.
-// Launch: grid (ceil(N_out/256), ceil(M/128)), block 384, dynamic shared memory plan::wgt_smem_bytes.
+// Launch: grid (ceil(N_out/256), ceil(M/128)), block 384, dynamic shared memory plan::wgt_smem_bytes;
+//   tile_of maps blocks to tiles in groups of 16 tile rows (L2 reuse of W).
 #pragma once
 #include "gemm_wgmma.cuh"
 
@@ -183,6 +184,19 @@ __device__ __forceinline__ void issue(Acc& acc, uint32_t sa, uint32_t sb, int wg
   fence_acc(acc);
 }
 
+// Which output tile block b of the grid (ceil(N/BN), ceil(M/BM)) computes: blocks run in groups of
+// GROUP_M tile rows, column by column inside a group, so a wave of 132 blocks reads 16 row tiles of
+// A and 8 column tiles of W (33 MB at K 4096) rather than 3 rows and all of a 11008-row W (90 MB,
+// more than L2 holds, re-read from DRAM for every 3 rows).
+constexpr int GROUP_M = 16;
+__device__ __forceinline__ void tile_of(int& m_tile, int& n_tile) {
+  const int tiles_m = gridDim.y, tiles_n = gridDim.x, b = blockIdx.y * tiles_n + blockIdx.x;
+  const int per_group = GROUP_M * tiles_n, first_m = b / per_group * GROUP_M;
+  const int rows = min(tiles_m - first_m, GROUP_M), in_group = b % per_group;
+  m_tile = first_m + in_group % rows;
+  n_tile = in_group / rows;
+}
+
 // The whole block; y [M, N] (ld ldy) gets T(C + rank term + bias). M, N, K as gemm_tc.cuh's gemm.
 template <typename T, bool B_KN, int RMAX, typename Y>
 __device__ void gemm(const TensorMap& ta, const TensorMap& tb, int M, int N, int K, const T* bias, Y* y, int ldy,
@@ -191,7 +205,9 @@ __device__ void gemm(const TensorMap& ta, const TensorMap& tb, int M, int N, int
   const uint32_t ring = tc::smem_u32(raw);
   if (ring & 1023) __trap();  // the 128-byte swizzle of TMA and wgmma needs 1024-byte-aligned tiles
   const uint32_t full = ring + RING_BYTES, empty = full + 8 * STAGES;
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, KT = (K + BK - 1) / BK;
+  int m_tile, n_tile;
+  tile_of(m_tile, n_tile);
+  const int m0 = m_tile * BM, n0 = n_tile * BN, KT = (K + BK - 1) / BK;
   const int wgi = threadIdx.x >> 7;
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {

@@ -126,7 +126,7 @@ const ANY_ALARM: &str = "wrong outputs or an emulator alarm";
 fn gemm_cores_mma_sync_and_wgmma_run_right_in_the_emulator() {
     check(
         "sim_gemm",
-        78,
+        80,
         &[
             ("skip-barrier:2", ANY_ALARM),
             ("cp-wait-early", ANY_ALARM),

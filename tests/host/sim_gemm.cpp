@@ -93,5 +93,7 @@ int main(int argc, char** argv) {
     linear<f16, f16>({"wgt f16", M, N, K, 3}, WGT, DENSE(wgt_, _f16), TensorMaps());
     linear<bf16, float>({"wgt bf16", M, N, K, 7, 0.1f}, WGT, DENSE(wgt_, _f32y_bf16), TensorMaps());
   }
+  // 17 tile rows: a whole group of 16 and a partial one in the TMA core's block-to-tile order.
+  linear<bf16, bf16>({"wgt bf16", 2100, 264, 64, 0}, WGT, DENSE(wgt_, _bf16), TensorMaps());
   return tally.finish();
 }
