@@ -51,7 +51,6 @@ template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t d
 template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
   sim::wgmma_issue(d, da, db, TRANS_B, false, BN);
 }
-__device__ __forceinline__ void fence_acc(Acc&) {}
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) { sim::mbar_init(bar, count); }
 __device__ __forceinline__ void fence_barrier_init() {}
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) { sim::mbar_arrive(bar, 0); }
@@ -93,12 +92,6 @@ template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t d
 }
 template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
   SECTUNE_WGT_MMA("f16");
-}
-__device__ __forceinline__ void fence_acc(Acc& acc) {
-#pragma unroll
-  for (int i = 0; i < SLAB_NT; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(acc[0][i][j])::"memory");
 }
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
@@ -176,12 +169,12 @@ __device__ __forceinline__ void produce(const TensorMap& ta, const TensorMap& tb
 // One k-tile of the warpgroup's 64×256 output from a stage (addresses in shared space).
 template <typename T, bool B_KN>
 __device__ __forceinline__ void issue(Acc& acc, uint32_t sa, uint32_t sb, int wgi) {
-  fence_acc(acc);
+  wg::fence_acc(acc);
   wg::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < BK; kk += 16) mma<B_KN>(&acc[0][0][0], wg::a_desc(sa, wgi, kk), wg::b_desc<B_KN>(sb, kk), T());
   wg::wgmma_commit();
-  fence_acc(acc);
+  wg::fence_acc(acc);
 }
 
 // Which output tile block b of the grid (ceil(N/BN), ceil(M/BM)) computes: blocks run in groups of
@@ -229,12 +222,10 @@ __device__ void gemm(const TensorMap& ta, const TensorMap& tb, int M, int N, int
     mbar_wait(full + 8 * s, (kt / STAGES) & 1);
     const uint32_t sa = ring + s * STAGE_BYTES;
     issue<T, B_KN>(acc, sa, sa + A_BYTES, wgi);
-    wg::wgmma_wait<1>();  // k-tile kt − 1's wgmmas have retired: its stage may be refilled
-    fence_acc(acc);
+    wg::wait<1>(acc);  // k-tile kt − 1's wgmmas have retired: its stage may be refilled
     if (kt > 0 && (threadIdx.x & 127) == 0) mbar_arrive(empty + 8 * ((kt - 1) % STAGES));
   }
-  wg::wgmma_wait<0>();
-  fence_acc(acc);
+  wg::wait<0>(acc);
   const int wm = wg::slab_row(threadIdx.x >> 5);
   if (RMAX > 0 && rank.r > 0) {
     consumers_sync();  // both warpgroups are done with the ring: it holds the rank operands now

@@ -65,7 +65,7 @@ template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t d
 template <bool TRANS_B> __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
   sim::wgmma_issue(d, da, db, TRANS_B, false);
 }
-__device__ __forceinline__ void fence_acc(Acc&) {}
+template <int NT> __device__ __forceinline__ void fence_acc(float (&)[1][NT][4]) {}
 __device__ __forceinline__ void wgmma_fence() {}
 __device__ __forceinline__ void wgmma_commit() { sim::wgmma_commit(); }
 template <int N> __device__ __forceinline__ void wgmma_wait() { sim::wgmma_wait(N); }
@@ -102,10 +102,11 @@ __device__ __forceinline__ void mma(float* d, uint64_t da, uint64_t db, f16) {
   SECTUNE_WG_MMA("f16");
 }
 
-// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmmas.
-__device__ __forceinline__ void fence_acc(Acc& acc) {
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmmas (a
+// warp's slab of NT m16n8 fragments: 16 for m64n128, 32 for gemm_tma.cuh's m64n256).
+template <int NT> __device__ __forceinline__ void fence_acc(float (&acc)[1][NT][4]) {
 #pragma unroll
-  for (int i = 0; i < SLAB_NT; ++i)
+  for (int i = 0; i < NT; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(acc[0][i][j])::"memory");
 }
@@ -135,7 +136,7 @@ __device__ __forceinline__ void issue(Acc& acc, const T* sa, const T* sb) {
 
 // Waits until at most N of this warpgroup's committed k-tiles of wgmmas are still running: the
 // stages of the others may be overwritten (N = 0: the accumulators are final).
-template <int N> __device__ __forceinline__ void wait(Acc& acc) {
+template <int N, int NT> __device__ __forceinline__ void wait(float (&acc)[1][NT][4]) {
   wgmma_wait<N>();
   fence_acc(acc);
 }

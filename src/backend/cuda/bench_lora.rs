@@ -189,18 +189,8 @@ fn odd_shapes(dev: &CudaDevice, tc: GemmCore) -> Result<()> {
         let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, r as i32);
         // The operands as each core takes them (the TMA core's tensor maps, or pointers when
         // these rows do not suit TMA and its wg_ fallback runs), and that core's entry prefix.
-        let fwd_shape = GemmShape {
-            rows: m,
-            cols: n,
-            reduction: k,
-            dx: false,
-        };
-        let dx_shape = GemmShape {
-            rows: m,
-            cols: k,
-            reduction: n,
-            dx: true,
-        };
+        let fwd_shape = GemmShape::fwd(m, n, k);
+        let dx_shape = GemmShape::dx(m, n, k);
         let (xp, wp, dyp) = (x.device_ptr(s).0, w.device_ptr(s).0, dy.device_ptr(s).0);
         let (fwd_core, fwd_ops) = gemm_operands(tc, Elem16::Bf16, fwd_shape, xp, wp)?;
         let (dx_core, dx_ops) = gemm_operands(tc, Elem16::Bf16, dx_shape, dyp, wp)?;
@@ -375,18 +365,8 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
     // The GEMMs' operands as `core` takes them (tensor maps for the TMA core) and the core each
     // direction runs on (the same here: the 7B shapes suit TMA).
     let wp = w.device_ptr(s).0;
-    let fwd_shape = GemmShape {
-        rows: m,
-        cols: n,
-        reduction: k,
-        dx: false,
-    };
-    let dx_shape = GemmShape {
-        rows: m,
-        cols: k,
-        reduction: n,
-        dx: true,
-    };
+    let fwd_shape = GemmShape::fwd(m, n, k);
+    let dx_shape = GemmShape::dx(m, n, k);
     let (fwd_core, fwd_ops) = gemm_operands(core, Elem16::Bf16, fwd_shape, x.device_ptr(s).0, wp)?;
     let (dx_core, dx_ops) = gemm_operands(core, Elem16::Bf16, dx_shape, dy.device_ptr(s).0, wp)?;
     let fwd_launch = gemm16_core_launch(fwd_core, m, n, 0);

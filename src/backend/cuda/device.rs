@@ -7,7 +7,7 @@
 //! are then recycled without cudaMalloc calls.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverError};
 use cudarc::nvrtc::Ptx;
@@ -49,7 +49,18 @@ pub struct CudaDevice {
     functions: Mutex<HashMap<(KernelModule, String), CudaFunction>>,
     /// Dynamic shared memory each function has been allowed so far (above the 48 KB default).
     smem_opt_in: Mutex<HashMap<(KernelModule, String), u32>>,
+    /// The compute capability, read once: every GEMM and attention launch asks for it.
+    cc: OnceLock<(i32, i32)>,
 }
+
+/// The value an environment setting had when first read. The GEMM core, decode and attention
+/// settings are consulted on every launch, so each is read once per process, not per call.
+fn setting(cell: &'static OnceLock<Option<String>>, name: &str) -> Option<&'static str> {
+    cell.get_or_init(|| std::env::var(name).ok()).as_deref()
+}
+static GEMM_CORE_SETTING: OnceLock<Option<String>> = OnceLock::new();
+static QUANT_DECODE_SETTING: OnceLock<Option<String>> = OnceLock::new();
+static ATTENTION_BWD_SETTING: OnceLock<Option<String>> = OnceLock::new();
 
 /// Dynamic shared memory every block may use without an opt-in.
 const DEFAULT_DYNAMIC_SMEM: u32 = 48 * 1024;
@@ -81,6 +92,7 @@ impl CudaDevice {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             smem_opt_in: Mutex::new(HashMap::new()),
+            cc: OnceLock::new(),
         })
     }
 
@@ -119,37 +131,40 @@ impl CudaDevice {
     /// (major, minor) compute capability, e.g. (9, 0) for an H100/H200.
     pub fn compute_capability(&self) -> Result<(i32, i32), CudaError> {
         use cudarc::driver::sys::CUdevice_attribute as A;
+        if let Some(&cc) = self.cc.get() {
+            return Ok(cc);
+        }
         let get = |a| {
             self.ctx
                 .attribute(a)
                 .map_err(driver("reading the compute capability"))
         };
-        Ok((
+        let cc = (
             get(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
             get(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
-        ))
+        );
+        Ok(*self.cc.get_or_init(|| cc))
     }
 
     /// The GEMM core of the 16-bit linears on this GPU: the arch's default, or the one
     /// SECTUNE_GEMM_CORE names (refused with the fix when this GPU cannot run it).
     pub fn gemm_core(&self) -> Result<GemmCore, CudaError> {
-        let choice = std::env::var(GEMM_CORE_ENV).ok();
-        GemmCore::choose(self.compute_capability()?, choice.as_deref()).map_err(CudaError::Setting)
+        let choice = setting(&GEMM_CORE_SETTING, GEMM_CORE_ENV);
+        GemmCore::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
     }
 
     /// How `--precision bf16` decodes an int8 / NF4 base: fused unless SECTUNE_QUANT_DECODE says
     /// scratch.
     pub fn quant_decode(&self) -> Result<QuantDecode, CudaError> {
-        let choice = std::env::var(QUANT_DECODE_ENV).ok();
-        QuantDecode::choose(choice.as_deref()).map_err(CudaError::Setting)
+        let choice = setting(&QUANT_DECODE_SETTING, QUANT_DECODE_ENV);
+        QuantDecode::choose(choice).map_err(CudaError::Setting)
     }
 
     /// The tensor-core attention backward: the arch's default, or the one SECTUNE_ATTENTION_BWD
     /// names.
     pub fn attention_bwd(&self) -> Result<AttentionBwd, CudaError> {
-        let choice = std::env::var(ATTENTION_BWD_ENV).ok();
-        AttentionBwd::choose(self.compute_capability()?, choice.as_deref())
-            .map_err(CudaError::Setting)
+        let choice = setting(&ATTENTION_BWD_SETTING, ATTENTION_BWD_ENV);
+        AttentionBwd::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
     }
 
     /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above

@@ -36,6 +36,27 @@ pub struct GemmShape {
     pub dx: bool,
 }
 
+impl GemmShape {
+    /// y [m, n] = x [m, k]·Wᵀ, W [n, k].
+    pub fn fwd(m: usize, n: usize, k: usize) -> Self {
+        GemmShape {
+            rows: m,
+            cols: n,
+            reduction: k,
+            dx: false,
+        }
+    }
+    /// dX [m, k] = dY [m, n]·W, W [n, k].
+    pub fn dx(m: usize, n: usize, k: usize) -> Self {
+        GemmShape {
+            rows: m,
+            cols: k,
+            reduction: n,
+            dx: true,
+        }
+    }
+}
+
 /// A 2-D map over a row-major [rows, cols] matrix at `base`, in boxes of 64 columns (128 bytes:
 /// the 128-byte swizzle's line) × `box_rows` rows, zero outside the matrix.
 fn encode(

@@ -151,12 +151,7 @@ impl HalfRunner<'_> {
     ) -> Result<()> {
         // (x, W, bias, y, M, N, K)
         let rest = args![self.op(bias), self.p(y), i(m)?, i(n)?, i(k)?];
-        let shape = GemmShape {
-            rows: m,
-            cols: n,
-            reduction: k,
-            dx: false,
-        };
+        let shape = GemmShape::fwd(m, n, k);
         self.launch_gemm16("linear_fwd", shape, 0, (self.p(x), self.p(w)), &rest)
     }
 
@@ -171,12 +166,7 @@ impl HalfRunner<'_> {
     ) -> Result<()> {
         // (dy, W, dx, M, N, K); output [M, K], reduction over N
         let rest = args![self.p(dx), i(m)?, i(n)?, i(k)?];
-        let shape = GemmShape {
-            rows: m,
-            cols: k,
-            reduction: n,
-            dx: true,
-        };
+        let shape = GemmShape::dx(m, n, k);
         self.launch_gemm16("linear_bwd_dx", shape, 0, (self.p(dy), self.p(w)), &rest)
     }
 
@@ -266,12 +256,7 @@ impl HalfRunner<'_> {
             i(r)?
         ];
         let rmax = Self::rank_bound(r);
-        let shape = GemmShape {
-            rows: m,
-            cols: n,
-            reduction: k,
-            dx: false,
-        };
+        let shape = GemmShape::fwd(m, n, k);
         let name = format!("lora_linear_fwd_r{rmax}");
         self.launch_gemm16(&name, shape, rmax, (self.p(x), self.p(w)), &rest)
     }
@@ -325,12 +310,7 @@ impl HalfRunner<'_> {
             ri
         ];
         let rmax = Self::rank_bound(r);
-        let shape = GemmShape {
-            rows: m,
-            cols: k,
-            reduction: n,
-            dx: true,
-        };
+        let shape = GemmShape::dx(m, n, k);
         let name = format!("lora_linear_bwd_dx_r{rmax}");
         self.launch_gemm16(&name, shape, rmax, (self.p(dy), self.p(w)), &rest)?;
         // lora_linear_bwd_dA(x, dyb, dA, scale, p, seed, M, K, r)

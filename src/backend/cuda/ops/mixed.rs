@@ -139,13 +139,13 @@ impl Weight16<'_> {
         }
     }
 
-    /// Launches `g` over `rows` × `cols` outputs summed over `reduction`: `lead` (x or dY), the
-    /// weight, then `rest` in the entry's order (bias.., y or dX, sizes).
+    /// Launches `g` of `shape` (GemmShape::fwd for Fwd / LoraFwd, ::dx for the others): `lead` (x
+    /// or dY), the weight, then `rest` in the entry's order (bias.., y or dX, sizes).
     fn launch(
         &self,
         be: &CudaBackend,
         g: Gemm,
-        (rows, cols, reduction): (usize, usize, usize),
+        shape: GemmShape,
         lead: u64,
         rest: Vec<KArg>,
     ) -> Result<()> {
@@ -156,9 +156,9 @@ impl Weight16<'_> {
         let core = be.device().gemm_core()?.tensor();
         let core = match self {
             Weight16::Held(w) if w.format != QuantFormat::Bf16 => {
-                if be.device().quant_decode()?.whole_weight(rows) {
+                if be.device().quant_decode()?.whole_weight(shape.rows) {
                     let whole = Weight16::Rounded(dequantized(be, w)?);
-                    return whole.launch(be, g, (rows, cols, reduction), lead, rest);
+                    return whole.launch(be, g, shape, lead, rest);
                 }
                 core.for_quantized(
                     matches!(w.format, QuantFormat::Nf4 | QuantFormat::Nf4Dq),
@@ -171,15 +171,9 @@ impl Weight16<'_> {
             Gemm::Fwd | Gemm::BwdDx => 0,
             Gemm::LoraFwd(r) | Gemm::LoraBwdDx(r) => r,
         };
-        let shape = GemmShape {
-            rows,
-            cols,
-            reduction,
-            dx: matches!(g, Gemm::BwdDx | Gemm::LoraBwdDx(_)),
-        };
         let (core, module, name, operands) = self.entry(be, core, g, shape, lead)?;
         let args: Vec<KArg> = operands.into_iter().chain(rest).collect();
-        let cfg = gemm16_core_launch(core, rows, cols, rmax);
+        let cfg = gemm16_core_launch(core, shape.rows, shape.cols, rmax);
         launch_args(be.device(), module, &name, cfg, &args)
     }
 }
@@ -255,13 +249,13 @@ pub(super) fn linear_fwd(
                 ki.into(),
                 (r as i32).into(),
             ];
-            w.launch(be, Gemm::LoraFwd(rmax), (m, n, k), xp, rest)?;
+            w.launch(be, Gemm::LoraFwd(rmax), GemmShape::fwd(m, n, k), xp, rest)?;
             saved.xa = Some(xa);
         }
         // (x, W.., bias, y, M, N, K)
         _ => {
             let rest = vec![bp.into(), yp.into(), mi.into(), ni.into(), ki.into()];
-            w.launch(be, Gemm::Fwd, (m, n, k), xp, rest)?;
+            w.launch(be, Gemm::Fwd, GemmShape::fwd(m, n, k), xp, rest)?;
         }
     }
     if let AdapterOp::Ia3Output { l } = adapter {
@@ -297,7 +291,7 @@ pub(super) fn linear_bwd(
     // (dy, W.., dx, M, N, K)
     let plain_dx = || {
         let rest = vec![dxp.into(), mi.into(), ni.into(), ki.into()];
-        w.launch(be, Gemm::BwdDx, (m, k, n), dyp, rest)
+        w.launch(be, Gemm::BwdDx, GemmShape::dx(m, n, k), dyp, rest)
     };
     match (adapter, grad) {
         (AdapterOp::None, _) => plain_dx()?,
@@ -316,7 +310,7 @@ pub(super) fn linear_bwd(
                     ki.into(),
                     (a.rows() as i32).into(),
                 ];
-                w.launch(be, Gemm::LoraBwdDx(rmax), (m, k, n), dyp, rest)
+                w.launch(be, Gemm::LoraBwdDx(rmax), GemmShape::dx(m, n, k), dyp, rest)
             })?;
         }
         (AdapterOp::Ia3Input { l }, AdapterGrad::Ia3 { dl }) => {
