@@ -38,9 +38,10 @@ constexpr int PRODUCER = 128 * CONSUMERS;  // the thread that issues every load
 // The rank epilogue's U [128][RS] and V [256][RS] fp32 reuse the ring.
 static_assert((BM + BN) * tc::rank_stride(64) * 4 <= RING_BYTES, "rank operands fit in the freed ring");
 
-// A CUtensorMap as the driver encodes it (cuTensorMapEncodeTiled): 128 opaque bytes, passed by value
+// A CUtensorMap as the driver encodes it (cuTensorMapEncodeTiled): 128 opaque bytes, 128-byte aligned
+// as in CUDA 13's cuda.h, passed by value
 // as a __grid_constant__ kernel parameter so its address is in the parameter space TMA reads.
-struct alignas(64) TensorMap {
+struct alignas(128) TensorMap {
   unsigned long long opaque[16];
 };
 

@@ -9,14 +9,17 @@ use super::device::CudaError;
 use super::launch::KArg;
 use super::plan::{tma_fits, GemmCore, WGT_TILE};
 
-/// A CUtensorMap's 128 bytes, as the kernels declare it (wgt::TensorMap, 64-byte aligned).
-#[repr(C, align(64))]
+/// A CUtensorMap's 128 bytes, aligned as CUDA 13's cuda.h declares it (128 bytes; the encoder needs at
+/// least 64) and as the kernels' wgt::TensorMap.
+#[repr(C, align(128))]
 #[derive(Clone, Copy)]
 pub struct TensorMap(pub [u64; 16]);
 
 // SAFETY: plain bytes the driver copies into the kernel's parameter space, laid out and aligned
 // as the kernel's `const __grid_constant__ wgt::TensorMap` parameter.
 unsafe impl DeviceRepr for TensorMap {}
+const _: () =
+    assert!(std::mem::size_of::<TensorMap>() == 128 && std::mem::align_of::<TensorMap>() == 128);
 
 /// The 16-bit element type of a GEMM's operands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +78,7 @@ fn encode(
         Elem16::Bf16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
         Elem16::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
     };
-    // SAFETY: `map` is a writable CUtensorMap-sized, 64-byte-aligned buffer; the arrays hold the
+    // SAFETY: `map` is a writable CUtensorMap-sized, 128-byte-aligned buffer; the arrays hold the
     // rank (2) entries the call reads (rank − 1 for the strides).
     let status = unsafe {
         sys::cuTensorMapEncodeTiled(
