@@ -18,7 +18,7 @@ const DEFAULT_ARCHS: &[&str] = &["sm_75", "sm_80", "sm_86", "sm_89", "sm_90"];
 const PTX_ARCH: &str = "compute_80";
 /// Kernel files whose sm_90 image is built as sm_90a, the arch-specific target that has wgmma
 /// (such an image loads only on compute capability 9.0, which is every sm_90 GPU).
-const SM90A_MODULES: &[&str] = &["gemm_wgmma", "gemm_tma", "quant_wgmma"];
+const SM90A_MODULES: &[&str] = &["gemm_wgmma", "gemm_tma", "quant_wgmma", "quant_tma"];
 const KNOBS: &[&str] = &[
     "NVCC",
     "CUDA_HOME",

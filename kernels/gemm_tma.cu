@@ -12,11 +12,15 @@
 // T = f16 | bf16; the `_f32y` entries (bf16 only) store the bf16-rounded outputs as f32.
 #include "gemm_tma.cuh"
 
-#if SECTUNE_WGMMA
-#define WGT_BODY(...) __VA_ARGS__
-#else
-#define WGT_BODY(...) __trap();
-#endif
+namespace wgt {
+// The dense entries: both operands by TMA.
+template <typename T, bool B_KN, int RMAX, typename Y>
+__device__ void dense(const TensorMap& ta, const TensorMap& tb, int M, int N, int K, const T* bias, Y* y, int ldy,
+                      const tc::Rank& rank) {
+  TmaB<B_KN> b{tb};
+  gemm<T, B_KN, RMAX>(ta, b, M, N, K, bias, y, ldy, rank);
+}
+}  // namespace wgt
 
 #define WGT_MAPS const __grid_constant__ wgt::TensorMap ta, const __grid_constant__ wgt::TensorMap tb
 
@@ -24,13 +28,13 @@
   extern "C" __global__ void __launch_bounds__(wgt::THREADS, 1) wgt_lora_linear_fwd_r##R##YS##_##NAME(          \
       WGT_MAPS, const T* bias, const float* xa, const float* B, float scale, Y* y, int M, int N, int K, int r) { \
     WGT_BODY(const tc::Rank rank{xa, B, r, 1, r, scale, 0.f, 0ull};                                            \
-             wgt::gemm<T, false, R>(ta, tb, M, N, K, bias, y, N, rank);)                                       \
+             wgt::dense<T, false, R>(ta, tb, M, N, K, bias, y, N, rank);)                                       \
   }                                                                                                            \
   extern "C" __global__ void __launch_bounds__(wgt::THREADS, 1) wgt_lora_linear_bwd_dx_r##R##YS##_##NAME(       \
       WGT_MAPS, const float* dyb, const float* A, float scale, float p, unsigned long long seed, Y* dx, int M,  \
       int N, int K, int r) {                                                                                   \
     WGT_BODY(const tc::Rank rank{dyb, A, 1, K, r, scale, p, seed};                                             \
-             wgt::gemm<T, true, R>(ta, tb, M, K, N, (const T*)nullptr, dx, K, rank);)                          \
+             wgt::dense<T, true, R>(ta, tb, M, K, N, (const T*)nullptr, dx, K, rank);)                          \
   }
 
 #define WGT_ENTRY(T, NAME, Y, YS)                                                                               \
@@ -38,11 +42,11 @@
   WGT_RANK_ENTRY(T, NAME, 64, Y, YS)                                                                            \
   extern "C" __global__ void __launch_bounds__(wgt::THREADS, 1) wgt_linear_fwd##YS##_##NAME(                    \
       WGT_MAPS, const T* bias, Y* y, int M, int N, int K) {                                                     \
-    WGT_BODY(wgt::gemm<T, false, 0>(ta, tb, M, N, K, bias, y, N, tc::Rank{});)                                  \
+    WGT_BODY(wgt::dense<T, false, 0>(ta, tb, M, N, K, bias, y, N, tc::Rank{});)                                  \
   }                                                                                                            \
   extern "C" __global__ void __launch_bounds__(wgt::THREADS, 1) wgt_linear_bwd_dx##YS##_##NAME(                 \
       WGT_MAPS, Y* dx, int M, int N, int K) {                                                                   \
-    WGT_BODY(wgt::gemm<T, true, 0>(ta, tb, M, K, N, (const T*)nullptr, dx, K, tc::Rank{});)                     \
+    WGT_BODY(wgt::dense<T, true, 0>(ta, tb, M, K, N, (const T*)nullptr, dx, K, tc::Rank{});)                     \
   }
 
 WGT_ENTRY(f16, f16, f16, )

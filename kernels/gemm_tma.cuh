@@ -21,10 +21,17 @@
 //   (192 KiB) is followed by the 2 × 4 mbarriers.
 // Epilogue: the rank term (gemm_tc.cuh's add_rank over the 128 × 256 tile, the two consumer
 //   warpgroups meeting at named barrier 1) and store_tile, per warp a 16 × 256 slab.
-// Launch: grid (ceil(N_out/256), ceil(M/128)), block 384, dynamic shared memory plan::wgt_smem_bytes;
+// Launch: grid (ceil(N_out/256), ceil(M/128)), block 384, dynamic shared memory plan::wgt_smem_bytes
+//   (the ring, the barriers, then 2 KiB for a quantized B's decode tables: quant_tma.cu);
 //   tile_of maps blocks to tiles in groups of 16 tile rows (L2 reuse of W).
 #pragma once
 #include "gemm_wgmma.cuh"
+
+#if SECTUNE_WGMMA
+#define WGT_BODY(...) __VA_ARGS__
+#else
+#define WGT_BODY(...) __trap();
+#endif
 
 namespace wgt {
 
@@ -56,6 +63,7 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, int count) { sim::mbar_i
 __device__ __forceinline__ void fence_barrier_init() {}
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) { sim::mbar_arrive(bar, 0); }
 __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, int bytes) { sim::mbar_arrive(bar, bytes); }
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes) { sim::mbar_expect_tx(bar, bytes); }
 __device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) { return sim::mbar_try_wait(bar, parity); }
 __device__ __forceinline__ void tma_load(uint32_t dst, const TensorMap& map, int c0, int c1, uint32_t bar) {
   sim::tma_load_2d(dst, map.opaque, c0, c1, bar);
@@ -107,6 +115,10 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
 __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, int bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
+// Arms `bytes` more of the current phase's transactions without arriving.
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes) {
+  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
 // Whether the phase of parity `parity` has completed (the hardware may suspend the thread a while).
 __device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
   uint32_t done;
@@ -148,24 +160,43 @@ struct ConsumerSync {
   __device__ __forceinline__ void operator()() const { consumers_sync(); }
 };
 
-// The producer: k-tile kt goes to stage kt % STAGES once the consumers released its last use.
+// Waits until the consumers released stage kt % STAGES from its last use (k-tile kt − STAGES).
+__device__ __forceinline__ void wait_free(uint32_t empty, int kt) {
+  if (kt >= STAGES) mbar_wait(empty + 8 * (kt % STAGES), (kt / STAGES - 1) & 1);
+}
+
+// The producer warpgroup's work, as a policy of `gemm`: FULL_ARRIVALS producer threads arrive on a
+// stage's `full` barrier, REGS registers is what they keep (setmaxnreg), TABLE_BYTES of shared memory
+// after the barriers hold what `stage` puts there before the first barrier (a decoder's tables).
+// The dense B operand by TMA: thread PRODUCER loads both tiles of each stage.
 template <bool B_KN>
-__device__ __forceinline__ void produce(const TensorMap& ta, const TensorMap& tb, uint32_t ring, uint32_t full,
-                                        uint32_t empty, int KT, int m0, int n0) {
-  for (int kt = 0; kt < KT; ++kt) {
-    const int s = kt % STAGES;
-    if (kt >= STAGES) mbar_wait(empty + 8 * s, (kt / STAGES - 1) & 1);
-    const uint32_t sa = ring + s * STAGE_BYTES, sb = sa + A_BYTES, bar = full + 8 * s;
-    mbar_arrive_expect_tx(bar, STAGE_BYTES);
-    tma_load(sa, ta, kt * BK, m0, bar);
-    if (!B_KN) {
-      tma_load(sb, tb, kt * BK, n0, bar);
-    } else {
+struct TmaB {
+  static constexpr int FULL_ARRIVALS = 1, REGS = 40;
+  const TensorMap& tb;
+  __device__ __forceinline__ void stage(float*) {}
+  __device__ __forceinline__ void run(const TensorMap& ta, uint32_t ring, uint32_t full, uint32_t empty, int KT,
+                                      int m0, int n0) {
+    if (threadIdx.x != PRODUCER) return;
+    for (int kt = 0; kt < KT; ++kt) {
+      wait_free(empty, kt);
+      const int s = kt % STAGES;
+      const uint32_t sa = ring + s * STAGE_BYTES, sb = sa + A_BYTES, bar = full + 8 * s;
+      mbar_arrive_expect_tx(bar, STAGE_BYTES);
+      tma_load(sa, ta, kt * BK, m0, bar);
+      if (!B_KN) {
+        tma_load(sb, tb, kt * BK, n0, bar);
+      } else {
 #pragma unroll
-      for (int q = 0; q < BN / 64; ++q) tma_load(sb + q * (BK * 64 * 2), tb, n0 + 64 * q, kt * BK, bar);
+        for (int q = 0; q < BN / 64; ++q) tma_load(sb + q * (BK * 64 * 2), tb, n0 + 64 * q, kt * BK, bar);
+      }
     }
   }
-}
+};
+
+// The consumers' registers once the producer warpgroup keeps `producer_regs` (setmaxnreg moves them
+// within the block's 64 K: 2 × 128 × consumer + 128 × producer ≤ 65536, multiples of 8).
+__host__ __device__ constexpr int consumer_regs(int producer_regs) { return ((65536 - 128 * producer_regs) / (128 * CONSUMERS)) & ~7; }
+constexpr int TABLE_BYTES = wg::TABLE_BYTES;
 
 // One k-tile of the warpgroup's 64×256 output from a stage (addresses in shared space).
 template <typename T, bool B_KN>
@@ -191,9 +222,10 @@ __device__ __forceinline__ void tile_of(int& m_tile, int& n_tile) {
   n_tile = in_group / rows;
 }
 
-// The whole block; y [M, N] (ld ldy) gets T(C + rank term + bias). M, N, K as gemm_tc.cuh's gemm.
-template <typename T, bool B_KN, int RMAX, typename Y>
-__device__ void gemm(const TensorMap& ta, const TensorMap& tb, int M, int N, int K, const T* bias, Y* y, int ldy,
+// The whole block; y [M, N] (ld ldy) gets T(C + rank term + bias). M, N, K as gemm_tc.cuh's gemm;
+// `producer` fills the stages' B tiles (TmaB, or quant_tma.cu's decoder) and, through it, A.
+template <typename T, bool B_KN, int RMAX, class P, typename Y>
+__device__ void gemm(const TensorMap& ta, P& producer, int M, int N, int K, const T* bias, Y* y, int ldy,
                      const tc::Rank& rank) {
   unsigned char* const raw = wg::dyn_smem();
   const uint32_t ring = tc::smem_u32(raw);
@@ -205,18 +237,19 @@ __device__ void gemm(const TensorMap& ta, const TensorMap& tb, int M, int N, int
   const int wgi = threadIdx.x >> 7;
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
-      mbar_init(full + 8 * s, 1);
+      mbar_init(full + 8 * s, P::FULL_ARRIVALS);
       mbar_init(empty + 8 * s, CONSUMERS);
     }
     fence_barrier_init();
   }
+  producer.stage(reinterpret_cast<float*>(raw + RING_BYTES + BARRIER_BYTES));
   __syncthreads();  // the last block-wide barrier: the producer's idle threads exit after it
   if (wgi == CONSUMERS) {
-    set_max_regs_dec<40>();
-    if (threadIdx.x == PRODUCER) produce<B_KN>(ta, tb, ring, full, empty, KT, m0, n0);
+    set_max_regs_dec<P::REGS>();
+    producer.run(ta, ring, full, empty, KT, m0, n0);
     return;
   }
-  set_max_regs_inc<232>();
+  set_max_regs_inc<consumer_regs(P::REGS)>();
   Acc acc = {};
   for (int kt = 0; kt < KT; ++kt) {
     const int s = kt % STAGES;

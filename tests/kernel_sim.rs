@@ -143,7 +143,14 @@ fn gemm_cores_mma_sync_and_wgmma_run_right_in_the_emulator() {
 
 #[test]
 fn quantized_linears_run_right_in_the_emulator() {
-    check("sim_quant", 126, &[("skip-barrier:3", ANY_ALARM)]);
+    check(
+        "sim_quant",
+        130,
+        &[
+            ("skip-barrier:3", ANY_ALARM),
+            ("mbar-wait-early", ANY_ALARM),
+        ],
+    );
 }
 
 #[test]

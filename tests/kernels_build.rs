@@ -266,7 +266,12 @@ fn warpgroup_gemms_are_built_for_sm90a_only() {
     let rows = embedded_report().expect("ptxas report");
     // Dense and quantized warpgroup modules with their sm_90a entry counts (both pipelines), and
     // the TMA core's.
-    for (module, entries) in [("gemm_wgmma", 36), ("quant_wgmma", 24), ("gemm_tma", 18)] {
+    for (module, entries) in [
+        ("gemm_wgmma", 36),
+        ("quant_wgmma", 24),
+        ("gemm_tma", 18),
+        ("quant_tma", 3),
+    ] {
         let wg: Vec<_> = rows.iter().filter(|r| r.module == module).collect();
         assert!(!wg.is_empty(), "{module} is missing from the ptxas report");
         assert!(

@@ -20,6 +20,7 @@ pub const HOT_MODULES: &[&str] = &[
     "gemm_wgmma",
     "gemm_tma",
     "quant_wgmma",
+    "quant_tma",
 ];
 
 /// One kernel compiled for one arch, as `ptxas -v` described it.

@@ -12,6 +12,7 @@ const Core WG{tc::THREADS, tc::BM,
 const Core WGP{tc::THREADS, tc::BM,
                [](int rmax) { return tc::ring_bytes(wg::InFlight::RING, rmax) + wg::TABLE_BYTES; }};
 
-const Core WGT{wgt::THREADS, wgt::BM, [](int) { return wgt::RING_BYTES + wgt::BARRIER_BYTES; }, wgt::BN};
+const Core WGT{wgt::THREADS, wgt::BM,
+               [](int) { return wgt::RING_BYTES + wgt::BARRIER_BYTES + wgt::TABLE_BYTES; }, wgt::BN};
 
 }  // namespace cases

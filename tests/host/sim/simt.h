@@ -620,6 +620,8 @@ inline void mbar_arrive(uint32_t addr, int tx_bytes) {
   ++st().progress;
   mbar_settle(b);
 }
+// mbarrier.expect_tx: more transaction bytes for the current phase, no arrival.
+inline void mbar_expect_tx(uint32_t addr, int tx_bytes) { mbar(addr).tx += tx_bytes; }
 inline void tma_land(MBar& b, const TmaCopy& c) {
   std::memcpy(c.dst, c.bytes.data(), c.bytes.size());
   b.tx -= (long)c.bytes.size();
