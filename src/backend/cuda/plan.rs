@@ -127,9 +127,10 @@ pub fn wgp_smem_bytes(rmax: usize) -> u32 {
 pub const WGT_TILE: (usize, usize) = (128, 256);
 pub const WGT_THREADS: u32 = 384;
 /// Dynamic shared memory of a wgt_* entry: 4 stages of a 128×64 A and a 256×64 B tile (bf16 /
-/// f16), then 8 mbarriers; the rank operands (up to r 64) reuse the ring.
+/// f16), then 8 mbarriers, then a quantized weight's decode tables (quant_tma.cu; unused by the
+/// dense entries); the rank operands (up to r 64) reuse the ring.
 pub fn wgt_smem_bytes() -> u32 {
-    4 * (128 + 256) * 64 * 2 + 2 * 4 * 8
+    4 * (128 + 256) * 64 * 2 + 2 * 4 * 8 + WG_TABLE_BYTES
 }
 
 /// Whether a GEMM's operands suit the TMA core's tensor maps: 16-byte-aligned bases and rows of
@@ -226,9 +227,10 @@ const WG_TABLE_BYTES: u32 = 2048;
 /// twelfth session: dense GEMM 1.63–1.67× cuBLAS against 2.26–2.39×; NF4 fwd 0.30 against 0.37 ms,
 /// but NF4 dX 0.51 against 0.39 ms and int8 0.34 against 0.29 ms at 2048 × 4096 × 4096).
 /// SECTUNE_GEMM_CORE=wgmma | wgmma-inflight run everything on one wgmma pipeline.
-/// `WgmmaTma` (opt-in, `wgmma-tma`, not yet timed on a GPU) runs the dense 16-bit GEMMs on
-/// gemm_tma.cu's "wgt_" entries (TMA loads, warp-specialized, 128×256 tiles) where the operands
-/// suit TMA (`tma_fits`; else the wg_ entries) and the quantized ones as `Hopper` does.
+/// `WgmmaTma` (opt-in, `wgmma-tma`, not yet run on a GPU) runs the dense 16-bit GEMMs on
+/// gemm_tma.cu's "wgt_" entries (TMA loads, warp-specialized, 128×256 tiles) and the NF4 forwards
+/// on quant_tma.cu's (the producer warpgroup decodes) where the operands suit TMA (`tma_fits`;
+/// else the wg_ entries), the other quantized linears as `Hopper` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     Fma,
@@ -317,6 +319,7 @@ impl GemmCore {
     /// when this one runs the dense GEMMs.
     pub fn for_quantized(self, nf4: bool, forward: bool) -> Self {
         match self {
+            GemmCore::WgmmaTma if nf4 && forward => GemmCore::WgmmaTma,
             GemmCore::Hopper | GemmCore::WgmmaTma if nf4 && forward => GemmCore::Wgmma,
             GemmCore::Hopper | GemmCore::WgmmaTma => GemmCore::TensorCore,
             core => core,
@@ -327,9 +330,10 @@ impl GemmCore {
     pub fn quant_module(self) -> super::kernels::KernelModule {
         use super::kernels::KernelModule;
         match self {
-            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper | GemmCore::WgmmaTma => {
+            GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper => {
                 KernelModule::QuantWgmma
             }
+            GemmCore::WgmmaTma => KernelModule::QuantTma,
             _ => KernelModule::QuantTc,
         }
     }
@@ -592,8 +596,13 @@ mod tests {
         assert!(e.contains("9.0") && e.contains("8.0"), "{e}");
         assert_eq!(GemmCore::WgmmaTma.prefix(), "wgt_");
         assert_eq!(GemmCore::WgmmaTma.tensor(), GemmCore::WgmmaTma);
-        // Quantized linears route as under the Hopper default (the TMA core is dense only).
-        for (nf4, fwd) in [(true, true), (true, false), (false, true), (false, false)] {
+        // NF4 forwards decode on the TMA core's producer warpgroup; the other quantized linears
+        // route as under the Hopper default.
+        assert_eq!(
+            GemmCore::WgmmaTma.for_quantized(true, true),
+            GemmCore::WgmmaTma
+        );
+        for (nf4, fwd) in [(true, false), (false, true), (false, false)] {
             assert_eq!(
                 GemmCore::WgmmaTma.for_quantized(nf4, fwd),
                 GemmCore::Hopper.for_quantized(nf4, fwd)
@@ -604,8 +613,8 @@ mod tests {
         assert!(!tma_fits(0x1008, 0x2000, 4096, 4096));
         assert!(!tma_fits(0x1000, 0x2000, 4100, 4096));
         assert!(!tma_fits(0x1000, 0x2000, 4096, 37));
-        // 4 stages × (128 + 256) rows × 64 bf16, then 8 mbarriers (gemm_tma.cuh).
-        assert_eq!(wgt_smem_bytes(), 196_672);
+        // 4 stages × (128 + 256) rows × 64 bf16, 8 mbarriers, 2 KiB of tables (gemm_tma.cuh).
+        assert_eq!(wgt_smem_bytes(), 198_720);
         assert!(wgt_smem_bytes() <= 227 * 1024);
     }
 

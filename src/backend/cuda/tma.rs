@@ -103,6 +103,16 @@ fn encode(
     Ok(map)
 }
 
+/// A map over the lead operand (x or dY, [rows, reduction]) as the TMA entries read it, when it
+/// suits TMA (16-byte-aligned base, reduction % 8 == 0): quant_tma.cu's NF4 forwards take it with
+/// the quantized weight's arguments.
+pub fn lead_map(elem: Elem16, shape: GemmShape, lead: u64) -> Result<Option<TensorMap>, CudaError> {
+    if !tma_fits(lead, 0, shape.reduction, 0) {
+        return Ok(None);
+    }
+    encode(elem, lead, shape.rows, shape.reduction, WGT_TILE.0 as u32).map(Some)
+}
+
 /// The core that runs a dense GEMM under `core`, and its first two arguments: for `WgmmaTma`,
 /// tensor maps over `lead` and `weight` when they suit TMA (else the wg_ entries take over), for
 /// every other core the two pointers.
@@ -136,4 +146,43 @@ pub fn gemm_operands(
     let a = encode(elem, lead, rows, reduction, WGT_TILE.0 as u32)?;
     let w = encode(elem, weight, w_rows, w_cols, w_box)?;
     Ok((core, [KArg::Map(Box::new(a)), KArg::Map(Box::new(w))]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pointers(args: &[KArg; 2]) -> Option<(u64, u64)> {
+        match args {
+            [KArg::U64(a), KArg::U64(b)] => Some((*a, *b)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn operands_stay_pointers_off_the_tma_core_and_where_rows_do_not_suit_tma() {
+        let shape = GemmShape::fwd(130, 264, 584);
+        for core in [GemmCore::TensorCore, GemmCore::Wgmma, GemmCore::Hopper] {
+            let (c, args) = gemm_operands(core, Elem16::Bf16, shape, 0x1000, 0x2000).unwrap();
+            assert_eq!((c, pointers(&args)), (core, Some((0x1000, 0x2000))));
+        }
+        // K % 8 != 0 (forward), N % 8 != 0 (dX: dY's rows), a weight not 16-byte aligned: wg_.
+        for (shape, w) in [
+            (GemmShape::fwd(130, 264, 583), 0x2000),
+            (GemmShape::dx(130, 261, 584), 0x2000),
+            (GemmShape::fwd(130, 264, 584), 0x2008),
+        ] {
+            let (c, args) =
+                gemm_operands(GemmCore::WgmmaTma, Elem16::F16, shape, 0x1000, w).unwrap();
+            assert_eq!((c, pointers(&args)), (GemmCore::Wgmma, Some((0x1000, w))));
+        }
+    }
+
+    #[test]
+    fn the_two_directions_read_the_weight_as_the_kernels_do() {
+        let f = GemmShape::fwd(7, 11, 13);
+        assert_eq!((f.rows, f.cols, f.reduction, f.dx), (7, 11, 13, false));
+        let d = GemmShape::dx(7, 11, 13);
+        assert_eq!((d.rows, d.cols, d.reduction, d.dx), (7, 13, 11, true));
+    }
 }

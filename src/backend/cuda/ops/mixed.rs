@@ -19,7 +19,7 @@ use super::super::kernels::KernelModule;
 use super::super::launch::{int, launch, launch_args, stride_cfg, KArg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_core_launch, AttentionBwd, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
-use super::super::tma::{gemm_operands, Elem16, GemmShape};
+use super::super::tma::{gemm_operands, lead_map, Elem16, GemmShape};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads};
 use super::linear::{column_dot, project_xa, rank_instance, sizes, LoraBwd};
 use super::quant::qargs;
@@ -130,8 +130,17 @@ impl Weight16<'_> {
                     Gemm::LoraFwd(r) => format!("qlora_fwd_r{r}_{f}"),
                     Gemm::LoraBwdDx(r) => format!("qlora_bwd_dx_r{r}_{f}"),
                 };
+                // The TMA core's NF4 forward takes a map over x; where x does not suit TMA, the
+                // Hopper default's core runs it.
+                let (core, lead) = match core {
+                    GemmCore::WgmmaTma => match lead_map(Elem16::Bf16, shape, lead)? {
+                        Some(map) => (core, KArg::Map(Box::new(map))),
+                        None => (GemmCore::Hopper.for_quantized(true, true), lead.into()),
+                    },
+                    _ => (core, lead.into()),
+                };
                 let name = format!("{}{base}_f32y_bf16", core.prefix());
-                let operands = std::iter::once(lead.into()).chain(q.args()).collect();
+                let operands = std::iter::once(lead).chain(q.args()).collect();
                 Ok((core, core.quant_module(), name, operands))
             }
             Weight16::Held(w) => dense(be.raw(&w.bufs.q)),
