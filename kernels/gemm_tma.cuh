@@ -41,6 +41,9 @@ constexpr int RING_BYTES = STAGES * STAGE_BYTES, BARRIER_BYTES = 2 * STAGES * 8;
 constexpr int SLAB_NT = BN / 8;  // m16n8 fragments per warp
 typedef float Acc[1][SLAB_NT][4];
 constexpr int PRODUCER = 128 * CONSUMERS;  // the thread that issues every load
+// Registers per thread at launch: __launch_bounds__(THREADS, 1) caps them at 65536 / THREADS
+// rounded down to 8 (168).
+constexpr int LAUNCH_REGS = (65536 / THREADS) & ~7;
 
 // The rank epilogue's U [128][RS] and V [256][RS] fp32 reuse the ring.
 static_assert((BM + BN) * tc::rank_stride(64) * 4 <= RING_BYTES, "rank operands fit in the freed ring");
@@ -69,8 +72,8 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const TensorMap& map, int
   sim::tma_load_2d(dst, map.opaque, c0, c1, bar);
 }
 __device__ __forceinline__ void consumers_sync() { sim::bar_sync(1, 128 * CONSUMERS); }
-template <int N> __device__ __forceinline__ void set_max_regs_inc() {}
-template <int N> __device__ __forceinline__ void set_max_regs_dec() {}
+template <int N> __device__ __forceinline__ void set_max_regs_inc() { sim::setmaxnreg(N, LAUNCH_REGS, true); }
+template <int N> __device__ __forceinline__ void set_max_regs_dec() { sim::setmaxnreg(N, LAUNCH_REGS, false); }
 #else
 #define SECTUNE_WGT_D8(i) \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), \
@@ -193,9 +196,14 @@ struct TmaB {
   }
 };
 
-// The consumers' registers once the producer warpgroup keeps `producer_regs` (setmaxnreg moves them
-// within the block's 64 K: 2 × 128 × consumer + 128 × producer ≤ 65536, multiples of 8).
-__host__ __device__ constexpr int consumer_regs(int producer_regs) { return ((65536 - 128 * producer_regs) / (128 * CONSUMERS)) & ~7; }
+// setmaxnreg only moves registers within the block's LAUNCH_REGS · THREADS: what the producer
+// warpgroup gives back is all the consumers can take (asking for more would leave their
+// setmaxnreg.inc waiting forever; the emulator keeps the same account).
+__host__ __device__ constexpr int consumer_regs(int producer_regs) {
+  return ((LAUNCH_REGS * THREADS - 128 * producer_regs) / (128 * CONSUMERS)) & ~7;
+}
+static_assert(consumer_regs(40) == 232, "the dense producer's 128 registers go to the consumers");
+static_assert(consumer_regs(112) == 192, "the NF4 decoder keeps 112, the consumers get 192");
 constexpr int TABLE_BYTES = wg::TABLE_BYTES;
 
 // One k-tile of the warpgroup's 64×256 output from a stage (addresses in shared space).

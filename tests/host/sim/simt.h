@@ -120,6 +120,7 @@ struct Thread {
   int named_bar = -1;
   uint32_t polled = 0, polled_parity = 0;  // the mbarrier and parity of the last failed wait (0: a wgmma wait)
   long wg_commits = 0;                     // wgmma groups committed so far
+  int regs = -1;                           // registers after setmaxnreg (-1: the launch count)
   Groups<Copy> cp;
   Groups<WgOp> wg;
 };
@@ -158,6 +159,7 @@ struct State {
   std::unordered_map<uint32_t, MBar> mbars;  // the initialized ones, by shared address
   Named named[16];
   long progress = 0;          // bumped by every mbarrier arrival, landed copy and completed phase
+  long reg_pool = 0;          // registers (per thread of a warp) setmaxnreg.dec gave back, not yet taken
   std::vector<Warp> warps;
   Thread* cur = nullptr;
   fiber::Context main_ctx;
@@ -248,7 +250,9 @@ inline bool wake_pollers(long& progress_at_wake) {
   if (!any) return false;
   if (s.progress == progress_at_wake) {
     for (auto& t : s.threads)
-      if (t.state == Thread::POLLING && t.polled == 0) {
+      if (t.state == Thread::POLLING && t.polled == 1) {
+        std::fprintf(stderr, "sim: thread %d waits in setmaxnreg.inc for registers no warp gives back\n", t.linear);
+      } else if (t.state == Thread::POLLING && t.polled == 0) {
         std::fprintf(stderr, "sim: thread %d waits for its warpgroup to commit a wgmma group\n", t.linear);
       } else if (t.state == Thread::POLLING) {
         const MBar& b = s.mbars[t.polled];
@@ -314,6 +318,7 @@ inline void launch(const Launch& l, std::function<void()> body) {
         s.warps.assign((n + 31) / 32, Warp{});
         s.bar_arrived = 0;
         s.mbars.clear();
+        s.reg_pool = 0;
         for (auto& b : s.named) b = Named{};
         long progress_at_wake = -1;
         for (int i = 0; i < n; ++i) {
@@ -587,6 +592,30 @@ inline void wgmma_wait(int n) {
       u.wg.committed.erase(u.wg.committed.begin());
     }
   }
+}
+
+// ---- setmaxnreg (sm_90a) ---------------------------------------------------------------------------------
+
+// setmaxnreg.{inc,dec}.sync.aligned.u32 n: the block's pool starts empty (every register is some
+// thread's at launch, `launch_regs` each); .dec gives the difference back, .inc waits until the
+// pool holds what it asks for. Kept per thread, which is the per-warp account divided by 32.
+inline void setmaxnreg(int n, int launch_regs, bool inc) {
+  Thread& t = current();
+  if (t.regs < 0) t.regs = launch_regs;
+  if (n % 8 || n < 24 || n > 256) fail("setmaxnreg: a count outside 24..256 or not a multiple of 8");
+  if (inc ? n < t.regs : n > t.regs) fail("setmaxnreg: .inc below / .dec above the current count");
+  if (!inc) {
+    st().reg_pool += t.regs - n;
+    t.regs = n;
+    ++st().progress;
+    return;
+  }
+  while (st().reg_pool < n - t.regs) {
+    t.polled = 1;
+    park(Thread::POLLING);
+  }
+  st().reg_pool -= n - t.regs;
+  t.regs = n;
 }
 
 // ---- mbarrier and TMA (sm_90) -----------------------------------------------------------------------------
