@@ -133,13 +133,15 @@ pub fn wgt_smem_bytes() -> u32 {
     4 * (128 + 256) * 64 * 2 + 2 * 4 * 8 + WG_TABLE_BYTES
 }
 
-/// Whether a GEMM's operands suit the TMA core's tensor maps: 16-byte-aligned bases and rows of
-/// whole 16-byte chunks (cuTensorMapEncodeTiled's rule), i.e. both leading dimensions % 8 == 0.
+/// Whether a row-major 16-bit matrix at `base` with `cols` columns suits a TMA tensor map: a
+/// 16-byte-aligned base and rows of whole 16-byte chunks (cuTensorMapEncodeTiled's rule).
+pub fn tma_operand_fits(base: u64, cols: usize) -> bool {
+    base.is_multiple_of(16) && cols.is_multiple_of(8)
+}
+
+/// Whether both operands of a GEMM suit the TMA core's tensor maps.
 pub fn tma_fits(lead: u64, weight: u64, lead_cols: usize, weight_cols: usize) -> bool {
-    lead.is_multiple_of(16)
-        && weight.is_multiple_of(16)
-        && lead_cols.is_multiple_of(8)
-        && weight_cols.is_multiple_of(8)
+    tma_operand_fits(lead, lead_cols) && tma_operand_fits(weight, weight_cols)
 }
 
 /// How the tensor-core attention backward forms dQ: `Split` (default) runs a dQ kernel per query
@@ -322,6 +324,15 @@ impl GemmCore {
             GemmCore::WgmmaTma if nf4 && forward => GemmCore::WgmmaTma,
             GemmCore::Hopper | GemmCore::WgmmaTma if nf4 && forward => GemmCore::Wgmma,
             GemmCore::Hopper | GemmCore::WgmmaTma => GemmCore::TensorCore,
+            core => core,
+        }
+    }
+
+    /// The core that runs a call the TMA core cannot take (operands that do not suit its maps):
+    /// the wg_ pipeline for `WgmmaTma`, every other core itself.
+    pub fn without_tma(self) -> Self {
+        match self {
+            GemmCore::WgmmaTma => GemmCore::Wgmma,
             core => core,
         }
     }
@@ -613,6 +624,10 @@ mod tests {
         assert!(!tma_fits(0x1008, 0x2000, 4096, 4096));
         assert!(!tma_fits(0x1000, 0x2000, 4100, 4096));
         assert!(!tma_fits(0x1000, 0x2000, 4096, 37));
+        assert!(tma_operand_fits(0x1000, 4096) && !tma_operand_fits(0x1000, 4100));
+        // Calls the maps cannot take run on the wg_ pipeline.
+        assert_eq!(GemmCore::WgmmaTma.without_tma(), GemmCore::Wgmma);
+        assert_eq!(GemmCore::Hopper.without_tma(), GemmCore::Hopper);
         // 4 stages × (128 + 256) rows × 64 bf16, 8 mbarriers, 2 KiB of tables (gemm_tma.cuh).
         assert_eq!(wgt_smem_bytes(), 198_720);
         assert!(wgt_smem_bytes() <= 227 * 1024);

@@ -7,7 +7,7 @@ use cudarc::driver::DeviceRepr;
 
 use super::device::CudaError;
 use super::launch::KArg;
-use super::plan::{tma_fits, GemmCore, WGT_TILE};
+use super::plan::{tma_fits, tma_operand_fits, GemmCore, WGT_TILE};
 
 /// A CUtensorMap's 128 bytes, aligned as CUDA 13's cuda.h declares it (128 bytes; the encoder needs at
 /// least 64) and as the kernels' wgt::TensorMap.
@@ -107,7 +107,7 @@ fn encode(
 /// suits TMA (16-byte-aligned base, reduction % 8 == 0): quant_tma.cu's NF4 forwards take it with
 /// the quantized weight's arguments.
 pub fn lead_map(elem: Elem16, shape: GemmShape, lead: u64) -> Result<Option<TensorMap>, CudaError> {
-    if !tma_fits(lead, 0, shape.reduction, 0) {
+    if !tma_operand_fits(lead, shape.reduction) {
         return Ok(None);
     }
     encode(elem, lead, shape.rows, shape.reduction, WGT_TILE.0 as u32).map(Some)
@@ -135,11 +135,7 @@ pub fn gemm_operands(
         (cols, reduction)
     };
     if core != GemmCore::WgmmaTma || !tma_fits(lead, weight, reduction, w_cols) {
-        let core = match core {
-            GemmCore::WgmmaTma => GemmCore::Wgmma,
-            other => other,
-        };
-        return Ok((core, [lead.into(), weight.into()]));
+        return Ok((core.without_tma(), [lead.into(), weight.into()]));
     }
     // dX's B tile is four N-major 64 × 64 boxes; the forward's one 256-row K-major box.
     let w_box = if dx { 64 } else { WGT_TILE.1 as u32 };

@@ -130,12 +130,12 @@ impl Weight16<'_> {
                     Gemm::LoraFwd(r) => format!("qlora_fwd_r{r}_{f}"),
                     Gemm::LoraBwdDx(r) => format!("qlora_bwd_dx_r{r}_{f}"),
                 };
-                // The TMA core's NF4 forward takes a map over x; where x does not suit TMA, the
-                // Hopper default's core runs it.
+                // The TMA core's NF4 forward takes a map over x; where x does not suit TMA, wg_q*
+                // runs it.
                 let (core, lead) = match core {
                     GemmCore::WgmmaTma => match lead_map(Elem16::Bf16, shape, lead)? {
                         Some(map) => (core, KArg::Map(Box::new(map))),
-                        None => (GemmCore::Hopper.for_quantized(true, true), lead.into()),
+                        None => (core.without_tma(), lead.into()),
                     },
                     _ => (core, lead.into()),
                 };
