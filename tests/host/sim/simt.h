@@ -61,7 +61,12 @@ struct WgOp {  // one pending wgmma.mma_async
   uint64_t da, db;
   bool trans_b, bf16;
   int n;              // N of m64nNk16
-  uint64_t operands;  // hash of what it would read at issue
+  uint64_t operands;  // hash of what it would read from shared memory at issue
+  // A in registers (the .m64nNk16 register fragment, mma.sync's A layout per warp): the thread's four
+  // registers and what they held at issue; a_regs null when A comes from shared memory.
+  const uint32_t* a_regs;
+  uint32_t a_vals[4];
+  bool accumulate;  // scale-d: D = A·B + D, or D = A·B
 };
 
 // Deliberate defects, for the negative controls of tests/kernel_sim.rs (environment SIM_FAULT):
@@ -520,7 +525,7 @@ inline uint32_t shfl_bits(uint32_t v, int src_lane, bool xor_mode, unsigned mask
 
 // ---- wgmma (sm_90a) ---------------------------------------------------------------------------------------
 
-// Element (row, k) of the A operand and (n, k) of the B operand of one m64nNk16 step.
+// Element (row, k) of the A operand (from shared memory) and (n, k) of the B operand of one m64nNk16 step.
 inline float wg_a(const WgOp& op, int row, int k) {
   const isa::Desc d = isa::decode(op.da);
   uint16_t v;
@@ -536,34 +541,43 @@ inline float wg_b(const WgOp& op, int n, int k) {
 inline uint64_t wg_hash(const WgOp& op) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](float f) { h = (h ^ as_bits(f)) * 1099511628211ull; };
-  for (int r = 0; r < 64; ++r)
-    for (int k = 0; k < 16; ++k) mix(wg_a(op, r, k));
+  if (!op.a_regs)
+    for (int r = 0; r < 64; ++r)
+      for (int k = 0; k < 16; ++k) mix(wg_a(op, r, k));
   for (int n = 0; n < op.n; ++n)
     for (int k = 0; k < 16; ++k) mix(wg_b(op, n, k));
   return h;
 }
 
-// wgmma.mma_async m64nNk16 (N = 128 | 256: the kernels' shapes): queued until its wait_group.
-inline void wgmma_issue(float* d, uint64_t da, uint64_t db, bool trans_b, bool bf16, int n = 128) {
-  if (n != 128 && n != 256) fail("wgmma N other than 128 / 256");
-  const isa::Desc a = isa::decode(da), b = isa::decode(db);
-  if (a.swizzle != 1 || b.swizzle != 1 || a.base_offset || b.base_offset)
+inline void wgmma_queue(WgOp op) {
+  if (op.n != 64 && op.n != 128 && op.n != 256) fail("wgmma N other than 64 / 128 / 256");
+  const isa::Desc a = isa::decode(op.da), b = isa::decode(op.db);
+  if ((!op.a_regs && (a.swizzle != 1 || a.base_offset)) || b.swizzle != 1 || b.base_offset)
     fail("wgmma descriptor without the 128-byte swizzle / with a base offset (the emulator knows no other)");
-  WgOp op{d, da, db, trans_b, bf16, n, 0};
-  // One lane per warpgroup hashes the operands (the same for all 128).
+  // One lane per warpgroup hashes the shared operands (the same for all 128).
   if (current().linear % 128 == 0) op.operands = wg_hash(op);
   current().wg.open.push_back(op);
+}
+// wgmma.mma_async m64nNk16 with A and B in shared memory: queued until its wait_group.
+inline void wgmma_issue(float* d, uint64_t da, uint64_t db, bool trans_b, bool bf16, int n = 128,
+                        bool accumulate = true) {
+  wgmma_queue(WgOp{d, da, db, trans_b, bf16, n, 0, nullptr, {}, accumulate});
+}
+// The same with A from this thread's four registers `a` (which must hold their values until the
+// wait_group that retires it, as on the GPU).
+inline void wgmma_issue_rs(float* d, const uint32_t* a, uint64_t db, bool trans_b, bool bf16, int n) {
+  WgOp op{d, 0, db, trans_b, bf16, n, 0, a, {a[0], a[1], a[2], a[3]}, true};
+  wgmma_queue(op);
 }
 inline void wgmma_commit() {
   current().wg.commit();
   ++current().wg_commits;
   ++st().progress;
 }
-// Retires every committed group but the newest n: this thread's 64 accumulators of each op.
 // Retires every committed group but the newest n. A warpgroup's wgmmas are collective: a group runs
 // once all 128 threads issued it (a thread waits here until the slower warps of its warpgroup have
 // committed it) and completes for all of them at once (the wait computes every thread's accumulators
-// of the groups it retires, from shared memory as it is now).
+// of the groups it retires, from shared memory and A's registers as they are now).
 inline void wgmma_wait(int n) {
   Thread& t = current();
   const long target = t.wg_commits - n - Faults::get().wg_wait_early;
@@ -575,22 +589,41 @@ inline void wgmma_wait(int n) {
     t.polled = 0;
     park(Thread::POLLING);
   }
-  for (int i = first; i < last; ++i) {
-    Thread& u = st().threads[i];
-    const int w = (u.linear % 128) / 32, l = u.lane;
-    while (u.wg_commits - (long)u.wg.committed.size() < target) {
-      for (const WgOp& op : u.wg.committed.front()) {
-        if (u.linear % 128 == 0 && wg_hash(op) != op.operands)
-          fail("shared memory under an in-flight wgmma changed before its wait_group");
+  Thread& lead = st().threads[first];
+  while (lead.wg_commits - (long)lead.wg.committed.size() < target) {  // the oldest group is everyone's
+    const size_t ops = lead.wg.committed.front().size();
+    for (int i = first; i < last; ++i)
+      if (st().threads[i].wg.committed.front().size() != ops) fail("a warpgroup's threads issued different wgmmas");
+    for (size_t o = 0; o < ops; ++o) {
+      const WgOp& op0 = lead.wg.committed.front()[o];
+      if (wg_hash(op0) != op0.operands) fail("shared memory under an in-flight wgmma changed before its wait_group");
+      float a_rs[64][16];
+      if (op0.a_regs)
+        for (int i = first; i < last; ++i) {
+          const Thread& u = st().threads[i];
+          const WgOp& op = u.wg.committed.front()[o];
+          if (std::memcmp(op.a_regs, op.a_vals, sizeof op.a_vals))
+            fail("registers of an in-flight wgmma's A changed before its wait_group");
+          const int row = 16 * ((u.linear % 128) / 32) + u.lane / 4, col = 2 * (u.lane % 4);
+          for (int r = 0; r < 4; ++r) {  // a0: (g, 2t..), a1: (g+8, 2t..), a2: (g, 2t+8..), a3: (g+8, 2t+8..)
+            const int rr = row + 8 * (r & 1), cc = col + 8 * (r >> 1);
+            a_rs[rr][cc] = lo(op.a_vals[r], op.bf16);
+            a_rs[rr][cc + 1] = hi(op.a_vals[r], op.bf16);
+          }
+        }
+      for (int i = first; i < last; ++i) {
+        const Thread& u = st().threads[i];
+        const WgOp& op = u.wg.committed.front()[o];
+        const int w = (u.linear % 128) / 32, l = u.lane;
         for (int q = 0; q < op.n / 2; ++q) {
           const int row = isa::acc_row(w, l, q), col = isa::acc_col(l, q);
-          double s = op.d[q];
-          for (int k = 0; k < 16; ++k) s += (double)wg_a(op, row, k) * wg_b(op, col, k);
+          double s = op.accumulate ? op.d[q] : 0.0;
+          for (int k = 0; k < 16; ++k) s += (double)(op.a_regs ? a_rs[row][k] : wg_a(op, row, k)) * wg_b(op, col, k);
           op.d[q] = (float)s;
         }
       }
-      u.wg.committed.erase(u.wg.committed.begin());
     }
+    for (int i = first; i < last; ++i) st().threads[i].wg.committed.erase(st().threads[i].wg.committed.begin());
   }
 }
 
