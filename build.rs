@@ -18,7 +18,13 @@ const DEFAULT_ARCHS: &[&str] = &["sm_75", "sm_80", "sm_86", "sm_89", "sm_90"];
 const PTX_ARCH: &str = "compute_80";
 /// Kernel files whose sm_90 image is built as sm_90a, the arch-specific target that has wgmma
 /// (such an image loads only on compute capability 9.0, which is every sm_90 GPU).
-const SM90A_MODULES: &[&str] = &["gemm_wgmma", "gemm_tma", "quant_wgmma", "quant_tma"];
+const SM90A_MODULES: &[&str] = &[
+    "gemm_wgmma",
+    "gemm_tma",
+    "quant_wgmma",
+    "quant_tma",
+    "attention_wg",
+];
 const KNOBS: &[&str] = &[
     "NVCC",
     "CUDA_HOME",
@@ -548,6 +554,30 @@ fn write_generated(out_dir: &Path, modules: &[String], built: Option<&Built>) {
     } else {
         let _ = writeln!(s, "pub const PTXAS_REPORT: &str = \"\";");
     }
+    // ptxas serializes every wgmma of a kernel when it cannot prove the asynchronous pipeline safe
+    // (e.g. a wgmma under a thread-dependent branch, or A's registers written while one runs): the
+    // kernel stays correct but loses the overlap it was written for. tests/kernels_build.rs wants none.
+    let serialized: Vec<String> = built
+        .map(|b| {
+            b.compiled
+                .iter()
+                .flat_map(|c| {
+                    c.ptxas_log
+                        .lines()
+                        .filter(|l| l.contains("wgmma.mma_async instructions are serialized"))
+                        .map(move |l| format!("{}: {}", c.module, l.trim()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for line in &serialized {
+        println!("cargo:warning={line}");
+    }
+    let _ = writeln!(
+        s,
+        "/// ptxas's \"wgmma.mma_async instructions are serialized\" notes, one per kernel and arch."
+    );
+    let _ = writeln!(s, "pub const WGMMA_SERIALIZED: &[&str] = &{serialized:?};");
     let _ = writeln!(s, "\n/// One variant per kernels/*.cu file.");
     let _ = writeln!(
         s,

@@ -4,8 +4,10 @@
 //! Covered: the GEMM cores (FMA / wmma of the f32 backend, mma.sync, and the sm_90a warpgroup core
 //! in both pipelines, wg_ and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit
 //! for bit (sim_quant.cpp), and flash attention forward and backward, tensor-core (split and
-//! fused backward) and the f32 CUDA-core kernels with their Δ pass (sim_attention.cpp). The wgmma core has not yet run on a
-//! GPU; this is its whole-kernel check until it does (docs/cuda.md). The CUDA-core ops, f32 and
+//! fused backward) and the f32 CUDA-core kernels with their Δ pass (sim_attention.cpp), and the
+//! sm_90a warpgroup attention forward, P in registers (sim_attention_wg.cpp). The TMA GEMM core
+//! and the warpgroup attention forward have not yet run on a GPU; this is their whole-kernel check
+//! until they do (docs/cuda.md). The CUDA-core ops, f32 and
 //! bf16 (sim_ops.cpp): cross-entropy (separate, in-place and forward-only dlogits; ignored and
 //! out-of-range labels), multi-tensor AdamW (float4 and scalar paths), RMSNorm / LayerNorm forward,
 //! dx and dw / db, RoPE (rotate-half, interleaved partial), SwiGLU / gelu_new, embedding (bad ids,
@@ -159,6 +161,27 @@ fn flash_attention_runs_right_in_the_emulator() {
         "sim_attention",
         66,
         &[("skip-barrier:2", ANY_ALARM), ("cp-wait-early", ANY_ALARM)],
+    );
+}
+
+#[test]
+fn warpgroup_attention_forward_runs_right_in_the_emulator() {
+    // Barrier 1: Q's and the first two key tiles' loads; 2: each next tile landed before its scores;
+    // 3: a stage refilled only after both warpgroups' P·V read it. A wgmma wait one group short
+    // reads S before it is formed and rewrites P's registers under the running P·V.
+    check(
+        "sim_attention_wg",
+        14,
+        &[
+            ("skip-barrier:1", ANY_ALARM),
+            ("skip-barrier:2", ANY_ALARM),
+            ("skip-barrier:3", ANY_ALARM),
+            ("cp-wait-early", ANY_ALARM),
+            (
+                "wg-wait-early",
+                "registers of an in-flight wgmma's A changed",
+            ),
+        ],
     );
 }
 

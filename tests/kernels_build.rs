@@ -7,7 +7,7 @@
 mod common;
 
 use common::kernels_present;
-use sectune::backend::cuda::kernels::{KernelModule, ARCHS};
+use sectune::backend::cuda::kernels::{KernelModule, ARCHS, WGMMA_SERIALIZED};
 use sectune::backend::cuda::report::{embedded_report, HOT_MODULES};
 
 #[test]
@@ -59,6 +59,21 @@ fn ptxas_reports_every_module_on_every_arch() {
             assert!(n > 0, "{} has no kernel compiled for {arch}", m.name());
         }
     }
+}
+
+/// ptxas keeps every wgmma asynchronous: when it cannot prove a kernel's pipeline safe (a wgmma under
+/// a thread-dependent branch, A's registers or the accumulators written while one runs) it serializes
+/// them all and says so; the kernel stays right but loses its overlap.
+#[test]
+fn no_wgmma_is_serialized() {
+    if !kernels_present() {
+        return;
+    }
+    assert!(
+        WGMMA_SERIALIZED.is_empty(),
+        "ptxas serialized wgmmas:\n{}",
+        WGMMA_SERIALIZED.join("\n")
+    );
 }
 
 #[test]
@@ -271,6 +286,7 @@ fn warpgroup_gemms_are_built_for_sm90a_only() {
         ("quant_wgmma", 24),
         ("gemm_tma", 18),
         ("quant_tma", 3),
+        ("attention_wg", 6),
     ] {
         let wg: Vec<_> = rows.iter().filter(|r| r.module == module).collect();
         assert!(!wg.is_empty(), "{module} is missing from the ptxas report");

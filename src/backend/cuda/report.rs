@@ -13,6 +13,7 @@ pub const HOT_MODULES: &[&str] = &[
     "lora_matmul",
     "attention",
     "attention_tc",
+    "attention_wg",
     "cross_entropy",
     "adamw",
     "quant_dequant",

@@ -1,0 +1,304 @@
+// Causal flash attention forward on the sm_90a warpgroup tensor cores (H100 / H200): attention_tc.cuh's
+// forward (same semantics, layouts, arguments, online softmax in base 2, saved lse) with its products
+// issued as wgmma.mma_async, 128 queries per block and the softmax of one key tile overlapping the
+// P·V product of the previous one.
+//   Block: 256 threads = 2 warpgroups; warpgroup w owns queries q0 + 64w .. +63 (warp i of it 16 rows,
+//   accumulators in mma.sync's C layout, so the softmax and stores are attention_tc.cuh's).
+//   Grid: (ceil(T/128), H, B), block x taken in reverse, so the blocks with the most key tiles start
+//   first. Key tiles of BK = 128 (64 at D 256) keys, K and V double-buffered with cp.async.
+//   Per key tile j and warpgroup, with P_j already in registers:
+//     issue S_{j+1} = Q·K_{j+1}ᵀ (m64 n BK, A and B from shared memory), issue O += P_j·V_j (m64 n D,
+//     A = P_j from registers, B = V N-major), wait for S_{j+1}, mask it and run the online softmax
+//     into P_{j+1} while P_j·V_j runs, wait for it, rescale O. So the tensor cores are busy during
+//     the exp2s, the way FlashAttention-3 overlaps them inside a warpgroup.
+//   Registers per thread: O D/2, S BK/2, two P's BK/4 each: 160 at D 128, 176 at D 256.
+// Shared layouts (the 128-byte swizzle of gemm_wgmma.cuh: 1024-byte-aligned panels of 64 columns,
+//   chunk c of 128-byte row r at c ^ (r & 7)): Q [D/64][128 rows][64], then per stage K and V
+//   [D/64][BK rows][64]. The same panels are K-major for Q and K (SBO 1024, +32 B per k16, +1 panel
+//   per 4 k16) and N-major for V (LBO one panel, SBO 1024, +2 KiB per 16 keys).
+// Shared memory: smem<D>() = 80 / 160 / 192 KiB (D 64 / 128 / 256); plan::attention_wg_tiles mirrors it.
+// Limits: as attention_tc.cuh (16-byte-aligned pointers, T, S < 2^31). Built as sm_90a; other images
+//   trap (the host launches these only on compute capability 9.0, SECTUNE_ATTENTION_FWD=wgmma).
+#pragma once
+#include "attention_tc.cuh"
+#include "gemm_tma.cuh"
+
+namespace attn_wg {
+
+using attn_tc::LN2;
+using attn_tc::LOG2E;
+
+constexpr int BQ = 128, THREADS = 256, PANEL = 64, ROW_BYTES = PANEL * 2;
+template <int D> __host__ __device__ constexpr int bk() { return D >= 256 ? 64 : 128; }
+template <int D> __host__ __device__ constexpr int q_bytes() { return BQ * D * 2; }
+template <int D> __host__ __device__ constexpr int kv_bytes() { return bk<D>() * D * 2; }  // one K or V tile
+template <int D> __host__ __device__ constexpr int smem() { return q_bytes<D>() + 4 * kv_bytes<D>(); }
+static_assert(smem<256>() <= 232448 && smem<128>() <= 232448, "sm_90's opt-in maximum");
+
+#if defined(SECTUNE_SIM)
+template <int N, typename T> __device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
+  sim::wgmma_issue(d, da, db, false, std::is_same<T, bf16>::value, N, acc != 0);
+}
+template <int N, typename T>
+__device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db) {
+  sim::wgmma_issue_rs(d, a, db, true, std::is_same<T, bf16>::value, N);
+}
+template <int R, int C> __device__ __forceinline__ void fence_regs(uint32_t (&)[R][C]) {}
+#else
+#define ATTN_WG_REGS32                                   \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, " \
+  "%12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define ATTN_WG_D32 SECTUNE_WG_D8(0), SECTUNE_WG_D8(8), SECTUNE_WG_D8(16), SECTUNE_WG_D8(24)
+#define ATTN_WG_D64 ATTN_WG_D32, SECTUNE_WG_D8(32), SECTUNE_WG_D8(40), SECTUNE_WG_D8(48), SECTUNE_WG_D8(56)
+// S = Q·Kᵀ step: A, B K-major from shared memory.
+#define ATTN_WG_SS64(TY)                                                                                    \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                                 \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" ATTN_WG_REGS32 "}, %32, %33, " \
+               "p, 1, 1, 0, 0;\n}\n"                                                                        \
+               : ATTN_WG_D32                                                                                \
+               : "l"(da), "l"(db), "r"(acc))
+#define ATTN_WG_SS128(TY)                                                                                    \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                  \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" SECTUNE_WG_REGS "}, %64, %65, " \
+               "p, 1, 1, 0, 0;\n}\n"                                                                         \
+               : ATTN_WG_D64                                                                                 \
+               : "l"(da), "l"(db), "r"(acc))
+// O += P·V step: A = P from four registers, B = V N-major (imm-trans-b 1).
+#define ATTN_WG_RS64(TY)                                                                                    \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                 \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" ATTN_WG_REGS32 "}, "           \
+               "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                               \
+               : ATTN_WG_D32                                                                                \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
+#define ATTN_WG_RS128(TY)                                                                                    \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                  \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" SECTUNE_WG_REGS "}, "          \
+               "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                                \
+               : ATTN_WG_D64                                                                                 \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
+#define ATTN_WG_RS256(TY)                                                                                     \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"                                                  \
+               "wgmma.mma_async.sync.aligned.m64n256k16.f32." TY "." TY " {" SECTUNE_WGT_REGS "}, "          \
+               "{%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"                                            \
+               : SECTUNE_WGT_D64(0), SECTUNE_WGT_D64(64)                                                      \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
+
+template <int N, typename T> __device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
+  static_assert(N == 64 || N == 128, "S tiles of 64 or 128 keys");
+  constexpr bool B16 = std::is_same<T, bf16>::value;
+  if constexpr (N == 64 && B16) ATTN_WG_SS64("bf16");
+  else if constexpr (N == 64) ATTN_WG_SS64("f16");
+  else if constexpr (B16) ATTN_WG_SS128("bf16");
+  else ATTN_WG_SS128("f16");
+}
+template <int N, typename T>
+__device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db) {
+  static_assert(N == 64 || N == 128 || N == 256, "head dims 64, 128, 256");
+  constexpr bool B16 = std::is_same<T, bf16>::value;
+  if constexpr (N == 64 && B16) ATTN_WG_RS64("bf16");
+  else if constexpr (N == 64) ATTN_WG_RS64("f16");
+  else if constexpr (N == 128 && B16) ATTN_WG_RS128("bf16");
+  else if constexpr (N == 128) ATTN_WG_RS128("f16");
+  else if constexpr (B16) ATTN_WG_RS256("bf16");
+  else ATTN_WG_RS256("f16");
+}
+// Keeps P's registers live and unmoved until the wgmmas reading them have retired.
+template <int R, int C> __device__ __forceinline__ void fence_regs(uint32_t (&r)[R][C]) {
+#pragma unroll
+  for (int i = 0; i < R; ++i)
+#pragma unroll
+    for (int j = 0; j < C; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
+}
+#endif
+
+// A warp's m16n8 fragments as gemm_wgmma.cuh's one-slab accumulators (for its fences and waits).
+template <int NT> __device__ __forceinline__ float (&slab(float (&a)[NT][4]))[1][NT][4] {
+  return reinterpret_cast<float(&)[1][NT][4]>(a);
+}
+
+// Rows [r0, r0 + ROWS) of head h of a [B, N, Hh, D] tensor → the swizzled panels at `dst` (see the
+// header) with cp.async; rows ≥ N are zero-filled.
+template <typename T, int D, int ROWS>
+__device__ __forceinline__ void load_panels(uint32_t dst, const T* src, int b, int r0, int h, int N, int Hh) {
+  constexpr int CH = D / 8;
+#pragma unroll 4
+  for (int c = threadIdx.x; c < ROWS * CH; c += THREADS) {
+    const int r = c / CH, ch = c % CH, row = r0 + r;
+    const bool ok = row < N;
+    const T* g = ok ? src + (((size_t)b * N + row) * Hh + h) * D + ch * 8 : src;
+    attn_tc::cp16(dst + (uint32_t)((ch / 8) * ROWS * ROW_BYTES + r * ROW_BYTES + (((ch & 7) ^ (r & 7)) << 4)), g,
+                  ok);
+  }
+}
+
+// Issues S = Q·Kᵀ for this warpgroup's 64 queries and the BK keys of the tile at k_tile.
+template <typename T, int D>
+__device__ __forceinline__ void issue_scores(float (&s)[bk<D>() / 8][4], uint32_t q_tile, uint32_t k_tile) {
+  constexpr int BK = bk<D>();
+  const uint32_t qa = q_tile + (threadIdx.x >> 7) * 64 * ROW_BYTES;
+  wg::fence_acc(slab(s));
+  wg::wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint32_t in_panel = (kk % 4) * 32;  // +32 B per k16 inside a 128-byte row
+    mma_ss<BK, T>(&s[0][0], wg::desc(qa + (kk / 4) * BQ * ROW_BYTES + in_panel, 16, 1024),
+                  wg::desc(k_tile + (kk / 4) * BK * ROW_BYTES + in_panel, 16, 1024), kk);  // kk 0: S = Q·Kᵀ
+  }
+  wg::wgmma_commit();
+  wg::fence_acc(slab(s));
+}
+
+// Issues O += P·V over the tile's BK keys (P: one A fragment per 16 keys).
+template <typename T, int D>
+__device__ __forceinline__ void issue_pv(float (&o)[D / 8][4], uint32_t (&p)[bk<D>() / 16][4], uint32_t v_tile) {
+  constexpr int BK = bk<D>();
+  wg::fence_acc(slab(o));
+  fence_regs(p);
+  wg::wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < BK / 16; ++kk)
+    mma_rs<D, T>(&o[0][0], p[kk], wg::desc(v_tile + kk * 16 * ROW_BYTES, BK * ROW_BYTES, 1024));
+  wg::wgmma_commit();
+  wg::fence_acc(slab(o));
+}
+
+// Online softmax of the scores of key tile kv0 (rows g and g + 8 of the warp's 16): scale to base 2,
+// mask (causal, keys ≥ S), update the running max m and partial sums l, leave P = 2^(x − m) in s and
+// return the factors the older O rows must be multiplied by.
+template <int NT>
+__device__ __forceinline__ float2 softmax(float (&s)[NT][4], float& m0, float& m1, float& l0, float& l1, int kv0, int q0,
+                                          int row0, int off, int S, float sl2) {
+  const int t4 = threadIdx.x & 3;
+  // Decided per block (q0: its first row), not per warp: a branch that differs between the warps of
+  // a warpgroup around the wgmmas' accumulators also makes ptxas serialize them.
+  const bool need_mask = kv0 + NT * 8 > min(q0 + off + 1, S);
+  float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[j][e] * sl2;
+      if (need_mask) {
+        const int key = kv0 + j * 8 + 2 * t4 + (e & 1), row = e < 2 ? row0 : row0 + 8;
+        if (key > row + off || key >= S) x = -INFINITY;
+      }
+      s[j][e] = x;
+      if (e < 2) mx0 = fmaxf(mx0, x);
+      else mx1 = fmaxf(mx1, x);
+    }
+  const float mn0 = fmaxf(m0, attn_tc::quad_max(mx0)), mn1 = fmaxf(m1, attn_tc::quad_max(mx1));
+  const float mu0 = mn0 == -INFINITY ? 0.f : mn0, mu1 = mn1 == -INFINITY ? 0.f : mn1;
+  const float2 c = make_float2(exp2f(m0 - mu0), exp2f(m1 - mu1));
+  m0 = mn0;
+  m1 = mn1;
+  float ps0 = 0.f, ps1 = 0.f;
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    s[j][0] = exp2f(s[j][0] - mu0);
+    s[j][1] = exp2f(s[j][1] - mu0);
+    s[j][2] = exp2f(s[j][2] - mu1);
+    s[j][3] = exp2f(s[j][3] - mu1);
+    ps0 += s[j][0] + s[j][1];
+    ps1 += s[j][2] + s[j][3];
+  }
+  l0 = l0 * c.x + ps0;  // per-thread partial sums; the quad adds them up at the end
+  l1 = l1 * c.y + ps1;
+  return c;
+}
+
+// P (the exponentials left in s) as 16-bit A fragments, one per 16 keys.
+template <typename T, int NT> __device__ __forceinline__ void to_a(uint32_t (&p)[NT / 2][4], const float (&s)[NT][4]) {
+#pragma unroll
+  for (int kk = 0; kk < NT / 2; ++kk) attn_tc::c_to_a<T>(p[kk], s[2 * kk], s[2 * kk + 1]);
+}
+
+template <typename T, int D>
+__device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv,
+                    float scale) {
+  constexpr int BK = bk<D>(), NT = BK / 8, DT = D / 8;
+  const uint32_t q_tile = attn_tc::saddr(wg::dyn_smem()), kv = q_tile + q_bytes<D>();
+  auto k_at = [&](int stage) { return kv + (uint32_t)(2 * stage * kv_bytes<D>()); };
+  auto v_at = [&](int stage) { return kv + (uint32_t)((2 * stage + 1) * kv_bytes<D>()); };
+  const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
+  const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3, off = S - T_;
+  const int row0 = q0 + wgi * 64 + warp * 16 + g, row1 = row0 + 8;
+  // Key tiles the block's real rows see (S ≥ T, so min(T, ·) + off ≤ S). Both warpgroups run all of
+  // them: a wgmma under a condition that depends on the thread makes ptxas serialize every wgmma of
+  // the kernel, and warpgroup 0 skips at most one tile (wholly masked: P = 0, factors 1).
+  const int ntiles = ceil_div(min(T_, q0 + BQ) + off, BK);
+
+  load_panels<T, D, BQ>(q_tile, q, b, q0, h, T_, H);
+  load_panels<T, D, BK>(k_at(0), k, b, 0, hk, S, Hkv);
+  load_panels<T, D, BK>(v_at(0), v, b, 0, hk, S, Hkv);
+  attn_tc::cp_commit();
+  if (ntiles > 1) {
+    load_panels<T, D, BK>(k_at(1), k, b, BK, hk, S, Hkv);
+    load_panels<T, D, BK>(v_at(1), v, b, BK, hk, S, Hkv);
+  }
+  attn_tc::cp_commit();
+  attn_tc::cp_wait<1>();
+  wg::fence_to_async_proxy();
+  __syncthreads();
+
+  float o[DT][4], s[NT][4];
+  uint32_t p[NT / 2][4];
+#pragma unroll
+  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // rows g and g+8, base-2 units
+  const float sl2 = scale * LOG2E;
+  issue_scores<T, D>(s, q_tile, k_at(0));
+  wg::wait<0>(slab(s));
+  softmax(s, m0, m1, l0, l1, 0, q0, row0, off, S, sl2);
+  to_a<T>(p, s);
+  // Tiles 0 .. ntiles − 2; the last tile's P·V follows the loop (no wgmma under a branch).
+  for (int j = 0; j + 1 < ntiles; ++j) {
+    const int st = j & 1;
+    attn_tc::cp_wait<0>();  // tile j + 1 has landed for every thread
+    wg::fence_to_async_proxy();
+    __syncthreads();
+    issue_scores<T, D>(s, q_tile, k_at(st ^ 1));
+    issue_pv<T, D>(o, p, v_at(st));
+    wg::wait<1>(slab(s));  // S_{j+1} is in; P_j·V_j may still run
+    const float2 c = softmax(s, m0, m1, l0, l1, (j + 1) * BK, q0, row0, off, S, sl2);
+    wg::wait<0>(slab(o));
+    fence_regs(p);
+    to_a<T>(p, s);  // after the wait: defining A's registers while any wgmma runs serializes them all
+#pragma unroll
+    for (int i = 0; i < DT; ++i) {
+      o[i][0] *= c.x;
+      o[i][1] *= c.x;
+      o[i][2] *= c.y;
+      o[i][3] *= c.y;
+    }
+    __syncthreads();  // both warpgroups are done with stage st: refill it
+    if (j + 2 < ntiles) {
+      load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);
+      load_panels<T, D, BK>(v_at(st), v, b, (j + 2) * BK, hk, S, Hkv);
+    }
+    attn_tc::cp_commit();
+  }
+  issue_pv<T, D>(o, p, v_at((ntiles - 1) & 1));
+  wg::wait<0>(slab(o));
+  fence_regs(p);
+  l0 = attn_tc::quad_sum(l0);
+  l1 = attn_tc::quad_sum(l1);
+  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+#pragma unroll
+  for (int i = 0; i < DT; ++i) {
+    const int col = i * 8 + 2 * t4;
+    if (row0 < T_)
+      *reinterpret_cast<uint32_t*>(out + (((size_t)b * T_ + row0) * H + h) * D + col) =
+          attn_tc::pack2<T>(o[i][0] * inv0, o[i][1] * inv0);
+    if (row1 < T_)
+      *reinterpret_cast<uint32_t*>(out + (((size_t)b * T_ + row1) * H + h) * D + col) =
+          attn_tc::pack2<T>(o[i][2] * inv1, o[i][3] * inv1);
+  }
+  if (t4 == 0) {
+    if (row0 < T_) lse[((size_t)b * H + h) * T_ + row0] = m0 * LN2 + logf(l0);
+    if (row1 < T_) lse[((size_t)b * H + h) * T_ + row1] = m1 * LN2 + logf(l1);
+  }
+}
+
+}  // namespace attn_wg
