@@ -1,8 +1,9 @@
 //! GPU parity of the tensor-core flash attention (kernels/attention_tc.cu, f16/bf16, sm_80+)
 //! against the CPU backend's f32 attention on the same 16-bit-rounded inputs: forward out and
 //! lse, backward dQ/dK/dV (the GPU backward runs on the GPU forward's own out and lse; the split
-//! and the fused backward, plan::AttentionBwd, each against the same tolerance), head dims
-//! 64/128/256, T = 1, 17, 64, 130, KV offsets (S > T, T = 1 decoding), GQA with H = 4 and
+//! and the fused backward, plan::AttentionBwd, each against the same tolerance, and on compute
+//! capability 9.0 the warpgroup forward, attention_wg.cu, with the fused backward), head dims
+//! 64/128/256, T = 1, 17, 64, 130, 200, KV offsets (S > T, T = 1 decoding), GQA with H = 4 and
 //! Hkv = 4/2/1, B = 2. Inputs are a hash of (index, salt) in [−1, 1) times an amplitude for q
 //! (4 to 16: scores of std ≈ 1.3 to 5, so the online max really moves), rounded to the dtype.
 //! Needs `--features cuda` and a GPU of compute capability ≥ 8.0; without a GPU each test prints
@@ -21,7 +22,7 @@ mod common;
 
 use sectune::backend::cpu::CpuBackend;
 use sectune::backend::cuda::attention_tc::{
-    self as tc, AttentionBwd, AttnShape, HalfDtype, TcInputs,
+    self as tc, AttentionBwd, AttentionFwd, AttnShape, HalfDtype, TcInputs,
 };
 use sectune::backend::cuda::device::{CudaDevice, CudaError};
 use sectune::backend::dropout::mix64;
@@ -90,6 +91,8 @@ const CASES: &[(usize, usize, usize, usize, usize, f32)] = &[
     (2, 130, 130, 4, 1, 8.0),
     (1, 17, 100, 4, 2, 4.0),
     (1, 130, 203, 4, 2, 16.0),
+    // Several key tiles per block of the warpgroup forward (128 keys; 64 at D 256).
+    (1, 200, 456, 4, 2, 8.0),
 ];
 
 fn parity(dtype: HalfDtype, d: usize) {
@@ -112,11 +115,21 @@ fn parity(dtype: HalfDtype, d: usize) {
             v: &v,
             dout: &dout,
         };
-        let runs = [AttentionBwd::Split, AttentionBwd::Fused].map(|bwd| {
-            let got = tc::run_fwd_bwd(&dev, dtype, g, &inputs, scale, bwd)
-                .unwrap_or_else(|e| panic!("{tag} {bwd:?}: {e}"));
-            (bwd, got)
-        });
+        let mut paths = vec![
+            (AttentionFwd::Tc, AttentionBwd::Split),
+            (AttentionFwd::Tc, AttentionBwd::Fused),
+        ];
+        if dev.compute_capability().expect("compute capability") == (9, 0) {
+            paths.push((AttentionFwd::Wgmma, AttentionBwd::Fused));
+        }
+        let runs: Vec<_> = paths
+            .into_iter()
+            .map(|path| {
+                let got = tc::run_fwd_bwd(&dev, dtype, g, &inputs, scale, path)
+                    .unwrap_or_else(|e| panic!("{tag} {path:?}: {e}"));
+                (path, got)
+            })
+            .collect();
         let qt = Tensor::from_vec(q, &[b, t, h, d]).unwrap();
         let kt = Tensor::from_vec(k, &[b, s, hkv, d]).unwrap();
         let vt = Tensor::from_vec(v, &[b, s, hkv, d]).unwrap();
@@ -125,8 +138,8 @@ fn parity(dtype: HalfDtype, d: usize) {
         let (dq, dk, dv) = cpu
             .attention_bwd(&dot, &qt, &kt, &vt, &out, &lse, scale)
             .unwrap();
-        for (bwd, got) in &runs {
-            let tag = format!("{tag} {bwd:?}");
+        for (path, got) in &runs {
+            let tag = format!("{tag} {path:?}");
             check(&format!("{tag} out"), dtype, &got.out, &out);
             common::assert_close(
                 &format!("{tag} lse"),
@@ -190,7 +203,7 @@ fn other_head_dims_are_refused() {
             dout: &x,
         },
         1.0,
-        AttentionBwd::Split,
+        (AttentionFwd::Tc, AttentionBwd::Split),
     )
     .err()
     .expect("head dim 96 has no tensor-core kernel");

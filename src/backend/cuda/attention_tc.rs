@@ -6,9 +6,9 @@ use cudarc::driver::{CudaSlice, DevicePtr};
 use half::{bf16, f16};
 
 use super::device::CudaDevice;
-use super::ops::attention::{tc_bwd, tc_fwd, TcBuffers, TcBwd, TcGrads};
+use super::ops::attention::{tc_bwd, tc_fwd_on, TcBuffers, TcBwd, TcGrads};
 pub use super::ops::attention::{tc_supported_on as supported, AttnShape, HalfDtype};
-pub use super::plan::AttentionBwd;
+pub use super::plan::{AttentionBwd, AttentionFwd};
 use crate::error::{Error, Result};
 
 /// `x` rounded to nearest-even in `dtype` (the value the kernels see after upload).
@@ -50,15 +50,15 @@ pub struct TcInputs<'a> {
     pub dout: &'a [f32],
 }
 
-/// Runs attention_tc fwd, then the backward (`bwd`: split or fused) on the forward's own out and
-/// lse.
+/// Runs the forward (`fwd`: attention_tc.cu's, or attention_wg.cu's on 9.0), then the backward
+/// (`bwd`: split or fused) on the forward's own out and lse.
 pub fn run_fwd_bwd(
     dev: &CudaDevice,
     dtype: HalfDtype,
     g: AttnShape,
     x: &TcInputs<'_>,
     scale: f32,
-    bwd: AttentionBwd,
+    (fwd, bwd): (AttentionFwd, AttentionBwd),
 ) -> Result<TcOutputs> {
     let (nq, nkv, nstat) = (
         g.b * g.t * g.h * g.d,
@@ -97,7 +97,7 @@ pub fn run_fwd_bwd(
         out: p16(&out),
         lse: lse.device_ptr(stream).0,
     };
-    tc_fwd(dev, dtype, &g, &bufs, scale)?;
+    tc_fwd_on(dev, fwd, dtype, &g, &bufs, scale)?;
     let grads = TcGrads {
         dout: p16(&dout),
         delta: delta.device_ptr(stream).0,

@@ -28,11 +28,13 @@ pub struct CudaBackend {
 
 impl CudaBackend {
     /// Opens GPU `ordinal`; a typed error (no kernels, no driver), never a panic, without one.
-    /// A SECTUNE_GEMM_CORE this GPU cannot run, or a SECTUNE_ATTENTION_BWD or
-    /// SECTUNE_QUANT_DECODE that names nothing, is refused here, before any work.
+    /// A SECTUNE_GEMM_CORE or SECTUNE_ATTENTION_FWD this GPU cannot run, or a
+    /// SECTUNE_ATTENTION_BWD or SECTUNE_QUANT_DECODE that names nothing, is refused here, before
+    /// any work.
     pub fn new(ordinal: usize) -> std::result::Result<Self, CudaError> {
         let dev = CudaDevice::new(ordinal)?;
         dev.gemm_core()?;
+        dev.attention_fwd()?;
         dev.attention_bwd()?;
         dev.quant_decode()?;
         Ok(CudaBackend {

@@ -183,7 +183,11 @@ pub(crate) mod gpu {
              (the default on 9.0, else SECTUNE_ATTENTION_BWD=fused); \"dQ diff\": max |fused − split| / max |split| of dQ"
         );
         println!(
-            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}",
+            "\"wg\" (9.0 only): the warpgroup forward (attention_wg.cu, SECTUNE_ATTENTION_FWD=wgmma) with the fused \
+             backward; \"out diff\": max |wg − tc| / max |tc| of the forward's output"
+        );
+        println!(
+            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8}",
             "D",
             "H",
             "T",
@@ -199,7 +203,11 @@ pub(crate) mod gpu {
             "tc ratio",
             "fused bwd",
             "fused r",
-            "dQ diff"
+            "dQ diff",
+            "wg fwd",
+            "wg %pk",
+            "wg r",
+            "out diff"
         );
         let tc_ok = super::super::ops::attention::tc_supported_on(dev)?;
         for &(d, h, t) in &[
@@ -319,6 +327,8 @@ pub(crate) mod gpu {
                     split: f64::NAN,
                     fused: f64::NAN,
                     dq_diff: f64::NAN,
+                    wg_fwd: f64::NAN,
+                    out_diff: f64::NAN,
                 }
             };
             let (t_tc_fwd, t_tc_bwd) = (tc.fwd, tc.split);
@@ -345,30 +355,37 @@ pub(crate) mod gpu {
                     .map(|(f, b)| format!("{:8.2}", (f + b) / ours))
                     .unwrap_or_else(|| "     n/a".into())
             };
-            let (tc_ratio, fused_ratio) = (
+            let (tc_ratio, fused_ratio, wg_ratio) = (
                 torch_over(t_tc_fwd + t_tc_bwd),
                 torch_over(t_tc_fwd + tc.fused),
+                torch_over(tc.wg_fwd + tc.fused),
             );
             println!(
-                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio} {:>9.3} {fused_ratio} {:>8.1e}",
+                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio} {:>9.3} {fused_ratio} {:>8.1e} {:>9.3} {:>8} {wg_ratio} {:>8.1e}",
                 show(tf),
                 show(tb),
                 pct(flops / (t_fwd * 1e-3), peak_flops),
                 pct(flops / (t_tc_fwd * 1e-3), peak_flops),
                 tc.fused,
-                tc.dq_diff
+                tc.dq_diff,
+                tc.wg_fwd,
+                pct(flops / (tc.wg_fwd * 1e-3), peak_flops),
+                tc.out_diff
             );
         }
         Ok(())
     }
 
     /// Mean ms of the tensor-core forward and of both backwards, and how far the fused dQ is
-    /// from the split one.
+    /// from the split one; on 9.0 the warpgroup forward's time and how far its output is from
+    /// the mma.sync forward's (NaN elsewhere).
     struct TcTimes {
         fwd: f64,
         split: f64,
         fused: f64,
         dq_diff: f64,
+        wg_fwd: f64,
+        out_diff: f64,
     }
 
     /// Times the tensor-core forward and backward (Δ, dQ, dK/dV; split, then fused) on the same
@@ -385,8 +402,9 @@ pub(crate) mod gpu {
         out: &CudaSlice<bf16>,
     ) -> Result<TcTimes> {
         use super::super::ops::attention::{
-            tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads,
+            tc_bwd, tc_fwd_on, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads,
         };
+        use super::super::plan::AttentionFwd;
         use cudarc::driver::DevicePtr;
         let stream = dev.stream();
         let n = t * h * d;
@@ -423,9 +441,22 @@ pub(crate) mod gpu {
             dv: p(&dv),
         };
         let scale = 1.0 / (d as f32).sqrt();
-        let fwd = time_ms(stream, reps, || {
-            Ok(tc_fwd(dev, HalfDtype::Bf16, &g, &bufs, scale)?)
-        })?;
+        let fwd_on = |path| {
+            time_ms(stream, reps, || {
+                Ok(tc_fwd_on(dev, path, HalfDtype::Bf16, &g, &bufs, scale)?)
+            })
+        };
+        // The warpgroup forward first, so the backwards below read the mma.sync forward's out
+        // and lse, as before it existed.
+        let (wg_fwd, out_wg) = if dev.compute_capability()? == (9, 0) {
+            let ms = fwd_on(AttentionFwd::Wgmma)?;
+            (ms, Some(stream.clone_dtoh(out)?))
+        } else {
+            (f64::NAN, None)
+        };
+        let fwd = fwd_on(AttentionFwd::Tc)?;
+        let out_tc = stream.clone_dtoh(out)?;
+        let out_diff = out_wg.map_or(f64::NAN, |wg| f64::from(max_rel_diff(&out_tc, &wg)));
         let bwd = |path| {
             time_ms(stream, reps, || {
                 Ok(tc_bwd(
@@ -446,17 +477,24 @@ pub(crate) mod gpu {
             dq_acc: dq_acc.device_ptr(stream).0,
         })?;
         let dq_fused = stream.clone_dtoh(&dq)?;
-        let max_split = dq_split.iter().fold(0f32, |m, x| m.max(x.to_f32().abs()));
-        let max_diff = dq_split
-            .iter()
-            .zip(&dq_fused)
-            .fold(0f32, |m, (a, b)| m.max((a.to_f32() - b.to_f32()).abs()));
         Ok(TcTimes {
             fwd,
             split,
             fused,
-            dq_diff: f64::from(max_diff / max_split),
+            dq_diff: f64::from(max_rel_diff(&dq_split, &dq_fused)),
+            wg_fwd,
+            out_diff,
         })
+    }
+
+    /// max |b − a| / max |a| over two bf16 results of the same computation.
+    fn max_rel_diff(a: &[bf16], b: &[bf16]) -> f32 {
+        let max_a = a.iter().fold(0f32, |m, x| m.max(x.to_f32().abs()));
+        let max_diff = a
+            .iter()
+            .zip(b)
+            .fold(0f32, |m, (x, y)| m.max((x.to_f32() - y.to_f32()).abs()));
+        max_diff / max_a
     }
 
     fn bench_adamw(

@@ -14,7 +14,8 @@ use cudarc::nvrtc::Ptx;
 
 use super::kernels::{KernelModule, KERNELS_BUILT};
 use super::plan::{
-    AttentionBwd, GemmCore, QuantDecode, ATTENTION_BWD_ENV, GEMM_CORE_ENV, QUANT_DECODE_ENV,
+    AttentionBwd, AttentionFwd, GemmCore, QuantDecode, ATTENTION_BWD_ENV, ATTENTION_FWD_ENV,
+    GEMM_CORE_ENV, QUANT_DECODE_ENV,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,7 @@ fn setting(cell: &'static OnceLock<Option<String>>, name: &str) -> Option<&'stat
 static GEMM_CORE_SETTING: OnceLock<Option<String>> = OnceLock::new();
 static QUANT_DECODE_SETTING: OnceLock<Option<String>> = OnceLock::new();
 static ATTENTION_BWD_SETTING: OnceLock<Option<String>> = OnceLock::new();
+static ATTENTION_FWD_SETTING: OnceLock<Option<String>> = OnceLock::new();
 
 /// Dynamic shared memory every block may use without an opt-in.
 const DEFAULT_DYNAMIC_SMEM: u32 = 48 * 1024;
@@ -165,6 +167,12 @@ impl CudaDevice {
     pub fn attention_bwd(&self) -> Result<AttentionBwd, CudaError> {
         let choice = setting(&ATTENTION_BWD_SETTING, ATTENTION_BWD_ENV);
         AttentionBwd::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
+    }
+
+    /// The tensor-core attention forward: mma.sync unless SECTUNE_ATTENTION_FWD=wgmma (9.0 only).
+    pub fn attention_fwd(&self) -> Result<AttentionFwd, CudaError> {
+        let choice = setting(&ATTENTION_FWD_SETTING, ATTENTION_FWD_ENV);
+        AttentionFwd::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
     }
 
     /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above

@@ -176,6 +176,56 @@ impl AttentionBwd {
     }
 }
 
+/// Which kernel runs the tensor-core attention forward: `Tc` (default), attention_tc.cu's mma.sync
+/// kernel on every GPU of compute capability 8.0+; `Wgmma` (opt-in, SECTUNE_ATTENTION_FWD=wgmma,
+/// compute capability 9.0 only), attention_wg.cu: 128 queries per block on two warpgroups, the
+/// products as wgmma with P from registers, and the next key tile's scores formed beside this tile's
+/// P·V so the exponentials overlap the tensor cores. Opt-in until a GPU run has checked and timed
+/// it (so far ptxas and the CPU emulator only); the forward was 176 TFLOP/s on the H200 (0.78 ms at
+/// D 128, T 4096, H 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionFwd {
+    Tc,
+    Wgmma,
+}
+
+/// The environment variable that picks the attention forward: auto (default: tc) or wgmma.
+pub const ATTENTION_FWD_ENV: &str = "SECTUNE_ATTENTION_FWD";
+
+impl AttentionFwd {
+    /// The forward `choice` (ATTENTION_FWD_ENV's value, if set) names on a GPU of compute
+    /// capability `cc`; wgmma elsewhere than 9.0 is refused with the fix.
+    pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
+        match choice.map(str::trim).unwrap_or("") {
+            "" | "auto" | "tc" => Ok(AttentionFwd::Tc),
+            "wgmma" if cc == (9, 0) => Ok(AttentionFwd::Wgmma),
+            "wgmma" => Err(format!(
+                "{ATTENTION_FWD_ENV}=wgmma needs compute capability 9.0 (H100, H200), and this GPU is \
+                 {}.{}: unset {ATTENTION_FWD_ENV} (or set it to auto)",
+                cc.0, cc.1
+            )),
+            other => Err(format!(
+                "{ATTENTION_FWD_ENV}={other:?} names no attention forward: use auto, tc or wgmma"
+            )),
+        }
+    }
+}
+
+/// attention_wg.cu's block for one head dim: 128 queries on 256 threads, key tiles of 128 (64 at
+/// D 256), and its dynamic shared memory (Q, then two stages of K and V, unpadded: the 128-byte
+/// swizzle spreads the banks), as attn_wg::smem. None for head dims it is not built for.
+pub fn attention_wg_smem(head_dim: usize) -> Option<u32> {
+    let keys = match head_dim {
+        64 | 128 => 128,
+        256 => 64,
+        _ => return None,
+    };
+    Some(((ATTENTION_WG_Q_ROWS + 4 * keys) * head_dim * 2) as u32)
+}
+/// Query rows per block of attention_wg.cu, and its threads.
+pub const ATTENTION_WG_Q_ROWS: usize = 128;
+pub const ATTENTION_WG_THREADS: u32 = 256;
+
 /// How `--precision bf16` runs a linear over an int8 / NF4 base. `Fused` (default): the tensor-core
 /// GEMM decodes each B tile on its way into shared memory (quant_tc.cu, quant_wgmma.cu), so no
 /// decoded copy exists in global memory, but every block row of the output decodes the whole
@@ -667,6 +717,32 @@ mod tests {
         assert!(!QuantDecode::Fused.whole_weight(4096));
         assert!(QuantDecode::Scratch.whole_weight(SCRATCH_MIN_ROWS));
         assert!(!QuantDecode::Scratch.whole_weight(SCRATCH_MIN_ROWS - 1));
+    }
+
+    #[test]
+    fn attention_fwd_choice_is_tc_unless_wgmma_is_asked_for_on_9_0() {
+        assert_eq!(AttentionFwd::choose((9, 0), None), Ok(AttentionFwd::Tc));
+        assert_eq!(
+            AttentionFwd::choose((8, 6), Some("auto")),
+            Ok(AttentionFwd::Tc)
+        );
+        assert_eq!(
+            AttentionFwd::choose((9, 0), Some(" wgmma ")),
+            Ok(AttentionFwd::Wgmma)
+        );
+        let err = AttentionFwd::choose((8, 9), Some("wgmma")).unwrap_err();
+        assert!(err.contains("9.0") && err.contains("unset"), "{err}");
+        let err = AttentionFwd::choose((9, 0), Some("flash3")).unwrap_err();
+        assert!(err.contains("\"flash3\"") && err.contains("wgmma"), "{err}");
+    }
+
+    #[test]
+    fn attention_wg_smem_matches_the_kernel_header() {
+        // attn_wg::smem<D>(): 128 query rows + 2 stages × (K + V) of 128 keys (64 at D 256).
+        assert_eq!(attention_wg_smem(64), Some(81_920));
+        assert_eq!(attention_wg_smem(128), Some(163_840));
+        assert_eq!(attention_wg_smem(256), Some(196_608));
+        assert_eq!(attention_wg_smem(96), None);
     }
 
     #[test]

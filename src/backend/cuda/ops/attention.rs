@@ -1,7 +1,8 @@
 //! Causal flash-style attention with GQA and a KV offset (S ≥ T): kernels/attention.cu, f32
 //! instances for head dims 16, 32, 64, 128 and 256. Tiles come from plan::attention_tiles.
-//! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+) have raw-pointer launchers
-//! here (`tc_fwd`, `tc_bwd`) for 16-bit callers: `--precision bf16` (ops/mixed.rs) and the tests.
+//! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+; the forward also on the sm_90a
+//! warpgroups, attention_wg.cu, opt-in) have raw-pointer launchers here (`tc_fwd`, `tc_bwd`) for
+//! 16-bit callers: `--precision bf16` (ops/mixed.rs) and the tests.
 
 use cudarc::driver::result::memset_d8_async;
 use cudarc::driver::LaunchConfig;
@@ -11,7 +12,8 @@ use super::super::device::CudaDevice;
 use super::super::kernels::KernelModule;
 use super::super::launch::{cfg, cfg_smem, int, launch, KArg};
 use super::super::plan::{
-    attention_tc_tiles, attention_tiles, AttentionTcTiles, ATTENTION_THREADS,
+    attention_tc_tiles, attention_tiles, attention_wg_smem, AttentionFwd, AttentionTcTiles,
+    ATTENTION_THREADS, ATTENTION_WG_Q_ROWS, ATTENTION_WG_THREADS,
 };
 use crate::backend::check;
 use crate::backend::cpu::attention::Geometry;
@@ -226,7 +228,8 @@ fn launch_tc(
     super::super::launch::launch_args(dev, module, name, cfg, &args)
 }
 
-/// Forward: out [B,T,H,D] and lse [B,H,T] from q, k, v (attention_tc_fwd_d{D}_{dtype}).
+/// Forward: out [B,T,H,D] and lse [B,H,T] from q, k, v (attention_tc_fwd_d{D}_{dtype}, or
+/// attention_wg_fwd_d{D}_{dtype} under SECTUNE_ATTENTION_FWD=wgmma: same arguments).
 pub(crate) fn tc_fwd(
     dev: &CudaDevice,
     dtype: HalfDtype,
@@ -234,13 +237,53 @@ pub(crate) fn tc_fwd(
     buf: &TcBuffers,
     scale: f32,
 ) -> Result<()> {
+    tc_fwd_on(dev, dev.attention_fwd()?, dtype, g, buf, scale)
+}
+
+/// `tc_fwd` on the forward kernel `path` names (the bench times both; Wgmma needs 9.0).
+pub(crate) fn tc_fwd_on(
+    dev: &CudaDevice,
+    path: AttentionFwd,
+    dtype: HalfDtype,
+    g: &AttnShape,
+    buf: &TcBuffers,
+    scale: f32,
+) -> Result<()> {
     let (tiles, [t, s, h, hkv]) = tc_check(dev, g)?;
-    let grid = (g.t.div_ceil(tiles.q_rows) as u32, g.h as u32, g.b as u32);
+    let sfx = dtype.suffix();
+    let wg_smem = match path {
+        AttentionFwd::Wgmma => attention_wg_smem(g.d),
+        AttentionFwd::Tc => None,
+    };
+    let (module, name, cfg) = match wg_smem {
+        Some(smem) => (
+            KernelModule::AttentionWg,
+            format!("attention_wg_fwd_d{}_{sfx}", g.d),
+            cfg_smem(
+                (
+                    g.t.div_ceil(ATTENTION_WG_Q_ROWS) as u32,
+                    g.h as u32,
+                    g.b as u32,
+                ),
+                (ATTENTION_WG_THREADS, 1, 1),
+                smem,
+            ),
+        ),
+        None => (
+            KernelModule::AttentionTc,
+            format!("attention_tc_fwd_d{}_{sfx}", g.d),
+            cfg_smem(
+                (g.t.div_ceil(tiles.q_rows) as u32, g.h as u32, g.b as u32),
+                (ATTENTION_THREADS, 1, 1),
+                tiles.fwd_smem,
+            ),
+        ),
+    };
     launch_tc(
         dev,
-        KernelModule::AttentionTc,
-        &format!("attention_tc_fwd_d{}_{}", g.d, dtype.suffix()),
-        cfg_smem(grid, (ATTENTION_THREADS, 1, 1), tiles.fwd_smem),
+        module,
+        &name,
+        cfg,
         vec![
             buf.q.into(),
             buf.k.into(),
