@@ -18,9 +18,20 @@
     ATTN_WG_BODY(attn_wg::fwd<T, D>(q, k, v, out, lse, T_, S, H, Hkv, scale);)                               \
   }
 
+#define ATTN_WG_BWD_ENTRY(T, NAME, D)                                                                         \
+  extern "C" __global__ void __launch_bounds__(attn_wg::THREADS, 1) attention_wg_bwd_d##D##_##NAME(             \
+      const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk, T* dv,     \
+      float* dq_acc, int T_, int S, int H, int Hkv, float scale) {                                             \
+    ATTN_WG_BODY(attn_wg::bwd<T, D>(q, k, v, dout, lse, delta, dk, dv, dq_acc, T_, S, H, Hkv, scale);)          \
+  }
+
 ATTN_WG_ENTRY(f16, f16, 64)
 ATTN_WG_ENTRY(f16, f16, 128)
 ATTN_WG_ENTRY(f16, f16, 256)
 ATTN_WG_ENTRY(bf16, bf16, 64)
 ATTN_WG_ENTRY(bf16, bf16, 128)
 ATTN_WG_ENTRY(bf16, bf16, 256)
+ATTN_WG_BWD_ENTRY(f16, f16, 64)
+ATTN_WG_BWD_ENTRY(f16, f16, 128)
+ATTN_WG_BWD_ENTRY(bf16, bf16, 64)
+ATTN_WG_BWD_ENTRY(bf16, bf16, 128)

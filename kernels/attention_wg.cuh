@@ -36,8 +36,9 @@ template <int D> __host__ __device__ constexpr int smem() { return q_bytes<D>() 
 static_assert(smem<256>() <= 232448 && smem<128>() <= 232448, "sm_90's opt-in maximum");
 
 #if defined(SECTUNE_SIM)
-template <int N, typename T> __device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
-  sim::wgmma_issue(d, da, db, false, std::is_same<T, bf16>::value, N, acc != 0);
+template <int N, typename T, bool TA = false, bool TB = false>
+__device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
+  sim::wgmma_issue(d, da, db, TB, std::is_same<T, bf16>::value, N, acc != 0, TA);
 }
 template <int N, typename T>
 __device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db) {
@@ -51,13 +52,14 @@ template <int R, int C> __device__ __forceinline__ void fence_regs(uint32_t (&)[
   "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
 #define ATTN_WG_D32 SECTUNE_WG_D8(0), SECTUNE_WG_D8(8), SECTUNE_WG_D8(16), SECTUNE_WG_D8(24)
 #define ATTN_WG_D64 ATTN_WG_D32, SECTUNE_WG_D8(32), SECTUNE_WG_D8(40), SECTUNE_WG_D8(48), SECTUNE_WG_D8(56)
-// S = Q·Kᵀ step: A, B K-major from shared memory.
+// A and B from shared memory; imm-trans-a / -b (M- / N-major) for the backward's dQ = dS·K.
 #define ATTN_WG_SS64(TY)                                                                                    \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                                 \
                "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" ATTN_WG_REGS32 "}, %32, %33, " \
-               "p, 1, 1, 0, 0;\n}\n"                                                                        \
+               "p, 1, 1, %35, %36;\n}\n"                                                                    \
                : ATTN_WG_D32                                                                                \
-               : "l"(da), "l"(db), "r"(acc))
+               : "l"(da), "l"(db), "r"(acc), "n"(int(TA)), "n"(int(TB)))
+// S = Q·Kᵀ step: A, B K-major from shared memory.
 #define ATTN_WG_SS128(TY)                                                                                    \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                  \
                "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" SECTUNE_WG_REGS "}, %64, %65, " \
@@ -84,8 +86,9 @@ template <int R, int C> __device__ __forceinline__ void fence_regs(uint32_t (&)[
                : SECTUNE_WGT_D64(0), SECTUNE_WGT_D64(64)                                                      \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
 
-template <int N, typename T> __device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
-  static_assert(N == 64 || N == 128, "S tiles of 64 or 128 keys");
+template <int N, typename T, bool TA = false, bool TB = false>
+__device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
+  static_assert(N == 64 || (N == 128 && !TA && !TB), "S tiles of 64 or 128 keys; transposed operands at N 64");
   constexpr bool B16 = std::is_same<T, bf16>::value;
   if constexpr (N == 64 && B16) ATTN_WG_SS64("bf16");
   else if constexpr (N == 64) ATTN_WG_SS64("f16");
@@ -298,6 +301,177 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   if (t4 == 0) {
     if (row0 < T_) lse[((size_t)b * H + h) * T_ + row0] = m0 * LN2 + logf(l0);
     if (row1 < T_) lse[((size_t)b * H + h) * T_ + row1] = m1 * LN2 + logf(l1);
+  }
+}
+
+
+// ---- backward (D 64, 128): attention_tc's fused backward on wgmma ------------------------------------------
+// Block: 256 threads, 128 keys (warpgroup w: keys k0 + 64w ..), grid (ceil(S/128), Hkv, B); loops over the
+// GQA group's heads and the 64-query tiles that see the block's keys, Q, dO, lse and Δ double-buffered.
+// Per tile and warpgroup: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (m64 n64, both from shared memory), P and
+// dS = P⊙(dP − Δ) in registers, dV += Pᵀ·dO and dK += dSᵀ·Q with Pᵀ and dSᵀ as register A (Q and dO
+// N-major), dSᵀ also to shared memory [key][query], then dQ += dS·K from it (A M-major, K N-major:
+// D 128, warpgroup w the 64 columns of panel w over all 128 keys; D 64, all 64 columns over its own
+// keys) added into dq_acc with atomics, as attention_tc's fused backward; dq_convert finishes it.
+constexpr int BKV = 128, BQT = 64;
+template <int D> __host__ __device__ constexpr int kv_tile_bytes() { return BKV * D * 2; }
+template <int D> __host__ __device__ constexpr int q_tile_bytes() { return BQT * D * 2; }
+constexpr int DS_BYTES = BKV * BQT * 2;
+// K, V, Q [2], dO [2], dSᵀ, then lse and Δ [2][BQT] f32: 81 / 145 KiB (D 64 / 128).
+template <int D> __host__ __device__ constexpr int smem_bwd() {
+  return 2 * kv_tile_bytes<D>() + 4 * q_tile_bytes<D>() + DS_BYTES + 4 * BQT * 4;
+}
+
+template <typename T, int D>
+__device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk,
+                    T* dv, float* dq_acc, int T_, int S, int H, int Hkv, float scale) {
+  static_assert(D == 64 || D == 128, "the warpgroup backward is built for head dims 64 and 128");
+  constexpr int KVB = kv_tile_bytes<D>(), QB = q_tile_bytes<D>(), DT = D / 8, NT = BQT / 8;
+  unsigned char* const base = wg::dyn_smem();
+  const uint32_t ks = attn_tc::saddr(base), vs = ks + KVB, qs = vs + KVB, dos = qs + 2 * QB, dss = dos + 2 * QB;
+  unsigned char* const ds_tile = base + (dss - ks);
+  float* const lse_s = reinterpret_cast<float*>(ds_tile + DS_BYTES);  // [2][BQT], base-2 units
+  float* const dl_s = lse_s + 2 * BQT;                                 // [2][BQT]
+  const int b = blockIdx.z, hk = blockIdx.y, group = H / Hkv, k0 = blockIdx.x * BKV;
+  const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3, off = S - T_;  // key tk is seen by queries tq ≥ tk − off
+  const int kr0 = wgi * 64 + warp * 16 + g, krow0 = k0 + kr0, krow1 = krow0 + 8;  // kr0: row in the block
+  const int qstart = (max(0, k0 - off) / BQT) * BQT;  // < T since k0 < S
+  const int n_qt = ceil_div(T_ - qstart, BQT), total = group * n_qt;
+  const float sl2 = scale * LOG2E;
+
+  auto issue = [&](int it) {
+    const int st = it & 1, h = hk * group + it / n_qt, qt0 = qstart + (it % n_qt) * BQT;
+    load_panels<T, D, BQT>(qs + st * QB, q, b, qt0, h, T_, H);
+    load_panels<T, D, BQT>(dos + st * QB, dout, b, qt0, h, T_, H);
+    for (int e = threadIdx.x; e < BQT; e += THREADS) {
+      const int tq = qt0 + e;
+      const size_t i = ((size_t)b * H + h) * T_ + tq;
+      lse_s[st * BQT + e] = tq < T_ ? lse[i] * LOG2E : 0.f;
+      dl_s[st * BQT + e] = tq < T_ ? delta[i] : 0.f;
+    }
+  };
+  load_panels<T, D, BKV>(ks, k, b, k0, hk, S, Hkv);
+  load_panels<T, D, BKV>(vs, v, b, k0, hk, S, Hkv);
+  issue(0);
+  attn_tc::cp_commit();
+
+  float gk[DT][4], gv[DT][4];  // dK, dV of the warpgroup's 64 keys (unscaled dK)
+#pragma unroll
+  for (int i = 0; i < DT; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) gk[i][e] = gv[i][e] = 0.f;
+
+  for (int it = 0; it < total; ++it) {
+    const int st = it & 1, h = hk * group + it / n_qt, qt0 = qstart + (it % n_qt) * BQT;
+    attn_tc::cp_wait<0>();
+    wg::fence_to_async_proxy();
+    __syncthreads();  // tile it is in; every warpgroup is done with it − 1's stage and dSᵀ
+    if (it + 1 < total) issue(it + 1);
+    attn_tc::cp_commit();
+    const uint32_t qst = qs + st * QB, dost = dos + st * QB;
+
+    // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: the warpgroup's 64 keys × the tile's 64 queries.
+    float s[NT][4], dp[NT][4];
+    wg::fence_acc(slab(s));
+    wg::fence_acc(slab(dp));
+    wg::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t a_off = (kk / 4) * BKV * ROW_BYTES + wgi * 64 * ROW_BYTES + (kk % 4) * 32;
+      const uint32_t b_off = (kk / 4) * BQT * ROW_BYTES + (kk % 4) * 32;
+      mma_ss<64, T>(&s[0][0], wg::desc(ks + a_off, 16, 1024), wg::desc(qst + b_off, 16, 1024), kk);
+      mma_ss<64, T>(&dp[0][0], wg::desc(vs + a_off, 16, 1024), wg::desc(dost + b_off, 16, 1024), kk);
+    }
+    wg::wgmma_commit();
+    wg::wait<0>(slab(s));
+    wg::fence_acc(slab(dp));
+
+    // P = 2^(S·scale·log2 e − lse) (0 where masked) and dSᵀ = P⊙(dP − Δ), per query column.
+    const float* lst = lse_s + st * BQT;
+    const float* dst = dl_s + st * BQT;
+    const bool need_mask = qt0 + BQT > T_ || k0 + BKV - 1 > qt0 + off;  // per block: no divergent wgmma
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = j * 8 + 2 * t4 + (e & 1);
+        float p = exp2f(fmaf(s[j][e], sl2, -lst[c]));
+        if (need_mask) {
+          const int tq = qt0 + c, tk = e < 2 ? krow0 : krow1;
+          if (tq >= T_ || tk > tq + off) p = 0.f;
+        }
+        s[j][e] = p;
+        dp[j][e] = p * (dp[j][e] - dst[c]);
+      }
+    // dSᵀ [key][query] for dQ, rounded as dK uses it: one 128-byte row per key, chunk j at j ^ (key & 7).
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const int at = kr0 * ROW_BYTES + ((j ^ (kr0 & 7)) << 4) + 4 * t4;
+      *reinterpret_cast<uint32_t*>(ds_tile + at) = attn_tc::pack2<T>(dp[j][0], dp[j][1]);
+      *reinterpret_cast<uint32_t*>(ds_tile + at + 8 * ROW_BYTES) = attn_tc::pack2<T>(dp[j][2], dp[j][3]);
+    }
+    uint32_t pa[NT / 2][4], da[NT / 2][4];
+    to_a<T>(pa, s);
+    to_a<T>(da, dp);
+    wg::fence_to_async_proxy();  // the dSᵀ stores, for dQ's wgmmas after the barrier
+
+    // dV += Pᵀ·dO and dK += dSᵀ·Q (B N-major: LBO one 64-column panel, +2 KiB per 16 queries).
+    wg::fence_acc(slab(gv));
+    wg::fence_acc(slab(gk));
+    fence_regs(pa);
+    fence_regs(da);
+    wg::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BQT / 16; ++kk) {
+      mma_rs<D, T>(&gv[0][0], pa[kk], wg::desc(dost + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024));
+      mma_rs<D, T>(&gk[0][0], da[kk], wg::desc(qst + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024));
+    }
+    wg::wgmma_commit();
+    wg::fence_acc(slab(gv));
+    wg::fence_acc(slab(gk));
+    __syncthreads();  // both warpgroups' dSᵀ are in shared memory
+
+    // dQ for the tile's 64 queries: A = dS, M-major from dSᵀ; B = K, N-major.
+    constexpr int DQ_KEYS = D == 128 ? BKV : 64;
+    const int key0 = D == 128 ? 0 : wgi * 64, panel = D == 128 ? wgi : 0;
+    float dq[8][4];
+    wg::fence_acc(slab(dq));
+    wg::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < DQ_KEYS / 16; ++kk) {
+      const uint32_t row = (key0 + kk * 16) * ROW_BYTES;
+      mma_ss<64, T, true, true>(&dq[0][0], wg::desc(dss + row, BKV * ROW_BYTES, 1024),
+                                wg::desc(ks + panel * BKV * ROW_BYTES + row, BKV * ROW_BYTES, 1024), kk);
+    }
+    wg::wgmma_commit();
+    wg::wait<0>(slab(dq));  // and dV / dK's
+    wg::fence_acc(slab(gv));
+    wg::fence_acc(slab(gk));
+    fence_regs(pa);
+    fence_regs(da);
+    const int col0 = panel * 64, q0 = qt0 + warp * 16 + g;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int col = col0 + j * 8 + 2 * t4;
+      if (q0 < T_) attn_tc::atomic_add2(dq_acc + (((size_t)b * T_ + q0) * H + h) * D + col, dq[j][0], dq[j][1]);
+      if (q0 + 8 < T_)
+        attn_tc::atomic_add2(dq_acc + (((size_t)b * T_ + q0 + 8) * H + h) * D + col, dq[j][2], dq[j][3]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < DT; ++i) {
+    const int col = i * 8 + 2 * t4;
+    if (krow0 < S) {
+      const size_t at = (((size_t)b * S + krow0) * Hkv + hk) * D + col;
+      *reinterpret_cast<uint32_t*>(dk + at) = attn_tc::pack2<T>(gk[i][0] * scale, gk[i][1] * scale);
+      *reinterpret_cast<uint32_t*>(dv + at) = attn_tc::pack2<T>(gv[i][0], gv[i][1]);
+    }
+    if (krow1 < S) {
+      const size_t at = (((size_t)b * S + krow1) * Hkv + hk) * D + col;
+      *reinterpret_cast<uint32_t*>(dk + at) = attn_tc::pack2<T>(gk[i][2] * scale, gk[i][3] * scale);
+      *reinterpret_cast<uint32_t*>(dv + at) = attn_tc::pack2<T>(gv[i][2], gv[i][3]);
+    }
   }
 }
 

@@ -5,9 +5,9 @@
 //! in both pipelines, wg_ and wgp_), dense (sim_gemm.cpp) and int8 / NF4 with the decoded tiles bit
 //! for bit (sim_quant.cpp), and flash attention forward and backward, tensor-core (split and
 //! fused backward) and the f32 CUDA-core kernels with their Δ pass (sim_attention.cpp), and the
-//! sm_90a warpgroup attention forward, P in registers (sim_attention_wg.cpp). The TMA GEMM core
-//! and the warpgroup attention forward have not yet run on a GPU; this is their whole-kernel check
-//! until they do (docs/cuda.md). The CUDA-core ops, f32 and
+//! sm_90a warpgroup attention forward and backward, P and dS in registers (sim_attention_wg.cpp).
+//! The TMA GEMM core and the warpgroup attention have not yet run on a GPU; this is their
+//! whole-kernel check until they do (docs/cuda.md). The CUDA-core ops, f32 and
 //! bf16 (sim_ops.cpp): cross-entropy (separate, in-place and forward-only dlogits; ignored and
 //! out-of-range labels), multi-tensor AdamW (float4 and scalar paths), RMSNorm / LayerNorm forward,
 //! dx and dw / db, RoPE (rotate-half, interleaved partial), SwiGLU / gelu_new, embedding (bad ids,
@@ -72,11 +72,18 @@ fn build(name: &str) -> Option<(tempfile::TempDir, PathBuf)> {
     Some((dir, exe))
 }
 
+/// `fault` is a SIM_FAULT value, optionally after "PART/" (SIM_PART: a program that has parts runs
+/// only that one, so a defect can be aimed at a kernel that runs after another it would stop).
 fn run(exe: &Path, seed: u64, fault: Option<&str>) -> Output {
     let mut cmd = Command::new(exe);
-    cmd.arg(seed.to_string());
-    match fault {
-        Some(f) => cmd.env("SIM_FAULT", f),
+    cmd.arg(seed.to_string()).env_remove("SIM_PART");
+    match fault.map(|f| f.split_once('/').unwrap_or(("", f))) {
+        Some((part, f)) => {
+            if !part.is_empty() {
+                cmd.env("SIM_PART", part);
+            }
+            cmd.env("SIM_FAULT", f)
+        }
         None => cmd.env_remove("SIM_FAULT"),
     };
     cmd.output().expect("the emulator program runs")
@@ -165,22 +172,29 @@ fn flash_attention_runs_right_in_the_emulator() {
 }
 
 #[test]
-fn warpgroup_attention_forward_runs_right_in_the_emulator() {
-    // Barrier 1: Q's and the first two key tiles' loads; 2: each next tile landed before its scores;
-    // 3: a stage refilled only after both warpgroups' P·V read it. A wgmma wait one group short
-    // reads S before it is formed and rewrites P's registers under the running P·V.
+fn warpgroup_attention_runs_right_in_the_emulator() {
+    // Forward, barrier 1: Q's and the first two key tiles' loads; 2: each next tile landed before
+    // its scores; 3: a stage refilled only after both warpgroups' P·V read it. A wgmma wait one
+    // group short reads S before it is formed and rewrites P's registers under the running P·V.
+    // Backward (SIM_PART=bwd), barrier 1: K, V and the first query tile; 2: the next tile landed
+    // and the last one's dSᵀ read; 3: both warpgroups' dSᵀ written before dQ reads them.
     check(
         "sim_attention_wg",
-        14,
+        29,
         &[
-            ("skip-barrier:1", ANY_ALARM),
-            ("skip-barrier:2", ANY_ALARM),
-            ("skip-barrier:3", ANY_ALARM),
-            ("cp-wait-early", ANY_ALARM),
+            ("fwd/skip-barrier:1", ANY_ALARM),
+            ("fwd/skip-barrier:2", ANY_ALARM),
+            ("fwd/skip-barrier:3", ANY_ALARM),
+            ("fwd/cp-wait-early", ANY_ALARM),
             (
-                "wg-wait-early",
+                "fwd/wg-wait-early",
                 "registers of an in-flight wgmma's A changed",
             ),
+            ("bwd/skip-barrier:1", ANY_ALARM),
+            ("bwd/skip-barrier:2", ANY_ALARM),
+            ("bwd/skip-barrier:3", ANY_ALARM),
+            ("bwd/cp-wait-early", ANY_ALARM),
+            ("bwd/wg-wait-early", ANY_ALARM),
         ],
     );
 }

@@ -13,6 +13,13 @@ inline uint64_t& next_seed() {  // the scheduler seed of the next launch (argv[1
   return s;
 }
 
+// Whether this run checks `part` of a program that has parts (all of them unless SIM_PART names one):
+// a fault control aimed at a later kernel must not be stopped by an earlier one.
+inline bool runs_part(const char* part) {
+  const char* only = std::getenv("SIM_PART");
+  return !only || std::string(only) == part;
+}
+
 // The programs' one argument: the scheduler seed of their first launch.
 inline void parse_seed(int argc, char** argv) {
   if (argc > 1) next_seed() = std::stoull(argv[1]);

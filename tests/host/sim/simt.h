@@ -59,8 +59,8 @@ struct Copy {  // one pending cp.async
 struct WgOp {  // one pending wgmma.mma_async
   float* d;
   uint64_t da, db;
-  bool trans_b, bf16;
-  int n;              // N of m64nNk16
+  bool trans_a, trans_b, bf16;  // trans_a: A in shared memory is M-major (imm-trans-a)
+  int n;                        // N of m64nNk16
   uint64_t operands;  // hash of what it would read from shared memory at issue
   // A in registers (the .m64nNk16 register fragment, mma.sync's A layout per warp): the thread's four
   // registers and what they held at issue; a_regs null when A comes from shared memory.
@@ -529,7 +529,7 @@ inline uint32_t shfl_bits(uint32_t v, int src_lane, bool xor_mode, unsigned mask
 inline float wg_a(const WgOp& op, int row, int k) {
   const isa::Desc d = isa::decode(op.da);
   uint16_t v;
-  std::memcpy(&v, smem_ptr(isa::k_major(d, row, k), 2), 2);
+  std::memcpy(&v, smem_ptr(op.trans_a ? isa::mn_major(d, row, k) : isa::k_major(d, row, k), 2), 2);
   return elem(v, op.bf16);
 }
 inline float wg_b(const WgOp& op, int n, int k) {
@@ -560,13 +560,13 @@ inline void wgmma_queue(WgOp op) {
 }
 // wgmma.mma_async m64nNk16 with A and B in shared memory: queued until its wait_group.
 inline void wgmma_issue(float* d, uint64_t da, uint64_t db, bool trans_b, bool bf16, int n = 128,
-                        bool accumulate = true) {
-  wgmma_queue(WgOp{d, da, db, trans_b, bf16, n, 0, nullptr, {}, accumulate});
+                        bool accumulate = true, bool trans_a = false) {
+  wgmma_queue(WgOp{d, da, db, trans_a, trans_b, bf16, n, 0, nullptr, {}, accumulate});
 }
 // The same with A from this thread's four registers `a` (which must hold their values until the
 // wait_group that retires it, as on the GPU).
 inline void wgmma_issue_rs(float* d, const uint32_t* a, uint64_t db, bool trans_b, bool bf16, int n) {
-  WgOp op{d, 0, db, trans_b, bf16, n, 0, a, {a[0], a[1], a[2], a[3]}, true};
+  WgOp op{d, 0, db, false, trans_b, bf16, n, 0, a, {a[0], a[1], a[2], a[3]}, true};
   wgmma_queue(op);
 }
 inline void wgmma_commit() {
