@@ -18,9 +18,9 @@
 #   attention-fused runs the tc attention parity (split and fused backward), its memcheck and
 #   racecheck, a mixed CLI run and mixed layers of both shapes with SECTUNE_ATTENTION_BWD=fused.
 #   wgmma-tma runs the opt-in TMA core's parity suites, a racecheck, memchecks, a CLI run and layers
-#   (wgmma-tma-parity only the parity suites); attention-wg the opt-in warpgroup attention forward's
-#   parity (cuda_attention_tc, which runs it on 9.0), sanitizers, a CLI run and layers with and
-#   without it (SECTUNE_ATTENTION_FWD=wgmma);
+#   (wgmma-tma-parity only the parity suites); attention-wg the opt-in warpgroup attention's
+#   parity (cuda_attention_tc, which runs its forward and backward on 9.0), sanitizers, a CLI run
+#   and layers with and without it (SECTUNE_ATTENTION_FWD=wgmma, SECTUNE_ATTENTION_BWD=wgmma);
 #   wgmma-parity / wgmma-inflight-parity run only the parity suites of those two, wgmma-sanitize
 #   only wgmma's memchecks and CLI run; sanitize-attention-bf16 memchecks and racechecks the tc
 #   attention (both backwards);
@@ -296,15 +296,18 @@ for s in $steps; do
           --tool racecheck --error-exitcode 3 "$bin/cuda_bf16" --skip 7b --test-threads=1 linear
         wgmma_steps wgmma-tma sanitize,layers
       fi ;;
-    attention-wg)  # the opt-in warpgroup attention forward (attention_wg.cu, never run on a GPU before):
-      # cuda_attention_tc checks it on 9.0 beside the mma.sync forward; then its sanitizers, a CLI run
-      # and both shapes' layers with it and without (same run); the attention table times both
+    attention-wg)  # the opt-in warpgroup attention (attention_wg.cu, never run on a GPU before):
+      # cuda_attention_tc checks its forward and backward on 9.0 beside the mma.sync ones; then the
+      # sanitizers, a CLI run and both shapes' layers with it, with only its forward, and without
+      # (same run); the attention table times all of them
       [ -x "$bin/cuda_attention_tc" ] && step attention-tc-wg 60 "$bin/cuda_attention_tc" --test-threads=1
       [ $? = 124 ] && { echo "=== attention-wg: the parity run hung; the rest left out" | tee -a "$log"; continue; }
       attention_sanitizers wg
-      export -f train_pair train_mixed; export bin; step train-mixed-attention-wg 90 env SECTUNE_ATTENTION_FWD=wgmma bash -c train_mixed
+      export -f train_pair train_mixed; export bin
+      step train-mixed-attention-wg 90 env SECTUNE_ATTENTION_FWD=wgmma SECTUNE_ATTENTION_BWD=wgmma bash -c train_mixed
       for shape in codellama7b codegen27b; do
-        mixed_layer "layer-mixed-attention-wg-$shape" "$shape" SECTUNE_ATTENTION_FWD=wgmma
+        mixed_layer "layer-mixed-attention-wg-$shape" "$shape" SECTUNE_ATTENTION_FWD=wgmma SECTUNE_ATTENTION_BWD=wgmma
+        mixed_layer "layer-mixed-attention-wg-fwd-$shape" "$shape" SECTUNE_ATTENTION_FWD=wgmma
         mixed_layer "layer-mixed-attention-tc-$shape" "$shape" SECTUNE_ATTENTION_FWD=tc
       done ;;
     attention-fused)  # the fused tc attention backward; compare its layers with layer-mixed's

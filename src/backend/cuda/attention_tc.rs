@@ -105,16 +105,11 @@ pub fn run_fwd_bwd(
         dk: p16(&dk),
         dv: p16(&dv),
     };
-    let dq_acc = match bwd {
-        AttentionBwd::Split => None,
-        AttentionBwd::Fused => Some(stream.alloc_zeros::<f32>(nq)?),
+    let dq_acc = match bwd.sums_dq_in_f32() {
+        false => None,
+        true => Some(stream.alloc_zeros::<f32>(nq)?),
     };
-    let path = match &dq_acc {
-        None => TcBwd::Split,
-        Some(acc) => TcBwd::Fused {
-            dq_acc: acc.device_ptr(stream).0,
-        },
-    };
+    let path = TcBwd::new(bwd, dq_acc.as_ref().map(|acc| acc.device_ptr(stream).0))?;
     tc_bwd(dev, dtype, &g, &bufs, &grads, scale, path)?;
     let down =
         |s: &CudaSlice<u16>| -> Result<Vec<f32>> { Ok(from_bits(dtype, &stream.clone_dtoh(s)?)) };

@@ -118,7 +118,11 @@ impl Backend for CudaBackend {
         self.bf16_compute && matches!(self.dev.quant_decode(), Ok(QuantDecode::Scratch))
     }
     fn sums_attention_dq_in_f32(&self) -> bool {
-        self.bf16_compute && matches!(self.dev.attention_bwd(), Ok(AttentionBwd::Fused))
+        self.bf16_compute
+            && self
+                .dev
+                .attention_bwd()
+                .is_ok_and(AttentionBwd::sums_dq_in_f32)
     }
     fn download(&self, t: &Tensor) -> Result<Tensor> {
         if t.is_host() {

@@ -183,11 +183,12 @@ pub(crate) mod gpu {
              (the default on 9.0, else SECTUNE_ATTENTION_BWD=fused); \"dQ diff\": max |fused − split| / max |split| of dQ"
         );
         println!(
-            "\"wg\" (9.0 only): the warpgroup forward (attention_wg.cu, SECTUNE_ATTENTION_FWD=wgmma) with the fused \
-             backward; \"out diff\": max |wg − tc| / max |tc| of the forward's output"
+            "\"wg\" (9.0 only): the warpgroup forward and backward (attention_wg.cu, SECTUNE_ATTENTION_FWD=wgmma, \
+             SECTUNE_ATTENTION_BWD=wgmma; D 256 backward: fused); \"out diff\" / \"wg dQ\": max |wg − tc| / max |tc| \
+             of the forward's output and of dQ (split)"
         );
         println!(
-            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8}",
+            "{:>4} {:>3} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8}",
             "D",
             "H",
             "T",
@@ -206,8 +207,10 @@ pub(crate) mod gpu {
             "dQ diff",
             "wg fwd",
             "wg %pk",
+            "wg bwd",
             "wg r",
-            "out diff"
+            "out diff",
+            "wg dQ"
         );
         let tc_ok = super::super::ops::attention::tc_supported_on(dev)?;
         for &(d, h, t) in &[
@@ -329,6 +332,8 @@ pub(crate) mod gpu {
                     dq_diff: f64::NAN,
                     wg_fwd: f64::NAN,
                     out_diff: f64::NAN,
+                    wg_bwd: f64::NAN,
+                    wg_dq_diff: f64::NAN,
                 }
             };
             let (t_tc_fwd, t_tc_bwd) = (tc.fwd, tc.split);
@@ -358,10 +363,10 @@ pub(crate) mod gpu {
             let (tc_ratio, fused_ratio, wg_ratio) = (
                 torch_over(t_tc_fwd + t_tc_bwd),
                 torch_over(t_tc_fwd + tc.fused),
-                torch_over(tc.wg_fwd + tc.fused),
+                torch_over(tc.wg_fwd + tc.wg_bwd),
             );
             println!(
-                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio} {:>9.3} {fused_ratio} {:>8.1e} {:>9.3} {:>8} {wg_ratio} {:>8.1e}",
+                "{d:>4} {h:>3} {t:>5} {t_fwd:>9.3} {t_bwd:>9.3} {} {} {:>8} {ratio} {t_tc_fwd:>9.3} {t_tc_bwd:>9.3} {:>8} {tc_ratio} {:>9.3} {fused_ratio} {:>8.1e} {:>9.3} {:>8} {:>9.3} {wg_ratio} {:>8.1e} {:>8.1e}",
                 show(tf),
                 show(tb),
                 pct(flops / (t_fwd * 1e-3), peak_flops),
@@ -370,7 +375,9 @@ pub(crate) mod gpu {
                 tc.dq_diff,
                 tc.wg_fwd,
                 pct(flops / (tc.wg_fwd * 1e-3), peak_flops),
-                tc.out_diff
+                tc.wg_bwd,
+                tc.out_diff,
+                tc.wg_dq_diff
             );
         }
         Ok(())
@@ -386,6 +393,8 @@ pub(crate) mod gpu {
         dq_diff: f64,
         wg_fwd: f64,
         out_diff: f64,
+        wg_bwd: f64,
+        wg_dq_diff: f64,
     }
 
     /// Times the tensor-core forward and backward (Δ, dQ, dK/dV; split, then fused) on the same
@@ -456,6 +465,7 @@ pub(crate) mod gpu {
         };
         let fwd = fwd_on(AttentionFwd::Tc)?;
         let out_tc = stream.clone_dtoh(out)?;
+        let out_wg_ran = out_wg.is_some();
         let out_diff = out_wg.map_or(f64::NAN, |wg| f64::from(max_rel_diff(&out_tc, &wg)));
         let bwd = |path| {
             time_ms(stream, reps, || {
@@ -477,6 +487,17 @@ pub(crate) mod gpu {
             dq_acc: dq_acc.device_ptr(stream).0,
         })?;
         let dq_fused = stream.clone_dtoh(&dq)?;
+        let (wg_bwd, wg_dq_diff) = if out_wg_ran {
+            let ms = bwd(TcBwd::Wgmma {
+                dq_acc: dq_acc.device_ptr(stream).0,
+            })?;
+            (
+                ms,
+                f64::from(max_rel_diff(&dq_split, &stream.clone_dtoh(&dq)?)),
+            )
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         Ok(TcTimes {
             fwd,
             split,
@@ -484,6 +505,8 @@ pub(crate) mod gpu {
             dq_diff: f64::from(max_rel_diff(&dq_split, &dq_fused)),
             wg_fwd,
             out_diff,
+            wg_bwd,
+            wg_dq_diff,
         })
     }
 

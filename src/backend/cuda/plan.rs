@@ -152,10 +152,15 @@ pub fn tma_fits(lead: u64, weight: u64, lead_cols: usize, weight_cols: usize) ->
 /// was timed (H200, twelfth session: the backward 12–17% faster at D 128/256, T 1k/4k); split
 /// elsewhere, where nobody has timed the two yet, and wherever SECTUNE_ATTENTION_BWD=split asks
 /// for bit-reproducible dQ.
+///
+/// `Wgmma` (opt-in, SECTUNE_ATTENTION_BWD=wgmma, compute capability 9.0 only): the fused backward
+/// on the warpgroup tensor cores (attention_wg.cu, head dims 64 and 128; D 256 runs `Fused`),
+/// 128 keys per block, P and dS fed to dV / dK from registers; not yet run on a GPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttentionBwd {
     Split,
     Fused,
+    Wgmma,
 }
 
 /// The environment variable that picks the attention backward: auto (default), split or fused.
@@ -169,10 +174,21 @@ impl AttentionBwd {
             "" | "auto" if cc == (9, 0) => Ok(AttentionBwd::Fused),
             "" | "auto" | "split" => Ok(AttentionBwd::Split),
             "fused" => Ok(AttentionBwd::Fused),
+            "wgmma" if cc == (9, 0) => Ok(AttentionBwd::Wgmma),
+            "wgmma" => Err(format!(
+                "{ATTENTION_BWD_ENV}=wgmma needs compute capability 9.0 (H100, H200), and this GPU is \
+                 {}.{}: unset {ATTENTION_BWD_ENV} (or set it to auto)",
+                cc.0, cc.1
+            )),
             other => Err(format!(
-                "{ATTENTION_BWD_ENV}={other:?} names no attention backward: use auto, split or fused"
+                "{ATTENTION_BWD_ENV}={other:?} names no attention backward: use auto, split, fused or wgmma"
             )),
         }
+    }
+
+    /// Whether dQ is summed in an f32 buffer of its size with atomics (every path but split).
+    pub fn sums_dq_in_f32(self) -> bool {
+        self != AttentionBwd::Split
     }
 }
 
@@ -222,6 +238,23 @@ pub fn attention_wg_smem(head_dim: usize) -> Option<u32> {
     };
     Some(((ATTENTION_WG_Q_ROWS + 4 * keys) * head_dim * 2) as u32)
 }
+/// attention_wg.cu's fused backward for one head dim: K and V of 128 keys, two stages of Q and dO
+/// (64 queries), the dSᵀ tile [128][64] and two stages of lse and Δ, as attn_wg::smem_bwd. None
+/// where it is not built (D 256 runs attention_tc's fused backward).
+pub fn attention_wg_bwd_smem(head_dim: usize) -> Option<u32> {
+    match head_dim {
+        64 | 128 => {
+            let (keys, queries) = (ATTENTION_WG_BWD_KEYS, 64);
+            Some(
+                ((2 * keys + 4 * queries) * head_dim * 2 + keys * queries * 2 + 4 * queries * 4)
+                    as u32,
+            )
+        }
+        _ => None,
+    }
+}
+/// Keys per block of attention_wg.cu's backward.
+pub const ATTENTION_WG_BWD_KEYS: usize = 128;
 /// Query rows per block of attention_wg.cu, and its threads.
 pub const ATTENTION_WG_Q_ROWS: usize = 128;
 pub const ATTENTION_WG_THREADS: u32 = 256;
@@ -737,6 +770,22 @@ mod tests {
     }
 
     #[test]
+    fn attention_wg_bwd_is_opt_in_on_9_0_and_sized_as_the_kernel() {
+        assert_eq!(
+            AttentionBwd::choose((9, 0), Some("wgmma")),
+            Ok(AttentionBwd::Wgmma)
+        );
+        let err = AttentionBwd::choose((8, 0), Some("wgmma")).unwrap_err();
+        assert!(err.contains("9.0") && err.contains("unset"), "{err}");
+        assert!(AttentionBwd::Wgmma.sums_dq_in_f32() && AttentionBwd::Fused.sums_dq_in_f32());
+        assert!(!AttentionBwd::Split.sums_dq_in_f32());
+        // attn_wg::smem_bwd<D>(): K, V [128][D], Q, dO [2][64][D], dSᵀ [128][64], lse, Δ [2][64].
+        assert_eq!(attention_wg_bwd_smem(64), Some(82_944));
+        assert_eq!(attention_wg_bwd_smem(128), Some(148_480));
+        assert_eq!(attention_wg_bwd_smem(256), None);
+    }
+
+    #[test]
     fn attention_wg_smem_matches_the_kernel_header() {
         // attn_wg::smem<D>(): 128 query rows + 2 stages × (K + V) of 128 keys (64 at D 256).
         assert_eq!(attention_wg_smem(64), Some(81_920));
@@ -758,7 +807,7 @@ mod tests {
         );
         let err = AttentionBwd::choose((8, 0), Some("atomic")).unwrap_err();
         assert!(
-            err.contains(ATTENTION_BWD_ENV) && err.contains("split or fused"),
+            err.contains(ATTENTION_BWD_ENV) && err.contains("split, fused or wgmma"),
             "{err}"
         );
         assert_eq!(AttentionBwd::choose((9, 0), None), Ok(AttentionBwd::Fused));

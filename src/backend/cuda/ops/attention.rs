@@ -12,8 +12,9 @@ use super::super::device::CudaDevice;
 use super::super::kernels::KernelModule;
 use super::super::launch::{cfg, cfg_smem, int, launch, KArg};
 use super::super::plan::{
-    attention_tc_tiles, attention_tiles, attention_wg_smem, AttentionFwd, AttentionTcTiles,
-    ATTENTION_THREADS, ATTENTION_WG_Q_ROWS, ATTENTION_WG_THREADS,
+    attention_tc_tiles, attention_tiles, attention_wg_bwd_smem, attention_wg_smem, AttentionBwd,
+    AttentionFwd, AttentionTcTiles, ATTENTION_THREADS, ATTENTION_WG_BWD_KEYS, ATTENTION_WG_Q_ROWS,
+    ATTENTION_WG_THREADS,
 };
 use crate::backend::check;
 use crate::backend::cpu::attention::Geometry;
@@ -169,10 +170,27 @@ pub(crate) struct TcBuffers {
 
 /// How tc_bwd forms dQ (plan::AttentionBwd); the fused path needs an f32 scratch of dQ's shape
 /// [B,T,H,D], which it zeroes and sums into before converting to dQ.
+/// The backward's kernels: split (dQ and dK/dV kernels), or fused (dK/dV with dQ summed into
+/// `dq_acc`, f32 of dQ's size) on mma.sync or, head dims 64 and 128, on the warpgroup cores.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TcBwd {
     Split,
     Fused { dq_acc: u64 },
+    Wgmma { dq_acc: u64 },
+}
+
+impl TcBwd {
+    /// The path `bwd` names, with the f32 dQ buffer it needs (`None` only for split).
+    pub(crate) fn new(bwd: AttentionBwd, dq_acc: Option<u64>) -> Result<Self> {
+        match (bwd, dq_acc) {
+            (AttentionBwd::Split, _) => Ok(TcBwd::Split),
+            (AttentionBwd::Fused, Some(dq_acc)) => Ok(TcBwd::Fused { dq_acc }),
+            (AttentionBwd::Wgmma, Some(dq_acc)) => Ok(TcBwd::Wgmma { dq_acc }),
+            (_, None) => Err(Error::Unsupported(
+                "the fused attention backward needs its f32 dQ buffer".into(),
+            )),
+        }
+    }
 }
 
 /// Gradient side: dO in, Δ scratch [B,H,T] fp32, dQ/dK/dV out (fully overwritten).
@@ -345,15 +363,40 @@ pub(crate) fn tc_bwd(
     };
     let block = (ATTENTION_THREADS, 1, 1);
     let dkv_grid = (g.s.div_ceil(tiles.dkv_k) as u32, g.hkv as u32, g.b as u32);
-    if let TcBwd::Fused { dq_acc } = path {
+    let fused = match path {
+        TcBwd::Split => None,
+        TcBwd::Fused { dq_acc } => Some((dq_acc, None)),
+        TcBwd::Wgmma { dq_acc } => Some((dq_acc, attention_wg_bwd_smem(g.d))),
+    };
+    if let Some((dq_acc, wg_smem)) = fused {
         let n = g.b * g.t * g.h * g.d;
         // SAFETY: the caller's contract: dq_acc is a live f32 buffer of dQ's n elements.
         unsafe { memset_d8_async(dq_acc, 0, n * 4, dev.stream().cu_stream()) }?;
+        let (module, name, launch) = match wg_smem {
+            Some(smem) => (
+                KernelModule::AttentionWg,
+                format!("attention_wg_bwd_d{}_{sfx}", g.d),
+                cfg_smem(
+                    (
+                        g.s.div_ceil(ATTENTION_WG_BWD_KEYS) as u32,
+                        g.hkv as u32,
+                        g.b as u32,
+                    ),
+                    (ATTENTION_WG_THREADS, 1, 1),
+                    smem,
+                ),
+            ),
+            None => (
+                KernelModule::AttentionTc,
+                format!("attention_tc_bwd_fused_d{}_{sfx}", g.d),
+                cfg_smem(dkv_grid, block, tiles.fused_smem),
+            ),
+        };
         launch_tc(
             dev,
-            KernelModule::AttentionTc,
-            &format!("attention_tc_bwd_fused_d{}_{sfx}", g.d),
-            cfg_smem(dkv_grid, block, tiles.fused_smem),
+            module,
+            &name,
+            launch,
             args(&[grads.dk, grads.dv, dq_acc]),
         )?;
         let blocks = n.div_ceil(4 * 256).min(65_535) as u32;

@@ -17,7 +17,7 @@ use cudarc::driver::CudaSlice;
 use super::super::backend::CudaBackend;
 use super::super::kernels::KernelModule;
 use super::super::launch::{int, launch, launch_args, stride_cfg, KArg, NULL};
-use super::super::plan::{attention_tc_tiles, gemm16_core_launch, AttentionBwd, GemmCore};
+use super::super::plan::{attention_tc_tiles, gemm16_core_launch, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
 use super::super::tma::{gemm_operands, lead_map, Elem16, GemmShape};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads};
@@ -425,16 +425,12 @@ pub(super) fn attention_bwd(
     };
     // The fused backward's f32 dQ sums (dQ's shape), only when it runs (plan::AttentionBwd);
     // tc_bwd zeroes them on the stream before the kernel.
-    let dq_acc = match be.device().attention_bwd()? {
-        AttentionBwd::Split => None,
-        AttentionBwd::Fused => Some(be.uninit(&[q.numel()])?),
+    let bwd = be.device().attention_bwd()?;
+    let dq_acc = match bwd.sums_dq_in_f32() {
+        false => None,
+        true => Some(be.uninit(&[q.numel()])?),
     };
-    let path = match &dq_acc {
-        None => TcBwd::Split,
-        Some(acc) => TcBwd::Fused {
-            dq_acc: be.ptr(acc)?,
-        },
-    };
+    let path = TcBwd::new(bwd, dq_acc.as_ref().map(|acc| be.ptr(acc)).transpose()?)?;
     tc_bwd(
         be.device(),
         HalfDtype::Bf16,
