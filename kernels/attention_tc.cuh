@@ -180,6 +180,48 @@ __device__ __forceinline__ float quad_sum(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
+// Online softmax of the scores s of key tile kv0 for rows row0 and row0 + 8 (a warp's m16 fragments):
+// scale to base 2, mask where need_mask (causal, keys ≥ S), update the running max m and the
+// per-thread partial sums l, leave P = 2^(x − m) in s and return the factors the older O rows must be
+// multiplied by. Shared by this forward and attention_wg.cuh's.
+template <int NT>
+__device__ __forceinline__ float2 online_softmax(float (&s)[NT][4], float& m0, float& m1, float& l0, float& l1,
+                                                 int kv0, bool need_mask, int row0, int off, int S, float sl2) {
+  const int t4 = threadIdx.x & 3;
+  float mx0 = -INFINITY, mx1 = -INFINITY;
+  #pragma unroll
+  for (int j = 0; j < NT; ++j)
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[j][e] * sl2;
+      if (need_mask) {
+        const int key = kv0 + j * 8 + 2 * t4 + (e & 1), row = e < 2 ? row0 : row0 + 8;
+        if (key > row + off || key >= S) x = -INFINITY;
+      }
+      s[j][e] = x;
+      if (e < 2) mx0 = fmaxf(mx0, x);
+      else mx1 = fmaxf(mx1, x);
+    }
+  const float mn0 = fmaxf(m0, quad_max(mx0)), mn1 = fmaxf(m1, quad_max(mx1));
+  const float mu0 = mn0 == -INFINITY ? 0.f : mn0, mu1 = mn1 == -INFINITY ? 0.f : mn1;
+  const float2 c = make_float2(exp2f(m0 - mu0), exp2f(m1 - mu1));
+  m0 = mn0;
+  m1 = mn1;
+  float ps0 = 0.f, ps1 = 0.f;
+  #pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    s[j][0] = exp2f(s[j][0] - mu0);
+    s[j][1] = exp2f(s[j][1] - mu0);
+    s[j][2] = exp2f(s[j][2] - mu1);
+    s[j][3] = exp2f(s[j][3] - mu1);
+    ps0 += s[j][0] + s[j][1];
+    ps1 += s[j][2] + s[j][3];
+  }
+  l0 = l0 * c.x + ps0;  // per-thread partial sums; the quad adds them up at the end
+  l1 = l1 * c.y + ps1;
+  return c;
+}
+
 template <typename T, int D>
 __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv,
                     float scale) {
@@ -246,38 +288,8 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
         }
       }
       // Scale to base 2, mask (causal, keys ≥ S), online softmax over the two rows.
-      const bool need_mask = kv0 + BK > min(wq0 + off + 1, S);
-      float mx0 = -INFINITY, mx1 = -INFINITY;
-      #pragma unroll
-      for (int j = 0; j < NT; ++j)
-        #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[j][e] * sl2;
-          if (need_mask) {
-            const int key = kv0 + j * 8 + 2 * t4 + (e & 1), row = e < 2 ? row0 : row1;
-            if (key > row + off || key >= S) x = -INFINITY;
-          }
-          s[j][e] = x;
-          if (e < 2) mx0 = fmaxf(mx0, x);
-          else mx1 = fmaxf(mx1, x);
-        }
-      const float mn0 = fmaxf(m0, quad_max(mx0)), mn1 = fmaxf(m1, quad_max(mx1));
-      const float mu0 = mn0 == -INFINITY ? 0.f : mn0, mu1 = mn1 == -INFINITY ? 0.f : mn1;
-      const float c0 = exp2f(m0 - mu0), c1 = exp2f(m1 - mu1);
-      m0 = mn0;
-      m1 = mn1;
-      float ps0 = 0.f, ps1 = 0.f;
-      #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        s[j][0] = exp2f(s[j][0] - mu0);
-        s[j][1] = exp2f(s[j][1] - mu0);
-        s[j][2] = exp2f(s[j][2] - mu1);
-        s[j][3] = exp2f(s[j][3] - mu1);
-        ps0 += s[j][0] + s[j][1];
-        ps1 += s[j][2] + s[j][3];
-      }
-      l0 = l0 * c0 + ps0;  // per-thread partial sums; the quad adds them up at the end
-      l1 = l1 * c1 + ps1;
+      const float2 c = online_softmax(s, m0, m1, l0, l1, kv0, kv0 + BK > min(wq0 + off + 1, S), row0, off, S, sl2);
+      const float c0 = c.x, c1 = c.y;
       #pragma unroll
       for (int i = 0; i < DT; ++i) {
         o[i][0] *= c0;

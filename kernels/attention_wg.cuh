@@ -166,50 +166,6 @@ __device__ __forceinline__ void issue_pv(float (&o)[D / 8][4], uint32_t (&p)[bk<
   wg::fence_acc(slab(o));
 }
 
-// Online softmax of the scores of key tile kv0 (rows g and g + 8 of the warp's 16): scale to base 2,
-// mask (causal, keys ≥ S), update the running max m and partial sums l, leave P = 2^(x − m) in s and
-// return the factors the older O rows must be multiplied by.
-template <int NT>
-__device__ __forceinline__ float2 softmax(float (&s)[NT][4], float& m0, float& m1, float& l0, float& l1, int kv0, int q0,
-                                          int row0, int off, int S, float sl2) {
-  const int t4 = threadIdx.x & 3;
-  // Decided per block (q0: its first row), not per warp: a branch that differs between the warps of
-  // a warpgroup around the wgmmas' accumulators also makes ptxas serialize them.
-  const bool need_mask = kv0 + NT * 8 > min(q0 + off + 1, S);
-  float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-  for (int j = 0; j < NT; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      float x = s[j][e] * sl2;
-      if (need_mask) {
-        const int key = kv0 + j * 8 + 2 * t4 + (e & 1), row = e < 2 ? row0 : row0 + 8;
-        if (key > row + off || key >= S) x = -INFINITY;
-      }
-      s[j][e] = x;
-      if (e < 2) mx0 = fmaxf(mx0, x);
-      else mx1 = fmaxf(mx1, x);
-    }
-  const float mn0 = fmaxf(m0, attn_tc::quad_max(mx0)), mn1 = fmaxf(m1, attn_tc::quad_max(mx1));
-  const float mu0 = mn0 == -INFINITY ? 0.f : mn0, mu1 = mn1 == -INFINITY ? 0.f : mn1;
-  const float2 c = make_float2(exp2f(m0 - mu0), exp2f(m1 - mu1));
-  m0 = mn0;
-  m1 = mn1;
-  float ps0 = 0.f, ps1 = 0.f;
-#pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    s[j][0] = exp2f(s[j][0] - mu0);
-    s[j][1] = exp2f(s[j][1] - mu0);
-    s[j][2] = exp2f(s[j][2] - mu1);
-    s[j][3] = exp2f(s[j][3] - mu1);
-    ps0 += s[j][0] + s[j][1];
-    ps1 += s[j][2] + s[j][3];
-  }
-  l0 = l0 * c.x + ps0;  // per-thread partial sums; the quad adds them up at the end
-  l1 = l1 * c.y + ps1;
-  return c;
-}
-
 // P (the exponentials left in s) as 16-bit A fragments, one per 16 keys.
 template <typename T, int NT> __device__ __forceinline__ void to_a(uint32_t (&p)[NT / 2][4], const float (&s)[NT][4]) {
 #pragma unroll
@@ -251,9 +207,12 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // rows g and g+8, base-2 units
   const float sl2 = scale * LOG2E;
+  // Masks decided per block (q0: its first row), not per warp: a branch that differs between the
+  // warps of a warpgroup around the wgmmas' accumulators makes ptxas serialize them.
+  auto need_mask = [&](int kv0) { return kv0 + BK > min(q0 + off + 1, S); };
   issue_scores<T, D>(s, q_tile, k_at(0));
   wg::wait<0>(slab(s));
-  softmax(s, m0, m1, l0, l1, 0, q0, row0, off, S, sl2);
+  attn_tc::online_softmax(s, m0, m1, l0, l1, 0, need_mask(0), row0, off, S, sl2);
   to_a<T>(p, s);
   // Tiles 0 .. ntiles − 2; the last tile's P·V follows the loop (no wgmma under a branch).
   for (int j = 0; j + 1 < ntiles; ++j) {
@@ -264,7 +223,7 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
     issue_scores<T, D>(s, q_tile, k_at(st ^ 1));
     issue_pv<T, D>(o, p, v_at(st));
     wg::wait<1>(slab(s));  // S_{j+1} is in; P_j·V_j may still run
-    const float2 c = softmax(s, m0, m1, l0, l1, (j + 1) * BK, q0, row0, off, S, sl2);
+    const float2 c = attn_tc::online_softmax(s, m0, m1, l0, l1, (j + 1) * BK, need_mask((j + 1) * BK), row0, off, S, sl2);
     wg::wait<0>(slab(o));
     fence_regs(p);
     to_a<T>(p, s);  // after the wait: defining A's registers while any wgmma runs serializes them all

@@ -4,7 +4,7 @@
 // against a double-precision reference of the same rounded inputs: out and lse from the forward,
 // Δ = rowsum(dO⊙O) from the f32 out, dQ / dK / dV from the backward given the reference's lse and Δ.
 // Built and run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed.
-#include "sim/cases.h"
+#include "sim/attention_ref.h"
 
 #include "attention.cu"
 #include "attention_tc.cu"
@@ -13,10 +13,6 @@ namespace {
 
 using namespace cases;
 Tally tally;
-
-struct Shape {
-  int B, T, S, H, Hkv;
-};
 
 // A kernel family's launch geometry: queries per fwd / dq block, keys per dkv block, block size and
 // dynamic shared memory (plan::attention_tc_tiles, plan::attention_tiles).
@@ -39,66 +35,15 @@ template <class Kernel, class Convert> struct Fused {
 
 template <typename T, int D, class Fwd, class Dq, class Dkv, class F = std::nullptr_t>
 void attention(const char* name, const Shape& sh, const Tiles& tiles, Fwd fwd, Dq dq, Dkv dkv, F fused = nullptr) {
-  const int B = sh.B, Tq = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv, group = H / Hkv;
+  const int B = sh.B, Tq = sh.T, S = sh.S, H = sh.H, Hkv = sh.Hkv;
   const float scale = 1.f / std::sqrt((float)D);
-  Rng rng{(uint64_t)(D * 1000 + Tq * 7 + S)};
-  std::vector<double> qe, ke, ve, de;
-  auto q = random16<T>((size_t)B * Tq * H * D, rng, qe);
-  auto k = random16<T>((size_t)B * S * Hkv * D, rng, ke);
-  auto v = random16<T>((size_t)B * S * Hkv * D, rng, ve);
-  auto dout = random16<T>((size_t)B * Tq * H * D, rng, de);
+  const AttentionCase<T> c = attention_case<T, D>(sh, scale);
+  const auto &q = c.q, &k = c.k, &v = c.v, &dout = c.dout;
+  const auto &o = c.o, &o_mag = c.o_mag, &lse = c.lse, &delta = c.delta, &de = c.de;
+  const auto &dq_ref = c.dq, &dq_mag = c.dq_mag, &dk_ref = c.dk, &dk_mag = c.dk_mag, &dv_ref = c.dv,
+             &dv_mag = c.dv_mag;
   auto qi = [&](int b, int t, int h, int d) { return (((size_t)b * Tq + t) * H + h) * D + d; };
-  auto ki = [&](int b, int s, int h, int d) { return (((size_t)b * S + s) * Hkv + h) * D + d; };
-
-  // Reference: P, O, lse, Δ, then the gradients.
-  std::vector<double> o(q.size()), lse((size_t)B * H * Tq), delta(lse.size()), dq_ref(q.size(), 0.0),
-      dk_ref(k.size(), 0.0), dv_ref(k.size(), 0.0), o_mag(q.size(), 0.0), dq_mag(q.size(), 0.0), dk_mag(k.size(), 0.0),
-      dv_mag(k.size(), 0.0);
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < H; ++h)
-      for (int i = 0; i < Tq; ++i) {
-        const int hk = h / group, visible = i + (S - Tq) + 1;
-        std::vector<double> s(visible), p(visible), dp(visible);
-        double m = -1e300, l = 0;
-        for (int j = 0; j < visible; ++j) {
-          double dot = 0;
-          for (int d = 0; d < D; ++d) dot += qe[qi(b, i, h, d)] * ke[ki(b, j, hk, d)];
-          s[j] = scale * dot;
-          m = std::max(m, s[j]);
-        }
-        for (int j = 0; j < visible; ++j) l += std::exp(s[j] - m);
-        const size_t row = ((size_t)b * H + h) * Tq + i;
-        lse[row] = m + std::log(l);
-        for (int j = 0; j < visible; ++j) p[j] = std::exp(s[j] - lse[row]);
-        double dl = 0;
-        for (int d = 0; d < D; ++d) {
-          double acc = 0, mag = 0;
-          for (int j = 0; j < visible; ++j) acc += p[j] * ve[ki(b, j, hk, d)], mag += std::fabs(p[j] * ve[ki(b, j, hk, d)]);
-          o[qi(b, i, h, d)] = acc;
-          o_mag[qi(b, i, h, d)] = mag;
-          dl += de[qi(b, i, h, d)] * acc;
-        }
-        delta[row] = dl;
-        for (int j = 0; j < visible; ++j) {
-          double acc = 0;
-          for (int d = 0; d < D; ++d) acc += de[qi(b, i, h, d)] * ve[ki(b, j, hk, d)];
-          // dS's size for the error allowance is that of the terms of dP − Δ, which cancel (to 0 when
-          // a query sees one key).
-          const double ds = p[j] * (acc - dl), ds_mag = p[j] * (std::fabs(acc) + std::fabs(dl));
-          for (int d = 0; d < D; ++d) {
-            dq_ref[qi(b, i, h, d)] += scale * ds * ke[ki(b, j, hk, d)];
-            dq_mag[qi(b, i, h, d)] += std::fabs(scale * ds_mag * ke[ki(b, j, hk, d)]);
-            dk_ref[ki(b, j, hk, d)] += scale * ds * qe[qi(b, i, h, d)];
-            dk_mag[ki(b, j, hk, d)] += std::fabs(scale * ds_mag * qe[qi(b, i, h, d)]);
-            dv_ref[ki(b, j, hk, d)] += p[j] * de[qi(b, i, h, d)];
-            dv_mag[ki(b, j, hk, d)] += std::fabs(p[j] * de[qi(b, i, h, d)]);
-          }
-        }
-      }
-
-  const std::string label = std::string(name) + " d" + std::to_string(D) + " B" + std::to_string(B) + " T" +
-                            std::to_string(Tq) + " S" + std::to_string(S) + " H" + std::to_string(H) + "/" +
-                            std::to_string(Hkv);
+  const std::string label = attention_label(name, D, sh);
   // P and dS enter the second products rounded to T: one rounding of T per term (f32: the sums' order).
   const double per_term = sizeof(T) == 4 ? 0x1p-16 : ulp<T>();
   auto grid = [](int n, int per_block, int y, int z) { return make_uint3((n + per_block - 1) / per_block, y, z); };

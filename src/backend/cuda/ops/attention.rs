@@ -246,6 +246,18 @@ fn launch_tc(
     super::super::launch::launch_args(dev, module, name, cfg, &args)
 }
 
+/// An attention_wg.cu launch (256 threads, `smem` bytes): `rows` (queries or keys) in blocks of
+/// `per_block`, times `heads` and `batch`.
+fn wg_launch(
+    name: String,
+    (rows, per_block, heads, batch): (usize, usize, usize, usize),
+    smem: u32,
+) -> (KernelModule, String, LaunchConfig) {
+    let grid = (rows.div_ceil(per_block) as u32, heads as u32, batch as u32);
+    let cfg = cfg_smem(grid, (ATTENTION_WG_THREADS, 1, 1), smem);
+    (KernelModule::AttentionWg, name, cfg)
+}
+
 /// Forward: out [B,T,H,D] and lse [B,H,T] from q, k, v (attention_tc_fwd_d{D}_{dtype}, or
 /// attention_wg_fwd_d{D}_{dtype} under SECTUNE_ATTENTION_FWD=wgmma: same arguments).
 pub(crate) fn tc_fwd(
@@ -274,18 +286,10 @@ pub(crate) fn tc_fwd_on(
         AttentionFwd::Tc => None,
     };
     let (module, name, cfg) = match wg_smem {
-        Some(smem) => (
-            KernelModule::AttentionWg,
+        Some(smem) => wg_launch(
             format!("attention_wg_fwd_d{}_{sfx}", g.d),
-            cfg_smem(
-                (
-                    g.t.div_ceil(ATTENTION_WG_Q_ROWS) as u32,
-                    g.h as u32,
-                    g.b as u32,
-                ),
-                (ATTENTION_WG_THREADS, 1, 1),
-                smem,
-            ),
+            (g.t, ATTENTION_WG_Q_ROWS, g.h, g.b),
+            smem,
         ),
         None => (
             KernelModule::AttentionTc,
@@ -373,18 +377,10 @@ pub(crate) fn tc_bwd(
         // SAFETY: the caller's contract: dq_acc is a live f32 buffer of dQ's n elements.
         unsafe { memset_d8_async(dq_acc, 0, n * 4, dev.stream().cu_stream()) }?;
         let (module, name, launch) = match wg_smem {
-            Some(smem) => (
-                KernelModule::AttentionWg,
+            Some(smem) => wg_launch(
                 format!("attention_wg_bwd_d{}_{sfx}", g.d),
-                cfg_smem(
-                    (
-                        g.s.div_ceil(ATTENTION_WG_BWD_KEYS) as u32,
-                        g.hkv as u32,
-                        g.b as u32,
-                    ),
-                    (ATTENTION_WG_THREADS, 1, 1),
-                    smem,
-                ),
+                (g.s, ATTENTION_WG_BWD_KEYS, g.hkv, g.b),
+                smem,
             ),
             None => (
                 KernelModule::AttentionTc,
