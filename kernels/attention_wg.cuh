@@ -63,9 +63,15 @@ template <int R, int C> __device__ __forceinline__ void fence_regs(uint32_t (&)[
 #define ATTN_WG_SS128(TY)                                                                                    \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                  \
                "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" SECTUNE_WG_REGS "}, %64, %65, " \
-               "p, 1, 1, 0, 0;\n}\n"                                                                         \
+               "p, 1, 1, %67, %68;\n}\n"                                                                     \
                : ATTN_WG_D64                                                                                 \
-               : "l"(da), "l"(db), "r"(acc))
+               : "l"(da), "l"(db), "r"(acc), "n"(int(TA)), "n"(int(TB)))
+#define ATTN_WG_SS32(TY)                                                                                     \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"                                                  \
+               "wgmma.mma_async.sync.aligned.m64n32k16.f32." TY "." TY " {%0, %1, %2, %3, %4, %5, %6, %7, " \
+               "%8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, %19, %20;\n}\n"                 \
+               : SECTUNE_WG_D8(0), SECTUNE_WG_D8(8)                                                          \
+               : "l"(da), "l"(db), "r"(acc), "n"(int(TA)), "n"(int(TB)))
 // O += P·V step: A = P from four registers, B = V N-major (imm-trans-b 1).
 #define ATTN_WG_RS64(TY)                                                                                    \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                 \
@@ -88,9 +94,11 @@ template <int R, int C> __device__ __forceinline__ void fence_regs(uint32_t (&)[
 
 template <int N, typename T, bool TA = false, bool TB = false>
 __device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int acc) {
-  static_assert(N == 64 || (N == 128 && !TA && !TB), "S tiles of 64 or 128 keys; transposed operands at N 64");
+  static_assert(N == 32 || N == 64 || N == 128, "N 32, 64 or 128");
   constexpr bool B16 = std::is_same<T, bf16>::value;
-  if constexpr (N == 64 && B16) ATTN_WG_SS64("bf16");
+  if constexpr (N == 32 && B16) ATTN_WG_SS32("bf16");
+  else if constexpr (N == 32) ATTN_WG_SS32("f16");
+  else if constexpr (N == 64 && B16) ATTN_WG_SS64("bf16");
   else if constexpr (N == 64) ATTN_WG_SS64("f16");
   else if constexpr (B16) ATTN_WG_SS128("bf16");
   else ATTN_WG_SS128("f16");
@@ -264,37 +272,51 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
 }
 
 
-// ---- backward (D 64, 128): attention_tc's fused backward on wgmma ------------------------------------------
-// Block: 256 threads, 128 keys (warpgroup w: keys k0 + 64w ..), grid (ceil(S/128), Hkv, B); loops over the
-// GQA group's heads and the 64-query tiles that see the block's keys, Q, dO, lse and Δ double-buffered.
-// Per tile and warpgroup: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (m64 n64, both from shared memory), P and
-// dS = P⊙(dP − Δ) in registers, dV += Pᵀ·dO and dK += dSᵀ·Q with Pᵀ and dSᵀ as register A (Q and dO
-// N-major), dSᵀ also to shared memory [key][query], then dQ += dS·K from it (A M-major, K N-major:
-// D 128, warpgroup w the 64 columns of panel w over all 128 keys; D 64, all 64 columns over its own
-// keys) added into dq_acc with atomics, as attention_tc's fused backward; dq_convert finishes it.
-constexpr int BKV = 128, BQT = 64;
-template <int D> __host__ __device__ constexpr int kv_tile_bytes() { return BKV * D * 2; }
+// ---- backward: attention_tc's fused backward on wgmma ---------------------------------------------------
+// Loops over the GQA group's heads and the 64-query tiles that see the block's keys, Q, dO, lse and Δ
+// double-buffered; dQ is added into dq_acc with atomics and dq_convert finishes it, as attention_tc's.
+// D 64 / 128: 128 keys per block, 64 per warpgroup. Per tile and warpgroup: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ
+//   (m64 n64, both from shared memory), P and dS = P⊙(dP − Δ) in registers, dV += Pᵀ·dO and
+//   dK += dSᵀ·Q with Pᵀ and dSᵀ as register A (Q and dO N-major), dSᵀ also to shared memory
+//   [key][query]; after a barrier dQ += dS·K from it (A M-major, K N-major: D 128, warpgroup w the 64
+//   columns of panel w over all 128 keys; D 64, all 64 columns over its own keys).
+// D 256 (SPLIT): dK and dV of 64 keys × 256 do not fit one warpgroup, so both warpgroups share 64 keys
+//   and split D: warpgroup w forms Sᵀ and dPᵀ for queries 32w .. +31 (m64 n32), writes its Pᵀ and dSᵀ
+//   columns to shared memory, and after a barrier accumulates dV, dK and dQ for columns 128w .. +127
+//   with A = Pᵀ, dSᵀ (K-major) and dS (M-major) from there.
+template <int D> __host__ __device__ constexpr bool split_d() { return D >= 256; }
+template <int D> __host__ __device__ constexpr int bkv() { return split_d<D>() ? 64 : 128; }
+constexpr int BQT = 64;
+template <int D> __host__ __device__ constexpr int kv_tile_bytes() { return bkv<D>() * D * 2; }
 template <int D> __host__ __device__ constexpr int q_tile_bytes() { return BQT * D * 2; }
-constexpr int DS_BYTES = BKV * BQT * 2;
-// K, V, Q [2], dO [2], dSᵀ, then lse and Δ [2][BQT] f32: 81 / 145 KiB (D 64 / 128).
+template <int D> __host__ __device__ constexpr int ds_bytes() { return bkv<D>() * BQT * 2; }  // one [key][query] tile
+// K, V, Q [2], dO [2], dSᵀ (and Pᵀ when SPLIT), then lse and Δ [2][BQT] f32: 81 / 145 / 209 KiB.
 template <int D> __host__ __device__ constexpr int smem_bwd() {
-  return 2 * kv_tile_bytes<D>() + 4 * q_tile_bytes<D>() + DS_BYTES + 4 * BQT * 4;
+  return 2 * kv_tile_bytes<D>() + 4 * q_tile_bytes<D>() + (split_d<D>() ? 2 : 1) * ds_bytes<D>() + 4 * BQT * 4;
 }
+static_assert(smem_bwd<256>() <= 232448, "sm_90's opt-in maximum");
 
 template <typename T, int D>
 __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const float* lse, const float* delta, T* dk,
                     T* dv, float* dq_acc, int T_, int S, int H, int Hkv, float scale) {
-  static_assert(D == 64 || D == 128, "the warpgroup backward is built for head dims 64 and 128");
-  constexpr int KVB = kv_tile_bytes<D>(), QB = q_tile_bytes<D>(), DT = D / 8, NT = BQT / 8;
+  constexpr bool SPLIT = split_d<D>();
+  constexpr int BKV = bkv<D>(), KVB = kv_tile_bytes<D>(), QB = q_tile_bytes<D>();
+  constexpr int DW = SPLIT ? D / 2 : D, DTW = DW / 8;  // dK / dV columns per warpgroup
+  constexpr int NQ = SPLIT ? BQT / 2 : BQT, NTS = NQ / 8;  // S / dP query columns per warpgroup
   unsigned char* const base = wg::dyn_smem();
   const uint32_t ks = attn_tc::saddr(base), vs = ks + KVB, qs = vs + KVB, dos = qs + 2 * QB, dss = dos + 2 * QB;
+  const uint32_t pss = dss + ds_bytes<D>();  // Pᵀ (SPLIT)
   unsigned char* const ds_tile = base + (dss - ks);
-  float* const lse_s = reinterpret_cast<float*>(ds_tile + DS_BYTES);  // [2][BQT], base-2 units
-  float* const dl_s = lse_s + 2 * BQT;                                 // [2][BQT]
+  unsigned char* const p_tile = base + (pss - ks);
+  float* const lse_s = reinterpret_cast<float*>(base + (pss - ks) + (SPLIT ? ds_bytes<D>() : 0));  // [2][BQT], base 2
+  float* const dl_s = lse_s + 2 * BQT;                                                              // [2][BQT]
   const int b = blockIdx.z, hk = blockIdx.y, group = H / Hkv, k0 = blockIdx.x * BKV;
   const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3, off = S - T_;  // key tk is seen by queries tq ≥ tk − off
-  const int kr0 = wgi * 64 + warp * 16 + g, krow0 = k0 + kr0, krow1 = krow0 + 8;  // kr0: row in the block
+  const int key_base = SPLIT ? 0 : wgi * 64;              // the warpgroup's first key row in the block
+  const int kr0 = key_base + warp * 16 + g, krow0 = k0 + kr0, krow1 = krow0 + 8;
+  const int q_base = SPLIT ? wgi * NQ : 0;  // the warpgroup's first query column of S / dP
+  const int col_base = SPLIT ? wgi * DW : 0;  // its first dK / dV column
   const int qstart = (max(0, k0 - off) / BQT) * BQT;  // < T since k0 < S
   const int n_qt = ceil_div(T_ - qstart, BQT), total = group * n_qt;
   const float sl2 = scale * LOG2E;
@@ -315,9 +337,9 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
   issue(0);
   attn_tc::cp_commit();
 
-  float gk[DT][4], gv[DT][4];  // dK, dV of the warpgroup's 64 keys (unscaled dK)
+  float gk[DTW][4], gv[DTW][4];  // dK (unscaled), dV: the warpgroup's keys × its DW columns
 #pragma unroll
-  for (int i = 0; i < DT; ++i)
+  for (int i = 0; i < DTW; ++i)
 #pragma unroll
     for (int e = 0; e < 4; ++e) gk[i][e] = gv[i][e] = 0.f;
 
@@ -325,22 +347,22 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
     const int st = it & 1, h = hk * group + it / n_qt, qt0 = qstart + (it % n_qt) * BQT;
     attn_tc::cp_wait<0>();
     wg::fence_to_async_proxy();
-    __syncthreads();  // tile it is in; every warpgroup is done with it − 1's stage and dSᵀ
+    __syncthreads();  // tile it is in; every warpgroup is done with it − 1's stage, Pᵀ and dSᵀ
     if (it + 1 < total) issue(it + 1);
     attn_tc::cp_commit();
     const uint32_t qst = qs + st * QB, dost = dos + st * QB;
 
-    // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: the warpgroup's 64 keys × the tile's 64 queries.
-    float s[NT][4], dp[NT][4];
+    // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: the warpgroup's 64 keys × its NQ queries.
+    float s[NTS][4], dp[NTS][4];
     wg::fence_acc(slab(s));
     wg::fence_acc(slab(dp));
     wg::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t a_off = (kk / 4) * BKV * ROW_BYTES + wgi * 64 * ROW_BYTES + (kk % 4) * 32;
-      const uint32_t b_off = (kk / 4) * BQT * ROW_BYTES + (kk % 4) * 32;
-      mma_ss<64, T>(&s[0][0], wg::desc(ks + a_off, 16, 1024), wg::desc(qst + b_off, 16, 1024), kk);
-      mma_ss<64, T>(&dp[0][0], wg::desc(vs + a_off, 16, 1024), wg::desc(dost + b_off, 16, 1024), kk);
+      const uint32_t a_off = (kk / 4) * BKV * ROW_BYTES + key_base * ROW_BYTES + (kk % 4) * 32;
+      const uint32_t b_off = (kk / 4) * BQT * ROW_BYTES + q_base * ROW_BYTES + (kk % 4) * 32;
+      mma_ss<NQ, T>(&s[0][0], wg::desc(ks + a_off, 16, 1024), wg::desc(qst + b_off, 16, 1024), kk);
+      mma_ss<NQ, T>(&dp[0][0], wg::desc(vs + a_off, 16, 1024), wg::desc(dost + b_off, 16, 1024), kk);
     }
     wg::wgmma_commit();
     wg::wait<0>(slab(s));
@@ -351,10 +373,10 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
     const float* dst = dl_s + st * BQT;
     const bool need_mask = qt0 + BQT > T_ || k0 + BKV - 1 > qt0 + off;  // per block: no divergent wgmma
 #pragma unroll
-    for (int j = 0; j < NT; ++j)
+    for (int j = 0; j < NTS; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int c = j * 8 + 2 * t4 + (e & 1);
+        const int c = q_base + j * 8 + 2 * t4 + (e & 1);
         float p = exp2f(fmaf(s[j][e], sl2, -lst[c]));
         if (need_mask) {
           const int tq = qt0 + c, tk = e < 2 ? krow0 : krow1;
@@ -363,64 +385,92 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
         s[j][e] = p;
         dp[j][e] = p * (dp[j][e] - dst[c]);
       }
-    // dSᵀ [key][query] for dQ, rounded as dK uses it: one 128-byte row per key, chunk j at j ^ (key & 7).
+    // dSᵀ (and Pᵀ) [key][query] in shared memory, rounded as dK / dV use them: one 128-byte row per
+    // key, query chunk c at c ^ (key & 7).
 #pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      const int at = kr0 * ROW_BYTES + ((j ^ (kr0 & 7)) << 4) + 4 * t4;
+    for (int j = 0; j < NTS; ++j) {
+      const int at = kr0 * ROW_BYTES + (((q_base / 8 + j) ^ (kr0 & 7)) << 4) + 4 * t4;
       *reinterpret_cast<uint32_t*>(ds_tile + at) = attn_tc::pack2<T>(dp[j][0], dp[j][1]);
       *reinterpret_cast<uint32_t*>(ds_tile + at + 8 * ROW_BYTES) = attn_tc::pack2<T>(dp[j][2], dp[j][3]);
+      if constexpr (SPLIT) {
+        *reinterpret_cast<uint32_t*>(p_tile + at) = attn_tc::pack2<T>(s[j][0], s[j][1]);
+        *reinterpret_cast<uint32_t*>(p_tile + at + 8 * ROW_BYTES) = attn_tc::pack2<T>(s[j][2], s[j][3]);
+      }
     }
-    uint32_t pa[NT / 2][4], da[NT / 2][4];
-    to_a<T>(pa, s);
-    to_a<T>(da, dp);
-    wg::fence_to_async_proxy();  // the dSᵀ stores, for dQ's wgmmas after the barrier
+    wg::fence_to_async_proxy();  // the stores above, for the wgmmas after the barrier
 
-    // dV += Pᵀ·dO and dK += dSᵀ·Q (B N-major: LBO one 64-column panel, +2 KiB per 16 queries).
-    wg::fence_acc(slab(gv));
-    wg::fence_acc(slab(gk));
-    fence_regs(pa);
-    fence_regs(da);
-    wg::wgmma_fence();
+    // dV += Pᵀ·dO and dK += dSᵀ·Q over the warpgroup's columns (B N-major: LBO one 64-column panel,
+    // +2 KiB per 16 queries).
+    const uint32_t b_cols = (col_base / 64) * BQT * ROW_BYTES;
+    uint32_t pa[NTS / 2][4], da[NTS / 2][4];
+    if constexpr (!SPLIT) {  // Pᵀ and dSᵀ straight from the registers
+      to_a<T>(pa, s);
+      to_a<T>(da, dp);
+      wg::fence_acc(slab(gv));
+      wg::fence_acc(slab(gk));
+      fence_regs(pa);
+      fence_regs(da);
+      wg::wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < BQT / 16; ++kk) {
-      mma_rs<D, T>(&gv[0][0], pa[kk], wg::desc(dost + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024));
-      mma_rs<D, T>(&gk[0][0], da[kk], wg::desc(qst + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024));
+      for (int kk = 0; kk < BQT / 16; ++kk) {
+        mma_rs<D, T>(&gv[0][0], pa[kk], wg::desc(dost + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024));
+        mma_rs<D, T>(&gk[0][0], da[kk], wg::desc(qst + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024));
+      }
+      wg::wgmma_commit();
+      wg::fence_acc(slab(gv));
+      wg::fence_acc(slab(gk));
     }
-    wg::wgmma_commit();
-    wg::fence_acc(slab(gv));
-    wg::fence_acc(slab(gk));
-    __syncthreads();  // both warpgroups' dSᵀ are in shared memory
+    __syncthreads();  // both warpgroups' dSᵀ (and Pᵀ) are in shared memory
+    if constexpr (SPLIT) {  // A = Pᵀ, dSᵀ K-major from shared memory, all 64 queries
+      wg::fence_acc(slab(gv));
+      wg::fence_acc(slab(gk));
+      wg::wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < BQT / 16; ++kk) {
+        const uint64_t b_do = wg::desc(dost + b_cols + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024);
+        const uint64_t b_q = wg::desc(qst + b_cols + kk * 16 * ROW_BYTES, BQT * ROW_BYTES, 1024);
+        mma_ss<DW, T, false, true>(&gv[0][0], wg::desc(pss + kk * 32, 16, 1024), b_do, 1);
+        mma_ss<DW, T, false, true>(&gk[0][0], wg::desc(dss + kk * 32, 16, 1024), b_q, 1);
+      }
+      wg::wgmma_commit();
+      wg::fence_acc(slab(gv));
+      wg::fence_acc(slab(gk));
+    }
 
-    // dQ for the tile's 64 queries: A = dS, M-major from dSᵀ; B = K, N-major.
-    constexpr int DQ_KEYS = D == 128 ? BKV : 64;
-    const int key0 = D == 128 ? 0 : wgi * 64, panel = D == 128 ? wgi : 0;
-    float dq[8][4];
+    // dQ for the tile's 64 queries: A = dS, M-major from dSᵀ; B = K, N-major. D 128: warpgroup w the
+    // columns of panel w over all 128 keys; D 64: all 64 columns over its own keys; D 256: columns
+    // 128w .. +127 over the 64 keys.
+    constexpr int DQ_N = SPLIT ? DW : 64, DQ_KEYS = D == 64 ? 64 : BKV;
+    const int key0 = D == 64 ? wgi * 64 : 0, dq_col0 = D == 64 ? 0 : wgi * DQ_N;
+    float dq[DQ_N / 8][4];
     wg::fence_acc(slab(dq));
     wg::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < DQ_KEYS / 16; ++kk) {
       const uint32_t row = (key0 + kk * 16) * ROW_BYTES;
-      mma_ss<64, T, true, true>(&dq[0][0], wg::desc(dss + row, BKV * ROW_BYTES, 1024),
-                                wg::desc(ks + panel * BKV * ROW_BYTES + row, BKV * ROW_BYTES, 1024), kk);
+      mma_ss<DQ_N, T, true, true>(&dq[0][0], wg::desc(dss + row, BKV * ROW_BYTES, 1024),
+                                  wg::desc(ks + (dq_col0 / 64) * BKV * ROW_BYTES + row, BKV * ROW_BYTES, 1024), kk);
     }
     wg::wgmma_commit();
     wg::wait<0>(slab(dq));  // and dV / dK's
     wg::fence_acc(slab(gv));
     wg::fence_acc(slab(gk));
-    fence_regs(pa);
-    fence_regs(da);
-    const int col0 = panel * 64, q0 = qt0 + warp * 16 + g;
+    if constexpr (!SPLIT) {
+      fence_regs(pa);
+      fence_regs(da);
+    }
+    const int q0 = qt0 + warp * 16 + g;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int col = col0 + j * 8 + 2 * t4;
+    for (int j = 0; j < DQ_N / 8; ++j) {
+      const int col = dq_col0 + j * 8 + 2 * t4;
       if (q0 < T_) attn_tc::atomic_add2(dq_acc + (((size_t)b * T_ + q0) * H + h) * D + col, dq[j][0], dq[j][1]);
       if (q0 + 8 < T_)
         attn_tc::atomic_add2(dq_acc + (((size_t)b * T_ + q0 + 8) * H + h) * D + col, dq[j][2], dq[j][3]);
     }
   }
 #pragma unroll
-  for (int i = 0; i < DT; ++i) {
-    const int col = i * 8 + 2 * t4;
+  for (int i = 0; i < DTW; ++i) {
+    const int col = col_base + i * 8 + 2 * t4;
     if (krow0 < S) {
       const size_t at = (((size_t)b * S + krow0) * Hkv + hk) * D + col;
       *reinterpret_cast<uint32_t*>(dk + at) = attn_tc::pack2<T>(gk[i][0] * scale, gk[i][1] * scale);

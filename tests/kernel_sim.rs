@@ -176,11 +176,12 @@ fn warpgroup_attention_runs_right_in_the_emulator() {
     // Forward, barrier 1: Q's and the first two key tiles' loads; 2: each next tile landed before
     // its scores; 3: a stage refilled only after both warpgroups' P·V read it. A wgmma wait one
     // group short reads S before it is formed and rewrites P's registers under the running P·V.
-    // Backward (SIM_PART=bwd), barrier 1: K, V and the first query tile; 2: the next tile landed
-    // and the last one's dSᵀ read; 3: both warpgroups' dSᵀ written before dQ reads them.
+    // Backward (SIM_PART=bwd: D 64 / 128; bwd-split: D 256, whose warpgroups split D), barrier 1:
+    // K, V and the first query tile; 2: both warpgroups' dSᵀ (and Pᵀ) written before dQ (and dV,
+    // dK) read them; 3: the next tile landed and the last one's dSᵀ read.
     check(
         "sim_attention_wg",
-        29,
+        35,
         &[
             ("fwd/skip-barrier:1", ANY_ALARM),
             ("fwd/skip-barrier:2", ANY_ALARM),
@@ -195,6 +196,10 @@ fn warpgroup_attention_runs_right_in_the_emulator() {
             ("bwd/skip-barrier:3", ANY_ALARM),
             ("bwd/cp-wait-early", ANY_ALARM),
             ("bwd/wg-wait-early", ANY_ALARM),
+            ("bwd-split/skip-barrier:1", ANY_ALARM),
+            ("bwd-split/skip-barrier:2", ANY_ALARM),
+            ("bwd-split/skip-barrier:3", ANY_ALARM),
+            ("bwd-split/wg-wait-early", ANY_ALARM),
         ],
     );
 }

@@ -1,9 +1,10 @@
 // The warpgroup attention (attention_wg.cu: wgmma with P and dS from registers) runs on the CPU by the
-// SIMT emulator (sim/simt.h): the forward at head dims 64, 128, 256 and the fused backward at 64 and 128,
+// SIMT emulator (sim/simt.h): the forward and the fused backward at head dims 64, 128 and 256,
 // bf16 and f16, causal with a KV offset and GQA, against a double-precision reference of the same rounded
 // inputs (out, lse; dQ, dK, dV given the reference's lse and Δ), with sim_attention.cpp's allowances.
 // Shapes with several key / query tiles per block run the pipelines and both stages' refills. Built and
-// run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed; SIM_PART=fwd|bwd runs one part.
+// run by tests/kernel_sim.rs; argv[1] (optional): the first scheduler seed; SIM_PART=fwd|bwd|bwd-split
+// runs one part (bwd-split: D 256's backward, whose warpgroups split D).
 #include "sim/attention_ref.h"
 
 #include "attention_wg.cu"
@@ -30,8 +31,7 @@ void forward_check(const std::string& label, const Shape& sh, Kernel kernel, con
   tally.report(label + " lse", cl);
 }
 
-// Forward and (D 64, 128) backward of one shape; `bwd` is nullptr where there is no warpgroup
-// backward (D 256).
+// Forward and backward of one shape (`bwd` nullptr: the forward only).
 template <typename T, int D, class Kernel, class Bwd = std::nullptr_t>
 void attention(const char* name, const Shape& sh, Kernel kernel, Bwd bwd = nullptr) {
   const float scale = 1.f / std::sqrt((float)D);
@@ -39,14 +39,14 @@ void attention(const char* name, const Shape& sh, Kernel kernel, Bwd bwd = nullp
   const std::string label = attention_label(name, D, sh);
   if (runs_part("fwd")) forward_check<T, D>(label, sh, kernel, c, scale);
   if constexpr (!std::is_same<Bwd, std::nullptr_t>::value) {
-    if (runs_part("bwd")) {
+    if (runs_part(attn_wg::split_d<D>() ? "bwd-split" : "bwd")) {
       // Given the reference's lse and Δ; dq_acc starts at zero as the host's memset leaves it, and
       // dQ = T(scale·acc) as dq_convert writes it. Allowances as sim_attention's: dS enters dQ and
       // dK rounded to T from a difference.
       std::vector<float> lse32(c.lse.begin(), c.lse.end()), delta32(c.delta.begin(), c.delta.end()),
           acc(c.q.size(), 0.f);
       std::vector<T> dk_out(c.k.size(), from_f32<T>(NAN)), dv_out(c.k.size(), from_f32<T>(NAN));
-      run(bwd, make_uint3((sh.S + attn_wg::BKV - 1) / attn_wg::BKV, sh.Hkv, sh.B), attn_wg::THREADS,
+      run(bwd, make_uint3((sh.S + attn_wg::bkv<D>() - 1) / attn_wg::bkv<D>(), sh.Hkv, sh.B), attn_wg::THREADS,
           attn_wg::smem_bwd<D>(), (const T*)c.q.data(), (const T*)c.k.data(), (const T*)c.v.data(),
           (const T*)c.dout.data(), (const float*)lse32.data(), (const float*)delta32.data(), dk_out.data(),
           dv_out.data(), acc.data(), sh.T, sh.S, sh.H, sh.Hkv, scale);
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   attention<bf16, 128>("wgmma bf16", four, attention_wg_fwd_d128_bf16, attention_wg_bwd_d128_bf16);
   attention<f16, 128>("wgmma f16", gqa, attention_wg_fwd_d128_f16, attention_wg_bwd_d128_f16);
   attention<bf16, 128>("wgmma bf16", decode, attention_wg_fwd_d128_bf16, attention_wg_bwd_d128_bf16);
-  attention<bf16, 256>("wgmma bf16", ragged, attention_wg_fwd_d256_bf16);
-  attention<f16, 256>("wgmma f16", one, attention_wg_fwd_d256_f16);
+  attention<bf16, 256>("wgmma bf16", ragged, attention_wg_fwd_d256_bf16, attention_wg_bwd_d256_bf16);
+  attention<f16, 256>("wgmma f16", one, attention_wg_fwd_d256_f16, attention_wg_bwd_d256_f16);
   return tally.finish();
 }

@@ -184,7 +184,7 @@ pub(crate) mod gpu {
         );
         println!(
             "\"wg\" (9.0 only): the warpgroup forward and backward (attention_wg.cu, SECTUNE_ATTENTION_FWD=wgmma, \
-             SECTUNE_ATTENTION_BWD=wgmma; D 256 backward: fused); \"out diff\" / \"wg dQ\": max |wg − tc| / max |tc| \
+             SECTUNE_ATTENTION_BWD=wgmma); \"out diff\" / \"wg dQ\": max |wg − tc| / max |tc| \
              of the forward's output and of dQ (split)"
         );
         println!(

@@ -154,8 +154,8 @@ pub fn tma_fits(lead: u64, weight: u64, lead_cols: usize, weight_cols: usize) ->
 /// for bit-reproducible dQ.
 ///
 /// `Wgmma` (opt-in, SECTUNE_ATTENTION_BWD=wgmma, compute capability 9.0 only): the fused backward
-/// on the warpgroup tensor cores (attention_wg.cu, head dims 64 and 128; D 256 runs `Fused`),
-/// 128 keys per block, P and dS fed to dV / dK from registers; not yet run on a GPU.
+/// on the warpgroup tensor cores (attention_wg.cu), 128 keys per block with P and dS fed to dV / dK
+/// from registers (64 keys at D 256, where the two warpgroups split D); not yet run on a GPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttentionBwd {
     Split,
@@ -238,23 +238,21 @@ pub fn attention_wg_smem(head_dim: usize) -> Option<u32> {
     };
     Some(((ATTENTION_WG_Q_ROWS + 4 * keys) * head_dim * 2) as u32)
 }
-/// attention_wg.cu's fused backward for one head dim: K and V of 128 keys, two stages of Q and dO
-/// (64 queries), the dSᵀ tile [128][64] and two stages of lse and Δ, as attn_wg::smem_bwd. None
-/// where it is not built (D 256 runs attention_tc's fused backward).
-pub fn attention_wg_bwd_smem(head_dim: usize) -> Option<u32> {
-    match head_dim {
-        64 | 128 => {
-            let (keys, queries) = (ATTENTION_WG_BWD_KEYS, 64);
-            Some(
-                ((2 * keys + 4 * queries) * head_dim * 2 + keys * queries * 2 + 4 * queries * 4)
-                    as u32,
-            )
-        }
-        _ => None,
-    }
+/// attention_wg.cu's fused backward for one head dim: keys per block (128; 64 at D 256, where the
+/// two warpgroups split D) and dynamic shared memory, as attn_wg::bkv / smem_bwd: K and V, two
+/// stages of Q and dO (64 queries), the dSᵀ tile [keys][64] (and Pᵀ at D 256), two stages of lse
+/// and Δ. None for head dims it is not built for.
+pub fn attention_wg_bwd_tiles(head_dim: usize) -> Option<(usize, u32)> {
+    let (keys, ds_tiles) = match head_dim {
+        64 | 128 => (128, 1),
+        256 => (64, 2),
+        _ => return None,
+    };
+    let queries = 64;
+    let bytes =
+        (2 * keys + 4 * queries) * head_dim * 2 + ds_tiles * keys * queries * 2 + 4 * queries * 4;
+    Some((keys, bytes as u32))
 }
-/// Keys per block of attention_wg.cu's backward.
-pub const ATTENTION_WG_BWD_KEYS: usize = 128;
 /// Query rows per block of attention_wg.cu, and its threads.
 pub const ATTENTION_WG_Q_ROWS: usize = 128;
 pub const ATTENTION_WG_THREADS: u32 = 256;
@@ -779,10 +777,12 @@ mod tests {
         assert!(err.contains("9.0") && err.contains("unset"), "{err}");
         assert!(AttentionBwd::Wgmma.sums_dq_in_f32() && AttentionBwd::Fused.sums_dq_in_f32());
         assert!(!AttentionBwd::Split.sums_dq_in_f32());
-        // attn_wg::smem_bwd<D>(): K, V [128][D], Q, dO [2][64][D], dSᵀ [128][64], lse, Δ [2][64].
-        assert_eq!(attention_wg_bwd_smem(64), Some(82_944));
-        assert_eq!(attention_wg_bwd_smem(128), Some(148_480));
-        assert_eq!(attention_wg_bwd_smem(256), None);
+        // attn_wg::smem_bwd<D>(): K, V [keys][D], Q, dO [2][64][D], dSᵀ (and Pᵀ) [keys][64], lse, Δ
+        // [2][64]; 128 keys, 64 at D 256.
+        assert_eq!(attention_wg_bwd_tiles(64), Some((128, 82_944)));
+        assert_eq!(attention_wg_bwd_tiles(128), Some((128, 148_480)));
+        assert_eq!(attention_wg_bwd_tiles(256), Some((64, 214_016)));
+        assert_eq!(attention_wg_bwd_tiles(96), None);
     }
 
     #[test]

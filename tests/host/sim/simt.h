@@ -550,7 +550,7 @@ inline uint64_t wg_hash(const WgOp& op) {
 }
 
 inline void wgmma_queue(WgOp op) {
-  if (op.n != 64 && op.n != 128 && op.n != 256) fail("wgmma N other than 64 / 128 / 256");
+  if (op.n != 32 && op.n != 64 && op.n != 128 && op.n != 256) fail("wgmma N other than 32 / 64 / 128 / 256");
   const isa::Desc a = isa::decode(op.da), b = isa::decode(op.db);
   if ((!op.a_regs && (a.swizzle != 1 || a.base_offset)) || b.swizzle != 1 || b.base_offset)
     fail("wgmma descriptor without the 128-byte swizzle / with a base offset (the emulator knows no other)");

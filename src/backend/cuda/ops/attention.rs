@@ -12,9 +12,8 @@ use super::super::device::CudaDevice;
 use super::super::kernels::KernelModule;
 use super::super::launch::{cfg, cfg_smem, int, launch, KArg};
 use super::super::plan::{
-    attention_tc_tiles, attention_tiles, attention_wg_bwd_smem, attention_wg_smem, AttentionBwd,
-    AttentionFwd, AttentionTcTiles, ATTENTION_THREADS, ATTENTION_WG_BWD_KEYS, ATTENTION_WG_Q_ROWS,
-    ATTENTION_WG_THREADS,
+    attention_tc_tiles, attention_tiles, attention_wg_bwd_tiles, attention_wg_smem, AttentionBwd,
+    AttentionFwd, AttentionTcTiles, ATTENTION_THREADS, ATTENTION_WG_Q_ROWS, ATTENTION_WG_THREADS,
 };
 use crate::backend::check;
 use crate::backend::cpu::attention::Geometry;
@@ -171,7 +170,7 @@ pub(crate) struct TcBuffers {
 /// How tc_bwd forms dQ (plan::AttentionBwd); the fused path needs an f32 scratch of dQ's shape
 /// [B,T,H,D], which it zeroes and sums into before converting to dQ.
 /// The backward's kernels: split (dQ and dK/dV kernels), or fused (dK/dV with dQ summed into
-/// `dq_acc`, f32 of dQ's size) on mma.sync or, head dims 64 and 128, on the warpgroup cores.
+/// `dq_acc`, f32 of dQ's size) on mma.sync or on the warpgroup cores.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TcBwd {
     Split,
@@ -370,16 +369,16 @@ pub(crate) fn tc_bwd(
     let fused = match path {
         TcBwd::Split => None,
         TcBwd::Fused { dq_acc } => Some((dq_acc, None)),
-        TcBwd::Wgmma { dq_acc } => Some((dq_acc, attention_wg_bwd_smem(g.d))),
+        TcBwd::Wgmma { dq_acc } => Some((dq_acc, attention_wg_bwd_tiles(g.d))),
     };
-    if let Some((dq_acc, wg_smem)) = fused {
+    if let Some((dq_acc, wg_tiles)) = fused {
         let n = g.b * g.t * g.h * g.d;
         // SAFETY: the caller's contract: dq_acc is a live f32 buffer of dQ's n elements.
         unsafe { memset_d8_async(dq_acc, 0, n * 4, dev.stream().cu_stream()) }?;
-        let (module, name, launch) = match wg_smem {
-            Some(smem) => wg_launch(
+        let (module, name, launch) = match wg_tiles {
+            Some((keys, smem)) => wg_launch(
                 format!("attention_wg_bwd_d{}_{sfx}", g.d),
-                (g.s, ATTENTION_WG_BWD_KEYS, g.hkv, g.b),
+                (g.s, keys, g.hkv, g.b),
                 smem,
             ),
             None => (
