@@ -1,8 +1,10 @@
-// Causal flash attention forward on the sm_90a warpgroup tensor cores: attention_wg_fwd_d{64,128,256}_{f16,bf16}
-// take attention_tc_fwd's arguments and compute the same out and lse (fp32 sums in another order).
-// Launch: grid (ceil(T/128), H, B), block 256, dynamic shared memory attn_wg::smem<D>()
-// (plan::attention_wg_tiles). Built as sm_90a (build.rs); every other image holds stubs that trap, and
-// the host launches these only on compute capability 9.0 when SECTUNE_ATTENTION_FWD=wgmma.
+// Causal flash attention on the sm_90a warpgroup tensor cores (attention_wg.cuh), head dims 64, 128, 256:
+//   attention_wg_fwd_d{D}_{f16,bf16} take attention_tc_fwd's arguments and compute the same out and lse;
+//     grid (ceil(T/128), H, B), block 256, attn_wg::smem<D>() (plan::attention_wg_smem);
+//   attention_wg_bwd_d{D}_{f16,bf16} take attention_tc_bwd_fused's and compute the same dK, dV and dQ
+//     sums; grid (ceil(S/bkv), Hkv, B), block 256, attn_wg::smem_bwd<D>() (plan::attention_wg_bwd_tiles).
+// fp32 sums in another order. Built as sm_90a (build.rs); every other image holds stubs that trap, and the
+// host launches these only on compute capability 9.0 when SECTUNE_ATTENTION_FWD / _BWD=wgmma.
 #include "attention_wg.cuh"
 
 #if SECTUNE_WGMMA
@@ -25,15 +27,9 @@
     ATTN_WG_BODY(attn_wg::bwd<T, D>(q, k, v, dout, lse, delta, dk, dv, dq_acc, T_, S, H, Hkv, scale);)          \
   }
 
-ATTN_WG_ENTRY(f16, f16, 64)
-ATTN_WG_ENTRY(f16, f16, 128)
-ATTN_WG_ENTRY(f16, f16, 256)
-ATTN_WG_ENTRY(bf16, bf16, 64)
-ATTN_WG_ENTRY(bf16, bf16, 128)
-ATTN_WG_ENTRY(bf16, bf16, 256)
-ATTN_WG_BWD_ENTRY(f16, f16, 64)
-ATTN_WG_BWD_ENTRY(f16, f16, 128)
-ATTN_WG_BWD_ENTRY(f16, f16, 256)
-ATTN_WG_BWD_ENTRY(bf16, bf16, 64)
-ATTN_WG_BWD_ENTRY(bf16, bf16, 128)
-ATTN_WG_BWD_ENTRY(bf16, bf16, 256)
+// Forward and backward of one head dim.
+#define ATTN_WG_HEAD(T, NAME, D) ATTN_WG_ENTRY(T, NAME, D) ATTN_WG_BWD_ENTRY(T, NAME, D)
+#define ATTN_WG_DTYPE(T, NAME) ATTN_WG_HEAD(T, NAME, 64) ATTN_WG_HEAD(T, NAME, 128) ATTN_WG_HEAD(T, NAME, 256)
+
+ATTN_WG_DTYPE(f16, f16)
+ATTN_WG_DTYPE(bf16, bf16)

@@ -1,4 +1,5 @@
-// Causal flash attention forward on the sm_90a warpgroup tensor cores (H100 / H200): attention_tc.cuh's
+// Causal flash attention on the sm_90a warpgroup tensor cores (H100 / H200): the forward, described here,
+// and the fused backward (its own comment, further down). The forward is attention_tc.cuh's
 // forward (same semantics, layouts, arguments, online softmax in base 2, saved lse) with its products
 // issued as wgmma.mma_async, 128 queries per block and the softmax of one key tile overlapping the
 // P·V product of the previous one.
