@@ -105,9 +105,10 @@ pub fn run_fwd_bwd(
         dk: p16(&dk),
         dv: p16(&dv),
     };
-    let dq_acc = match bwd.sums_dq_in_f32() {
-        false => None,
-        true => Some(stream.alloc_zeros::<f32>(nq)?),
+    let dq_acc = if bwd.sums_dq_in_f32() {
+        Some(stream.alloc_zeros::<f32>(nq)?)
+    } else {
+        None
     };
     let path = TcBwd::new(bwd, dq_acc.as_ref().map(|acc| acc.device_ptr(stream).0))?;
     tc_bwd(dev, dtype, &g, &bufs, &grads, scale, path)?;

@@ -1,7 +1,7 @@
 //! Causal flash-style attention with GQA and a KV offset (S ≥ T): kernels/attention.cu, f32
 //! instances for head dims 16, 32, 64, 128 and 256. Tiles come from plan::attention_tiles.
-//! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+; the forward also on the sm_90a
-//! warpgroups, attention_wg.cu, opt-in) have raw-pointer launchers here (`tc_fwd`, `tc_bwd`) for
+//! The tensor-core kernels (attention_tc.cu, f16/bf16 on sm_80+; also on the sm_90a warpgroups,
+//! attention_wg.cu, opt-in) have raw-pointer launchers here (`tc_fwd`, `tc_bwd`) for
 //! 16-bit callers: `--precision bf16` (ops/mixed.rs) and the tests.
 
 use cudarc::driver::result::memset_d8_async;
@@ -167,10 +167,9 @@ pub(crate) struct TcBuffers {
     pub lse: u64,
 }
 
-/// How tc_bwd forms dQ (plan::AttentionBwd); the fused path needs an f32 scratch of dQ's shape
-/// [B,T,H,D], which it zeroes and sums into before converting to dQ.
-/// The backward's kernels: split (dQ and dK/dV kernels), or fused (dK/dV with dQ summed into
-/// `dq_acc`, f32 of dQ's size) on mma.sync or on the warpgroup cores.
+/// How tc_bwd forms dQ (plan::AttentionBwd): split (dQ and dK/dV kernels), or fused (dK/dV with
+/// dQ summed into `dq_acc`, an f32 scratch of dQ's shape [B,T,H,D] that tc_bwd zeroes, then
+/// converted to dQ) on mma.sync or on the warpgroup cores.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TcBwd {
     Split,

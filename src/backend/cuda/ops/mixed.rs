@@ -426,9 +426,10 @@ pub(super) fn attention_bwd(
     // The fused backward's f32 dQ sums (dQ's shape), only when it runs (plan::AttentionBwd);
     // tc_bwd zeroes them on the stream before the kernel.
     let bwd = be.device().attention_bwd()?;
-    let dq_acc = match bwd.sums_dq_in_f32() {
-        false => None,
-        true => Some(be.uninit(&[q.numel()])?),
+    let dq_acc = if bwd.sums_dq_in_f32() {
+        Some(be.uninit(&[q.numel()])?)
+    } else {
+        None
     };
     let path = TcBwd::new(bwd, dq_acc.as_ref().map(|acc| be.ptr(acc)).transpose()?)?;
     tc_bwd(
