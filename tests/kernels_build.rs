@@ -285,7 +285,7 @@ fn warpgroup_gemms_are_built_for_sm90a_only() {
         ("gemm_wgmma", 36),
         ("quant_wgmma", 24),
         ("gemm_tma", 18),
-        ("quant_tma", 3),
+        ("quant_tma", 6),
         ("attention_wg", 12),
     ] {
         let wg: Vec<_> = rows.iter().filter(|r| r.module == module).collect();

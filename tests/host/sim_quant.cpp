@@ -1,5 +1,5 @@
 // The int8 / NF4 linears' own kernels (quant_tc.cu on the mma.sync core, quant_wgmma.cu on both pipelines of the sm_90a
-// warpgroup core, quant_tma.cu's NF4 forwards on the TMA core) run on the CPU by the SIMT emulator (sim/simt.h), plain and fused LoRA, forward and dX,
+// warpgroup core, quant_tma.cu's NF4 linears on the TMA core) run on the CPU by the SIMT emulator (sim/simt.h), plain and fused LoRA, forward and dX,
 // against a double-precision reference over the weights decoded from the format definitions
 // (sim/quant_weights.h: kernels/quant_formats.cuh's header, bitsandbytes' layouts) and rounded to bf16
 // as the kernels round them; and the decoded tiles bit for bit (x = I, dY = I). Built and run by tests/kernel_sim.rs;
@@ -48,23 +48,35 @@ void linear(const LinearCase& c, const QWeight& qw, const Core& core, Fwd fwd, L
       });
 }
 
-// quant_tma.cu's NF4 forwards on the TMA core: x by tensor map (K % 8 == 0), W decoded by the
-// producer warpgroup.
-template <class Fwd, class LoraFwd>
-void forward_tma(const LinearCase& c, const QWeight& qw, Fwd fwd, LoraFwd lora_fwd) {
+// quant_tma.cu's NF4 linears on the TMA core: x or dY by tensor map (its rows whole 16-byte chunks),
+// W decoded by the producer warpgroup; the forward only where K % 8 == 0 (x's map), dX wherever
+// N % 8 == 0 (dY's map; a ragged K decodes element by element).
+template <class Fwd, class LoraFwd, class Dx, class LoraDx>
+void linear_tma(const LinearCase& c, const QWeight& qw, Fwd fwd, LoraFwd lora_fwd, Dx dx, LoraDx lora_dx) {
   const int M = c.M, N = c.N, K = c.K, r = c.r;
   const QArgs w = qw.args();
   const size_t smem = WGT.smem(0);
-  forward<bf16, float>(tally, c, qw.bf16_rounded(),
-                       [&](const bf16* x, const bf16* bias, const float* xa, const float* B, float s, float* y) {
-                         wgt::TensorMap ta;
-                         sim::encode_tma_2d(ta.opaque, x, 2, K, M, 2ull * K, 64, wgt::BM);
-                         if (r == 0)
-                           run(fwd, WGT.grid(M, N), WGT.threads, smem, ta, SIM_QW(w), bias, y, M, N, K);
-                         else
-                           run(lora_fwd, WGT.grid(M, N), WGT.threads, smem, ta, SIM_QW(w), bias, xa, B, s, y, M, N,
-                               K, r);
-                       });
+  const std::vector<double> exact = qw.bf16_rounded();
+  if (K % 8 == 0)
+    forward<bf16, float>(tally, c, exact,
+                         [&](const bf16* x, const bf16* bias, const float* xa, const float* B, float s, float* y) {
+                           wgt::TensorMap ta;
+                           sim::encode_tma_2d(ta.opaque, x, 2, K, M, 2ull * K, 64, wgt::BM);
+                           if (r == 0)
+                             run(fwd, WGT.grid(M, N), WGT.threads, smem, ta, SIM_QW(w), bias, y, M, N, K);
+                           else
+                             run(lora_fwd, WGT.grid(M, N), WGT.threads, smem, ta, SIM_QW(w), bias, xa, B, s, y, M,
+                                 N, K, r);
+                         });
+  backward_dx<bf16, float>(
+      tally, c, exact, [&](const bf16* dy, const float* dyb, const float* A, float s, float p, unsigned long long seed, float* d) {
+        wgt::TensorMap ta;
+        sim::encode_tma_2d(ta.opaque, dy, 2, N, M, 2ull * N, 64, wgt::BM);
+        if (r == 0)
+          run(dx, WGT.grid(M, K), WGT.threads, smem, ta, SIM_QW(w), d, M, N, K);
+        else
+          run(lora_dx, WGT.grid(M, K), WGT.threads, smem, ta, SIM_QW(w), dyb, A, s, p, seed, d, M, N, K, r);
+      });
 }
 
 // quant_tc.cu's dequant_bf16_* (the scratch path): the whole weight, bit for bit the bf16 rounding of
@@ -96,7 +108,9 @@ void dequant(const std::string& name, const QWeight& qw, int N, int K, E entry) 
 
 int main(int argc, char** argv) {
   parse_seed(argc, argv);
+  // SIM_PART=tma runs only the TMA core's cases (a fault control aimed at its producer).
   for (auto& s : LINEAR_SHAPES) {  // K % 8 != 0: element-wise decode, NF4 blocks straddle rows
+    if (!runs_part("mma")) break;
     const int M = s[0], N = s[1], K = s[2];
     Rng rng{(uint64_t)(N * 31 + K)};
     const QWeight w_nf4 = nf4(N, K, false, rng), w_nf4_dq = nf4(N, K, true, rng), w_int8 = int8(N, K, rng);
@@ -113,15 +127,17 @@ int main(int argc, char** argv) {
     dequant("nf4+dq", w_nf4_dq, N, K, dequant_bf16_nf4);
     dequant("int8", w_int8, N, K, dequant_bf16_int8);
   }
-  // Rows of whole 16-byte chunks, as the TMA core's map over x needs: ragged M, N and K tails, 10
-  // k-tiles over the 4 ring stages (the raw codes fetched a k-tile ahead), one partial k-tile.
-  for (const auto& s : {std::array<int, 3>{136, 264, 584}, std::array<int, 3>{40, 72, 48}}) {
+  // Rows of whole 16-byte chunks, as the TMA core's maps need: ragged M, N and K tails, 10 k-tiles
+  // over the 4 ring stages (the raw codes fetched a k-tile ahead), one partial k-tile; the last
+  // shape is dX only (K % 8 != 0: W's chunks decode element by element, NF4 blocks straddle rows).
+  for (const auto& s : {std::array<int, 3>{136, 264, 584}, std::array<int, 3>{40, 72, 48},
+                        std::array<int, 3>{72, 328, 83}}) {
+    if (!runs_part("tma")) break;
     const int M = s[0], N = s[1], K = s[2];
     Rng rng{(uint64_t)(N * 37 + K)};
     const QWeight w_nf4 = nf4(N, K, false, rng), w_nf4_dq = nf4(N, K, true, rng);
-    forward_tma({"wgt nf4", M, N, K, 0}, w_nf4, wgt_qlinear_fwd_nf4_f32y_bf16, wgt_qlora_fwd_r16_nf4_f32y_bf16);
-    forward_tma({"wgt nf4+dq", M, N, K, 5}, w_nf4_dq, wgt_qlinear_fwd_nf4_f32y_bf16,
-                wgt_qlora_fwd_r16_nf4_f32y_bf16);
+    linear_tma({"wgt nf4", M, N, K, 0}, w_nf4, QUANT(wgt, nf4));
+    linear_tma({"wgt nf4+dq", M, N, K, 5, 0.1f}, w_nf4_dq, QUANT(wgt, nf4));
   }
   return tally.finish();
 }

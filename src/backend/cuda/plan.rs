@@ -311,9 +311,9 @@ const WG_TABLE_BYTES: u32 = 2048;
 /// but NF4 dX 0.51 against 0.39 ms and int8 0.34 against 0.29 ms at 2048 × 4096 × 4096).
 /// SECTUNE_GEMM_CORE=wgmma | wgmma-inflight run everything on one wgmma pipeline.
 /// `WgmmaTma` (opt-in, `wgmma-tma`, not yet run on a GPU) runs the dense 16-bit GEMMs on
-/// gemm_tma.cu's "wgt_" entries (TMA loads, warp-specialized, 128×256 tiles) and the NF4 forwards
-/// on quant_tma.cu's (the producer warpgroup decodes) where the operands suit TMA (`tma_fits`;
-/// else the wg_ entries), the other quantized linears as `Hopper` does.
+/// gemm_tma.cu's "wgt_" entries (TMA loads, warp-specialized, 128×256 tiles) and the NF4 linears
+/// (forward and dX) on quant_tma.cu's (the producer warpgroup decodes) where the operands suit TMA
+/// (`tma_fits`; else the wg_ entries), int8 as `Hopper` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     Fma,
@@ -402,8 +402,8 @@ impl GemmCore {
     /// when this one runs the dense GEMMs.
     pub fn for_quantized(self, nf4: bool, forward: bool) -> Self {
         match self {
-            GemmCore::WgmmaTma if nf4 && forward => GemmCore::WgmmaTma,
-            GemmCore::Hopper | GemmCore::WgmmaTma if nf4 && forward => GemmCore::Wgmma,
+            GemmCore::WgmmaTma if nf4 => GemmCore::WgmmaTma,
+            GemmCore::Hopper if nf4 && forward => GemmCore::Wgmma,
             GemmCore::Hopper | GemmCore::WgmmaTma => GemmCore::TensorCore,
             core => core,
         }
@@ -688,13 +688,15 @@ mod tests {
         assert!(e.contains("9.0") && e.contains("8.0"), "{e}");
         assert_eq!(GemmCore::WgmmaTma.prefix(), "wgt_");
         assert_eq!(GemmCore::WgmmaTma.tensor(), GemmCore::WgmmaTma);
-        // NF4 forwards decode on the TMA core's producer warpgroup; the other quantized linears
-        // route as under the Hopper default.
-        assert_eq!(
-            GemmCore::WgmmaTma.for_quantized(true, true),
-            GemmCore::WgmmaTma
-        );
-        for (nf4, fwd) in [(true, false), (false, true), (false, false)] {
+        // NF4 linears decode on the TMA core's producer warpgroup both ways; int8 routes as under
+        // the Hopper default.
+        for fwd in [true, false] {
+            assert_eq!(
+                GemmCore::WgmmaTma.for_quantized(true, fwd),
+                GemmCore::WgmmaTma
+            );
+        }
+        for (nf4, fwd) in [(false, true), (false, false)] {
             assert_eq!(
                 GemmCore::WgmmaTma.for_quantized(nf4, fwd),
                 GemmCore::Hopper.for_quantized(nf4, fwd)

@@ -104,7 +104,7 @@ fn encode(
 }
 
 /// A map over the lead operand (x or dY, [rows, reduction]) as the TMA entries read it, when it
-/// suits TMA (16-byte-aligned base, reduction % 8 == 0): quant_tma.cu's NF4 forwards take it with
+/// suits TMA (16-byte-aligned base, reduction % 8 == 0): quant_tma.cu's NF4 linears take it with
 /// the quantized weight's arguments.
 pub fn lead_map(elem: Elem16, shape: GemmShape, lead: u64) -> Result<Option<TensorMap>, CudaError> {
     if !tma_operand_fits(lead, shape.reduction) {

@@ -130,12 +130,12 @@ impl Weight16<'_> {
                     Gemm::LoraFwd(r) => format!("qlora_fwd_r{r}_{f}"),
                     Gemm::LoraBwdDx(r) => format!("qlora_bwd_dx_r{r}_{f}"),
                 };
-                // The TMA core's NF4 forward takes a map over x; where x does not suit TMA, wg_q*
-                // runs it.
+                // The TMA core's NF4 linears take a map over x or dY; where it does not suit TMA,
+                // the call runs where the Hopper default puts it.
                 let (core, lead) = match core {
                     GemmCore::WgmmaTma => match lead_map(Elem16::Bf16, shape, lead)? {
                         Some(map) => (core, KArg::Map(Box::new(map))),
-                        None => (core.without_tma(), lead.into()),
+                        None => (GemmCore::Hopper.for_quantized(true, !shape.dx), lead.into()),
                     },
                     _ => (core, lead.into()),
                 };
