@@ -19,7 +19,9 @@ use half::bf16;
 
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
+use super::launch::KArg;
 use super::plan::{gemm16_core_launch, GemmCore};
+use super::tma::{gemm_operands, lead_map, Elem16, GemmShape};
 
 /// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
 fn time_ms(stream: &Arc<CudaStream>, reps: u32, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -127,14 +129,15 @@ fn dequant(
     Ok(())
 }
 
-/// Launches `f(a, W..., [bias], out, M, N, K)`; W is one pointer (dense) or QW_PARAMS.
+/// Launches `f(lead..., [QW], [bias], out, M, N, K)`: `lead` is x or dY and a dense W as two
+/// pointers (or the TMA core's two maps), or x / dY alone (a pointer or a map) before a quantized
+/// weight's QW_PARAMS.
 #[allow(clippy::too_many_arguments)]
 fn launch(
     stream: &Arc<CudaStream>,
     f: &CudaFunction,
     cfg: LaunchConfig,
-    a: u64,
-    dense: Option<u64>,
+    lead: &[KArg],
     q: Option<&QWeight>,
     with_bias: bool,
     out: u64,
@@ -142,9 +145,8 @@ fn launch(
 ) -> Result<()> {
     let null = 0u64;
     let mut b = stream.launch_builder(f);
-    b.arg(&a);
-    if let Some(w) = &dense {
-        b.arg(w);
+    for a in lead {
+        a.push(&mut b);
     }
     if let Some(q) = q {
         for p in &q.args {
@@ -162,10 +164,36 @@ fn launch(
     }
     // SAFETY: the argument lists match linear_fwd_T(x, W, bias, y, M, N, K),
     // linear_bwd_dx_T(dy, W, dx, M, N, K), qlinear_fwd_F_T(x, QW, bias, y, M, N, K) and
-    // qlinear_bwd_dx_F_T(dy, QW, dx, M, N, K) (and their tc_ / _f32y twins, same lists); every
-    // buffer holds M·K, N·K (or its packed form) and M·N elements of the kernel's type.
+    // qlinear_bwd_dx_F_T(dy, QW, dx, M, N, K) (and their tc_ / wg_ / _f32y twins, same lists; the
+    // wgt_ ones with maps in place of the pointers); every buffer holds M·K, N·K (or its packed
+    // form) and M·N elements of the kernel's type.
     unsafe { b.launch(cfg) }?;
     Ok(())
+}
+
+/// The leading arguments of `core`'s dense (`dense`: x and W) or quantized (x alone) entry for
+/// `shape`, and the core that takes them (a TMA map that cannot be encoded moves the call to wg_).
+fn lead_args(
+    core: GemmCore,
+    shape: GemmShape,
+    x: u64,
+    dense: Option<u64>,
+) -> Result<(GemmCore, Vec<KArg>)> {
+    if let Some(w) = dense {
+        let (core, args) = gemm_operands(core, Elem16::Bf16, shape, x, w)?;
+        return Ok((core, args.into()));
+    }
+    if core == GemmCore::WgmmaTma {
+        if let Some(map) = lead_map(Elem16::Bf16, shape, x)? {
+            return Ok((core, vec![KArg::Map(Box::new(map))]));
+        }
+        return Ok((core.without_tma(), vec![x.into()]));
+    }
+    Ok((core, vec![x.into()]))
+}
+
+fn ms_cell(t: Option<f64>) -> String {
+    t.map_or("-".to_string(), |t| format!("{t:.3}"))
 }
 
 fn bnb_row(torch: Option<&serde_json::Value>, m: usize, n: usize, k: usize) -> String {
@@ -220,6 +248,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         GemmCore::TensorCore,
         GemmCore::Wgmma,
         GemmCore::WgmmaInFlight,
+        GemmCore::WgmmaTma,
     ]
     .into_iter()
     .filter(|core| core.runs_on(cc))
@@ -266,21 +295,48 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
             let f32_fn = dev.function(KernelModule::LoraMatmul, &format!("{plain}_f32"))?;
             let bf16_fn = dev.function(KernelModule::LoraMatmul, &format!("{plain}_bf16"))?;
             let t32 = time_ms(stream, reps, || {
-                launch(stream, &f32_fn, cfg, x32, Some(w32), None, bias, y32, dims)
+                launch(
+                    stream,
+                    &f32_fn,
+                    cfg,
+                    &[x32.into(), w32.into()],
+                    None,
+                    bias,
+                    y32,
+                    dims,
+                )
             })?;
             let t16 = time_ms(stream, reps, || {
-                launch(stream, &bf16_fn, cfg, x16, Some(w16), None, bias, y16, dims)
+                launch(
+                    stream,
+                    &bf16_fn,
+                    cfg,
+                    &[x16.into(), w16.into()],
+                    None,
+                    bias,
+                    y16,
+                    dims,
+                )
             })?;
             let mut tq = Vec::new();
             for (fmt, q) in &quant {
                 let f = dev.function(KernelModule::QuantDequant, &format!("{qname}_{fmt}_bf16"))?;
                 tq.push(time_ms(stream, reps, || {
-                    launch(stream, &f, cfg, x16, None, Some(q), bias, y16, dims)
+                    launch(stream, &f, cfg, &[x16.into()], Some(q), bias, y16, dims)
                 })?);
             }
             let f = dev.function(KernelModule::QuantDequant, &format!("{qname}_bf16_f32"))?;
             let tw16 = time_ms(stream, reps, || {
-                launch(stream, &f, cfg, x32, None, Some(&held16), bias, y32, dims)
+                launch(
+                    stream,
+                    &f,
+                    cfg,
+                    &[x32.into()],
+                    Some(&held16),
+                    bias,
+                    y32,
+                    dims,
+                )
             })?;
             println!(
                 "{m:>5} {n:>6} {k:>6} {pass:>4} {t32:>8.3} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2} {tw16:>8.3} {:>8.2}",
@@ -298,34 +354,55 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         }
         for &core in &tc_cores {
             for pass in ["fwd", "dX"] {
-                let (plain, qname, bias, cols) = if pass == "fwd" {
-                    ("linear_fwd_f32y_bf16", "qlinear_fwd", true, n)
+                let (plain, qname, bias, shape) = if pass == "fwd" {
+                    (
+                        "linear_fwd_f32y_bf16",
+                        "qlinear_fwd",
+                        true,
+                        GemmShape::fwd(m, n, k),
+                    )
                 } else {
-                    ("linear_bwd_dx_f32y_bf16", "qlinear_bwd_dx", false, k)
+                    (
+                        "linear_bwd_dx_f32y_bf16",
+                        "qlinear_bwd_dx",
+                        false,
+                        GemmShape::dx(m, n, k),
+                    )
                 };
-                let cfg = gemm16_core_launch(core, m, cols, 0);
-                let smem = cfg.shared_mem_bytes;
-                let p = core.prefix();
-                let f = dev.function_for_launch(core.module(), &format!("{p}{plain}"), smem)?;
+                let (dense_core, lead) = lead_args(core, shape, x16, Some(w16))?;
+                let cfg = gemm16_core_launch(dense_core, m, shape.cols, 0);
+                let name = format!("{}{plain}", dense_core.prefix());
+                let f =
+                    dev.function_for_launch(dense_core.module(), &name, cfg.shared_mem_bytes)?;
                 let t16 = time_ms(stream, reps, || {
-                    launch(stream, &f, cfg, x16, Some(w16), None, bias, y32, dims)
+                    launch(stream, &f, cfg, &lead, None, bias, y32, dims)
                 })?;
+                // Each format on this core's own entries; the TMA core has NF4 ones only.
                 let mut tq = Vec::new();
                 for (fmt, q) in &quant {
-                    let name = format!("{p}{qname}_{fmt}_f32y_bf16");
-                    let f = dev.function_for_launch(core.quant_module(), &name, smem)?;
-                    tq.push(time_ms(stream, reps, || {
-                        launch(stream, &f, cfg, x16, None, Some(q), bias, y32, dims)
-                    })?);
+                    if core == GemmCore::WgmmaTma && *fmt != "nf4" {
+                        tq.push(None);
+                        continue;
+                    }
+                    let (qcore, lead) = lead_args(core, shape, x16, None)?;
+                    let cfg = gemm16_core_launch(qcore, m, shape.cols, 0);
+                    let name = format!("{}{qname}_{fmt}_f32y_bf16", qcore.prefix());
+                    let f =
+                        dev.function_for_launch(qcore.quant_module(), &name, cfg.shared_mem_bytes)?;
+                    tq.push(Some(time_ms(stream, reps, || {
+                        launch(stream, &f, cfg, &lead, Some(q), bias, y32, dims)
+                    })?));
                 }
+                let ratio =
+                    |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{:.2}", t / t16));
                 tc_rows.push(format!(
-                    "{:>5} {m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2} {:>9.3} {:>9.3} {:>9.2}",
-                    p.trim_end_matches('_'),
-                    tq[0],
-                    tq[1],
-                    tq[2],
-                    tq[0] / t16,
-                    tq[1] / t16,
+                    "{:>5} {m:>5} {n:>6} {k:>6} {pass:>4} {t16:>8.3} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9.3} {:>9.3} {:>9.2}",
+                    core.prefix().trim_end_matches('_'),
+                    ms_cell(tq[0]),
+                    ms_cell(tq[1]),
+                    ms_cell(tq[2]),
+                    ratio(tq[0]),
+                    ratio(tq[1]),
                     deq[0],
                     deq[1],
                     (t16 + deq[0]) / t16
@@ -334,7 +411,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         }
     }
     if !tc_rows.is_empty() {
-        println!("\nTensor cores (--precision bf16: the quantized linears against the dense GEMM of the same core; tc = quant_tc.cu, wg / wgp = quant_wgmma.cu's two pipelines), ms");
+        println!("\nTensor cores (--precision bf16: the quantized linears against the dense GEMM of the same core; tc = quant_tc.cu, wg / wgp = quant_wgmma.cu's two pipelines, wgt = quant_tma.cu's TMA core, NF4 only), ms");
         println!(
             "deq: the scratch decode's whole-weight pass (dequant_bf16_*, SECTUNE_QUANT_DECODE=scratch); \
              scr/bf16: (bf16 + deq nf4+dq) / bf16, the scratch path's cost against nf4+dq's fused one"
