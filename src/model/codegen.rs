@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use crate::backend::{Backend, LinearSaved, NormSaved};
 use crate::error::Result;
 use crate::model::safetensors_io::TensorFiles;
-use crate::model::{Ctx, Geom, Keep, KvCache, KvLayer, Linear, ModelConfig, Saved};
+use crate::model::stack::{Decoder, StackTape};
+use crate::model::{Ctx, Geom, KvLayer, Linear, ModelConfig};
 use crate::peft::AdapterSet;
 use crate::tensor::Tensor;
 
@@ -52,14 +53,8 @@ pub struct LayerTape {
     s2: LinearSaved,
 }
 
-pub struct Tape {
-    layers: Vec<Saved<LayerTape>>,
-    xf: Tensor,
-    nf: NormSaved,
-    hf: Tensor,
-    sl: LinearSaved,
-    g: Geom,
-}
+/// Activations a forward keeps for the backward.
+pub type Tape = StackTape<LayerTape>;
 
 /// Column indices of q, k, v inside qkv_proj's output. Each of the 4 shards holds
 /// [q | v | k] of n_head/4 heads; head h lives in shard h / (n_head/4).
@@ -150,6 +145,21 @@ impl Codegen {
             }
         }
         m
+    }
+}
+
+impl Decoder for Codegen {
+    type Layer = Layer;
+    type LayerTape = LayerTape;
+
+    fn embedding(&self) -> &Tensor {
+        &self.wte
+    }
+    fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+    fn lm_head(&self) -> &Linear {
+        &self.lm_head
     }
 
     fn layer_fwd(
@@ -243,64 +253,16 @@ impl Codegen {
         Ok(dx)
     }
 
-    pub fn forward(
-        &self,
-        ctx: &Ctx,
-        ids: &[u32],
-        g: Geom,
-        keep: Keep,
-        mut cache: Option<&mut KvCache>,
-    ) -> Result<(Tensor, Option<Tape>)> {
-        let be = ctx.be;
-        let mut x = be.embedding_fwd(&self.wte, ids)?;
-        let mut saved = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let input = (keep == Keep::Checkpoint).then(|| x.clone());
-            let kv = cache.as_deref_mut().map(|c| c.layer(i));
-            let (y, t) = self.layer_fwd(ctx, layer, x, g, kv)?;
-            match keep {
-                Keep::None => {}
-                Keep::Full => saved.push(Saved::Full(t)),
-                Keep::Checkpoint => {
-                    saved.push(Saved::Input(input.unwrap_or_else(|| Tensor::zeros(&[0]))))
-                }
-            }
-            x = y;
-        }
-        if let Some(c) = cache {
-            c.advance(g.seq);
-        }
-        let (hf, nf) = be.layernorm_fwd(&x, &self.ln_f_w, &self.ln_f_b, self.cfg.norm_eps)?;
-        let (logits, sl) = ctx.lin(&self.lm_head, &hf)?;
-        let tape = (keep != Keep::None).then_some(Tape {
-            layers: saved,
-            xf: x,
-            nf,
-            hf,
-            sl,
-            g,
-        });
-        Ok((logits, tape))
+    fn final_norm_fwd(&self, be: &dyn Backend, x: &Tensor) -> Result<(Tensor, NormSaved)> {
+        be.layernorm_fwd(x, &self.ln_f_w, &self.ln_f_b, self.cfg.norm_eps)
     }
-
-    pub fn backward(
+    fn final_norm_bwd(
         &self,
-        ctx: &Ctx,
-        tape: Tape,
-        dlogits: &Tensor,
-        grads: &mut AdapterSet,
-    ) -> Result<()> {
-        let be = ctx.be;
-        let g = tape.g;
-        let dhf = ctx.lin_bwd(&self.lm_head, dlogits, &tape.hf, &tape.sl, grads)?;
-        let mut dx = be.layernorm_bwd(&dhf, &tape.xf, &self.ln_f_w, &tape.nf, None, None)?;
-        for (layer, saved) in self.layers.iter().zip(tape.layers).rev() {
-            let t = match saved {
-                Saved::Full(t) => t,
-                Saved::Input(x) => self.layer_fwd(ctx, layer, x, g, None)?.1,
-            };
-            dx = self.layer_bwd(ctx, layer, t, dx, g, grads)?;
-        }
-        Ok(())
+        be: &dyn Backend,
+        dh: &Tensor,
+        x: &Tensor,
+        saved: &NormSaved,
+    ) -> Result<Tensor> {
+        be.layernorm_bwd(dh, x, &self.ln_f_w, saved, None, None)
     }
 }

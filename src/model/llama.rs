@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use crate::backend::{Backend, LinearSaved, NormSaved};
 use crate::error::Result;
 use crate::model::safetensors_io::TensorFiles;
-use crate::model::{Ctx, Geom, Keep, KvCache, KvLayer, Linear, ModelConfig, Saved};
+use crate::model::stack::{Decoder, StackTape};
+use crate::model::{Ctx, Geom, KvLayer, Linear, ModelConfig};
 use crate::peft::AdapterSet;
 use crate::tensor::Tensor;
 
@@ -55,14 +56,8 @@ pub struct LayerTape {
     sd: LinearSaved,
 }
 
-pub struct Tape {
-    layers: Vec<Saved<LayerTape>>,
-    xf: Tensor,
-    nf: NormSaved,
-    hf: Tensor,
-    sl: LinearSaved,
-    g: Geom,
-}
+/// Activations a forward keeps for the backward.
+pub type Tape = StackTape<LayerTape>;
 
 impl Llama {
     pub fn load(cfg: ModelConfig, f: &TensorFiles, be: &dyn Backend) -> Result<Self> {
@@ -161,6 +156,21 @@ impl Llama {
             }
         }
         m
+    }
+}
+
+impl Decoder for Llama {
+    type Layer = Layer;
+    type LayerTape = LayerTape;
+
+    fn embedding(&self) -> &Tensor {
+        &self.embed
+    }
+    fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+    fn lm_head(&self) -> &Linear {
+        &self.lm_head
     }
 
     /// One decoder block; `kv` appends this call's keys/values to the cache and attends over
@@ -268,65 +278,16 @@ impl Llama {
         Ok(dx)
     }
 
-    pub fn forward(
-        &self,
-        ctx: &Ctx,
-        ids: &[u32],
-        g: Geom,
-        keep: Keep,
-        mut cache: Option<&mut KvCache>,
-    ) -> Result<(Tensor, Option<Tape>)> {
-        let be = ctx.be;
-        let mut x = be.embedding_fwd(&self.embed, ids)?;
-        let mut saved = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let input = (keep == Keep::Checkpoint).then(|| x.clone());
-            let kv = cache.as_deref_mut().map(|c| c.layer(i));
-            let (y, t) = self.layer_fwd(ctx, layer, x, g, kv)?;
-            match keep {
-                Keep::None => {}
-                Keep::Full => saved.push(Saved::Full(t)),
-                Keep::Checkpoint => {
-                    saved.push(Saved::Input(input.unwrap_or_else(|| Tensor::zeros(&[0]))))
-                }
-            }
-            x = y;
-        }
-        if let Some(c) = cache {
-            c.advance(g.seq);
-        }
-        let (hf, nf) = be.rmsnorm_fwd(&x, &self.norm, self.cfg.norm_eps)?;
-        let (logits, sl) = ctx.lin(&self.lm_head, &hf)?;
-        let tape = (keep != Keep::None).then_some(Tape {
-            layers: saved,
-            xf: x,
-            nf,
-            hf,
-            sl,
-            g,
-        });
-        Ok((logits, tape))
+    fn final_norm_fwd(&self, be: &dyn Backend, x: &Tensor) -> Result<(Tensor, NormSaved)> {
+        be.rmsnorm_fwd(x, &self.norm, self.cfg.norm_eps)
     }
-
-    pub fn backward(
+    fn final_norm_bwd(
         &self,
-        ctx: &Ctx,
-        tape: Tape,
-        dlogits: &Tensor,
-        grads: &mut AdapterSet,
-    ) -> Result<()> {
-        let be = ctx.be;
-        let g = tape.g;
-        let dhf = ctx.lin_bwd(&self.lm_head, dlogits, &tape.hf, &tape.sl, grads)?;
-        let mut dx = be.rmsnorm_bwd(&dhf, &tape.xf, &self.norm, &tape.nf, None)?;
-        for (layer, saved) in self.layers.iter().zip(tape.layers).rev() {
-            let t = match saved {
-                Saved::Full(t) => t,
-                // Recompute the block from its input; the dropout masks regenerate identically.
-                Saved::Input(x) => self.layer_fwd(ctx, layer, x, g, None)?.1,
-            };
-            dx = self.layer_bwd(ctx, layer, t, dx, g, grads)?;
-        }
-        Ok(())
+        be: &dyn Backend,
+        dh: &Tensor,
+        x: &Tensor,
+        saved: &NormSaved,
+    ) -> Result<Tensor> {
+        be.rmsnorm_bwd(dh, x, &self.norm, saved, None)
     }
 }

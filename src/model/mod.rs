@@ -7,6 +7,7 @@ mod layers;
 pub mod llama;
 pub mod loss;
 pub mod safetensors_io;
+mod stack;
 pub mod tokenizer;
 
 use std::collections::BTreeMap;
@@ -318,12 +319,12 @@ impl Model {
             )));
         }
         match self {
-            Model::Llama(m) => m
-                .forward(ctx, ids, g, keep, cache)
-                .map(|(l, t)| (l, t.map(Tape::Llama))),
-            Model::Codegen(m) => m
-                .forward(ctx, ids, g, keep, cache)
-                .map(|(l, t)| (l, t.map(Tape::Codegen))),
+            Model::Llama(m) => {
+                stack::forward(m, ctx, ids, g, keep, cache).map(|(l, t)| (l, t.map(Tape::Llama)))
+            }
+            Model::Codegen(m) => {
+                stack::forward(m, ctx, ids, g, keep, cache).map(|(l, t)| (l, t.map(Tape::Codegen)))
+            }
         }
     }
 
@@ -336,8 +337,8 @@ impl Model {
         grads: &mut AdapterSet,
     ) -> Result<()> {
         match (self, tape) {
-            (Model::Llama(m), Tape::Llama(t)) => m.backward(ctx, t, dlogits, grads),
-            (Model::Codegen(m), Tape::Codegen(t)) => m.backward(ctx, t, dlogits, grads),
+            (Model::Llama(m), Tape::Llama(t)) => stack::backward(m, ctx, t, dlogits, grads),
+            (Model::Codegen(m), Tape::Codegen(t)) => stack::backward(m, ctx, t, dlogits, grads),
             _ => Err(crate::error::Error::Unsupported(
                 "tape from another model".into(),
             )),
