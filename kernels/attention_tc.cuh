@@ -501,6 +501,30 @@ __device__ __forceinline__ void fused_dq(const T* dss, const T* ks, float* dq_ac
   }
 }
 
+// A thread's share of a block's dK (times `scale`) and dV, from m16n8 accumulator fragments: DTW
+// tiles of 8 columns from col0, rows krow0 and krow1 = krow0 + 8 of key-value head hk (rows ≥ S
+// are not stored). Both tensor-core backwards (this file's and attention_wg.cuh's) end with it.
+template <typename T, int D, int DTW>
+__device__ __forceinline__ void store_kv_grads(T* dk, T* dv, const float (&gk)[DTW][4], const float (&gv)[DTW][4],
+                                               int col0, int t4, int krow0, int b, int S, int Hkv,
+                                               int hk, float scale) {
+  const int krow1 = krow0 + 8;
+  #pragma unroll
+  for (int i = 0; i < DTW; ++i) {
+    const int col = col0 + i * 8 + 2 * t4;
+    if (krow0 < S) {
+      const size_t at = (((size_t)b * S + krow0) * Hkv + hk) * D + col;
+      *reinterpret_cast<uint32_t*>(dk + at) = pack2<T>(gk[i][0] * scale, gk[i][1] * scale);
+      *reinterpret_cast<uint32_t*>(dv + at) = pack2<T>(gv[i][0], gv[i][1]);
+    }
+    if (krow1 < S) {
+      const size_t at = (((size_t)b * S + krow1) * Hkv + hk) * D + col;
+      *reinterpret_cast<uint32_t*>(dk + at) = pack2<T>(gk[i][2] * scale, gk[i][3] * scale);
+      *reinterpret_cast<uint32_t*>(dv + at) = pack2<T>(gv[i][2], gv[i][3]);
+    }
+  }
+}
+
 // dK = scale·Σ dSᵀ·q, dV = Σ Pᵀ·dO for dkv_bk keys per block, over every query head of the GQA
 // group and every query tile that sees the block's keys. FUSE_DQ (the fused backward): the block
 // also puts its dSᵀ tile in shared memory and adds Σ_keys dS·K, unscaled, into dq_acc [B,T,H,D]
@@ -682,20 +706,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
     // SHARE reads the stage after that barrier, so it needs one before the refill.
     if constexpr (SHARE) __syncthreads();
   }
-  #pragma unroll
-  for (int i = 0; i < DTW; ++i) {
-    const int col = col0 + i * 8 + 2 * t4;
-    if (krow0 < S) {
-      const size_t base = (((size_t)b * S + krow0) * Hkv + hk) * D + col;
-      *reinterpret_cast<uint32_t*>(dk + base) = pack2<T>(gk[i][0] * scale, gk[i][1] * scale);
-      *reinterpret_cast<uint32_t*>(dv + base) = pack2<T>(gv[i][0], gv[i][1]);
-    }
-    if (krow1 < S) {
-      const size_t base = (((size_t)b * S + krow1) * Hkv + hk) * D + col;
-      *reinterpret_cast<uint32_t*>(dk + base) = pack2<T>(gk[i][2] * scale, gk[i][3] * scale);
-      *reinterpret_cast<uint32_t*>(dv + base) = pack2<T>(gv[i][2], gv[i][3]);
-    }
-  }
+  store_kv_grads<T, D>(dk, dv, gk, gv, col0, t4, krow0, b, S, Hkv, hk, scale);
 }
 
 // dq = T(scale·acc) for the fused backward's f32 sums; n % 4 == 0 (D is), 16-byte aligned.

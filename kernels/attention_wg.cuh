@@ -469,20 +469,7 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
         attn_tc::atomic_add2(dq_acc + (((size_t)b * T_ + q0 + 8) * H + h) * D + col, dq[j][2], dq[j][3]);
     }
   }
-#pragma unroll
-  for (int i = 0; i < DTW; ++i) {
-    const int col = col_base + i * 8 + 2 * t4;
-    if (krow0 < S) {
-      const size_t at = (((size_t)b * S + krow0) * Hkv + hk) * D + col;
-      *reinterpret_cast<uint32_t*>(dk + at) = attn_tc::pack2<T>(gk[i][0] * scale, gk[i][1] * scale);
-      *reinterpret_cast<uint32_t*>(dv + at) = attn_tc::pack2<T>(gv[i][0], gv[i][1]);
-    }
-    if (krow1 < S) {
-      const size_t at = (((size_t)b * S + krow1) * Hkv + hk) * D + col;
-      *reinterpret_cast<uint32_t*>(dk + at) = attn_tc::pack2<T>(gk[i][2] * scale, gk[i][3] * scale);
-      *reinterpret_cast<uint32_t*>(dv + at) = attn_tc::pack2<T>(gv[i][2], gv[i][3]);
-    }
-  }
+  attn_tc::store_kv_grads<T, D>(dk, dv, gk, gv, col_base, t4, krow0, b, S, Hkv, hk, scale);
 }
 
 }  // namespace attn_wg
