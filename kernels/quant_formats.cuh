@@ -85,12 +85,17 @@ struct Nf4W {
     r.absmax = qabsmax ? absmax[nested(b)] : absmax[b];
     return r;
   }
+  // The table offsets (4·code) of all four high and all four low nibbles come from two shifts and
+  // masks, then one byte extract (prmt) per weight: 12 integer ops per 8 weights where extracting
+  // each nibble took 16 (the decode is the cost of the quantized linears: docs/cuda.md).
   __device__ __forceinline__ void decode8(const Raw& r, float v[8]) const {
     const float a = qabsmax ? __fadd_rn(__fmul_rn(table[16 + r.qabsmax], r.absmax), offset) : r.absmax;
+    const unsigned hi = (r.codes >> 2) & 0x3c3c3c3cu, lo = (r.codes << 2) & 0x3c3c3c3cu;
+    const char* const levels = reinterpret_cast<const char*>(table);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const unsigned byte = (r.codes >> (8 * (j >> 1))) & 0xffu;  // little-endian: byte j/2
-      v[j] = __fmul_rn(table[(j & 1) ? (byte & 0x0fu) : (byte >> 4)], a);
+    for (int j = 0; j < 8; ++j) {  // weight j: byte j/2 (little-endian), its high nibble first
+      const unsigned at = __byte_perm((j & 1) ? lo : hi, 0u, 0x4440u + (j >> 1));
+      v[j] = __fmul_rn(*reinterpret_cast<const float*>(levels + at), a);
     }
   }
 };
@@ -114,11 +119,15 @@ struct Int8W {
   __device__ __forceinline__ Raw fetch8(int n, int k) const {
     return Raw{*reinterpret_cast<const uint2*>(q + (size_t)n * cols + k), scb[n]};
   }
+  // float(q) without I2F (16 a clock per SM on sm_80–90, an eighth of FADD's rate): the byte
+  // q ^ 0x80 = q + 128 goes into the low mantissa bits of 2^23 (one prmt), and subtracting
+  // 2^23 + 128 leaves q exactly.
   __device__ __forceinline__ void decode8(const Raw& r, float v[8]) const {
+    const unsigned lo = r.q.x ^ 0x80808080u, hi = r.q.y ^ 0x80808080u;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const unsigned word = j < 4 ? r.q.x : r.q.y;
-      const float code = (float)(signed char)((word >> (8 * (j & 3))) & 0xffu);
+      const unsigned bits = __byte_perm(j < 4 ? lo : hi, 0x4b000000u, 0x7440u + (j & 3));  // 0x4b0000qq
+      const float code = __fadd_rn(__uint_as_float(bits), -8388736.f);
       v[j] = __fmul_rn(__fmul_rn(code, r.scale), INV_127);
     }
   }

@@ -786,6 +786,13 @@ inline uint32_t __cvta_generic_to_shared(const void* p) { return ::sim::smem_add
 inline float __uint_as_float(unsigned u) { return ::sim::as_float(u); }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
+// prmt's default mode: byte i of the result is byte (s >> 4i) & 7 of y:x.
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+  const uint64_t both = (uint64_t)y << 32 | x;
+  unsigned r = 0;
+  for (int i = 0; i < 4; ++i) r |= (unsigned)((both >> (8 * ((s >> (4 * i)) & 7))) & 0xff) << (8 * i);
+  return r;
+}
 inline void __sincosf(float x, float* s, float* c) { *s = std::sin(x), *c = std::cos(x); }
 // 1/sqrt(x), rounded once (CUDA allows 2 ulp): rsqrtf(±0) = ±inf, rsqrtf(+inf) = +0, x < 0 gives NaN.
 inline float rsqrtf(float x) { return (float)(1.0 / std::sqrt((double)x)); }
