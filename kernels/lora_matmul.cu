@@ -25,7 +25,8 @@
 //   dB:  grid (ceil(N/128), ceil(r/8), m_splits), block 128.  m_splits ≥ 1: more splits, more atomics.
 //   dA_split / dB_split: same grids with blockIdx.z = split of `rows` rows each, writing partial sums
 //   [splits, P, r] that lora_rank_reduce (grid ceil(P·r/256), block 256) adds in split order: as fast
-//   as the atomic split, and bit-reproducible.
+//   as the atomic split, and bit-reproducible. Their _vec forms (P % 8 == 0, U 16-byte aligned):
+//   the same partial sums from grid (ceil(P/256), ceil(r/8), splits), block 256.
 // Limits: r ≤ 16 (_r16 entry points) or r ≤ 64 (_r64); any M, N, K ≥ 1; sizes < 2^31.
 // Verified on an H200 against the CPU backend (f32, tests/cuda_parity.rs); zero spills on sm_75..90.
 #include "gemm_core.cuh"
@@ -265,6 +266,54 @@ __device__ void rank_partial(const T* U, const float* V, float* partial, float d
     if (j0 + jj < r) partial[((size_t)z * P + p) * r + j0 + jj] = acc[jj];
 }
 
+// rank_partial's partial sums, for P % 8 == 0 and U 16-byte aligned, in another order: a lane owns
+// 8 consecutive p (one 16-byte load a row, two for f32) and 8 rank columns, the block's 8 warps take
+// every 8th row of the split, and the warps' sums meet in shared memory, added in warp order. A warp
+// reads 512 B–1 KiB of a row per load where rank_partial's lanes load one value a row each (64–128 B
+// a warp, too few bytes in flight: dA + dB took 0.3–1.0 ms at the 7B shapes on an H200).
+// Launch: grid (ceil(P/256), ceil(r/8), splits), block 256.
+constexpr int kSumWarps = 8, kSumCols = 32 * 8;  // warps a block, p a block
+template <typename T>
+__device__ void rank_partial_vec(const T* U, const float* V, float* partial, float drop_p, unsigned long long seed,
+                                 int M, int P, int r, int rows) {
+  __shared__ float sums[kSumWarps][kSumCols];  // one rank column's per-warp sums: [warp][i·32 + lane]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, j0 = blockIdx.y * 8, z = blockIdx.z;
+  const int p = blockIdx.x * kSumCols + lane * 8;
+  const int m_end = min(M, z * rows + rows);
+  float acc[8][8] = {};  // acc[i][jj]: position p + i, rank column j0 + jj
+  if (p < P) {  // P % 8 == 0: a lane's 8 positions are all in or all out
+#pragma unroll 2
+    for (int m = z * rows + warp; m < m_end; m += kSumWarps) {
+      const size_t idx = (size_t)m * P + p;
+      float u[8], v[8];
+      load8(U + idx, u);
+      if (drop_p > 0.f)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) u[i] *= dropout_factor(seed, (unsigned long long)idx + i, drop_p);
+#pragma unroll
+      for (int jj = 0; jj < 8; ++jj) v[jj] = j0 + jj < r ? V[(size_t)m * r + j0 + jj] : 0.f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int jj = 0; jj < 8; ++jj) acc[i][jj] = fmaf(u[i], v[jj], acc[i][jj]);
+    }
+  }
+  // Thread t adds the warps' sums of position (t % 32)·8 + t / 32 (conflict-free both ways).
+  const int i_out = threadIdx.x / 32, l_out = threadIdx.x % 32, p_out = blockIdx.x * kSumCols + l_out * 8 + i_out;
+#pragma unroll
+  for (int jj = 0; jj < 8; ++jj) {
+    if (j0 + jj >= r) break;  // the same for the whole block
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sums[warp][i * 32 + lane] = acc[i][jj];
+    __syncthreads();
+    float s = 0.f;
+#pragma unroll
+    for (int w = 0; w < kSumWarps; ++w) s += sums[w][i_out * 32 + l_out];
+    if (p_out < P) partial[((size_t)z * P + p_out) * r + j0 + jj] = s;
+    __syncthreads();  // the next column's sums overwrite these
+  }
+}
+
 template <typename T>
 __device__ void linear_fwd(const T* x, const T* W, const T* bias, T* y, int M, int N, int K) {
   gemm::PlainStore<T> ext{y, bias, N};
@@ -331,6 +380,15 @@ __device__ void linear_bwd_dx(const T* dy, const T* W, T* dx, int M, int N, int 
   extern "C" __global__ void lora_linear_bwd_dB_split_##NAME(const T* dy, const float* xa, float* partial, int M, \
                                                              int N, int r, int rows) {                           \
     lora::rank_partial<T>(dy, xa, partial, 0.f, 0ull, M, N, r, rows);                                            \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dA_split_vec_##NAME(                         \
+      const T* x, const float* dyb, float* partial, float p, unsigned long long seed, int M, int K, int r,       \
+      int rows) {                                                                                                \
+    lora::rank_partial_vec<T>(x, dyb, partial, p, seed, M, K, r, rows);                                          \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) lora_linear_bwd_dB_split_vec_##NAME(                         \
+      const T* dy, const float* xa, float* partial, int M, int N, int r, int rows) {                             \
+    lora::rank_partial_vec<T>(dy, xa, partial, 0.f, 0ull, M, N, r, rows);                                        \
   }                                                                                                              \
   extern "C" __global__ void __launch_bounds__(128) linear_fwd_##NAME(const T* x, const T* W, const T* bias,     \
                                                                       T* y, int M, int N, int K) {              \

@@ -186,7 +186,15 @@ fn linear_case(g: &CudaBackend, m: usize, n: usize, k: usize, kind: Kind, with_b
 #[test]
 fn linear_with_every_adapter_matches_cpu() {
     let Some(g) = gpu() else { return };
-    for (m, n, k) in [(1, 1, 1), (37, 70, 45), (65, 129, 100), (130, 300, 257)] {
+    // (72, 136, 264): rows of whole 16-byte chunks, where SECTUNE_RANK_PROJECT=vec takes the vec
+    // rank projections and sums.
+    for (m, n, k) in [
+        (1, 1, 1),
+        (37, 70, 45),
+        (65, 129, 100),
+        (130, 300, 257),
+        (72, 136, 264),
+    ] {
         for bias in [false, true] {
             linear_case(&g, m, n, k, Kind::Plain, bias);
             linear_case(&g, m, n, k, Kind::Ia3In, bias);

@@ -100,7 +100,8 @@ void quant_f32(const std::string& name, const Format& f, const QWeight& qw, int 
 
 // ---- lora_matmul.cu's rank kernels -------------------------------------------------------------------------
 
-template <class Xa, class Dyb, class XaT, class DybT, class XaV, class DybV, class DA, class DB, class DAS, class DBS>
+template <class Xa, class Dyb, class XaT, class DybT, class XaV, class DybV, class DA, class DB, class DAS, class DBS,
+          class DAV, class DBV>
 struct Rank {
   Xa xa;
   Dyb dyb;
@@ -112,13 +113,16 @@ struct Rank {
   DB db;
   DAS da_split;
   DBS db_split;
+  DAV da_split_vec;
+  DBV db_split_vec;
 };
 template <class... E> Rank<E...> rank_entries(E... e) { return {e...}; }
 #define RANK(NAME)                                                                                              \
   rank_entries(lora_linear_xa_##NAME, lora_linear_bwd_dyb_##NAME, lora_linear_xa_tiled_##NAME,                 \
                lora_linear_bwd_dyb_tiled_##NAME, lora_linear_xa_vec_##NAME, lora_linear_bwd_dyb_vec_##NAME,     \
                lora_linear_bwd_dA_##NAME, lora_linear_bwd_dB_##NAME, lora_linear_bwd_dA_split_##NAME,           \
-               lora_linear_bwd_dB_split_##NAME)
+               lora_linear_bwd_dB_split_##NAME, lora_linear_bwd_dA_split_vec_##NAME,                             \
+               lora_linear_bwd_dB_split_vec_##NAME)
 
 // f32 sums in another order than the reference's (per-thread fmaf runs, then a block or warp tree, or
 // row splits and atomics): per_term 2^-16 of Σ|terms| as sim/linear_cases.h; a term in the wrong place
@@ -180,9 +184,12 @@ std::pair<int, int> rank_splits(int m, int p, int r) {
 // dA [r, K] += s·dybᵀ·drop(x), dB [N, r] += s·dYᵀ·xa: grid (ceil(P/128), ceil(r/8), z), block 128.
 // split: the _split entries over z = splits of `rows` rows into partial [z, P, r] (NaN-filled), then
 // lora_rank_reduce (grid ceil(P·r/256), block 256) adds them into the accumulators, as ops/linear.rs;
-// else the atomic entries with z row splits (half/mod.rs: z = 1). dA, dB start nonzero (they accumulate).
+// SplitVec: the _split_vec entries (grid (ceil(P/256), ceil(r/8), splits), block 256; K, N % 8 == 0) into
+// the same partial sums; Atomic: the atomic entries with z row splits (half/mod.rs: z = 1). dA, dB
+// start nonzero (they accumulate).
+enum class Sums { Atomic, Split, SplitVec };
 template <typename T, class E>
-void rank_sums(const E& e, int M, int N, int K, int r, float p, bool split, int z) {
+void rank_sums(const E& e, int M, int N, int K, int r, float p, Sums form, int z) {
   Rng rng{(uint64_t)(M * 7 + N * 11 + K * 13 + r + z)};
   std::vector<double> xe, de;
   const auto x = random16<T>((size_t)M * K, rng, xe), dy = random16<T>((size_t)M * N, rng, de);
@@ -193,18 +200,26 @@ void rank_sums(const E& e, int M, int N, int K, int r, float p, bool split, int 
   const unsigned long long seed = 0x5A17;
   const unsigned rb = (r + 7) / 8;
   std::string how;
-  if (split) {
+  if (form != Sums::Atomic) {
+    const bool vec = form == Sums::SplitVec;
     const auto [splits, rows] = rank_splits(M, std::max(K, N), r);
+    const int cols = vec ? 256 : 128, threads = vec ? 256 : 128;
     std::vector<float> partial((size_t)splits * std::max(K, N) * r, NAN);
-    run(e.da_split, make_uint3((K + 127) / 128, rb, splits), 128, 0, x.data(), dyb.data(), partial.data(), p, seed, M, K,
-        r, rows);
+    const uint3 grid_a = make_uint3((K + cols - 1) / cols, rb, splits), grid_b = make_uint3((N + cols - 1) / cols, rb, splits);
+    if (vec)
+      run(e.da_split_vec, grid_a, threads, 0, x.data(), dyb.data(), partial.data(), p, seed, M, K, r, rows);
+    else
+      run(e.da_split, grid_a, threads, 0, x.data(), dyb.data(), partial.data(), p, seed, M, K, r, rows);
     run(lora_rank_reduce, make_uint3((K * r + 255) / 256, 1, 1), 256, 0, (const float*)partial.data(), dA.data(), scale,
         splits, K, r, 1, K);
     std::fill(partial.begin(), partial.end(), NAN);
-    run(e.db_split, make_uint3((N + 127) / 128, rb, splits), 128, 0, dy.data(), xa.data(), partial.data(), M, N, r, rows);
+    if (vec)
+      run(e.db_split_vec, grid_b, threads, 0, dy.data(), xa.data(), partial.data(), M, N, r, rows);
+    else
+      run(e.db_split, grid_b, threads, 0, dy.data(), xa.data(), partial.data(), M, N, r, rows);
     run(lora_rank_reduce, make_uint3((N * r + 255) / 256, 1, 1), 256, 0, (const float*)partial.data(), dB.data(), scale,
         splits, N, r, r, 1);
-    how = " split " + std::to_string(splits) + "x" + std::to_string(rows) + " + reduce";
+    how = std::string(vec ? " split vec " : " split ") + std::to_string(splits) + "x" + std::to_string(rows) + " + reduce";
   } else {
     run(e.da, make_uint3((K + 127) / 128, rb, z), 128, 0, x.data(), dyb.data(), dA.data(), scale, p, seed, M, K, r);
     run(e.db, make_uint3((N + 127) / 128, rb, z), 128, 0, dy.data(), xa.data(), dB.data(), scale, M, N, r);
@@ -237,10 +252,8 @@ void rank_sums(const E& e, int M, int N, int K, int r, float p, bool split, int 
   tally.report("lora_linear_bwd_dB" + label + " N" + std::to_string(N), cb);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  parse_seed(argc, argv);
+// The quantized FMA-core linears, the rank projections and the row-per-thread rank sums.
+void linears_and_rank_kernels() {
   // Whole 64-tiles and k-tiles; ragged everything (K % 32 != 0, NF4 blocks straddle rows); N·K over
   // 256 NF4 blocks, so the double-quantized absmax has two nested blocks. LoRA: the r16 entry at r 16
   // and r 5 (dropout in dX), the r64 entry at r 20.
@@ -280,10 +293,30 @@ int main(int argc, char** argv) {
   rank_projections<bf16>(r16, 19, 520, 11, 0.1f, Form::Vec);
   rank_projections<f16>(rh, 35, 520, 8, 0.f, Form::Vec);
   // Rank sums: M = 600 is rank_splits' 3 splits of 200 rows; K 70 and N 150 (a partial 128 block).
-  rank_sums<float>(r32, 600, 150, 70, 11, 0.1f, true, 0);
-  rank_sums<bf16>(r16, 600, 150, 70, 11, 0.1f, true, 0);
-  rank_sums<float>(r32, 600, 150, 70, 11, 0.1f, false, 3);
-  rank_sums<bf16>(r16, 600, 150, 70, 11, 0.1f, false, 1);
-  rank_sums<f16>(rh, 600, 150, 70, 11, 0.f, false, 1);
+  rank_sums<float>(r32, 600, 150, 70, 11, 0.1f, Sums::Split, 0);
+  rank_sums<bf16>(r16, 600, 150, 70, 11, 0.1f, Sums::Split, 0);
+  rank_sums<float>(r32, 600, 150, 70, 11, 0.1f, Sums::Atomic, 3);
+  rank_sums<bf16>(r16, 600, 150, 70, 11, 0.1f, Sums::Atomic, 1);
+  rank_sums<f16>(rh, 600, 150, 70, 11, 0.f, Sums::Atomic, 1);
+}
+
+// The vec sums (K, N % 8 == 0): K 520 and N 264 end in a 256-block of 8 positions (lane 0 alone),
+// 3 splits of 200 rows are 25 rows a warp; r 11 and r 3 (partial blocks of 8 rank columns).
+void vec_rank_sums() {
+  const auto r32 = RANK(f32);
+  const auto r16 = RANK(bf16);
+  const auto rh = RANK(f16);
+  rank_sums<float>(r32, 600, 264, 520, 11, 0.1f, Sums::SplitVec, 0);
+  rank_sums<bf16>(r16, 600, 264, 520, 11, 0.1f, Sums::SplitVec, 0);
+  rank_sums<f16>(rh, 300, 264, 520, 3, 0.f, Sums::SplitVec, 0);
+}
+
+}  // namespace
+
+// SIM_PART=main | sums-vec runs one part (a fault control aimed at the vec sums' barriers).
+int main(int argc, char** argv) {
+  parse_seed(argc, argv);
+  if (runs_part("main")) linears_and_rank_kernels();
+  if (runs_part("sums-vec")) vec_rank_sums();
   return tally.finish();
 }

@@ -514,11 +514,11 @@ fn rank_project_env() -> Option<&'static str> {
         .as_deref()
 }
 
-/// Whether a tiled projection over `p` values a row of U at device address `u_addr` takes the
-/// vec entries (lora_matmul.cu's rank_project_vec: a lane's 8 consecutive values in one 16-byte
-/// load, V held in registers for both rows): opt-in (SECTUNE_RANK_PROJECT=vec) until a GPU has
-/// timed it against the tiled form (`sectune bench`'s rank table), and only where its loads are
-/// aligned (p % 8 == 0, U 16-byte aligned).
+/// Whether a tiled projection (or a rank sum) over `p` values a row of U at device address
+/// `u_addr` takes the vec entries (lora_matmul.cu's rank_project_vec / rank_partial_vec: a lane's 8
+/// consecutive values in one 16-byte load): opt-in (SECTUNE_RANK_PROJECT=vec) until a GPU has
+/// timed them against the tiled and split forms (`sectune bench`'s rank tables), and only where
+/// their loads are aligned (p % 8 == 0, U 16-byte aligned).
 pub fn rank_project_vec(p: usize, u_addr: u64) -> bool {
     rank_project_env() == Some("vec") && p.is_multiple_of(8) && u_addr.is_multiple_of(16)
 }
@@ -546,6 +546,27 @@ pub fn rank_project_launch(
         ),
         false => ("", cfg((rows as u32, rank_blocks, 1), (128, 1, 1))),
     }
+}
+
+#[cfg(feature = "cuda")]
+/// The rank-sum launch (dA or dB partial sums) over `p` positions a row of U at `u_addr`, rank `r`,
+/// `splits` row splits: the entry-name infix ("_vec" or "") before the dtype suffix
+/// (`lora_linear_bwd_dA_split{infix}_f32`) and the grid. The vec form (a lane's 8 consecutive
+/// positions in one 16-byte load, 256 a block) follows the vec projections' opt-in and alignment
+/// (`rank_project_vec`); both write the same partial sums for lora_rank_reduce.
+pub fn rank_sum_launch(
+    (p, u_addr): (usize, u64),
+    r: usize,
+    splits: usize,
+) -> (&'static str, cudarc::driver::LaunchConfig) {
+    use super::launch::cfg;
+    let (infix, cols, threads) = if rank_project_vec(p, u_addr) {
+        ("_vec", 256, 256)
+    } else {
+        ("", 128, 128)
+    };
+    let grid = (p.div_ceil(cols) as u32, r.div_ceil(8) as u32, splits as u32);
+    (infix, cfg(grid, (threads, 1, 1)))
 }
 
 /// Row splits of the rank sums dA / dB (kernels/lora_matmul.cu *_split + lora_rank_reduce):

@@ -7,7 +7,8 @@
 use super::super::backend::CudaBackend;
 use super::super::launch::{cfg, int, launch};
 use super::super::plan::{
-    gemm_grid, rank_project_launch, rank_project_tiled, rank_splits, Projection, GEMM_THREADS,
+    gemm_grid, rank_project_launch, rank_project_tiled, rank_splits, rank_sum_launch, Projection,
+    GEMM_THREADS,
 };
 use crate::backend::cpu::linear::{dims, grad_mismatch, missing, out_shape, Dims};
 use crate::backend::dropout::Dropout;
@@ -232,7 +233,6 @@ impl<'a> LoraBwd<'a> {
         let (p, seed) = self.dropout.map_or((0.0, 0), |d| (d.p, d.seed));
         let (mi, ni, ki) = sizes(m, n, k)?;
         let ri = r as i32;
-        let rank_blocks = r.div_ceil(8) as u32;
         let dyp = be.ptr(dy)?;
         let dyb = be.zeros(&[m, r])?;
         let tiled = rank_project_tiled(Projection::Dyb, m, r);
@@ -244,11 +244,14 @@ impl<'a> LoraBwd<'a> {
         let partial = be.zeros(&[splits, k.max(n), r])?;
         let (pp, zi, rows_i) = (be.ptr(&partial)?, splits as i32, rows as i32);
         let scale = self.scale;
-        launch!(be, LoraMatmul, "lora_linear_bwd_dA_split_f32", cfg((k.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
-            be.ptr(x)?, be.ptr(&dyb)?, pp, p, seed, mi, ki, ri, rows_i);
+        let xp = be.ptr(x)?;
+        let (infix, sums) = rank_sum_launch((k, xp), r, splits);
+        launch!(be, LoraMatmul, format!("lora_linear_bwd_dA_split{infix}_f32"), sums;
+            xp, be.ptr(&dyb)?, pp, p, seed, mi, ki, ri, rows_i);
         launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((k * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
             pp, be.ptr(self.da)?, scale, zi, ki, ri, 1i32, ki);
-        launch!(be, LoraMatmul, "lora_linear_bwd_dB_split_f32", cfg((n.div_ceil(128) as u32, rank_blocks, splits as u32), (128, 1, 1));
+        let (infix, sums) = rank_sum_launch((n, dyp), r, splits);
+        launch!(be, LoraMatmul, format!("lora_linear_bwd_dB_split{infix}_f32"), sums;
             dyp, be.ptr(xa)?, pp, mi, ni, ri, rows_i);
         launch!(be, LoraMatmul, "lora_rank_reduce", cfg(((n * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
             pp, be.ptr(self.db)?, scale, zi, ni, ri, ri, 1i32);
