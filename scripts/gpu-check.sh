@@ -28,7 +28,7 @@
 #   runs `sectune bench --only LIST` (tables: lora,ia3,attention,adamw,quant,ops); quant-scratch
 #   runs the quantized parity suites, a memcheck, a CLI run and layers (against fused, and NF4
 #   against bitsandbytes + PEFT) with SECTUNE_QUANT_DECODE=scratch; rank-vec the parity suites,
-#   a racecheck and a layer with SECTUNE_RANK_PROJECT=vec.
+#   racechecks and a layer with SECTUNE_RANK_PROJECT=vec (vec rank projections and sums).
 #   One-offs: quant-memory-DTYPE and layer-SHAPE run one of theirs, test-BINARY runs one test
 #   binary and memcheck-BINARY memchecks it; not in the default list: full-memory-DTYPE (the whole
 #   32-block CodeLlama-7B), profile-mixed[-SHAPE] (an ncu kernel-time summary of one
@@ -277,9 +277,11 @@ for s in $steps; do
         done
       done
       bnb_layer layer-bnb-nf4-scratch "nf4 --double-quant" SECTUNE_QUANT_DECODE=scratch ;;
-    rank-vec)  # the opt-in vec rank projections (SECTUNE_RANK_PROJECT=vec): parity, racecheck, a layer
+    rank-vec)  # the opt-in vec rank projections and sums (SECTUNE_RANK_PROJECT=vec): parity, racechecks, a layer
       [ -x "$bin/cuda_bf16" ] && step racecheck-rank-vec 60 env SECTUNE_RANK_PROJECT=vec compute-sanitizer --tool racecheck \
         --error-exitcode 3 "$bin/cuda_bf16" --test-threads=1 lora
+      [ -x "$bin/cuda_parity" ] && step racecheck-rank-sums-vec 60 env SECTUNE_RANK_PROJECT=vec compute-sanitizer \
+        --tool racecheck --error-exitcode 3 "$bin/cuda_parity" --test-threads=1 linear_with_every_adapter
       for t in cuda_parity cuda_model cuda_bf16 cuda_quant cuda_mixed; do
         [ -x "$bin/$t" ] && step "$t-rank-vec" 75 env SECTUNE_RANK_PROJECT=vec "$bin/$t" --test-threads=1
       done

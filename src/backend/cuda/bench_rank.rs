@@ -1,6 +1,8 @@
 //! `sectune bench`, LoRA rank projections: the row-per-block kernels (xa = drop(x)·Aᵀ,
 //! dyb = dY·B) beside their tiled and vec forms at the 7B shapes, bf16, r 8 and 16, with the largest
 //! difference from the rows; plan::rank_project_tiled picks the form per call from these figures.
+//! Then the rank sums dA = dybᵀ·drop(x) and dB = dYᵀ·xa as the backend runs them (f32 U, row
+//! splits into partial sums, lora_rank_reduce): the split kernels beside their vec forms.
 
 use anyhow::{bail, Result};
 
@@ -8,8 +10,8 @@ use super::bench::gpu::time_ms;
 use super::bench_lora::{go, hashed, max_rel, ptr, upload_bf16, SHAPES};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
-use super::launch::KArg;
-use super::plan::{rank_project_launch, rank_project_tiled, Projection};
+use super::launch::{cfg, KArg};
+use super::plan::{rank_project_launch, rank_project_tiled, rank_splits, Projection};
 
 pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
     let s = dev.stream();
@@ -118,6 +120,134 @@ pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
     );
     if !worst_rel.is_finite() || worst_rel > 1e-4 {
         bail!("the tiled or vec rank projections differ from the row kernels by {worst_rel:.2e}");
+    }
+    sums(dev, reps)
+}
+
+/// dA / dB partial sums, split (a thread a position) against split_vec (8 positions a lane), each
+/// followed by the same lora_rank_reduce, over f32 x and dY (the activations of both precisions).
+fn sums(dev: &CudaDevice, reps: u32) -> Result<()> {
+    let s = dev.stream();
+    println!(
+        "\nLoRA rank sums, f32 U (dA over x with dropout 0.05, dB over dY; row splits + lora_rank_reduce): \
+         split vs vec (SECTUNE_RANK_PROJECT=vec), ms per partial-sum kernel"
+    );
+    println!(
+        "{:>6} {:>6} {:>6} {:>3} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9}",
+        "M",
+        "N",
+        "K",
+        "r",
+        "dA split",
+        "dA vec",
+        "s/vec",
+        "dB split",
+        "dB vec",
+        "s/vec",
+        "max diff"
+    );
+    let reduce = dev.function(KernelModule::LoraMatmul, "lora_rank_reduce")?;
+    let mut worst_rel = 0f64;
+    for &(m, n, k) in &SHAPES {
+        for r in [8usize, 16] {
+            let x = s.clone_htod(&hashed(m * k, 51, 1.0))?;
+            let dy = s.clone_htod(&hashed(m * n, 52, 1.0))?;
+            let dyb = s.clone_htod(&hashed(m * r, 53, 1.0))?;
+            let xa = s.clone_htod(&hashed(m * r, 54, 1.0))?;
+            let (splits, rows) = rank_splits(m, k.max(n), r);
+            let partial = s.alloc_zeros::<f32>(splits * k.max(n) * r)?;
+            let (mi, ni, ki, ri, zi, rows_i) = (
+                m as i32,
+                n as i32,
+                k as i32,
+                r as i32,
+                splits as i32,
+                rows as i32,
+            );
+            let mut ms = [[f64::NAN; 2]; 2];
+            let mut results = Vec::new();
+            for (form, (infix, cols)) in [("", 128usize), ("_vec", 256)].into_iter().enumerate() {
+                let f = |name: &str| {
+                    dev.function(KernelModule::LoraMatmul, &format!("{name}{infix}_f32"))
+                };
+                let (da_fn, db_fn) = (
+                    f("lora_linear_bwd_dA_split")?,
+                    f("lora_linear_bwd_dB_split")?,
+                );
+                let grid = |p: usize| {
+                    cfg(
+                        (p.div_ceil(cols) as u32, r.div_ceil(8) as u32, splits as u32),
+                        (cols as u32, 1, 1),
+                    )
+                };
+                let (da, db) = (s.alloc_zeros::<f32>(r * k)?, s.alloc_zeros::<f32>(n * r)?);
+                let da_args = [
+                    ptr(s, &x),
+                    ptr(s, &dyb),
+                    ptr(s, &partial),
+                    0.05f32.into(),
+                    KArg::U64(7),
+                    mi.into(),
+                    ki.into(),
+                    ri.into(),
+                    rows_i.into(),
+                ];
+                ms[0][form] = time_ms(s, reps, || go(s, &da_fn, grid(k), &da_args))?;
+                let reduce_args = |out, p: i32, sp: i32, sj: i32| {
+                    [
+                        ptr(s, &partial),
+                        out,
+                        1f32.into(),
+                        zi.into(),
+                        p.into(),
+                        ri.into(),
+                        sp.into(),
+                        sj.into(),
+                    ]
+                };
+                go(
+                    s,
+                    &reduce,
+                    cfg(((k * r).div_ceil(256) as u32, 1, 1), (256, 1, 1)),
+                    &reduce_args(ptr(s, &da), ki, 1, ki),
+                )?;
+                let db_args = [
+                    ptr(s, &dy),
+                    ptr(s, &xa),
+                    ptr(s, &partial),
+                    mi.into(),
+                    ni.into(),
+                    ri.into(),
+                    rows_i.into(),
+                ];
+                ms[1][form] = time_ms(s, reps, || go(s, &db_fn, grid(n), &db_args))?;
+                go(
+                    s,
+                    &reduce,
+                    cfg(((n * r).div_ceil(256) as u32, 1, 1), (256, 1, 1)),
+                    &reduce_args(ptr(s, &db), ri, ri, 1),
+                )?;
+                results.push((s.clone_dtoh(&da)?, s.clone_dtoh(&db)?));
+            }
+            let rel = |want: &[f32], got: &[f32]| {
+                max_rel(got.iter().zip(want).map(|(g, w)| (*g as f64, *w as f64)))
+            };
+            let diff = rel(&results[0].0, &results[1].0).max(rel(&results[0].1, &results[1].1));
+            worst_rel = worst_rel.max(diff);
+            println!(
+                "{m:>6} {n:>6} {k:>6} {r:>3} | {:>9.4} {:>9.4} {:>6.2} | {:>9.4} {:>9.4} {:>6.2} | {diff:>9.1e}",
+                ms[0][0],
+                ms[0][1],
+                ms[0][0] / ms[0][1],
+                ms[1][0],
+                ms[1][1],
+                ms[1][0] / ms[1][1],
+            );
+        }
+    }
+    println!("(s/vec = split / vec, above 1: vec is faster; max diff of dA and dB, vec against split, relative to max |split|)");
+    if !worst_rel.is_finite() || worst_rel > 1e-4 {
+        bail!("the vec rank sums differ from the split ones by {worst_rel:.2e}");
     }
     Ok(())
 }
