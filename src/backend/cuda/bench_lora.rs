@@ -15,7 +15,8 @@ use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
 use super::plan::{
-    gemm16_core_launch, rank_project_launch, rank_project_tiled, rank_splits, GemmCore, Projection,
+    gemm16_core_launch, rank_project_launch, rank_project_tiled, rank_splits, rank_sum_launch,
+    GemmCore, Projection,
 };
 use super::tma::{gemm_operands, Elem16, GemmShape};
 
@@ -393,27 +394,20 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
         f(format!("lora_linear_xa{xa_infix}_bf16"))?,
         f(format!("lora_linear_bwd_dyb{dyb_infix}_bf16"))?,
     );
+    // dA / dB: row splits into partial sums, added in split order by lora_rank_reduce, in the form
+    // the backend picks (rank_sum_launch: split, or vec under SECTUNE_RANK_PROJECT=vec).
+    let (splits, rows) = rank_splits(m, k.max(n), RANK);
+    let (da_infix, da_launch) = rank_sum_launch((k, x.device_ptr(s).0), RANK, splits);
+    let (db_infix, db_launch) = rank_sum_launch((n, dy.device_ptr(s).0), RANK, splits);
     let (da_fn, db_fn) = (
-        f("lora_linear_bwd_dA_split_bf16".into())?,
-        f("lora_linear_bwd_dB_split_bf16".into())?,
+        f(format!("lora_linear_bwd_dA_split{da_infix}_bf16"))?,
+        f(format!("lora_linear_bwd_dB_split{db_infix}_bf16"))?,
     );
     let reduce_fn = f("lora_rank_reduce".into())?;
 
     let (mi, ni, ki, ri) = (m as i32, n as i32, k as i32, RANK as i32);
     let (scale, p, seed, null) = (2.0f32, 0.0f32, 0u64, 0u64);
-    // dA / dB: row splits into partial sums, added in split order by lora_rank_reduce (as the backend).
-    let (splits, rows) = rank_splits(m, k.max(n), RANK);
     let partial = s.alloc_zeros::<f32>(splits * k.max(n) * RANK)?;
-    let split_cfg = |p: usize| {
-        cfg(
-            (
-                p.div_ceil(128) as u32,
-                RANK.div_ceil(8) as u32,
-                splits as u32,
-            ),
-            (128, 1, 1),
-        )
-    };
     let reduce_cfg = |p: usize| cfg(((p * RANK).div_ceil(256) as u32, 1, 1), (256, 1, 1));
     let (zi, rows_i) = (splits as i32, rows as i32);
     let plain_fwd = || {
@@ -522,7 +516,7 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
         go(
             s,
             &da_fn,
-            split_cfg(k),
+            da_launch,
             &[
                 ptr(s, &x),
                 ptr(s, &dyb),
@@ -553,7 +547,7 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
         go(
             s,
             &db_fn,
-            split_cfg(n),
+            db_launch,
             &[
                 ptr(s, &dy),
                 ptr(s, &xa),
