@@ -67,6 +67,72 @@ pub(super) fn go(
     Ok(())
 }
 
+/// Row splits of the rank sums as the kernels take them: M, splits, rows per split, r.
+#[derive(Clone, Copy)]
+pub(super) struct Splits {
+    pub m: i32,
+    pub splits: i32,
+    pub rows: i32,
+    pub r: i32,
+}
+
+/// lora_linear_bwd_dA_split*(x, dyb, partial, p, seed, M, K, r, rows).
+pub(super) fn da_split_args(
+    x: KArg,
+    dyb: KArg,
+    partial: KArg,
+    (p, seed): (f32, u64),
+    k: i32,
+    z: Splits,
+) -> [KArg; 9] {
+    [
+        x,
+        dyb,
+        partial,
+        p.into(),
+        KArg::U64(seed),
+        z.m.into(),
+        k.into(),
+        z.r.into(),
+        z.rows.into(),
+    ]
+}
+
+/// lora_linear_bwd_dB_split*(dy, xa, partial, M, N, r, rows).
+pub(super) fn db_split_args(dy: KArg, xa: KArg, partial: KArg, n: i32, z: Splits) -> [KArg; 7] {
+    [
+        dy,
+        xa,
+        partial,
+        z.m.into(),
+        n.into(),
+        z.r.into(),
+        z.rows.into(),
+    ]
+}
+
+/// lora_rank_reduce(partial, out, scale, splits, P, r, sp, sj): dA [r, K] has (sp, sj) = (1, K),
+/// dB [N, r] (r, 1).
+pub(super) fn reduce_args(
+    partial: KArg,
+    out: KArg,
+    scale: f32,
+    p: i32,
+    (sp, sj): (i32, i32),
+    z: Splits,
+) -> [KArg; 8] {
+    [
+        partial,
+        out,
+        scale.into(),
+        z.splits.into(),
+        p.into(),
+        z.r.into(),
+        sp.into(),
+        sj.into(),
+    ]
+}
+
 /// max |ours − ref| / max |ref| over (ours, ref) pairs: the error measure of every bench check.
 pub(super) fn max_rel(pairs: impl Iterator<Item = (f64, f64)>) -> f64 {
     let (worst, scale) = pairs.fold((0f64, 0f64), |(w, m), (ours, reference)| {
@@ -513,66 +579,24 @@ fn shape(dev: &CudaDevice, core: GemmCore, reps: u32, m: usize, n: usize, k: usi
                 ri.into(),
             ],
         )?;
-        go(
-            s,
-            &da_fn,
-            da_launch,
-            &[
-                ptr(s, &x),
-                ptr(s, &dyb),
-                ptr(s, &partial),
-                p.into(),
-                KArg::U64(seed),
-                mi.into(),
-                ki.into(),
-                ri.into(),
-                rows_i.into(),
-            ],
-        )?;
-        go(
-            s,
-            &reduce_fn,
-            reduce_cfg(k),
-            &[
-                ptr(s, &partial),
-                ptr(s, &da),
-                scale.into(),
-                zi.into(),
-                ki.into(),
-                ri.into(),
-                1i32.into(),
-                ki.into(),
-            ],
-        )?;
+        let z = Splits {
+            m: mi,
+            splits: zi,
+            rows: rows_i,
+            r: ri,
+        };
+        let da_args = da_split_args(ptr(s, &x), ptr(s, &dyb), ptr(s, &partial), (p, seed), ki, z);
+        go(s, &da_fn, da_launch, &da_args)?;
+        let to_da = reduce_args(ptr(s, &partial), ptr(s, &da), scale, ki, (1, ki), z);
+        go(s, &reduce_fn, reduce_cfg(k), &to_da)?;
         go(
             s,
             &db_fn,
             db_launch,
-            &[
-                ptr(s, &dy),
-                ptr(s, &xa),
-                ptr(s, &partial),
-                mi.into(),
-                ni.into(),
-                ri.into(),
-                rows_i.into(),
-            ],
+            &db_split_args(ptr(s, &dy), ptr(s, &xa), ptr(s, &partial), ni, z),
         )?;
-        go(
-            s,
-            &reduce_fn,
-            reduce_cfg(n),
-            &[
-                ptr(s, &partial),
-                ptr(s, &db),
-                scale.into(),
-                zi.into(),
-                ni.into(),
-                ri.into(),
-                ri.into(),
-                1i32.into(),
-            ],
-        )
+        let to_db = reduce_args(ptr(s, &partial), ptr(s, &db), scale, ni, (ri, 1), z);
+        go(s, &reduce_fn, reduce_cfg(n), &to_db)
     })?;
     if !worst_rel.is_finite() || worst_rel > 2e-2 {
         bail!("our {m}×{n}×{k} GEMM differs from cuBLAS by {worst_rel:.2e} of max |y|: the kernel is wrong");

@@ -7,7 +7,10 @@
 use anyhow::{bail, Result};
 
 use super::bench::gpu::time_ms;
-use super::bench_lora::{go, hashed, max_rel, ptr, upload_bf16, SHAPES};
+use super::bench_lora::{
+    da_split_args, db_split_args, go, hashed, max_rel, ptr, reduce_args, upload_bf16, Splits,
+    SHAPES,
+};
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
@@ -181,52 +184,22 @@ fn sums(dev: &CudaDevice, reps: u32) -> Result<()> {
                     )
                 };
                 let (da, db) = (s.alloc_zeros::<f32>(r * k)?, s.alloc_zeros::<f32>(n * r)?);
-                let da_args = [
-                    ptr(s, &x),
-                    ptr(s, &dyb),
-                    ptr(s, &partial),
-                    0.05f32.into(),
-                    KArg::U64(7),
-                    mi.into(),
-                    ki.into(),
-                    ri.into(),
-                    rows_i.into(),
-                ];
-                ms[0][form] = time_ms(s, reps, || go(s, &da_fn, grid(k), &da_args))?;
-                let reduce_args = |out, p: i32, sp: i32, sj: i32| {
-                    [
-                        ptr(s, &partial),
-                        out,
-                        1f32.into(),
-                        zi.into(),
-                        p.into(),
-                        ri.into(),
-                        sp.into(),
-                        sj.into(),
-                    ]
+                let z = Splits {
+                    m: mi,
+                    splits: zi,
+                    rows: rows_i,
+                    r: ri,
                 };
-                go(
-                    s,
-                    &reduce,
-                    cfg(((k * r).div_ceil(256) as u32, 1, 1), (256, 1, 1)),
-                    &reduce_args(ptr(s, &da), ki, 1, ki),
-                )?;
-                let db_args = [
-                    ptr(s, &dy),
-                    ptr(s, &xa),
-                    ptr(s, &partial),
-                    mi.into(),
-                    ni.into(),
-                    ri.into(),
-                    rows_i.into(),
-                ];
+                let da_args =
+                    da_split_args(ptr(s, &x), ptr(s, &dyb), ptr(s, &partial), (0.05, 7), ki, z);
+                ms[0][form] = time_ms(s, reps, || go(s, &da_fn, grid(k), &da_args))?;
+                let reduce_cfg = |p: usize| cfg(((p * r).div_ceil(256) as u32, 1, 1), (256, 1, 1));
+                let to_da = reduce_args(ptr(s, &partial), ptr(s, &da), 1.0, ki, (1, ki), z);
+                go(s, &reduce, reduce_cfg(k), &to_da)?;
+                let db_args = db_split_args(ptr(s, &dy), ptr(s, &xa), ptr(s, &partial), ni, z);
                 ms[1][form] = time_ms(s, reps, || go(s, &db_fn, grid(n), &db_args))?;
-                go(
-                    s,
-                    &reduce,
-                    cfg(((n * r).div_ceil(256) as u32, 1, 1), (256, 1, 1)),
-                    &reduce_args(ptr(s, &db), ri, ri, 1),
-                )?;
+                let to_db = reduce_args(ptr(s, &partial), ptr(s, &db), 1.0, ni, (ri, 1), z);
+                go(s, &reduce, reduce_cfg(n), &to_db)?;
                 results.push((s.clone_dtoh(&da)?, s.clone_dtoh(&db)?));
             }
             let rel = |want: &[f32], got: &[f32]| {
