@@ -21,7 +21,7 @@ use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::KArg;
 use super::plan::{gemm16_core_launch, GemmCore};
-use super::tma::{gemm_operands, lead_map, Elem16, GemmShape};
+use super::tma::{gemm_operands, quant_lead, Elem16, GemmShape};
 
 /// Mean milliseconds of `f` over `reps` runs after 3 warm-ups, timed with CUDA events.
 fn time_ms(stream: &Arc<CudaStream>, reps: u32, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
@@ -171,25 +171,11 @@ fn launch(
     Ok(())
 }
 
-/// The leading arguments of `core`'s dense (`dense`: x and W) or quantized (x alone) entry for
-/// `shape`, and the core that takes them (a TMA map that cannot be encoded moves the call to wg_).
-fn lead_args(
-    core: GemmCore,
-    shape: GemmShape,
-    x: u64,
-    dense: Option<u64>,
-) -> Result<(GemmCore, Vec<KArg>)> {
-    if let Some(w) = dense {
-        let (core, args) = gemm_operands(core, Elem16::Bf16, shape, x, w)?;
-        return Ok((core, args.into()));
-    }
-    if core == GemmCore::WgmmaTma {
-        if let Some(map) = lead_map(Elem16::Bf16, shape, x)? {
-            return Ok((core, vec![KArg::Map(Box::new(map))]));
-        }
-        return Ok((core.without_tma(), vec![x.into()]));
-    }
-    Ok((core, vec![x.into()]))
+/// The leading arguments of `core`'s dense entry for `shape` (x and W, or the TMA core's two
+/// maps), and the core that takes them.
+fn dense_lead(core: GemmCore, shape: GemmShape, x: u64, w: u64) -> Result<(GemmCore, Vec<KArg>)> {
+    let (core, args) = gemm_operands(core, Elem16::Bf16, shape, x, w)?;
+    Ok((core, args.into()))
 }
 
 fn ms_cell(t: Option<f64>) -> String {
@@ -369,7 +355,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
                         GemmShape::dx(m, n, k),
                     )
                 };
-                let (dense_core, lead) = lead_args(core, shape, x16, Some(w16))?;
+                let (dense_core, lead) = dense_lead(core, shape, x16, w16)?;
                 let cfg = gemm16_core_launch(dense_core, m, shape.cols, 0);
                 let name = format!("{}{plain}", dense_core.prefix());
                 let f =
@@ -378,19 +364,20 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
                     launch(stream, &f, cfg, &lead, None, bias, y32, dims)
                 })?;
                 // Each format on this core's own entries; the TMA core has NF4 ones only.
+                let (qcore, qlead) = quant_lead(core, shape, x16)?;
+                let qlead = [qlead];
                 let mut tq = Vec::new();
                 for (fmt, q) in &quant {
                     if core == GemmCore::WgmmaTma && *fmt != "nf4" {
                         tq.push(None);
                         continue;
                     }
-                    let (qcore, lead) = lead_args(core, shape, x16, None)?;
                     let cfg = gemm16_core_launch(qcore, m, shape.cols, 0);
                     let name = format!("{}{qname}_{fmt}_f32y_bf16", qcore.prefix());
                     let f =
                         dev.function_for_launch(qcore.quant_module(), &name, cfg.shared_mem_bytes)?;
                     tq.push(Some(time_ms(stream, reps, || {
-                        launch(stream, &f, cfg, &lead, Some(q), bias, y32, dims)
+                        launch(stream, &f, cfg, &qlead, Some(q), bias, y32, dims)
                     })?));
                 }
                 let ratio =

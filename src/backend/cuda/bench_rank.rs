@@ -14,7 +14,9 @@ use super::bench_lora::{
 use super::device::CudaDevice;
 use super::kernels::KernelModule;
 use super::launch::{cfg, KArg};
-use super::plan::{rank_project_launch, rank_project_tiled, rank_splits, Projection};
+use super::plan::{
+    rank_project_launch, rank_project_tiled, rank_splits, rank_sum_form, Projection,
+};
 
 pub fn run(dev: &CudaDevice, reps: u32) -> Result<()> {
     let s = dev.stream();
@@ -169,7 +171,9 @@ fn sums(dev: &CudaDevice, reps: u32) -> Result<()> {
             );
             let mut ms = [[f64::NAN; 2]; 2];
             let mut results = Vec::new();
-            for (form, (infix, cols)) in [("", 128usize), ("_vec", 256)].into_iter().enumerate() {
+            for (form, vec) in [false, true].into_iter().enumerate() {
+                let grid = |p: usize| rank_sum_form(p, r, splits, vec).1;
+                let infix = rank_sum_form(k, r, splits, vec).0;
                 let f = |name: &str| {
                     dev.function(KernelModule::LoraMatmul, &format!("{name}{infix}_f32"))
                 };
@@ -177,12 +181,6 @@ fn sums(dev: &CudaDevice, reps: u32) -> Result<()> {
                     f("lora_linear_bwd_dA_split")?,
                     f("lora_linear_bwd_dB_split")?,
                 );
-                let grid = |p: usize| {
-                    cfg(
-                        (p.div_ceil(cols) as u32, r.div_ceil(8) as u32, splits as u32),
-                        (cols as u32, 1, 1),
-                    )
-                };
                 let (da, db) = (s.alloc_zeros::<f32>(r * k)?, s.alloc_zeros::<f32>(n * r)?);
                 let z = Splits {
                     m: mi,

@@ -559,14 +559,21 @@ pub fn rank_sum_launch(
     r: usize,
     splits: usize,
 ) -> (&'static str, cudarc::driver::LaunchConfig) {
+    rank_sum_form(p, r, splits, rank_project_vec(p, u_addr))
+}
+
+#[cfg(feature = "cuda")]
+/// `rank_sum_launch` for a given form (`vec`: the _vec entries), for the bench that times both.
+pub fn rank_sum_form(
+    p: usize,
+    r: usize,
+    splits: usize,
+    vec: bool,
+) -> (&'static str, cudarc::driver::LaunchConfig) {
     use super::launch::cfg;
-    let (infix, cols, threads) = if rank_project_vec(p, u_addr) {
-        ("_vec", 256, 256)
-    } else {
-        ("", 128, 128)
-    };
+    let (infix, cols) = if vec { ("_vec", 256) } else { ("", 128) };
     let grid = (p.div_ceil(cols) as u32, r.div_ceil(8) as u32, splits as u32);
-    (infix, cfg(grid, (threads, 1, 1)))
+    (infix, cfg(grid, (cols as u32, 1, 1)))
 }
 
 /// Row splits of the rank sums dA / dB (kernels/lora_matmul.cu *_split + lora_rank_reduce):

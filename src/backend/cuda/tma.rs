@@ -113,6 +113,23 @@ pub fn lead_map(elem: Elem16, shape: GemmShape, lead: u64) -> Result<Option<Tens
     encode(elem, lead, shape.rows, shape.reduction, WGT_TILE.0 as u32).map(Some)
 }
 
+/// The core that runs an NF4 linear under `core`, and its lead argument: on the TMA core a map over
+/// x or dY where it suits TMA, else the pointer on the core the Hopper default picks for that pass;
+/// on every other core the pointer.
+pub fn quant_lead(
+    core: GemmCore,
+    shape: GemmShape,
+    lead: u64,
+) -> Result<(GemmCore, KArg), CudaError> {
+    if core != GemmCore::WgmmaTma {
+        return Ok((core, lead.into()));
+    }
+    Ok(match lead_map(Elem16::Bf16, shape, lead)? {
+        Some(map) => (core, KArg::Map(Box::new(map))),
+        None => (GemmCore::Hopper.for_quantized(true, !shape.dx), lead.into()),
+    })
+}
+
 /// The core that runs a dense GEMM under `core`, and its first two arguments: for `WgmmaTma`,
 /// tensor maps over `lead` and `weight` when they suit TMA (else the wg_ entries take over), for
 /// every other core the two pointers.

@@ -19,7 +19,7 @@ use super::super::kernels::KernelModule;
 use super::super::launch::{int, launch, launch_args, stride_cfg, KArg, NULL};
 use super::super::plan::{attention_tc_tiles, gemm16_core_launch, GemmCore};
 use super::super::quant_storage::{QuantDeviceWeight, QuantFormat};
-use super::super::tma::{gemm_operands, lead_map, Elem16, GemmShape};
+use super::super::tma::{gemm_operands, quant_lead, Elem16, GemmShape};
 use super::attention::{tc_bwd, tc_fwd, AttnShape, HalfDtype, TcBuffers, TcBwd, TcGrads};
 use super::linear::{column_dot, project_xa, rank_instance, sizes, LoraBwd};
 use super::quant::qargs;
@@ -130,15 +130,7 @@ impl Weight16<'_> {
                     Gemm::LoraFwd(r) => format!("qlora_fwd_r{r}_{f}"),
                     Gemm::LoraBwdDx(r) => format!("qlora_bwd_dx_r{r}_{f}"),
                 };
-                // The TMA core's NF4 linears take a map over x or dY; where it does not suit TMA,
-                // the call runs where the Hopper default puts it.
-                let (core, lead) = match core {
-                    GemmCore::WgmmaTma => match lead_map(Elem16::Bf16, shape, lead)? {
-                        Some(map) => (core, KArg::Map(Box::new(map))),
-                        None => (GemmCore::Hopper.for_quantized(true, !shape.dx), lead.into()),
-                    },
-                    _ => (core, lead.into()),
-                };
+                let (core, lead) = quant_lead(core, shape, lead)?;
                 let name = format!("{}{base}_f32y_bf16", core.prefix());
                 let operands = std::iter::once(lead).chain(q.args()).collect();
                 Ok((core, core.quant_module(), name, operands))
