@@ -157,11 +157,13 @@ __device__ __forceinline__ void load_chunk(T* dst, const T* src, int valid, bool
 static_assert(BM == BN, "A and B share the [row][BK] chunk placement");
 struct RowkChunk {
   static constexpr int CPR = BK / 8, PER_THREAD = BM * CPR / THREADS;
+  static_assert(CPR == 8, "a row is one 128-byte line of 8 chunks");
   int row, c, dst;
-  __host__ __device__ __forceinline__ RowkChunk(int tid, int i) {
-    const int e = tid + i * THREADS;
-    row = e / CPR;
-    c = e % CPR;
+  // nthreads: the threads that share the tile (a constant wherever it is inlined).
+  __host__ __device__ __forceinline__ RowkChunk(int tid, int i, int nthreads = THREADS) {
+    const int e = tid + i * nthreads;  // shifts, not / and %: e's sign is unknown where tid is a lane offset
+    row = e >> 3;
+    c = e & (CPR - 1);
     dst = rowk_off(row, c);
   }
 };
@@ -180,21 +182,25 @@ __device__ __forceinline__ void load_a(T* sa, const T* A, int lda, bool va, int 
 
 // Where the i-th of a thread's B chunks of k-tile k0 goes (HALVES: a B_KN tile in kn_off_halves'
 // layout), and which 8 consecutive elements of the row-major source (B, or a quantized W) fill it:
-// row `src_row`, columns src_col.. (valid of them).
+// row `src_row`, columns src_col.. (valid of them). TILE_N and NTHREADS default to this core's tile and
+// block; quant_tma.cu's producer warpgroup maps a 256-wide tile with 128 threads.
 //   !B_KN: tile rows are output columns n, chunks run along k:  source (n, k)
 //    B_KN: tile rows are reduction rows k, chunks run along n:  source (k, n)
-template <bool B_KN, bool HALVES = false>
+template <bool B_KN, bool HALVES = false, int TILE_N = BN, int NTHREADS = THREADS>
 struct BChunk {
+  static_assert(B_KN ? HALVES || TILE_N == BN : true, "kn_off is the 128-wide layout; wider tiles come in halves");
   int dst, src_row, src_col, valid;
   __host__ __device__ __forceinline__ BChunk(int tid, int i, int N, int K, int n0, int k0) {
     if (!B_KN) {
-      const RowkChunk ch(tid, i);
+      const RowkChunk ch(tid, i, NTHREADS);
       src_row = n0 + ch.row;
       src_col = k0 + ch.c * 8;
       valid = src_row < N ? min(8, K - src_col) : 0;
       dst = ch.dst;
     } else {
-      const int e = tid + i * THREADS, kr = e >> 4, c = e & 15;
+      constexpr int CPR_SHIFT = TILE_N == 256 ? 5 : 4;
+      static_assert(TILE_N == 8 << CPR_SHIFT, "a B_KN tile is 128 or 256 wide");
+      const int e = tid + i * NTHREADS, kr = e >> CPR_SHIFT, c = e & ((1 << CPR_SHIFT) - 1);
       src_row = k0 + kr;
       src_col = n0 + c * 8;
       valid = src_row < K ? min(8, N - src_col) : 0;

@@ -20,33 +20,15 @@
 
 namespace quant_wgt {
 
-// Which weights chunk i of producer thread p decodes in k-tile k0 and where they go: tc::BChunk's
-// mapping for the 128 × 256 tile (e = p + 128·i).
+// Which weights chunk i of producer thread p decodes in k-tile k0 and where they go: tc::BChunk for the
+// 128 × 256 tile and the 128 producer threads (e = p + 128·i).
 //   !B_KN (y = x·Wᵀ): tile row e / 8 is output column n, chunk e % 8 runs along k: W (n, k..k+8),
 //     into the [256][64] K-major tile (rowk_off).
 //    B_KN (dX = dY·W): tile row e / 32 is reduction row k, chunk e % 32 runs along n: W (k, n..n+8),
 //     into the four N-major [64 k][64 n] quarters (kn_off_halves; a warp decodes one 128-byte row of
 //     codes).
 template <bool B_KN>
-struct TileChunk {
-  int dst, src_row, src_col, valid;
-  __device__ __forceinline__ TileChunk(int p, int i, int N, int K, int n0, int k0) {
-    const int e = p + 128 * i;
-    if (!B_KN) {
-      const int row = e >> 3, c = e & 7;
-      src_row = n0 + row;
-      src_col = k0 + 8 * c;
-      valid = src_row < N ? min(8, K - src_col) : 0;
-      dst = tc::rowk_off(row, c);
-    } else {
-      const int kr = e >> 5, c = e & 31;
-      src_row = k0 + kr;
-      src_col = n0 + 8 * c;
-      valid = src_row < K ? min(8, N - src_col) : 0;
-      dst = tc::kn_off_halves(kr, c);
-    }
-  }
-};
+using TileChunk = tc::BChunk<B_KN, true, wgt::BN, 128>;
 
 // The producer policy of wgt::gemm for a quantized W: [N, K] for the forward (B K-major), [K, N]
 // for dX (B_KN, the reduction runs over W's rows).
