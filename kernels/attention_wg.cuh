@@ -6,7 +6,8 @@
 //   Block: 256 threads = 2 warpgroups; warpgroup w owns queries q0 + 64w .. +63 (warp i of it 16 rows,
 //   accumulators in mma.sync's C layout, so the softmax and stores are attention_tc.cuh's).
 //   Grid: (ceil(T/128), H, B), block x taken in reverse, so the blocks with the most key tiles start
-//   first. Key tiles of BK = 128 (64 at D 256) keys, K and V double-buffered with cp.async.
+//   first. Key tiles of BK = 128 (64 at D 256) keys, K and V double-buffered with cp.async, each
+//   refilled as soon as its stage is free (K a whole iteration before its scores).
 //   Per key tile j and warpgroup, with P_j already in registers:
 //     issue S_{j+1} = Q·K_{j+1}ᵀ (m64 n BK, A and B from shared memory), issue O += P_j·V_j (m64 n D,
 //     A = P_j from registers, B = V N-major), wait for S_{j+1}, mask it and run the online softmax
@@ -186,6 +187,7 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
                     float scale) {
   constexpr int BK = bk<D>(), NT = BK / 8, DT = D / 8;
   const uint32_t q_tile = attn_tc::saddr(wg::dyn_smem()), kv = q_tile + q_bytes<D>();
+  if (q_tile & 1023) __trap();  // the descriptors' 128-byte swizzle needs 1024-byte-aligned panels
   auto k_at = [&](int stage) { return kv + (uint32_t)(2 * stage * kv_bytes<D>()); };
   auto v_at = [&](int stage) { return kv + (uint32_t)((2 * stage + 1) * kv_bytes<D>()); };
   const int b = blockIdx.z, h = blockIdx.y, hk = h / (H / Hkv), q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
@@ -197,16 +199,19 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   // the kernel, and warpgroup 0 skips at most one tile (wholly masked: P = 0, factors 1).
   const int ntiles = ceil_div(min(T_, q0 + BQ) + off, BK);
 
+  // K and V travel in separate cp.async groups, each issued as soon as its stage is free: K_{j+2} at
+  // the top of iteration j (K_j's scores retired in iteration j − 1), V_{j+2} at its end (after
+  // P_j·V_j). So each load has a whole iteration of wgmmas to hide behind; the loop's top waits for
+  // all but the newest group (V_{j+2}). Groups are committed even when empty, to keep that count.
   load_panels<T, D, BQ>(q_tile, q, b, q0, h, T_, H);
   load_panels<T, D, BK>(k_at(0), k, b, 0, hk, S, Hkv);
   load_panels<T, D, BK>(v_at(0), v, b, 0, hk, S, Hkv);
   attn_tc::cp_commit();
-  if (ntiles > 1) {
-    load_panels<T, D, BK>(k_at(1), k, b, BK, hk, S, Hkv);
-    load_panels<T, D, BK>(v_at(1), v, b, BK, hk, S, Hkv);
-  }
+  if (ntiles > 1) load_panels<T, D, BK>(k_at(1), k, b, BK, hk, S, Hkv);
   attn_tc::cp_commit();
-  attn_tc::cp_wait<1>();
+  if (ntiles > 1) load_panels<T, D, BK>(v_at(1), v, b, BK, hk, S, Hkv);
+  attn_tc::cp_commit();
+  attn_tc::cp_wait<2>();  // Q, K_0, V_0
   wg::fence_to_async_proxy();
   __syncthreads();
 
@@ -226,9 +231,11 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   // Tiles 0 .. ntiles − 2; the last tile's P·V follows the loop (no wgmma under a branch).
   for (int j = 0; j + 1 < ntiles; ++j) {
     const int st = j & 1;
-    attn_tc::cp_wait<0>();  // tile j + 1 has landed for every thread
+    attn_tc::cp_wait<1>();  // K_{j+1} and V_j have landed for every thread; V_{j+1} may not have
     wg::fence_to_async_proxy();
     __syncthreads();
+    if (j + 2 < ntiles) load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);
+    attn_tc::cp_commit();
     issue_scores<T, D>(s, q_tile, k_at(st ^ 1));
     issue_pv<T, D>(o, p, v_at(st));
     wg::wait<1>(slab(s));  // S_{j+1} is in; P_j·V_j may still run
@@ -243,13 +250,13 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
       o[i][2] *= c.y;
       o[i][3] *= c.y;
     }
-    __syncthreads();  // both warpgroups are done with stage st: refill it
-    if (j + 2 < ntiles) {
-      load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);
-      load_panels<T, D, BK>(v_at(st), v, b, (j + 2) * BK, hk, S, Hkv);
-    }
+    __syncthreads();  // both warpgroups are done with V_j: refill its stage
+    if (j + 2 < ntiles) load_panels<T, D, BK>(v_at(st), v, b, (j + 2) * BK, hk, S, Hkv);
     attn_tc::cp_commit();
   }
+  attn_tc::cp_wait<0>();  // V of the last tile
+  wg::fence_to_async_proxy();
+  __syncthreads();
   issue_pv<T, D>(o, p, v_at((ntiles - 1) & 1));
   wg::wait<0>(slab(o));
   fence_regs(p);
@@ -306,6 +313,7 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
   constexpr int NQ = SPLIT ? BQT / 2 : BQT, NTS = NQ / 8;  // S / dP query columns per warpgroup
   unsigned char* const base = wg::dyn_smem();
   const uint32_t ks = attn_tc::saddr(base), vs = ks + KVB, qs = vs + KVB, dos = qs + 2 * QB, dss = dos + 2 * QB;
+  if (ks & 1023) __trap();  // as in fwd
   const uint32_t pss = dss + ds_bytes<D>();  // Pᵀ (SPLIT)
   unsigned char* const ds_tile = base + (dss - ks);
   unsigned char* const p_tile = base + (pss - ks);

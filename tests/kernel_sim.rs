@@ -175,8 +175,9 @@ fn flash_attention_runs_right_in_the_emulator() {
 
 #[test]
 fn warpgroup_attention_runs_right_in_the_emulator() {
-    // Forward, barrier 1: Q's and the first two key tiles' loads; 2: each next tile landed before
-    // its scores; 3: a stage refilled only after both warpgroups' P·V read it. A wgmma wait one
+    // Forward, barrier 1: Q's and the first key tile's loads; 2: the next K and this V landed, and
+    // K's stage refilled only after both warpgroups' scores read it; 3: V's stage refilled only
+    // after both warpgroups' P·V read it (4: the last V landed). A wgmma wait one
     // group short reads S before it is formed and rewrites P's registers under the running P·V.
     // Backward (SIM_PART=bwd: D 64 / 128; bwd-split: D 256, whose warpgroups split D), barrier 1:
     // K, V and the first query tile; 2: both warpgroups' dSᵀ (and Pᵀ) written before dQ (and dV,
