@@ -8,6 +8,7 @@ mod common;
 
 use common::kernels_present;
 use sectune::backend::cuda::kernels::{KernelModule, ARCHS, WGMMA_SERIALIZED};
+use sectune::backend::cuda::plan::WGT_LAUNCH_REGS;
 use sectune::backend::cuda::report::{embedded_report, HOT_MODULES};
 
 #[test]
@@ -305,6 +306,16 @@ fn warpgroup_gemms_are_built_for_sm90a_only() {
                 r.arch,
                 r.registers
             );
+        }
+        // The TMA core's setmaxnreg split hands on exactly the registers the launch gives it.
+        if module.ends_with("_tma") {
+            for r in wg.iter().filter(|r| r.arch == "sm_90a") {
+                assert_eq!(
+                    r.registers, WGT_LAUNCH_REGS,
+                    "{module} {}: built with {} registers, its setmaxnreg split needs {WGT_LAUNCH_REGS}",
+                    r.kernel, r.registers
+                );
+            }
         }
         let sm90a = wg.iter().filter(|r| r.arch == "sm_90a").count();
         assert!(

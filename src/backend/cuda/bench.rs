@@ -457,7 +457,7 @@ pub(crate) mod gpu {
         };
         // The warpgroup forward first, so the backwards below read the mma.sync forward's out
         // and lse, as before it existed.
-        let (wg_fwd, out_wg) = if dev.compute_capability()? == (9, 0) {
+        let (wg_fwd, out_wg) = if dev.gpu()?.sm90a {
             let ms = fwd_on(AttentionFwd::Wgmma)?;
             (ms, Some(stream.clone_dtoh(out)?))
         } else {

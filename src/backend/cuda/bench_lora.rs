@@ -154,20 +154,20 @@ pub(super) fn rel_diff(
 }
 
 pub fn run(dev: &CudaDevice, reps: u32, peak_flops: Option<f64>) -> Result<()> {
-    let (major, minor) = dev.compute_capability()?;
+    let gpu = dev.gpu()?;
     // The mma.sync (or FMA) core first; on 9.0 the default runs its dense GEMMs on wgmma.
-    let core = match GemmCore::for_arch(major) {
+    let core = match GemmCore::for_gpu(gpu) {
         GemmCore::Hopper => GemmCore::TensorCore,
         core => core,
     };
     table(dev, core, reps, peak_flops)?;
-    if major >= 8 {
+    if gpu.cc.0 >= 8 {
         odd_shapes(dev, core)?;
     }
     super::bench_rank::run(dev, reps)?;
     // The warpgroup pipelines, last.
     for core in [GemmCore::Wgmma, GemmCore::WgmmaInFlight, GemmCore::WgmmaTma] {
-        if core.runs_on((major, minor)) {
+        if core.runs_on(gpu) {
             table(dev, core, reps, peak_flops)?;
             odd_shapes(dev, core)?;
         }

@@ -229,7 +229,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         "f32+w16",
         "w16/f32"
     );
-    let cc = dev.compute_capability()?;
+    let gpu = dev.gpu()?;
     let tc_cores: Vec<GemmCore> = [
         GemmCore::TensorCore,
         GemmCore::Wgmma,
@@ -237,7 +237,7 @@ pub fn run(dev: &CudaDevice, reps: u32, torch: Option<&serde_json::Value>) -> Re
         GemmCore::WgmmaTma,
     ]
     .into_iter()
-    .filter(|core| core.runs_on(cc))
+    .filter(|core| core.runs_on(gpu))
     .collect();
     let mut tc_rows = Vec::new();
     for &(m, n, k) in &[

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverError};
 use cudarc::nvrtc::Ptx;
 
-use super::kernels::{KernelModule, KERNELS_BUILT};
+use super::kernels::{KernelModule, ARCHS, KERNELS_BUILT};
 use super::plan::{
-    AttentionBwd, AttentionFwd, GemmCore, QuantDecode, ATTENTION_BWD_ENV, ATTENTION_FWD_ENV,
-    GEMM_CORE_ENV, QUANT_DECODE_ENV,
+    AttentionBwd, AttentionFwd, GemmCore, Gpu, QuantDecode, ATTENTION_BWD_ENV, ATTENTION_FWD_ENV,
+    GEMM_CORE_ENV, QUANT_DECODE_ENV, WGT_LAUNCH_REGS,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -148,11 +148,17 @@ impl CudaDevice {
         Ok(*self.cc.get_or_init(|| cc))
     }
 
+    /// This GPU as the kernel choices see it (plan::Gpu): its compute capability and whether this
+    /// binary has the sm_90a kernels for it.
+    pub fn gpu(&self) -> Result<Gpu, CudaError> {
+        Ok(Gpu::new(self.compute_capability()?, ARCHS))
+    }
+
     /// The GEMM core of the 16-bit linears on this GPU: the arch's default, or the one
     /// SECTUNE_GEMM_CORE names (refused with the fix when this GPU cannot run it).
     pub fn gemm_core(&self) -> Result<GemmCore, CudaError> {
         let choice = setting(&GEMM_CORE_SETTING, GEMM_CORE_ENV);
-        GemmCore::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
+        GemmCore::choose(self.gpu()?, choice).map_err(CudaError::Setting)
     }
 
     /// How `--precision bf16` decodes an int8 / NF4 base: fused unless SECTUNE_QUANT_DECODE says
@@ -166,13 +172,13 @@ impl CudaDevice {
     /// names.
     pub fn attention_bwd(&self) -> Result<AttentionBwd, CudaError> {
         let choice = setting(&ATTENTION_BWD_SETTING, ATTENTION_BWD_ENV);
-        AttentionBwd::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
+        AttentionBwd::choose(self.gpu()?, choice).map_err(CudaError::Setting)
     }
 
     /// The tensor-core attention forward: mma.sync unless SECTUNE_ATTENTION_FWD=wgmma (9.0 only).
     pub fn attention_fwd(&self) -> Result<AttentionFwd, CudaError> {
         let choice = setting(&ATTENTION_FWD_SETTING, ATTENTION_FWD_ENV);
-        AttentionFwd::choose(self.compute_capability()?, choice).map_err(CudaError::Setting)
+        AttentionFwd::choose(self.gpu()?, choice).map_err(CudaError::Setting)
     }
 
     /// Like `function`, for a launch with `dynamic_smem` bytes of dynamic shared memory: above
@@ -237,12 +243,32 @@ impl CudaDevice {
                 module: module.name(),
                 name: name.to_string(),
             })?;
+        if name.starts_with("wgt_") {
+            check_wgt_registers(&f, name)?;
+        }
         self.functions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, f.clone());
         Ok(f)
     }
+}
+
+/// Refuses a TMA-core entry built with other than WGT_LAUNCH_REGS registers per thread: its
+/// register split would hang the GPU, not fail.
+fn check_wgt_registers(f: &CudaFunction, name: &str) -> Result<(), CudaError> {
+    use cudarc::driver::sys::CUfunction_attribute as A;
+    let regs = f
+        .get_attribute(A::CU_FUNC_ATTRIBUTE_NUM_REGS)
+        .map_err(driver(format!("reading {name}'s register count")))?;
+    if regs as u32 != WGT_LAUNCH_REGS {
+        return Err(CudaError::Setting(format!(
+            "kernel {name} was built with {regs} registers per thread, and its setmaxnreg split needs \
+             {WGT_LAUNCH_REGS} (a -maxrregcount in SECTUNE_NVCC_FLAGS?): rebuild without it, or unset \
+             {GEMM_CORE_ENV}=wgmma-tma"
+        )));
+    }
+    Ok(())
 }
 
 /// Raises the default pool's release threshold to "never": freed memory stays in the pool.

@@ -126,6 +126,10 @@ pub fn wgp_smem_bytes(rmax: usize) -> u32 {
 /// gemm_tma.cuh's output tile (rows × columns) and block (3 warpgroups).
 pub const WGT_TILE: (usize, usize) = (128, 256);
 pub const WGT_THREADS: u32 = 384;
+/// Registers per thread a wgt_* entry must be built with: all the block may hold (65536 / 384,
+/// rounded down to 8), which its setmaxnreg split hands on whole (producer down, consumers up).
+/// With fewer (a -maxrregcount in the nvcc flags) the consumers' setmaxnreg.inc would wait forever.
+pub const WGT_LAUNCH_REGS: u32 = (65536 / WGT_THREADS) & !7;
 /// Dynamic shared memory of a wgt_* entry: 4 stages of a 128×64 A and a 256×64 B tile (bf16 /
 /// f16), then 8 mbarriers, then a quantized weight's decode tables (quant_tma.cu; unused by the
 /// dense entries); the rank operands (up to r 64) reuse the ring.
@@ -134,14 +138,57 @@ pub fn wgt_smem_bytes() -> u32 {
 }
 
 /// Whether a row-major 16-bit matrix at `base` with `cols` columns suits a TMA tensor map: a
-/// 16-byte-aligned base and rows of whole 16-byte chunks (cuTensorMapEncodeTiled's rule).
+/// 16-byte-aligned base and rows of whole 16-byte chunks, at least one (cuTensorMapEncodeTiled's
+/// rules).
 pub fn tma_operand_fits(base: u64, cols: usize) -> bool {
-    base.is_multiple_of(16) && cols.is_multiple_of(8)
+    base.is_multiple_of(16) && cols.is_multiple_of(8) && cols > 0
 }
 
 /// Whether both operands of a GEMM suit the TMA core's tensor maps.
 pub fn tma_fits(lead: u64, weight: u64, lead_cols: usize, weight_cols: usize) -> bool {
     tma_operand_fits(lead, lead_cols) && tma_operand_fits(weight, weight_cols)
+}
+
+/// A GPU as the kernel choices see it: its compute capability, and whether this binary carries the
+/// sm_90a images the warpgroup (wgmma) kernels live in. A build whose SECTUNE_CUDA_ARCHS leaves out
+/// sm_90 has only older images and PTX, where those kernels' bodies trap: on an H100 it gets the
+/// mma.sync defaults, and asking for a wgmma kernel is refused with the rebuild that fixes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gpu {
+    pub cc: (i32, i32),
+    pub sm90a: bool,
+}
+
+impl Gpu {
+    /// The GPU of compute capability `cc` under a binary built for `archs` (kernels::ARCHS).
+    pub fn new(cc: (i32, i32), archs: &[&str]) -> Self {
+        Gpu {
+            cc,
+            sm90a: cc == (9, 0) && archs.contains(&"sm_90"),
+        }
+    }
+
+    /// Why `setting` = `value` (a wgmma kernel) cannot run here, and the fix.
+    fn refuse_wgmma(self, setting: &str, value: &str) -> String {
+        let (major, minor) = self.cc;
+        if self.cc == (9, 0) {
+            format!(
+                "{setting}={value} needs the sm_90a kernels, and this binary was built without them                  (SECTUNE_CUDA_ARCHS left out sm_90): rebuild with sm_90 in SECTUNE_CUDA_ARCHS (or                  unset it), or unset {setting}"
+            )
+        } else {
+            format!(
+                "{setting}={value} needs compute capability 9.0 (H100, H200), and this GPU is                  {major}.{minor}: unset {setting} (or set it to auto)"
+            )
+        }
+    }
+}
+
+/// A full build's view of a GPU (every default arch built), for tests and callers that only know
+/// the compute capability.
+impl From<(i32, i32)> for Gpu {
+    fn from(cc: (i32, i32)) -> Self {
+        Gpu::new(cc, &["sm_90"])
+    }
 }
 
 /// How the tensor-core attention backward forms dQ: `Split` (default) runs a dQ kernel per query
@@ -167,19 +214,15 @@ pub enum AttentionBwd {
 pub const ATTENTION_BWD_ENV: &str = "SECTUNE_ATTENTION_BWD";
 
 impl AttentionBwd {
-    /// The backward `choice` (ATTENTION_BWD_ENV's value, if set) names on a GPU of compute
-    /// capability `cc`.
-    pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
+    /// The backward `choice` (ATTENTION_BWD_ENV's value, if set) names on `gpu`.
+    pub fn choose(gpu: impl Into<Gpu>, choice: Option<&str>) -> Result<Self, String> {
+        let gpu = gpu.into();
         match choice.map(str::trim).unwrap_or("") {
-            "" | "auto" if cc == (9, 0) => Ok(AttentionBwd::Fused),
+            "" | "auto" if gpu.cc == (9, 0) => Ok(AttentionBwd::Fused),
             "" | "auto" | "split" => Ok(AttentionBwd::Split),
             "fused" => Ok(AttentionBwd::Fused),
-            "wgmma" if cc == (9, 0) => Ok(AttentionBwd::Wgmma),
-            "wgmma" => Err(format!(
-                "{ATTENTION_BWD_ENV}=wgmma needs compute capability 9.0 (H100, H200), and this GPU is \
-                 {}.{}: unset {ATTENTION_BWD_ENV} (or set it to auto)",
-                cc.0, cc.1
-            )),
+            "wgmma" if gpu.sm90a => Ok(AttentionBwd::Wgmma),
+            "wgmma" => Err(gpu.refuse_wgmma(ATTENTION_BWD_ENV, "wgmma")),
             other => Err(format!(
                 "{ATTENTION_BWD_ENV}={other:?} names no attention backward: use auto, split, fused or wgmma"
             )),
@@ -209,17 +252,14 @@ pub enum AttentionFwd {
 pub const ATTENTION_FWD_ENV: &str = "SECTUNE_ATTENTION_FWD";
 
 impl AttentionFwd {
-    /// The forward `choice` (ATTENTION_FWD_ENV's value, if set) names on a GPU of compute
-    /// capability `cc`; wgmma elsewhere than 9.0 is refused with the fix.
-    pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
+    /// The forward `choice` (ATTENTION_FWD_ENV's value, if set) names on `gpu`; wgmma where it
+    /// cannot run is refused with the fix.
+    pub fn choose(gpu: impl Into<Gpu>, choice: Option<&str>) -> Result<Self, String> {
+        let gpu = gpu.into();
         match choice.map(str::trim).unwrap_or("") {
             "" | "auto" | "tc" => Ok(AttentionFwd::Tc),
-            "wgmma" if cc == (9, 0) => Ok(AttentionFwd::Wgmma),
-            "wgmma" => Err(format!(
-                "{ATTENTION_FWD_ENV}=wgmma needs compute capability 9.0 (H100, H200), and this GPU is \
-                 {}.{}: unset {ATTENTION_FWD_ENV} (or set it to auto)",
-                cc.0, cc.1
-            )),
+            "wgmma" if gpu.sm90a => Ok(AttentionFwd::Wgmma),
+            "wgmma" => Err(gpu.refuse_wgmma(ATTENTION_FWD_ENV, "wgmma")),
             other => Err(format!(
                 "{ATTENTION_FWD_ENV}={other:?} names no attention forward: use auto, tc or wgmma"
             )),
@@ -329,47 +369,45 @@ pub enum GemmCore {
 pub const GEMM_CORE_ENV: &str = "SECTUNE_GEMM_CORE";
 
 impl GemmCore {
-    /// The default core of a GPU of compute capability `cc_major`.x.
-    pub fn for_arch(cc_major: i32) -> Self {
-        match cc_major {
-            9 => GemmCore::Hopper,
+    /// The default core of `gpu`.
+    pub fn for_gpu(gpu: Gpu) -> Self {
+        match gpu.cc.0 {
+            _ if gpu.sm90a => GemmCore::Hopper,
             8.. => GemmCore::TensorCore,
             _ => GemmCore::Fma,
         }
     }
 
-    /// Whether a GPU of compute capability `cc` can run this core (mma.sync from 8.0; wgmma is
-    /// sm_90a, which loads on 9.0 only).
-    pub fn runs_on(self, cc: (i32, i32)) -> bool {
+    /// Whether `gpu` can run this core (mma.sync from 8.0; wgmma is sm_90a, which loads on 9.0
+    /// only, and only where the binary carries it).
+    pub fn runs_on(self, gpu: Gpu) -> bool {
         match self {
             GemmCore::Fma => true,
-            GemmCore::TensorCore => cc.0 >= 8,
+            GemmCore::TensorCore => gpu.cc.0 >= 8,
             GemmCore::Wgmma | GemmCore::WgmmaInFlight | GemmCore::Hopper | GemmCore::WgmmaTma => {
-                cc == (9, 0)
+                gpu.sm90a
             }
         }
     }
 
-    /// The core for a GPU of compute capability `cc`, as `choice` (GEMM_CORE_ENV's value, if
-    /// set) asks; a core this GPU cannot run is refused with the fix.
-    pub fn choose(cc: (i32, i32), choice: Option<&str>) -> Result<Self, String> {
-        let (major, minor) = cc;
-        let refuse = |core: &str, needs: &str| {
-            Err(format!(
-                "{GEMM_CORE_ENV}={core} needs {needs}, and this GPU is compute capability {major}.{minor}: \
-                 unset {GEMM_CORE_ENV} (or set it to auto)"
-            ))
-        };
+    /// The core for `gpu`, as `choice` (GEMM_CORE_ENV's value, if set) asks; a core this GPU
+    /// cannot run is refused with the fix.
+    pub fn choose(gpu: impl Into<Gpu>, choice: Option<&str>) -> Result<Self, String> {
+        let gpu = gpu.into();
+        let (major, minor) = gpu.cc;
         match choice.map(str::trim).unwrap_or("") {
-            "" | "auto" => Ok(Self::for_arch(major)),
+            "" | "auto" => Ok(Self::for_gpu(gpu)),
             "fma" => Ok(GemmCore::Fma),
-            "tc" if GemmCore::TensorCore.runs_on(cc) => Ok(GemmCore::TensorCore),
-            "tc" => refuse("tc", "compute capability 8.0 or newer"),
-            "wgmma" if GemmCore::Wgmma.runs_on(cc) => Ok(GemmCore::Wgmma),
-            "wgmma-inflight" if GemmCore::WgmmaInFlight.runs_on(cc) => Ok(GemmCore::WgmmaInFlight),
-            "wgmma-tma" if GemmCore::WgmmaTma.runs_on(cc) => Ok(GemmCore::WgmmaTma),
+            "tc" if GemmCore::TensorCore.runs_on(gpu) => Ok(GemmCore::TensorCore),
+            "tc" => Err(format!(
+                "{GEMM_CORE_ENV}=tc needs compute capability 8.0 or newer, and this GPU is compute \
+                 capability {major}.{minor}: unset {GEMM_CORE_ENV} (or set it to auto)"
+            )),
+            "wgmma" if GemmCore::Wgmma.runs_on(gpu) => Ok(GemmCore::Wgmma),
+            "wgmma-inflight" if GemmCore::WgmmaInFlight.runs_on(gpu) => Ok(GemmCore::WgmmaInFlight),
+            "wgmma-tma" if GemmCore::WgmmaTma.runs_on(gpu) => Ok(GemmCore::WgmmaTma),
             core @ ("wgmma" | "wgmma-inflight" | "wgmma-tma") => {
-                refuse(core, "compute capability 9.0 (H100, H200)")
+                Err(gpu.refuse_wgmma(GEMM_CORE_ENV, core))
             }
             other => Err(format!(
                 "{GEMM_CORE_ENV}={other:?} names no GEMM core: use auto, tc, wgmma, wgmma-inflight, \
@@ -654,17 +692,38 @@ mod tests {
         let p = gemm16_core_launch(GemmCore::WgmmaInFlight, 4097, 129, 16);
         assert_eq!((p.grid_dim, p.block_dim), (c.grid_dim, c.block_dim));
         assert_eq!(p.shared_mem_bytes, 4 * 32768 + 2048);
-        let h = gemm16_core_launch(GemmCore::for_arch(9), 4097, 129, 16);
+        let h = gemm16_core_launch(GemmCore::for_gpu((9, 0).into()), 4097, 129, 16);
         assert_eq!(
             (h.grid_dim, h.block_dim, h.shared_mem_bytes),
             (w.grid_dim, w.block_dim, w.shared_mem_bytes)
         );
-        let c = gemm16_core_launch(GemmCore::for_arch(7), 65, 64, 0);
+        let c = gemm16_core_launch(GemmCore::for_gpu((7, 5).into()), 65, 64, 0);
         assert_eq!((c.grid_dim, c.shared_mem_bytes), ((1, 2, 1), 0));
         // gemm_tma.cuh: 128 × 256 tiles, 3 warpgroups; the rank operands reuse the ring.
         let t = gemm16_core_launch(GemmCore::WgmmaTma, 4097, 257, 64);
         assert_eq!((t.grid_dim, t.block_dim.0), ((2, 33, 1), 384));
         assert_eq!(t.shared_mem_bytes, wgt_smem_bytes());
+    }
+
+    #[test]
+    fn an_h100_under_a_build_without_sm_90_gets_mma_sync_and_the_rebuild_fix() {
+        let gpu = Gpu::new((9, 0), &["sm_80", "sm_86"]);
+        assert!(!gpu.sm90a && Gpu::new((9, 0), &["sm_80", "sm_90"]).sm90a);
+        assert!(!Gpu::new((8, 9), &["sm_89", "sm_90"]).sm90a);
+        assert_eq!(GemmCore::choose(gpu, None), Ok(GemmCore::TensorCore));
+        assert_eq!(AttentionBwd::choose(gpu, None), Ok(AttentionBwd::Fused));
+        assert_eq!(AttentionFwd::choose(gpu, None), Ok(AttentionFwd::Tc));
+        let errors = [
+            GemmCore::choose(gpu, Some("wgmma-tma")).unwrap_err(),
+            AttentionFwd::choose(gpu, Some("wgmma")).unwrap_err(),
+            AttentionBwd::choose(gpu, Some("wgmma")).unwrap_err(),
+        ];
+        for e in errors {
+            assert!(
+                e.contains("built without") && e.contains("sm_90 in SECTUNE_CUDA_ARCHS"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ fn encode(
 /// suits TMA (16-byte-aligned base, reduction % 8 == 0): quant_tma.cu's NF4 linears take it with
 /// the quantized weight's arguments.
 pub fn lead_map(elem: Elem16, shape: GemmShape, lead: u64) -> Result<Option<TensorMap>, CudaError> {
-    if !tma_operand_fits(lead, shape.reduction) {
+    if !tma_operand_fits(lead, shape.reduction) || shape.rows == 0 {
         return Ok(None);
     }
     encode(elem, lead, shape.rows, shape.reduction, WGT_TILE.0 as u32).map(Some)
@@ -151,7 +151,9 @@ pub fn gemm_operands(
     } else {
         (cols, reduction)
     };
-    if core != GemmCore::WgmmaTma || !tma_fits(lead, weight, reduction, w_cols) {
+    // The encoder refuses a zero dimension; the wg_ entries take empty operands.
+    let empty = rows == 0 || w_rows == 0;
+    if core != GemmCore::WgmmaTma || empty || !tma_fits(lead, weight, reduction, w_cols) {
         return Ok((core.without_tma(), [lead.into(), weight.into()]));
     }
     // dX's B tile is four N-major 64 × 64 boxes; the forward's one 256-row K-major box.
@@ -184,6 +186,10 @@ mod tests {
             (GemmShape::fwd(130, 264, 583), 0x2000),
             (GemmShape::dx(130, 261, 584), 0x2000),
             (GemmShape::fwd(130, 264, 584), 0x2008),
+            // An empty operand: cuTensorMapEncodeTiled refuses zero dimensions.
+            (GemmShape::fwd(130, 264, 0), 0x2000),
+            (GemmShape::dx(130, 0, 584), 0x2000),
+            (GemmShape::fwd(0, 264, 584), 0x2000),
         ] {
             let (c, args) =
                 gemm_operands(GemmCore::WgmmaTma, Elem16::F16, shape, 0x1000, w).unwrap();
