@@ -72,6 +72,7 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const TensorMap& map, int
   sim::tma_load_2d(dst, map.opaque, c0, c1, bar);
 }
 __device__ __forceinline__ void consumers_sync() { sim::bar_sync(1, 128 * CONSUMERS); }
+__device__ __forceinline__ void prefetch_map(const TensorMap&) {}
 template <int N> __device__ __forceinline__ void set_max_regs_inc() { sim::setmaxnreg(N, LAUNCH_REGS, true); }
 template <int N> __device__ __forceinline__ void set_max_regs_dec() { sim::setmaxnreg(N, LAUNCH_REGS, false); }
 #else
@@ -140,6 +141,10 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const TensorMap& map, int
       "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
 }
+// Fetches a tensor map into the descriptor cache ahead of its first TMA load.
+__device__ __forceinline__ void prefetch_map(const TensorMap& map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&map)) : "memory");
+}
 // The consumer warpgroups' own barrier (the producer has exited by then).
 __device__ __forceinline__ void consumers_sync() {
   asm volatile("bar.sync 1, %0;\n" ::"n"(128 * CONSUMERS) : "memory");
@@ -176,7 +181,9 @@ template <bool B_KN>
 struct TmaB {
   static constexpr int FULL_ARRIVALS = 1, REGS = 40;
   const TensorMap& tb;
-  __device__ __forceinline__ void stage(float*) {}
+  __device__ __forceinline__ void stage(float*) {
+    if (threadIdx.x == PRODUCER) prefetch_map(tb);
+  }
   __device__ __forceinline__ void run(const TensorMap& ta, uint32_t ring, uint32_t full, uint32_t empty, int KT,
                                       int m0, int n0) {
     if (threadIdx.x != PRODUCER) return;
@@ -243,6 +250,7 @@ __device__ void gemm(const TensorMap& ta, P& producer, int M, int N, int K, cons
   tile_of(m_tile, n_tile);
   const int m0 = m_tile * BM, n0 = n_tile * BN, KT = (K + BK - 1) / BK;
   const int wgi = threadIdx.x >> 7;
+  if (threadIdx.x == PRODUCER) prefetch_map(ta);
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(full + 8 * s, P::FULL_ARRIVALS);
