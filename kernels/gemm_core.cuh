@@ -38,11 +38,11 @@ struct Tiles {
   };
 };
 
-template <typename T, bool B_KN>
-__device__ __forceinline__ void load_tiles(Tiles<T>& s, const T* A, int lda, const float* a_scale, const T* B,
-                                           int ldb, int M, int N, int K, int m0, int n0, int k0) {
-  const int t = threadIdx.x;
-  for (int e = t; e < BM * BK; e += THREADS) {
+// The A tile (rows m0.., k0..; each column k scaled by a_scale[k] when given), zero outside M × K.
+template <typename T>
+__device__ __forceinline__ void load_a_tile(Tiles<T>& s, const T* A, int lda, const float* a_scale, int M, int K,
+                                            int m0, int k0) {
+  for (int e = threadIdx.x; e < BM * BK; e += THREADS) {
     const int r = e / BK, kk = e % BK;
     const int m = m0 + r, k = k0 + kk;
     float v = 0.f;
@@ -52,6 +52,13 @@ __device__ __forceinline__ void load_tiles(Tiles<T>& s, const T* A, int lda, con
     }
     s.in.a[r][kk] = from_f32<T>(v);
   }
+}
+
+template <typename T, bool B_KN>
+__device__ __forceinline__ void load_tiles(Tiles<T>& s, const T* A, int lda, const float* a_scale, const T* B,
+                                           int ldb, int M, int N, int K, int m0, int n0, int k0) {
+  const int t = threadIdx.x;
+  load_a_tile(s, A, lda, a_scale, M, K, m0, k0);
   if (!B_KN) {
     for (int e = t; e < BN * BK; e += THREADS) {
       const int c = e / BK, kk = e % BK;

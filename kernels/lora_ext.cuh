@@ -22,6 +22,23 @@ struct XaEpilogue {
   int M, N, r, m0;
   float bcol[RMAX];  // B[n, 0..r) of this thread's column
 
+  // For the block's tile rows blockIdx.y·BM..; xa_s is the caller's __shared__ [BM][RMAX + 1].
+  __device__ __forceinline__ static XaEpilogue make(float (*xa_s)[RMAX + 1], const float* xa, const float* Bl,
+                                                    const T* bias, T* y, float scale, int M, int N, int r) {
+    XaEpilogue e;
+    e.xa_s = xa_s;
+    e.xa = xa;
+    e.Bl = Bl;
+    e.bias = bias;
+    e.y = y;
+    e.scale = scale;
+    e.M = M;
+    e.N = N;
+    e.r = r;
+    e.m0 = blockIdx.y * BM;
+    return e;
+  }
+
   __device__ void load(int) {}
   __device__ void compute() {}
   __device__ void finish() {
@@ -53,6 +70,24 @@ struct DxExt {
   unsigned long long seed;
   int M, Kx, r, m0;
   float acol[RMAX];  // A[0..r), k] of this thread's column
+
+  // As XaEpilogue::make; dyb_s is the caller's __shared__ [BM][RMAX + 1], Kx dX's width.
+  __device__ __forceinline__ static DxExt make(float (*dyb_s)[RMAX + 1], const float* dyb, const float* A, T* dx,
+                                               float scale, float p, unsigned long long seed, int M, int Kx, int r) {
+    DxExt e;
+    e.dyb_s = dyb_s;
+    e.dyb = dyb;
+    e.A = A;
+    e.dx = dx;
+    e.scale = scale;
+    e.p = p;
+    e.seed = seed;
+    e.M = M;
+    e.Kx = Kx;
+    e.r = r;
+    e.m0 = blockIdx.y * BM;
+    return e;
+  }
 
   __device__ void load(int) {}
   __device__ void compute() {}

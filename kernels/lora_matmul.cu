@@ -44,17 +44,7 @@ template <typename T, int RMAX>
 __device__ void lora_fwd(const T* x, const T* W, const T* bias, const float* xa, const float* Bl, float scale,
                          T* y, int M, int N, int K, int r) {
   __shared__ float xa_s[BM][RMAX + 1];
-  XaEpilogue<T, RMAX> ext;
-  ext.xa_s = xa_s;
-  ext.xa = xa;
-  ext.Bl = Bl;
-  ext.bias = bias;
-  ext.y = y;
-  ext.scale = scale;
-  ext.M = M;
-  ext.N = N;
-  ext.r = r;
-  ext.m0 = blockIdx.y * BM;
+  auto ext = XaEpilogue<T, RMAX>::make(xa_s, xa, Bl, bias, y, scale, M, N, r);
   gemm::gemm_block<T, false>(x, K, nullptr, W, K, M, N, K, ext);
 }
 
@@ -63,18 +53,7 @@ template <typename T, int RMAX>
 __device__ void lora_bwd_dx(const T* dy, const T* W, const float* dyb, const float* A, float scale, float p,
                             unsigned long long seed, T* dx, int M, int N, int K, int r) {
   __shared__ float dyb_s[BM][RMAX + 1];
-  DxExt<T, RMAX> ext;
-  ext.dyb_s = dyb_s;
-  ext.dyb = dyb;
-  ext.A = A;
-  ext.dx = dx;
-  ext.scale = scale;
-  ext.p = p;
-  ext.seed = seed;
-  ext.M = M;
-  ext.Kx = K;
-  ext.r = r;
-  ext.m0 = blockIdx.y * BM;
+  auto ext = DxExt<T, RMAX>::make(dyb_s, dyb, A, dx, scale, p, seed, M, K, r);
   gemm::gemm_block<T, true>(dy, N, nullptr, W, K, M, K, N, ext);
 }
 

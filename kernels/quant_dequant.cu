@@ -35,16 +35,7 @@ template <typename T, bool B_KN, class Q>
 __device__ __forceinline__ void load_tiles_q(gemm::Tiles<T>& s, const T* A, int lda, const float* a_scale,
                                              const Q& w, int M, int N, int K, int m0, int n0, int k0) {
   const int t = threadIdx.x;
-  for (int e = t; e < BM * BK; e += THREADS) {
-    const int r = e / BK, kk = e % BK;
-    const int m = m0 + r, k = k0 + kk;
-    float v = 0.f;
-    if (m < M && k < K) {
-      v = to_f32(A[(size_t)m * lda + k]);
-      if (a_scale) v *= a_scale[k];
-    }
-    s.in.a[r][kk] = from_f32<T>(v);
-  }
+  gemm::load_a_tile(s, A, lda, a_scale, M, K, m0, k0);
   if (!B_KN) {
     // Consecutive threads walk k: consecutive nibbles of one row, one absmax per 64 of them.
     for (int e = t; e < BN * BK; e += THREADS) {
@@ -107,17 +98,7 @@ template <typename T, class Q, int RMAX>
 __device__ void lora_fwd(const T* x, const Q& w, const T* bias, const float* xa, const float* Bl, float scale, T* y,
                          int M, int N, int K, int r) {
   __shared__ float xa_s[BM][RMAX + 1];
-  lora::XaEpilogue<T, RMAX> ext;
-  ext.xa_s = xa_s;
-  ext.xa = xa;
-  ext.Bl = Bl;
-  ext.bias = bias;
-  ext.y = y;
-  ext.scale = scale;
-  ext.M = M;
-  ext.N = N;
-  ext.r = r;
-  ext.m0 = blockIdx.y * BM;
+  auto ext = lora::XaEpilogue<T, RMAX>::make(xa_s, xa, Bl, bias, y, scale, M, N, r);
   fwd_gemm<T, Q>(x, nullptr, w, M, N, K, ext);
 }
 
@@ -125,18 +106,7 @@ template <typename T, class Q, int RMAX>
 __device__ void lora_bwd_dx(const T* dy, const Q& w, const float* dyb, const float* A, float scale, float p,
                             unsigned long long seed, T* dx, int M, int N, int K, int r) {
   __shared__ float dyb_s[BM][RMAX + 1];
-  lora::DxExt<T, RMAX> ext;
-  ext.dyb_s = dyb_s;
-  ext.dyb = dyb;
-  ext.A = A;
-  ext.dx = dx;
-  ext.scale = scale;
-  ext.p = p;
-  ext.seed = seed;
-  ext.M = M;
-  ext.Kx = K;
-  ext.r = r;
-  ext.m0 = blockIdx.y * BM;
+  auto ext = lora::DxExt<T, RMAX>::make(dyb_s, dyb, A, dx, scale, p, seed, M, K, r);
   dx_gemm<T, Q>(dy, nullptr, w, M, N, K, ext);
 }
 

@@ -137,12 +137,7 @@ impl Codegen {
             m.insert(format!("transformer.h.{i}.ln_1.bias"), &l.ln_b);
         }
         for lin in self.linears() {
-            if let Some(w) = lin.weight.as_f32() {
-                m.insert(format!("{}.weight", lin.name), w);
-            }
-            if let Some(b) = &lin.bias {
-                m.insert(format!("{}.bias", lin.name), b);
-            }
+            lin.insert_named(&mut m);
         }
         m
     }

@@ -148,12 +148,7 @@ impl Llama {
             if tied && lin.name == "lm_head" {
                 continue;
             }
-            if let Some(w) = lin.weight.as_f32() {
-                m.insert(format!("{}.weight", lin.name), w);
-            }
-            if let Some(b) = &lin.bias {
-                m.insert(format!("{}.bias", lin.name), b);
-            }
+            lin.insert_named(&mut m);
         }
         m
     }

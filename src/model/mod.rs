@@ -49,6 +49,17 @@ impl Linear {
         }
     }
 
+    /// Adds this layer's f32 weight (a quantized one has no f32 tensor) and bias to a
+    /// `named_weights` map under their HF names.
+    fn insert_named<'a>(&'a self, m: &mut BTreeMap<String, &'a Tensor>) {
+        if let Some(w) = self.weight.as_f32() {
+            m.insert(format!("{}.weight", self.name), w);
+        }
+        if let Some(b) = &self.bias {
+            m.insert(format!("{}.bias", self.name), b);
+        }
+    }
+
     fn load(
         files: &TensorFiles,
         be: &dyn Backend,
