@@ -560,20 +560,28 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
   const uint32_t v_a = saddr(vs) + (uint32_t)((kw * 16 * LD + ln.a) * 2);
   const float sl2 = scale * LOG2E;
 
+  static_assert(BQT <= THREADS, "one lse / Δ value per thread");
+  float nl = 0.f, nd = 0.f;  // thread e < BQT: lse and Δ of query e of the tile in flight
   auto issue = [&](int it) {
     const int st = it & 1, h = hk * group + it / n_qt, qt0 = qstart + (it % n_qt) * BQT;
     load_tile<T, D, BQT>(saddr(qs + st * BQT * LD), q, b, qt0, h, T_, H);
     load_tile<T, D, BQT>(saddr(dos + st * BQT * LD), dout, b, qt0, h, T_, H);
-    for (int e = threadIdx.x; e < BQT; e += THREADS) {
-      const int tq = qt0 + e;
-      const size_t i = ((size_t)b * H + h) * T_ + tq;
-      lse_s[st * BQT + e] = tq < T_ ? lse[i] * LOG2E : 0.f;
-      dl_s[st * BQT + e] = tq < T_ ? delta[i] : 0.f;
+    const int tq = qt0 + threadIdx.x;
+    const size_t i = ((size_t)b * H + h) * T_ + tq;
+    const bool ok = threadIdx.x < BQT && tq < T_;
+    nl = ok ? lse[i] : 0.f;  // loads only: stored by put_stats after the tile's compute
+    nd = ok ? delta[i] : 0.f;
+  };
+  auto put_stats = [&](int it) {
+    if (threadIdx.x < BQT) {
+      lse_s[(it & 1) * BQT + threadIdx.x] = nl * LOG2E;
+      dl_s[(it & 1) * BQT + threadIdx.x] = nd;
     }
   };
   load_tile<T, D, BK>(saddr(ks), k, b, k0, hk, S, Hkv);
   load_tile<T, D, BK>(saddr(vs), v, b, k0, hk, S, Hkv);
   issue(0);
+  put_stats(0);
   cp_commit();
 
   float gk[DTW][4], gv[DTW][4];
@@ -687,6 +695,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
         }
       }
     }
+    if (it + 1 < total) put_stats(it + 1);  // stage st ^ 1's readers (tile it − 1) passed this iteration's first barrier
     __syncthreads();  // split: the stage is refilled next; fused: dSᵀ (and Pᵀ) are complete
     if constexpr (SHARE) {  // Pᵀ and dSᵀ [key][query] as row-major A fragments
       if (active) {

@@ -234,10 +234,10 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
     attn_tc::cp_wait<1>();  // K_{j+1} and V_j have landed for every thread; V_{j+1} may not have
     wg::fence_to_async_proxy();
     __syncthreads();
-    if (j + 2 < ntiles) load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);
-    attn_tc::cp_commit();
     issue_scores<T, D>(s, q_tile, k_at(st ^ 1));
     issue_pv<T, D>(o, p, v_at(st));
+    if (j + 2 < ntiles) load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);  // K_j: no reader left
+    attn_tc::cp_commit();
     wg::wait<1>(slab(s));  // S_{j+1} is in; P_j·V_j may still run
     const float2 c = attn_tc::online_softmax(s, m0, m1, l0, l1, (j + 1) * BK, need_mask((j + 1) * BK), row0, off, S, sl2);
     wg::wait<0>(slab(o));
@@ -357,8 +357,6 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
     attn_tc::cp_wait<0>();
     wg::fence_to_async_proxy();
     __syncthreads();  // tile it is in; every warpgroup is done with it − 1's stage, Pᵀ and dSᵀ
-    if (it + 1 < total) issue(it + 1);
-    attn_tc::cp_commit();
     const uint32_t qst = qs + st * QB, dost = dos + st * QB;
 
     // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: the warpgroup's 64 keys × its NQ queries.
@@ -374,6 +372,9 @@ __device__ void bwd(const T* q, const T* k, const T* v, const T* dout, const flo
       mma_ss<NQ, T>(&dp[0][0], wg::desc(vs + a_off, 16, 1024), wg::desc(dost + b_off, 16, 1024), kk);
     }
     wg::wgmma_commit();
+    // Tile it + 1 (stage st ^ 1, free since the barrier above) while S and dP run.
+    if (it + 1 < total) issue(it + 1);
+    attn_tc::cp_commit();
     wg::wait<0>(slab(s));
     wg::fence_acc(slab(dp));
 
