@@ -20,7 +20,13 @@ struct QuantB {
   bool vec;  // cols % 8 == 0: every whole chunk is one aligned word and one absmax block
   typename Q::Raw raw[tc::B_CHUNKS];
 
+  // LAND_FETCH (the wgmma core, where only the async wgmmas lie between fetch and land): only the
+  // first k-tile's words are fetched here; land() fetches each later tile's as it decodes the tile
+  // before (a whole iteration ahead, in the same registers). The mma.sync core keeps fetch-at-start
+  // (its own mma_stage hides the loads; land-fetch spilled 8–28 B on sm_90 there).
+  static constexpr bool LAND_FETCH = HALVES;
   __device__ __forceinline__ void fetch(bf16*, int k0) {
+    if (LAND_FETCH && k0 != 0) return;
 #pragma unroll
     for (int i = 0; i < tc::B_CHUNKS; ++i) {
       const tc::BChunk<B_KN, HALVES> ch(threadIdx.x, i, N, K, n0, k0);
@@ -37,6 +43,10 @@ struct QuantB {
       } else {
 #pragma unroll
         for (int j = 0; j < 8; ++j) v[j] = j < ch.valid ? w.at(ch.src_row, ch.src_col + j) : 0.f;
+      }
+      if (LAND_FETCH && vec && k0 + tc::BK < K) {  // the next k-tile's words, into the registers just freed
+        const tc::BChunk<B_KN, HALVES> after(threadIdx.x, i, N, K, n0, k0 + tc::BK);
+        if (after.valid == 8) raw[i] = w.fetch8(after.src_row, after.src_col);
       }
       __align__(16) bf16 h[8];
 #pragma unroll
