@@ -22,13 +22,24 @@ __device__ void cross_entropy_fwd_bwd(const T* logits, const int* labels, float*
   if (m >= M) return;
   const T* row = logits + (size_t)m * V;
   float mx = -INFINITY, sum = 0.f;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) {
-    const float x = to_f32(row[v]);
-    if (x > mx) {
-      sum = sum * expf(mx - x) + 1.f;
-      mx = x;
-    } else {
-      sum += expf(x - mx);
+  constexpr int U = 4;  // loads in flight per thread
+  for (int v0 = threadIdx.x; v0 < V; v0 += U * blockDim.x) {
+    float xs[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int v = v0 + u * blockDim.x;
+      xs[u] = v < V ? to_f32(row[v]) : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (v0 + u * (int)blockDim.x >= V) break;
+      const float x = xs[u];
+      if (x > mx) {
+        sum = sum * expf(mx - x) + 1.f;
+        mx = x;
+      } else {
+        sum += expf(x - mx);
+      }
     }
   }
   const int label = labels[m];
@@ -45,10 +56,21 @@ __device__ void cross_entropy_fwd_bwd(const T* logits, const int* labels, float*
   }
   if (!dlogits) return;
   T* drow = dlogits + (size_t)m * V;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) {
-    float d = 0.f;
-    if (valid) d = (expf(to_f32(row[v]) - lse) - (v == label ? 1.f : 0.f)) * grad_scale;
-    drow[v] = from_f32<T>(d);
+  for (int v0 = threadIdx.x; v0 < V; v0 += U * blockDim.x) {
+    float xs[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int v = v0 + u * blockDim.x;
+      xs[u] = v < V ? to_f32(row[v]) : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int v = v0 + u * blockDim.x;
+      if (v >= V) break;
+      float d = 0.f;
+      if (valid) d = (expf(xs[u] - lse) - (v == label ? 1.f : 0.f)) * grad_scale;
+      drow[v] = from_f32<T>(d);
+    }
   }
 }
 
