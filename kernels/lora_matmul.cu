@@ -87,17 +87,42 @@ __device__ void rank_project(const T* U, const float* V, float* out, float drop_
 // times (at the 7B shapes that was 512 MB of L2 reads per call). Lanes stride over p (coalesced U
 // reads); each row ends in warp sums, no block-wide reduction.
 constexpr int kProjWarps = 8, kProjRowsPerWarp = 2, kProjChunk = 256;
+constexpr int VEC_STAGE_DEPTH = 4;  // 8 would take the vec forms past 128 registers (one block per SM)
+
+
+
 
 // Stages V's rank columns j0..j0+7 at positions p0..p0+255 (0 past P or r) into slot(c, jj).
 // Coalesced: consecutive threads take consecutive p when V runs along p (A: sp = 1), consecutive j
-// when it runs along j (B: sj = 1).
-template <class Slot>
+// when it runs along j (B: sj = 1). Block kProjWarps·32: each thread moves 8 values, DEPTH loads
+// issued before their stores (one round trip to L2 per DEPTH values, not per value).
+template <int DEPTH, class Slot>
 __device__ __forceinline__ void stage_rank_chunk(const float* V, int p0, int P, int r, int j0, int sp, int sj,
                                                  Slot slot) {
+  constexpr int THREADS = kProjWarps * 32, PER_THREAD = 8 * kProjChunk / THREADS;
+  static_assert(PER_THREAD % DEPTH == 0, "whole batches");
   const bool along_p = sp == 1;
-  for (int e = threadIdx.x; e < 8 * kProjChunk; e += blockDim.x) {
-    const int jj = along_p ? e / kProjChunk : e % 8, c = along_p ? e % kProjChunk : e / 8, p = p0 + c;
-    slot(c, jj) = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
+  auto at = [&](int i, int& c, int& jj) {
+    const int e = threadIdx.x + i * THREADS;
+    jj = along_p ? e / kProjChunk : e % 8;
+    c = along_p ? e % kProjChunk : e / 8;
+  };
+#pragma unroll 1  // unrolled, ptxas would hoist every load whatever DEPTH says
+  for (int i0 = 0; i0 < PER_THREAD; i0 += DEPTH) {
+    float val[DEPTH];
+#pragma unroll
+    for (int i = 0; i < DEPTH; ++i) {
+      int c, jj;
+      at(i0 + i, c, jj);
+      const int p = p0 + c;
+      val[i] = (p < P && j0 + jj < r) ? V[(size_t)p * sp + (size_t)(j0 + jj) * sj] : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < DEPTH; ++i) {
+      int c, jj;
+      at(i0 + i, c, jj);
+      slot(c, jj) = val[i];
+    }
   }
 }
 
@@ -123,7 +148,7 @@ __device__ void rank_project_tiled(const T* U, const float* V, float* out, float
   float acc[kProjRowsPerWarp][8] = {};
   for (int p0 = 0; p0 < P; p0 += kProjChunk) {
     __syncthreads();  // every warp is done with the previous chunk
-    stage_rank_chunk(V, p0, P, r, j0, sp, sj, [&](int c, int jj) -> float& { return Vs[jj][c]; });
+    stage_rank_chunk<8>(V, p0, P, r, j0, sp, sj, [&](int c, int jj) -> float& { return Vs[jj][c]; });
     __syncthreads();
     const int len = min(kProjChunk, P - p0);
     for (int i = 0; i < kProjRowsPerWarp; ++i) {
@@ -169,7 +194,7 @@ __device__ void rank_project_vec(const T* U, const float* V, float* out, float d
   float acc[kProjRowsPerWarp][8] = {};
   for (int p0 = 0; p0 < P; p0 += kProjChunk) {
     __syncthreads();  // every warp is done with the previous chunk
-    stage_rank_chunk(V, p0, P, r, j0, sp, sj,
+    stage_rank_chunk<VEC_STAGE_DEPTH>(V, p0, P, r, j0, sp, sj,
                      [&](int c, int jj) -> float& { return Vs[(c / 8) * kVecPad + (c % 8) * 8 + jj]; });
     __syncthreads();
     const int p = p0 + lane * 8;
