@@ -250,17 +250,17 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   uint32_t qf[Q_REGS ? KS : 1][4];
   const float sl2 = scale * LOG2E;
 
+  // One barrier per tile: after it, tile it is visible to every thread and every warp is done with
+  // tile it − 1, whose stage (st ^ 1) takes tile it + 1 next, loading while tile it is multiplied.
   for (int it = 0; it < ntiles; ++it) {
     const int st = it & 1, kv0 = it * BK;
+    cp_wait<0>();  // tile it, the only group in flight
+    __syncthreads();
     if (it + 1 < ntiles) {
       load_tile<T, D, BK>(saddr(ks + (st ^ 1) * BK * LD), k, b, kv0 + BK, hk, S, Hkv);
       load_tile<T, D, BK>(saddr(vs + (st ^ 1) * BK * LD), v, b, kv0 + BK, hk, S, Hkv);
-      cp_commit();
-      cp_wait<1>();
-    } else {
-      cp_wait<0>();
     }
-    __syncthreads();
+    cp_commit();
     if (Q_REGS && it == 0) {
       #pragma unroll
       for (int kk = 0; kk < (Q_REGS ? KS : 1); ++kk) ldsm4(qf[kk], qs_a + kk * 32);
@@ -311,7 +311,6 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
         }
       }
     }
-    __syncthreads();  // this stage is refilled by the next iteration's prefetch
   }
   l0 = quad_sum(l0);
   l1 = quad_sum(l1);
