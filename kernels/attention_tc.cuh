@@ -222,6 +222,23 @@ __device__ __forceinline__ float2 online_softmax(float (&s)[NT][4], float& m0, f
   return c;
 }
 
+// The top of a loop over key tiles double-buffered in ks / vs ([2][BK][LD]): waits for tile it (the
+// only cp.async group in flight), one barrier (tile it is visible to every thread, and every warp is
+// done with tile it − 1, whose stage takes tile it + 1), then issues tile it + 1, which loads while
+// tile it is multiplied. One barrier per tile.
+template <typename T, int D, int BK, int LD>
+__device__ __forceinline__ void next_kv_tile(T* ks, T* vs, const T* k, const T* v, int it, int ntiles, int b, int hk,
+                                             int S, int Hkv) {
+  cp_wait<0>();
+  __syncthreads();
+  if (it + 1 < ntiles) {
+    const int st = (it + 1) & 1;
+    load_tile<T, D, BK>(saddr(ks + st * BK * LD), k, b, (it + 1) * BK, hk, S, Hkv);
+    load_tile<T, D, BK>(saddr(vs + st * BK * LD), v, b, (it + 1) * BK, hk, S, Hkv);
+  }
+  cp_commit();
+}
+
 template <typename T, int D>
 __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int T_, int S, int H, int Hkv,
                     float scale) {
@@ -250,17 +267,9 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   uint32_t qf[Q_REGS ? KS : 1][4];
   const float sl2 = scale * LOG2E;
 
-  // One barrier per tile: after it, tile it is visible to every thread and every warp is done with
-  // tile it − 1, whose stage (st ^ 1) takes tile it + 1 next, loading while tile it is multiplied.
   for (int it = 0; it < ntiles; ++it) {
     const int st = it & 1, kv0 = it * BK;
-    cp_wait<0>();  // tile it, the only group in flight
-    __syncthreads();
-    if (it + 1 < ntiles) {
-      load_tile<T, D, BK>(saddr(ks + (st ^ 1) * BK * LD), k, b, kv0 + BK, hk, S, Hkv);
-      load_tile<T, D, BK>(saddr(vs + (st ^ 1) * BK * LD), v, b, kv0 + BK, hk, S, Hkv);
-    }
-    cp_commit();
+    next_kv_tile<T, D, BK, LD>(ks, vs, k, v, it, ntiles, b, hk, S, Hkv);
     if (Q_REGS && it == 0) {
       #pragma unroll
       for (int kk = 0; kk < (Q_REGS ? KS : 1); ++kk) ldsm4(qf[kk], qs_a + kk * 32);
@@ -390,15 +399,7 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
 
   for (int it = 0; it < ntiles; ++it) {
     const int st = it & 1, kv0 = it * BK;
-    if (it + 1 < ntiles) {
-      load_tile<T, D, BK>(saddr(ks + (st ^ 1) * BK * LD), k, b, kv0 + BK, hk, S, Hkv);
-      load_tile<T, D, BK>(saddr(vs + (st ^ 1) * BK * LD), v, b, kv0 + BK, hk, S, Hkv);
-      cp_commit();
-      cp_wait<1>();
-    } else {
-      cp_wait<0>();
-    }
-    __syncthreads();
+    next_kv_tile<T, D, BK, LD>(ks, vs, k, v, it, ntiles, b, hk, S, Hkv);
     if (wq0 < T_ && kv0 <= wq0 + 15 + off) {
       const uint32_t k_b = saddr(ks + st * BK * LD) + (uint32_t)(ln.b * 2);
       const uint32_t v_b = saddr(vs + st * BK * LD) + (uint32_t)(ln.b * 2);
@@ -436,7 +437,6 @@ __device__ void bwd_dq(const T* q, const T* k, const T* v, const T* dout, const 
         }
       }
     }
-    __syncthreads();
   }
   #pragma unroll
   for (int i = 0; i < DT; ++i) {
