@@ -173,11 +173,14 @@ impl Gpu {
         let (major, minor) = self.cc;
         if self.cc == (9, 0) {
             format!(
-                "{setting}={value} needs the sm_90a kernels, and this binary was built without them                  (SECTUNE_CUDA_ARCHS left out sm_90): rebuild with sm_90 in SECTUNE_CUDA_ARCHS (or                  unset it), or unset {setting}"
+                "{setting}={value} needs the sm_90a kernels, and this binary was built without them \
+                 (SECTUNE_CUDA_ARCHS left out sm_90): rebuild with sm_90 in SECTUNE_CUDA_ARCHS (or \
+                 unset it), or unset {setting}"
             )
         } else {
             format!(
-                "{setting}={value} needs compute capability 9.0 (H100, H200), and this GPU is                  {major}.{minor}: unset {setting} (or set it to auto)"
+                "{setting}={value} needs compute capability 9.0 (H100, H200), and this GPU is \
+                 {major}.{minor}: unset {setting} (or set it to auto)"
             )
         }
     }
@@ -720,10 +723,14 @@ mod tests {
         ];
         for e in errors {
             assert!(
-                e.contains("built without") && e.contains("sm_90 in SECTUNE_CUDA_ARCHS"),
+                e.contains("built without")
+                    && e.contains("sm_90 in SECTUNE_CUDA_ARCHS")
+                    && !e.contains("  "),
                 "{e}"
             );
         }
+        let e = AttentionFwd::choose((8, 6), Some("wgmma")).unwrap_err();
+        assert!(e.contains("this GPU is 8.6") && !e.contains("  "), "{e}");
     }
 
     #[test]
