@@ -591,14 +591,12 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
 
   for (int it = 0; it < total; ++it) {
     const int st = it & 1, qt0 = qstart + (it % n_qt) * BQT;
-    if (it + 1 < total) {
-      issue(it + 1);
-      cp_commit();
-      cp_wait<1>();
-    } else {
-      cp_wait<0>();
-    }
+    cp_wait<0>();  // tile it, the only group in flight
+    // Tile it is visible to every thread, and every warp is done with tile it − 1: its stage (Q, dO,
+    // lse, Δ), which takes tile it + 1 now, loading while tile it is computed, and its dSᵀ / Pᵀ.
     __syncthreads();
+    if (it + 1 < total) issue(it + 1);
+    cp_commit();
     const T* qst = qs + st * BQT * LD;
     const T* dost = dos + st * BQT * LD;
     // dV += Pᵀ·dO and dK += dSᵀ·Q over this warp's columns, k-slice kk of the tile's queries (dO, Q
@@ -694,8 +692,9 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
         }
       }
     }
-    if (it + 1 < total) put_stats(it + 1);  // stage st ^ 1's readers (tile it − 1) passed this iteration's first barrier
-    __syncthreads();  // split: the stage is refilled next; fused: dSᵀ (and Pᵀ) are complete
+    // Stage st ^ 1's readers (tile it − 1) passed this iteration's barrier.
+    if (it + 1 < total) put_stats(it + 1);
+    if constexpr (FUSE_DQ) __syncthreads();  // dSᵀ (and Pᵀ) are complete
     if constexpr (SHARE) {  // Pᵀ and dSᵀ [key][query] as row-major A fragments
       if (active) {
         #pragma unroll
@@ -709,10 +708,7 @@ __device__ void bwd_dkv(const T* q, const T* k, const T* v, const T* dout, const
       }
     }
     if constexpr (FUSE_DQ) fused_dq<T, D>(dss, ks, dq_acc, b, hk * group + it / n_qt, qt0, k0, T_, H, off);
-    // Fused without SHARE: no barrier here; the next prefetch goes to a stage every warp finished
-    // before the barrier above, and the next dSᵀ writes follow the next iteration's first barrier.
-    // SHARE reads the stage after that barrier, so it needs one before the refill.
-    if constexpr (SHARE) __syncthreads();
+    // No barrier here: the next refill and the next dSᵀ writes follow the next iteration's barrier.
   }
   store_kv_grads<T, D>(dk, dv, gk, gv, col0, t4, krow0, b, S, Hkv, hk, scale);
 }

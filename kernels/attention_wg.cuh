@@ -199,10 +199,11 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
   // the kernel, and warpgroup 0 skips at most one tile (wholly masked: P = 0, factors 1).
   const int ntiles = ceil_div(min(T_, q0 + BQ) + off, BK);
 
-  // K and V travel in separate cp.async groups, each issued as soon as its stage is free: K_{j+2} at
-  // the top of iteration j (K_j's scores retired in iteration j − 1), V_{j+2} at its end (after
-  // P_j·V_j). So each load has a whole iteration of wgmmas to hide behind; the loop's top waits for
-  // all but the newest group (V_{j+2}). Groups are committed even when empty, to keep that count.
+  // K and V travel in separate cp.async groups, each issued as soon as its stage is free: K_{j+2}
+  // once iteration j's wgmmas are issued (K_j's scores retired in iteration j − 1), V_{j+2} at its
+  // end (after P_j·V_j). So each load has about an iteration of wgmmas to hide behind; the loop's
+  // top waits for all but the newest group (V_{j+2}). Groups are committed even when empty, to keep
+  // that count.
   load_panels<T, D, BQ>(q_tile, q, b, q0, h, T_, H);
   load_panels<T, D, BK>(k_at(0), k, b, 0, hk, S, Hkv);
   load_panels<T, D, BK>(v_at(0), v, b, 0, hk, S, Hkv);
@@ -236,7 +237,8 @@ __device__ void fwd(const T* q, const T* k, const T* v, T* out, float* lse, int 
     __syncthreads();
     issue_scores<T, D>(s, q_tile, k_at(st ^ 1));
     issue_pv<T, D>(o, p, v_at(st));
-    if (j + 2 < ntiles) load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);  // K_j: no reader left
+    // K_j's stage has no reader left.
+    if (j + 2 < ntiles) load_panels<T, D, BK>(k_at(st), k, b, (j + 2) * BK, hk, S, Hkv);
     attn_tc::cp_commit();
     wg::wait<1>(slab(s));  // S_{j+1} is in; P_j·V_j may still run
     const float2 c = attn_tc::online_softmax(s, m0, m1, l0, l1, (j + 1) * BK, need_mask((j + 1) * BK), row0, off, S, sl2);
