@@ -14,6 +14,17 @@
 
 constexpr int kIgnoreIndex = -100;
 
+// xs[u] = row[v0 + u·stride] (0 from V on), all U loads issued before any value is used: one 2- or
+// 4-byte load in flight per thread is far too few bytes for HBM.
+template <int U, typename T>
+__device__ __forceinline__ void load_ahead(float (&xs)[U], const T* row, int v0, int stride, int V) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int v = v0 + u * stride;
+    xs[u] = v < V ? to_f32(row[v]) : 0.f;
+  }
+}
+
 template <typename T>
 __device__ void cross_entropy_fwd_bwd(const T* logits, const int* labels, float* loss, float* lse_out, T* dlogits,
                                       float grad_scale, int M, int V) {
@@ -25,11 +36,7 @@ __device__ void cross_entropy_fwd_bwd(const T* logits, const int* labels, float*
   constexpr int U = 4;  // loads in flight per thread
   for (int v0 = threadIdx.x; v0 < V; v0 += U * blockDim.x) {
     float xs[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int v = v0 + u * blockDim.x;
-      xs[u] = v < V ? to_f32(row[v]) : 0.f;
-    }
+    load_ahead(xs, row, v0, blockDim.x, V);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       if (v0 + u * (int)blockDim.x >= V) break;
@@ -58,11 +65,7 @@ __device__ void cross_entropy_fwd_bwd(const T* logits, const int* labels, float*
   T* drow = dlogits + (size_t)m * V;
   for (int v0 = threadIdx.x; v0 < V; v0 += U * blockDim.x) {
     float xs[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int v = v0 + u * blockDim.x;
-      xs[u] = v < V ? to_f32(row[v]) : 0.f;
-    }
+    load_ahead(xs, row, v0, blockDim.x, V);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int v = v0 + u * blockDim.x;
