@@ -89,9 +89,6 @@ __device__ void rank_project(const T* U, const float* V, float* out, float drop_
 constexpr int kProjWarps = 8, kProjRowsPerWarp = 2, kProjChunk = 256;
 constexpr int VEC_STAGE_DEPTH = 4;  // 8 would take the vec forms past 128 registers (one block per SM)
 
-
-
-
 // Stages V's rank columns j0..j0+7 at positions p0..p0+255 (0 past P or r) into slot(c, jj).
 // Coalesced: consecutive threads take consecutive p when V runs along p (A: sp = 1), consecutive j
 // when it runs along j (B: sj = 1). Block kProjWarps·32: each thread moves 8 values, DEPTH loads
