@@ -186,8 +186,9 @@ impl Gpu {
     }
 }
 
-/// A full build's view of a GPU (every default arch built), for tests and callers that only know
-/// the compute capability.
+/// A full build's view of a GPU (every default arch built), for the tests' choices; the backend
+/// always asks `CudaDevice::gpu`, which reads the build's archs.
+#[cfg(test)]
 impl From<(i32, i32)> for Gpu {
     fn from(cc: (i32, i32)) -> Self {
         Gpu::new(cc, &["sm_90"])

@@ -58,6 +58,11 @@ impl GemmShape {
             dx: true,
         }
     }
+    /// Whether a dimension is zero: cuTensorMapEncodeTiled refuses those, so the pointer entries
+    /// take such a call.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || self.reduction == 0
+    }
 }
 
 /// A 2-D map over a row-major [rows, cols] matrix at `base`, in boxes of 64 columns (128 bytes:
@@ -107,7 +112,7 @@ fn encode(
 /// suits TMA (16-byte-aligned base, reduction % 8 == 0): quant_tma.cu's NF4 linears take it with
 /// the quantized weight's arguments.
 pub fn lead_map(elem: Elem16, shape: GemmShape, lead: u64) -> Result<Option<TensorMap>, CudaError> {
-    if !tma_operand_fits(lead, shape.reduction) || shape.rows == 0 {
+    if shape.is_empty() || !tma_operand_fits(lead, shape.reduction) {
         return Ok(None);
     }
     encode(elem, lead, shape.rows, shape.reduction, WGT_TILE.0 as u32).map(Some)
@@ -151,9 +156,8 @@ pub fn gemm_operands(
     } else {
         (cols, reduction)
     };
-    // The encoder refuses a zero dimension; the wg_ entries take empty operands.
-    let empty = rows == 0 || w_rows == 0;
-    if core != GemmCore::WgmmaTma || empty || !tma_fits(lead, weight, reduction, w_cols) {
+    if core != GemmCore::WgmmaTma || shape.is_empty() || !tma_fits(lead, weight, reduction, w_cols)
+    {
         return Ok((core.without_tma(), [lead.into(), weight.into()]));
     }
     // dX's B tile is four N-major 64 × 64 boxes; the forward's one 256-row K-major box.
